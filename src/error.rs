@@ -1,0 +1,50 @@
+//! One error type for the whole library: every failure a user can cause has a variant with a clear
+//! message (never a panic).
+use thiserror::Error;
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The bytes are not a readable ONNX protobuf (empty, truncated, corrupt, not ONNX at all).
+    #[error("not a readable ONNX model: {0}")]
+    OnnxDecode(String),
+    /// The ONNX file decodes but is not a model we can explain (structure, missing tensors...).
+    #[error("invalid model: {0}")]
+    InvalidModel(String),
+    /// An operator that the relevance pass has no rule for (RLRP.md: never a silent guess).
+    #[error("unsupported operator {op} at node '{node}'")]
+    UnsupportedOperator { op: String, node: String },
+    /// An operator we support, used in a way we do not (e.g. a Conv whose weights are computed).
+    #[error("unsupported use of {op} at node '{node}': {reason}")]
+    UnsupportedUsage { op: String, node: String, reason: String },
+    /// tract (the forward-pass engine) rejected the model: opset, shapes, types.
+    #[error("the inference engine (tract) rejected the model: {0}")]
+    Engine(String),
+    /// NaN or infinity in the model's weights.
+    #[error("the weights of node '{node}' contain {count} non-finite values (NaN or infinity)")]
+    NonFiniteWeights { node: String, count: usize },
+    /// The input tensor does not have the shape the model expects.
+    #[error("input shape {got:?} does not match the model input shape {expected:?}")]
+    InputShape { expected: Vec<usize>, got: Vec<usize> },
+    /// The input contains NaN or infinity.
+    #[error("the input contains {0} non-finite values (NaN or infinity)")]
+    NonFiniteInput(usize),
+    /// An image that cannot be decoded or is unusable (too large, zero size...).
+    #[error("image: {0}")]
+    Image(String),
+    /// A preprocessing sidecar (model.json) that is missing or malformed.
+    #[error("sidecar: {0}")]
+    Sidecar(String),
+    /// A malformed .npy file.
+    #[error("npy: {0}")]
+    Npy(String),
+    /// A bad request: unknown method, target class out of range, bad parameter...
+    #[error("{0}")]
+    Request(String),
+    /// The job was cancelled (a newer request superseded it).
+    #[error("cancelled")]
+    Cancelled,
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,154 @@
+//! The forward pass, run by tract. The plan's outputs are the logits plus every activation the
+//! relevance pass reads (inputs of linear layers, activations, max-pools and skip additions), so one
+//! run yields all of them.
+use crate::error::{Error, Result};
+use crate::model::graph::{Graph, Op, ValueId};
+use crate::tensor::{ndarray, Tensor};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tract_onnx::pb::ModelProto;
+use tract_onnx::prelude::*;
+
+/// Runs a closure that calls into tract, turning both errors and panics into [`Error::Engine`].
+fn guarded<T>(what: &str, f: impl FnOnce() -> TractResult<T>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(Error::Engine(format!("{what}: {}", error_chain(&e)))),
+        Err(_) => Err(Error::Engine(format!("{what}: the engine failed on this model"))),
+    }
+}
+
+fn error_chain(e: &TractError) -> String {
+    e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ")
+}
+
+/// tract's model with every traced value selected as an output, typed (shapes known).
+pub struct TypedWithValues {
+    model: TypedModel,
+    names: Vec<String>,
+}
+
+impl TypedWithValues {
+    /// Parses the proto with tract, fixes the input shape, and makes every named value an output so
+    /// that its shape is inferred (and later its value can be kept).
+    pub fn new(proto: &ModelProto, input_shape: &[usize], names: &[String]) -> Result<Self> {
+        let mut model = guarded("loading the model", || tract_onnx::onnx().model_for_proto_model(proto))?;
+        guarded("setting the input shape", || {
+            model.set_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), input_shape))
+        })?;
+        let mut outlets = Vec::new();
+        let mut kept = Vec::new();
+        for name in names {
+            if let Some(o) = model.find_outlet_label(name) {
+                outlets.push(o);
+                kept.push(name.clone());
+            }
+        }
+        guarded("selecting outputs", || model.select_output_outlets(&outlets))?;
+        let model = guarded("analysing the model (types and shapes)", || model.into_typed())?;
+        Ok(TypedWithValues { model, names: kept })
+    }
+
+    /// Concrete shape of every value that tract knows.
+    pub fn shapes(&self) -> Result<HashMap<String, Vec<usize>>> {
+        let mut out = HashMap::new();
+        for (i, name) in self.names.iter().enumerate() {
+            let fact = guarded("reading shapes", || self.model.output_fact(i).cloned())?;
+            let shape = fact
+                .shape
+                .as_concrete()
+                .ok_or_else(|| Error::Engine(format!("the shape of '{name}' is not fixed: {:?}", fact.shape)))?
+                .to_vec();
+            out.insert(name.clone(), shape);
+        }
+        Ok(out)
+    }
+
+    /// Optimises the model into a runnable plan whose outputs are the values the graph's relevance pass
+    /// needs.
+    pub fn into_engine(mut self, graph: &Graph) -> Result<Engine> {
+        let needed = values_to_keep(graph);
+        let mut outlets = Vec::new();
+        let mut kept = Vec::new();
+        let current = self.model.output_outlets().map_err(|e| Error::Engine(e.to_string()))?.to_vec();
+        for v in needed {
+            let name = &graph.values[v].name;
+            let pos = self
+                .names
+                .iter()
+                .position(|n| n == name)
+                .ok_or_else(|| Error::Engine(format!("the engine does not expose tensor '{name}'")))?;
+            outlets.push(current[pos]);
+            kept.push(v);
+        }
+        guarded("selecting outputs", || self.model.select_output_outlets(&outlets))?;
+        let plan = guarded("optimising the model", || self.model.into_optimized()?.into_runnable())?;
+        Ok(Engine { plan, kept, input_shape: graph.values[graph.input].shape.clone() })
+    }
+}
+
+/// The values the relevance pass reads: the logits and the inputs of every node whose rule depends on
+/// activations (linear layers, activations, max-pool, skip additions).
+pub fn values_to_keep(graph: &Graph) -> Vec<ValueId> {
+    let mut keep = vec![false; graph.values.len()];
+    keep[graph.output] = true;
+    for n in &graph.nodes {
+        if matches!(n.op, Op::Linear(_) | Op::Activation(_) | Op::MaxPool(_) | Op::Add) {
+            for &i in &n.inputs {
+                keep[i] = true;
+            }
+        }
+    }
+    keep[graph.input] = false; // the input is known
+    (0..keep.len()).filter(|&i| keep[i]).collect()
+}
+
+/// A runnable forward pass.
+pub struct Engine {
+    plan: Arc<TypedRunnableModel>,
+    kept: Vec<ValueId>,
+    input_shape: Vec<usize>,
+}
+
+/// Activations of one forward pass, by value id.
+pub struct Activations {
+    pub values: Vec<Option<Tensor>>,
+}
+
+impl Activations {
+    pub fn get(&self, v: ValueId) -> Option<&Tensor> {
+        self.values.get(v).and_then(|t| t.as_ref())
+    }
+}
+
+impl Engine {
+    pub fn input_shape(&self) -> &[usize] {
+        &self.input_shape
+    }
+
+    /// Runs the model on `input` (shape must equal the model input shape) and keeps the activations.
+    pub fn run(&self, graph: &Graph, input: &Tensor) -> Result<Activations> {
+        if input.shape() != self.input_shape.as_slice() {
+            return Err(Error::InputShape { expected: self.input_shape.clone(), got: input.shape().to_vec() });
+        }
+        let bad = input.iter().filter(|v| !v.is_finite()).count();
+        if bad > 0 {
+            return Err(Error::NonFiniteInput(bad));
+        }
+        let t: tract_onnx::prelude::Tensor = input.clone().into();
+        let outputs = guarded("running the forward pass", || self.plan.run(tvec!(t.into_tvalue())))?;
+        let mut values: Vec<Option<Tensor>> = vec![None; graph.values.len()];
+        for (o, &v) in outputs.iter().zip(&self.kept) {
+            let arr = guarded("reading an activation", || {
+                let t = o.cast_to::<f32>()?;
+                Ok(t.to_plain_array_view::<f32>()?.to_owned())
+            })?;
+            let arr = arr.into_shape_with_order(ndarray::IxDyn(&graph.values[v].shape)).map_err(|e| {
+                Error::Engine(format!("activation '{}' has an unexpected size: {e}", graph.values[v].name))
+            })?;
+            values[v] = Some(arr);
+        }
+        values[graph.input] = Some(input.clone());
+        Ok(Activations { values })
+    }
+}

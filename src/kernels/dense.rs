@@ -1,0 +1,82 @@
+//! Dense (fully connected / `Gemm` / `MatMul`) layer and its exact transpose.
+//!
+//! Layout: `x` is `[rows, k]`, `w` is `[k, n]` (row-major, i.e. already the `B` operand of
+//! `y = x·w`), `y` and `r` are `[rows, n]`. Both directions are one `matrixmultiply::sgemm`
+//! call; the transpose reads `w` through swapped strides (no copy).
+
+/// `y[rows, n] = x[rows, k] · w[k, n] + bias[n]` (bias broadcast over rows; `y` overwritten).
+/// Panics if a slice length does not match the dimensions.
+pub fn dense_forward(
+    rows: usize,
+    k: usize,
+    n: usize,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+) {
+    assert_eq!(x.len(), rows * k, "dense_forward: input length");
+    assert_eq!(w.len(), k * n, "dense_forward: weight length");
+    assert_eq!(y.len(), rows * n, "dense_forward: output length");
+    let beta = match bias {
+        Some(b) => {
+            assert_eq!(b.len(), n, "dense_forward: bias length");
+            if n > 0 {
+                for row in y.chunks_exact_mut(n) {
+                    row.copy_from_slice(b);
+                }
+            }
+            1.0
+        }
+        None => 0.0,
+    };
+    // SAFETY: A = x is rows×k (strides k, 1), B = w is k×n (strides n, 1), C = y is rows×n
+    // (strides n, 1); all three lengths were asserted above and C does not alias A or B.
+    unsafe {
+        matrixmultiply::sgemm(
+            rows,
+            k,
+            n,
+            1.0,
+            x.as_ptr(),
+            k as isize,
+            1,
+            w.as_ptr(),
+            n as isize,
+            1,
+            beta,
+            y.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}
+
+/// `out[rows, k] = r[rows, n] · wᵀ[n, k]`: the exact vector-Jacobian product of
+/// [`dense_forward`] with respect to `x` (bias excluded), the transpose kernel `Wᵀ R` of
+/// `RLRP.md`. `out` is overwritten. Panics if a slice length does not match the dimensions.
+pub fn dense_transpose(rows: usize, k: usize, n: usize, r: &[f32], w: &[f32], out: &mut [f32]) {
+    assert_eq!(r.len(), rows * n, "dense_transpose: relevance length");
+    assert_eq!(w.len(), k * n, "dense_transpose: weight length");
+    assert_eq!(out.len(), rows * k, "dense_transpose: output length");
+    // SAFETY: A = r is rows×n (strides n, 1), B = wᵀ is n×k with element (i, j) = w[j·n + i]
+    // (strides 1, n), C = out is rows×k (strides k, 1); lengths asserted above, no aliasing.
+    unsafe {
+        matrixmultiply::sgemm(
+            rows,
+            n,
+            k,
+            1.0,
+            r.as_ptr(),
+            n as isize,
+            1,
+            w.as_ptr(),
+            1,
+            n as isize,
+            0.0,
+            out.as_mut_ptr(),
+            k as isize,
+            1,
+        );
+    }
+}

@@ -1,0 +1,369 @@
+//! Elementwise helpers used around the linear kernels (`U = x ⊙ Wᵀ R`, normalisations,
+//! conservation checks).
+//!
+//! Sums accumulate in `f64` (several independent partial sums, so the result can differ from a
+//! strictly sequential sum by rounding only). Binary operations require equal lengths and panic
+//! otherwise. On `wasm32` with `simd128` every helper has an explicit `core::arch::wasm32` path;
+//! natively the plain loops are auto-vectorised by LLVM.
+//!
+//! The crate-internal `axpy*` helpers are the innermost loops of col2im; the `simd` load/store
+//! helpers are shared with the direct convolution kernels.
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+use core::arch::wasm32::*;
+
+/// `Σ |xᵢ|`, accumulated in `f64`.
+pub fn l1_norm(x: &[f32]) -> f64 {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        simd::sum_f64(x, true)
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        sum_f64_lanes(x, |v| v.abs())
+    }
+}
+
+/// `Σ xᵢ`, accumulated in `f64`.
+pub fn sum(x: &[f32]) -> f64 {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        simd::sum_f64(x, false)
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        sum_f64_lanes(x, |v| v)
+    }
+}
+
+/// Eight independent `f64` partial sums: keeps the loop vectorisable (no reassociation needed).
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+#[inline(always)]
+fn sum_f64_lanes(x: &[f32], f: impl Fn(f32) -> f32) -> f64 {
+    let mut acc = [0f64; 8];
+    let chunks = x.chunks_exact(8);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += f(v) as f64;
+        }
+    }
+    let mut total = 0f64;
+    for &v in tail {
+        total += f(v) as f64;
+    }
+    acc.iter().sum::<f64>() + total
+}
+
+/// `out = a ⊙ b` (elementwise product, overwritten).
+pub fn mul_into(a: &[f32], b: &[f32], out: &mut [f32]) {
+    assert_eq!(a.len(), b.len(), "mul_into: length mismatch");
+    assert_eq!(a.len(), out.len(), "mul_into: output length mismatch");
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        simd::binary_into(a, b, out, |x, y| f32x4_mul(x, y), |x, y| x * y);
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+            *o = x * y;
+        }
+    }
+}
+
+/// `a ← a ⊙ b`.
+pub fn mul_assign(a: &mut [f32], b: &[f32]) {
+    assert_eq!(a.len(), b.len(), "mul_assign: length mismatch");
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        simd::binary_assign(a, b, |x, y| f32x4_mul(x, y), |x, y| x * y);
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        for (x, &y) in a.iter_mut().zip(b) {
+            *x *= y;
+        }
+    }
+}
+
+/// `a ← s · a`.
+pub fn scale(a: &mut [f32], s: f32) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        simd::scale(a, s);
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        for x in a.iter_mut() {
+            *x *= s;
+        }
+    }
+}
+
+/// `a ← a + b`.
+pub fn add_assign(a: &mut [f32], b: &[f32]) {
+    assert_eq!(a.len(), b.len(), "add_assign: length mismatch");
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        simd::binary_assign(a, b, |x, y| f32x4_add(x, y), |x, y| x + y);
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        for (x, &y) in a.iter_mut().zip(b) {
+            *x += y;
+        }
+    }
+}
+
+/// Number of elements that are NaN or ±infinity.
+pub fn count_non_finite(x: &[f32]) -> usize {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        simd::count_non_finite(x)
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        x.iter().filter(|v| !v.is_finite()).count()
+    }
+}
+
+/// `y ← y + a · x` over contiguous slices of equal length.
+#[inline]
+pub(crate) fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    assert_eq!(y.len(), x.len(), "axpy: length mismatch");
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        simd::axpy(y, a, x);
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        for (yv, &xv) in y.iter_mut().zip(x) {
+            *yv += a * xv;
+        }
+    }
+}
+
+/// `y[i · stride] ← y[i · stride] + a · x[i]` for `i < x.len()` (strided scatter, used by the
+/// transpose of strided direct convolution and by col2im). Requires
+/// `y.len() > (x.len() - 1) * stride` when `x` is non-empty.
+#[inline]
+pub(crate) fn axpy_scatter(y: &mut [f32], a: f32, x: &[f32], stride: usize) {
+    if stride == 1 {
+        let n = x.len();
+        return axpy(&mut y[..n], a, x);
+    }
+    if x.is_empty() {
+        return;
+    }
+    assert!(
+        y.len() > (x.len() - 1) * stride,
+        "axpy_scatter: destination too short"
+    );
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        if stride == 2 {
+            return simd::axpy_scatter2(y, a, x);
+        }
+    }
+    for (c, &xv) in y.chunks_mut(stride).zip(x) {
+        c[0] += a * xv;
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub(crate) mod simd {
+    //! Explicit wasm `simd128` loops. Loads and stores are unaligned (`v128.load` / `v128.store`
+    //! accept any alignment); every pointer access stays inside the slices it came from.
+    use core::arch::wasm32::*;
+    use core::ptr::{read_unaligned, write_unaligned};
+
+    /// Unaligned load of `s[i..i + 4]` (bounds checked).
+    #[inline(always)]
+    pub(crate) fn load(s: &[f32], i: usize) -> v128 {
+        assert!(i + 4 <= s.len());
+        // SAFETY: bounds checked just above; wasm loads have no alignment requirement.
+        unsafe { read_unaligned(s.as_ptr().add(i) as *const v128) }
+    }
+
+    /// Unaligned store into `s[i..i + 4]` (bounds checked).
+    #[inline(always)]
+    pub(crate) fn store(s: &mut [f32], i: usize, v: v128) {
+        assert!(i + 4 <= s.len());
+        // SAFETY: bounds checked just above; wasm stores have no alignment requirement.
+        unsafe { write_unaligned(s.as_mut_ptr().add(i) as *mut v128, v) }
+    }
+
+    pub(super) fn sum_f64(x: &[f32], abs: bool) -> f64 {
+        let mut a0 = f64x2_splat(0.0);
+        let mut a1 = f64x2_splat(0.0);
+        let n4 = x.len() / 4 * 4;
+        let mut i = 0;
+        while i < n4 {
+            let mut v = load(x, i);
+            if abs {
+                v = f32x4_abs(v);
+            }
+            a0 = f64x2_add(a0, f64x2_promote_low_f32x4(v));
+            a1 = f64x2_add(
+                a1,
+                f64x2_promote_low_f32x4(i32x4_shuffle::<2, 3, 0, 1>(v, v)),
+            );
+            i += 4;
+        }
+        let a = f64x2_add(a0, a1);
+        let mut total = f64x2_extract_lane::<0>(a) + f64x2_extract_lane::<1>(a);
+        for &v in &x[n4..] {
+            total += if abs { v.abs() } else { v } as f64;
+        }
+        total
+    }
+
+    #[inline(always)]
+    pub(super) fn binary_into(
+        a: &[f32],
+        b: &[f32],
+        out: &mut [f32],
+        op: impl Fn(v128, v128) -> v128,
+        scalar: impl Fn(f32, f32) -> f32,
+    ) {
+        let n = out.len();
+        let n4 = n / 4 * 4;
+        let mut i = 0;
+        while i < n4 {
+            store(out, i, op(load(a, i), load(b, i)));
+            i += 4;
+        }
+        for j in n4..n {
+            out[j] = scalar(a[j], b[j]);
+        }
+    }
+
+    #[inline(always)]
+    pub(super) fn binary_assign(
+        a: &mut [f32],
+        b: &[f32],
+        op: impl Fn(v128, v128) -> v128,
+        scalar: impl Fn(f32, f32) -> f32,
+    ) {
+        let n = a.len();
+        let n4 = n / 4 * 4;
+        let mut i = 0;
+        while i < n4 {
+            let v = op(load(a, i), load(b, i));
+            store(a, i, v);
+            i += 4;
+        }
+        for j in n4..n {
+            a[j] = scalar(a[j], b[j]);
+        }
+    }
+
+    pub(super) fn scale(a: &mut [f32], s: f32) {
+        let sv = f32x4_splat(s);
+        let n = a.len();
+        let n4 = n / 4 * 4;
+        let mut i = 0;
+        while i < n4 {
+            let v = f32x4_mul(load(a, i), sv);
+            store(a, i, v);
+            i += 4;
+        }
+        for v in &mut a[n4..] {
+            *v *= s;
+        }
+    }
+
+    pub(super) fn count_non_finite(x: &[f32]) -> usize {
+        let inf = f32x4_splat(f32::INFINITY);
+        let mut acc = i32x4_splat(0);
+        let n4 = x.len() / 4 * 4;
+        let mut i = 0;
+        while i < n4 {
+            // |v| < inf is false exactly for NaN and ±inf; the mask lanes are -1 there.
+            let bad = v128_not(f32x4_lt(f32x4_abs(load(x, i)), inf));
+            acc = i32x4_sub(acc, bad);
+            i += 4;
+        }
+        let mut count = (i32x4_extract_lane::<0>(acc) as u32
+            + i32x4_extract_lane::<1>(acc) as u32
+            + i32x4_extract_lane::<2>(acc) as u32
+            + i32x4_extract_lane::<3>(acc) as u32) as usize;
+        count += x[n4..].iter().filter(|v| !v.is_finite()).count();
+        count
+    }
+
+    #[inline]
+    pub(super) fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+        let av = f32x4_splat(a);
+        let n = y.len();
+        let n4 = n / 4 * 4;
+        let mut i = 0;
+        while i < n4 {
+            let v = f32x4_add(load(y, i), f32x4_mul(av, load(x, i)));
+            store(y, i, v);
+            i += 4;
+        }
+        for j in n4..n {
+            y[j] += a * x[j];
+        }
+    }
+
+    /// `y[2i] += a * x[i]`: the products are interleaved with zeros and added to two vectors
+    /// of `y` (odd lanes get `+ 0.0`).
+    #[inline]
+    pub(super) fn axpy_scatter2(y: &mut [f32], a: f32, x: &[f32]) {
+        let av = f32x4_splat(a);
+        let zero = f32x4_splat(0.0);
+        let n = x.len();
+        let mut i = 0;
+        while i + 4 <= n && 2 * i + 8 <= y.len() {
+            let t = f32x4_mul(av, load(x, i));
+            let lo = i32x4_shuffle::<0, 4, 1, 5>(t, zero);
+            let hi = i32x4_shuffle::<2, 6, 3, 7>(t, zero);
+            let y0 = f32x4_add(load(y, 2 * i), lo);
+            let y1 = f32x4_add(load(y, 2 * i + 4), hi);
+            store(y, 2 * i, y0);
+            store(y, 2 * i + 4, y1);
+            i += 4;
+        }
+        for j in i..n {
+            y[2 * j] += a * x[j];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2654435761).wrapping_add(12345);
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s as f32 / u32::MAX as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn axpy_scatter_matches_loop() {
+        for n in [0usize, 1, 3, 4, 5, 8, 9, 17, 33] {
+            for stride in 1..4usize {
+                let a = 0.75f32;
+                // y has exactly (n - 1) * stride + 1 elements (tightest legal length).
+                let xlen = if n == 0 { 0 } else { (n - 1) * stride + 1 };
+                let src = data(n, 3);
+                let mut dst = data(xlen, 4);
+                let mut expect = dst.clone();
+                for i in 0..n {
+                    expect[i * stride] += a * src[i];
+                }
+                axpy_scatter(&mut dst, a, &src, stride);
+                assert_eq!(dst, expect, "scatter n={n} stride={stride}");
+            }
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! Constant folding at import: initialisers, `Constant` nodes, and the small constant sub-graphs
+//! exporters put in front of weights (DequantizeLinear of int8 weights, Identity of a shared bias,
+//! Reshape/Unsqueeze of a bias...). Weights become f32 here (RLRP.md: "dequantised to f32 weights first").
+use super::proto::{decode_tensor, Attrs, Constant};
+use crate::error::{Error, Result};
+use crate::tensor::{ndarray, Tensor};
+use std::collections::HashMap;
+use tract_onnx::pb::{GraphProto, NodeProto};
+
+pub struct Constants<'a> {
+    producers: HashMap<&'a str, &'a NodeProto>,
+    initializers: HashMap<&'a str, &'a tract_onnx::pb::TensorProto>,
+    memo: HashMap<String, Option<Constant>>,
+}
+
+impl<'a> Constants<'a> {
+    pub fn new(graph: &'a GraphProto) -> Self {
+        let mut producers = HashMap::new();
+        for n in &graph.node {
+            for o in &n.output {
+                producers.insert(o.as_str(), n);
+            }
+        }
+        let initializers = graph.initializer.iter().map(|t| (t.name.as_str(), t)).collect();
+        Constants { producers, initializers, memo: HashMap::new() }
+    }
+
+    pub fn producer(&self, name: &str) -> Option<&'a NodeProto> {
+        self.producers.get(name).copied()
+    }
+
+    pub fn is_initializer(&self, name: &str) -> bool {
+        self.initializers.contains_key(name)
+    }
+
+    /// Is this tensor a constant (known without running the model)?
+    pub fn is_constant(&mut self, name: &str) -> Result<bool> {
+        Ok(self.get(name)?.is_some())
+    }
+
+    /// The value of a constant tensor, or None if it is computed from the network input.
+    pub fn get(&mut self, name: &str) -> Result<Option<Constant>> {
+        if name.is_empty() {
+            return Ok(None);
+        }
+        if let Some(c) = self.memo.get(name) {
+            return Ok(c.clone());
+        }
+        let value = if let Some(t) = self.initializers.get(name) {
+            Some(decode_tensor(t)?)
+        } else if let Some(node) = self.producer(name) {
+            self.fold(node)?
+        } else {
+            None
+        };
+        self.memo.insert(name.to_string(), value.clone());
+        Ok(value)
+    }
+
+    /// The constant values of all of a node's inputs, or None if any input is computed.
+    fn inputs(&mut self, node: &NodeProto) -> Result<Option<Vec<Option<Constant>>>> {
+        let mut out = Vec::new();
+        for name in &node.input {
+            if name.is_empty() {
+                out.push(None);
+                continue;
+            }
+            match self.get(name)? {
+                Some(c) => out.push(Some(c)),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(out))
+    }
+
+    fn fold(&mut self, node: &NodeProto) -> Result<Option<Constant>> {
+        let bad = |why: String| Error::InvalidModel(format!("node '{}' ({}): {why}", node.name, node.op_type));
+        if node.op_type == "Constant" {
+            let attrs = Attrs::of(node);
+            if let Some(t) = attrs.tensor("value") {
+                return Ok(Some(decode_tensor(t)?));
+            }
+            if let Some(f) = attrs.float("value_float") {
+                return Ok(Some(Constant { values: ndarray::arr0(f).into_dyn(), ints: None, data_type: 1 }));
+            }
+            if let Some(i) = attrs.int("value_int") {
+                return Ok(Some(Constant { values: ndarray::arr0(i as f32).into_dyn(), ints: Some(vec![i]), data_type: 7 }));
+            }
+            if let Some(v) = attrs.ints("value_ints") {
+                let values = Tensor::from_shape_vec(ndarray::IxDyn(&[v.len()]), v.iter().map(|&i| i as f32).collect())
+                    .map_err(|e| bad(e.to_string()))?;
+                return Ok(Some(Constant { values, ints: Some(v), data_type: 7 }));
+            }
+            if let Some(v) = attrs.get_floats("value_floats") {
+                let values =
+                    Tensor::from_shape_vec(ndarray::IxDyn(&[v.len()]), v).map_err(|e| bad(e.to_string()))?;
+                return Ok(Some(Constant { values, ints: None, data_type: 1 }));
+            }
+            return Err(bad("Constant node without a supported value attribute".into()));
+        }
+        if !matches!(
+            node.op_type.as_str(),
+            "DequantizeLinear" | "Identity" | "Cast" | "Reshape" | "Unsqueeze" | "Squeeze" | "Transpose" | "Flatten"
+        ) {
+            return Ok(None);
+        }
+        let Some(inputs) = self.inputs(node)? else { return Ok(None) };
+        let Some(Some(x)) = inputs.first().cloned() else { return Ok(None) };
+        let attrs = Attrs::of(node);
+        let folded = match node.op_type.as_str() {
+            "Identity" => x,
+            "Cast" => {
+                let to = attrs.int("to").unwrap_or(1) as i32;
+                let is_int = !matches!(to, 1 | 10 | 11 | 16);
+                let values = if is_int { x.values.mapv(|v| v.trunc()) } else { x.values.clone() };
+                let ints = if is_int { Some(values.iter().map(|&v| v as i64).collect()) } else { None };
+                Constant { values, ints, data_type: to }
+            }
+            "DequantizeLinear" => {
+                let scale = inputs.get(1).cloned().flatten().ok_or_else(|| bad("missing scale".into()))?;
+                let zero = inputs.get(2).cloned().flatten();
+                let rank = x.values.ndim();
+                let axis = normalise_axis(attrs.int("axis").unwrap_or(1), rank.max(1)).map_err(bad)?;
+                let per_axis = scale.values.len() > 1;
+                let mut out = x.values.clone();
+                for (ix, v) in out.indexed_iter_mut() {
+                    let k = if per_axis { ix[axis] } else { 0 };
+                    let s = scale.values.as_slice().map(|s| s[k]).unwrap_or(1.0);
+                    let z = zero.as_ref().and_then(|z| z.values.as_slice().map(|zz| zz[if zz.len() > 1 { k } else { 0 }]));
+                    *v = (*v - z.unwrap_or(0.0)) * s;
+                }
+                Constant { values: out, ints: None, data_type: 1 }
+            }
+            "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze" | "Transpose" => {
+                // Only shapes of constants: compute via the known target of the op.
+                let shape = x.values.shape().to_vec();
+                let new_shape: Vec<usize> = match node.op_type.as_str() {
+                    "Reshape" => {
+                        let spec = inputs.get(1).cloned().flatten().and_then(|c| c.ints).ok_or_else(|| bad("shape input is not constant".into()))?;
+                        reshape_target(&shape, &spec).map_err(bad)?
+                    }
+                    "Flatten" => {
+                        let axis = normalise_axis(attrs.int("axis").unwrap_or(1), shape.len() + 1).map_err(bad)?;
+                        vec![shape[..axis].iter().product(), shape[axis..].iter().product()]
+                    }
+                    "Squeeze" => {
+                        let axes = attrs.ints("axes").or_else(|| inputs.get(1).cloned().flatten().and_then(|c| c.ints));
+                        match axes {
+                            Some(a) => {
+                                let a: Vec<usize> = a.iter().map(|&i| normalise_axis(i, shape.len())).collect::<std::result::Result<_, _>>().map_err(bad)?;
+                                shape.iter().enumerate().filter(|(i, _)| !a.contains(i)).map(|(_, &d)| d).collect()
+                            }
+                            None => shape.iter().copied().filter(|&d| d != 1).collect(),
+                        }
+                    }
+                    "Unsqueeze" => {
+                        let axes = attrs.ints("axes").or_else(|| inputs.get(1).cloned().flatten().and_then(|c| c.ints)).ok_or_else(|| bad("no axes".into()))?;
+                        let out_rank = shape.len() + axes.len();
+                        let mut a: Vec<usize> = axes.iter().map(|&i| normalise_axis(i, out_rank)).collect::<std::result::Result<_, _>>().map_err(bad)?;
+                        a.sort();
+                        let mut s = shape.clone();
+                        for ax in a {
+                            s.insert(ax.min(s.len()), 1);
+                        }
+                        s
+                    }
+                    _ => {
+                        let perm: Vec<usize> = match attrs.ints("perm") {
+                            Some(p) => p.iter().map(|&i| i as usize).collect(),
+                            None => (0..shape.len()).rev().collect(),
+                        };
+                        let values = x.values.clone().permuted_axes(ndarray::IxDyn(&perm)).as_standard_layout().into_owned();
+                        let ints = x.ints.as_ref().map(|_| values.iter().map(|&v| v as i64).collect());
+                        return Ok(Some(Constant { values, ints, data_type: x.data_type }));
+                    }
+                };
+                let values = x.values.clone().into_shape_with_order(ndarray::IxDyn(&new_shape)).map_err(|e| bad(e.to_string()))?;
+                Constant { values, ints: x.ints.clone(), data_type: x.data_type }
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(folded))
+    }
+}
+
+/// Resolves an ONNX Reshape target (0 = copy, -1 = infer).
+pub fn reshape_target(shape: &[usize], spec: &[i64]) -> std::result::Result<Vec<usize>, String> {
+    let total: usize = shape.iter().product();
+    let mut out = Vec::with_capacity(spec.len());
+    let mut infer = None;
+    for (i, &s) in spec.iter().enumerate() {
+        match s {
+            0 => out.push(*shape.get(i).ok_or("reshape: 0 refers to a missing dimension")?),
+            -1 => {
+                if infer.is_some() {
+                    return Err("reshape: two -1 dimensions".into());
+                }
+                infer = Some(i);
+                out.push(1);
+            }
+            s if s > 0 => out.push(s as usize),
+            _ => return Err(format!("reshape: invalid dimension {s}")),
+        }
+    }
+    let known: usize = out.iter().product();
+    if let Some(i) = infer {
+        if known == 0 || total % known != 0 {
+            return Err(format!("reshape: cannot infer -1 for {total} elements into {spec:?}"));
+        }
+        out[i] = total / known;
+    }
+    if out.iter().product::<usize>() != total {
+        return Err(format!("reshape: {shape:?} cannot become {spec:?}"));
+    }
+    Ok(out)
+}
+
+/// Maps a possibly negative ONNX axis into 0..rank.
+pub fn normalise_axis(axis: i64, rank: usize) -> std::result::Result<usize, String> {
+    let a = if axis < 0 { axis + rank as i64 } else { axis };
+    if a < 0 || a as usize >= rank {
+        return Err(format!("axis {axis} is out of range for rank {rank}"));
+    }
+    Ok(a as usize)
+}

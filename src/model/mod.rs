@@ -1,0 +1,171 @@
+//! Models: ONNX bytes → an explainable [`Graph`] plus a forward-pass [`Engine`].
+pub mod canonise;
+pub mod constants;
+pub mod graph;
+pub mod import;
+pub mod proto;
+
+use crate::error::{Error, Result};
+use crate::forward::{Activations, Engine, TypedWithValues};
+use crate::tensor::Tensor;
+use graph::{Graph, Op};
+use std::collections::BTreeMap;
+use tract_onnx::pb::ModelProto;
+use tract_onnx::prelude::Framework;
+
+/// Options for loading a model.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// The input shape (batch included), for models whose input has free dimensions. A free batch
+    /// dimension alone is set to 1 without this.
+    pub input_shape: Option<Vec<usize>>,
+}
+
+/// Facts about a loaded model, for display.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ModelInfo {
+    pub input_name: String,
+    pub input_shape: Vec<usize>,
+    pub output_name: String,
+    pub classes: usize,
+    pub opset: i64,
+    pub producer: String,
+    /// ONNX operators on the explained path and how often each occurs.
+    pub operators: BTreeMap<String, usize>,
+    /// Number of Conv/Dense layers after canonisation.
+    pub weighted_layers: usize,
+}
+
+/// A loaded, canonised model ready to explain.
+pub struct Model {
+    pub graph: Graph,
+    pub info: ModelInfo,
+    engine: Engine,
+}
+
+/// Decodes ONNX protobuf bytes (never panics on garbage).
+pub fn decode_proto(bytes: &[u8]) -> Result<ModelProto> {
+    if bytes.is_empty() {
+        return Err(Error::OnnxDecode("the file is empty".into()));
+    }
+    let proto = std::panic::catch_unwind(|| tract_onnx::onnx().proto_model_for_read(&mut &bytes[..]))
+        .map_err(|_| Error::OnnxDecode("the protobuf decoder failed".into()))?
+        .map_err(|e| Error::OnnxDecode(format!("{e} (truncated or not an ONNX file?)")))?;
+    if proto.graph.as_ref().is_none_or(|g| g.node.is_empty()) {
+        return Err(Error::OnnxDecode("the file holds no ONNX graph (truncated or not an ONNX file?)".into()));
+    }
+    Ok(proto)
+}
+
+/// The input shape declared by the model, with a free batch dimension set to 1.
+fn declared_input_shape(proto: &ModelProto, name: &str) -> Result<Vec<usize>> {
+    use tract_onnx::pb::{tensor_shape_proto::dimension::Value as Dim, type_proto::Value as Ty};
+    let graph = proto.graph.as_ref().ok_or_else(|| Error::InvalidModel("no graph".into()))?;
+    let vi = graph.input.iter().find(|i| i.name == name).ok_or_else(|| Error::InvalidModel("input not declared".into()))?;
+    let Some(Ty::TensorType(t)) = vi.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+        return Err(Error::InvalidModel(format!("input '{name}' is not a tensor")));
+    };
+    if t.elem_type != 1 {
+        return Err(Error::InvalidModel(format!("input '{name}' has ONNX element type {} (only float32 inputs are supported)", t.elem_type)));
+    }
+    let dims = t.shape.as_ref().map(|s| s.dim.clone()).unwrap_or_default();
+    let mut shape = Vec::new();
+    for (i, d) in dims.iter().enumerate() {
+        match d.value.as_ref() {
+            Some(Dim::DimValue(v)) if *v > 0 => shape.push(*v as usize),
+            _ if i == 0 => shape.push(1),
+            _ => {
+                return Err(Error::InvalidModel(format!(
+                    "input '{name}' has a free dimension {i}: give the input shape (sidecar or --input-shape)"
+                )))
+            }
+        }
+    }
+    Ok(shape)
+}
+
+/// Drops opset imports of domains that no node uses (quantisers add several; tract need not see them).
+fn drop_unused_domains(proto: &mut ModelProto) {
+    let used: std::collections::HashSet<String> =
+        proto.graph.as_ref().map(|g| g.node.iter().map(|n| n.domain.clone()).collect()).unwrap_or_default();
+    proto.opset_import.retain(|o| o.domain.is_empty() || o.domain == "ai.onnx" || used.contains(&o.domain));
+}
+
+impl Model {
+    /// Loads an ONNX model from bytes (browser and native alike).
+    pub fn from_onnx_bytes(bytes: &[u8], options: &LoadOptions) -> Result<Model> {
+        let mut proto = decode_proto(bytes)?;
+        drop_unused_domains(&mut proto);
+        let graph_proto = proto.graph.clone().ok_or_else(|| Error::InvalidModel("no graph".into()))?;
+        let mut consts = constants::Constants::new(&graph_proto);
+        let trace = import::trace(&graph_proto, &mut consts)?;
+        let declared = declared_input_shape(&proto, &trace.input)?;
+        let input_shape = match &options.input_shape {
+            Some(s) => {
+                if s.len() != declared.len() {
+                    return Err(Error::InputShape { expected: declared, got: s.clone() });
+                }
+                s.clone()
+            }
+            None => declared,
+        };
+        let typed = TypedWithValues::new(&proto, &input_shape, &trace.values[1..])?;
+        let mut shapes = typed.shapes()?;
+        shapes.insert(trace.input.clone(), input_shape.clone());
+        let mut graph = import::build(&trace, &mut consts, &shapes)?;
+        let mut operators = BTreeMap::new();
+        for n in &trace.nodes {
+            *operators.entry(n.op_type.clone()).or_insert(0) += 1;
+        }
+        canonise::canonise(&mut graph)?;
+        let out_shape = &graph.values[graph.output].shape;
+        let classes = match out_shape.as_slice() {
+            [1, c] => *c,
+            [c] => *c,
+            other => {
+                return Err(Error::InvalidModel(format!(
+                    "the output has shape {other:?}; a classifier outputs [1, classes]"
+                )))
+            }
+        };
+        let engine = typed.into_engine(&graph)?;
+        let opset = proto
+            .opset_import
+            .iter()
+            .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+            .map(|o| o.version)
+            .unwrap_or(0);
+        let info = ModelInfo {
+            input_name: trace.input.clone(),
+            input_shape,
+            output_name: graph.values[graph.output].name.clone(),
+            classes,
+            opset,
+            producer: format!("{} {}", proto.producer_name, proto.producer_version).trim().to_string(),
+            operators,
+            weighted_layers: graph.weighted_layer_count(),
+        };
+        Ok(Model { graph, info, engine })
+    }
+
+    /// Runs the forward pass, keeping every activation the relevance pass needs.
+    pub fn forward(&self, input: &Tensor) -> Result<Activations> {
+        self.engine.run(&self.graph, input)
+    }
+
+    /// The logits of a forward pass.
+    pub fn logits<'a>(&self, acts: &'a Activations) -> Result<&'a [f32]> {
+        acts.get(self.graph.output)
+            .and_then(|t| t.as_slice())
+            .ok_or_else(|| Error::Engine("the forward pass produced no logits".into()))
+    }
+
+    pub fn input_shape(&self) -> &[usize] {
+        &self.info.input_shape
+    }
+
+    /// True if the graph has a skip connection (an Add of two computed tensors).
+    pub fn has_skip_connections(&self) -> bool {
+        self.graph.nodes.iter().any(|n| matches!(n.op, Op::Add))
+    }
+}

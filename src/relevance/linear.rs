@@ -1,0 +1,96 @@
+//! Forward map and transpose of every linear layer (RLRP.md, "Notation"), with the weights and bias
+//! optionally replaced (the parameter modifiers of the LRP rules). The transpose `Wᵀ r` excludes the bias:
+//! it is the same kernel as a gradient backward pass (RLRP.md, "The R-LRP linear rule").
+use crate::kernels::{conv, dense, pool};
+use crate::model::graph::Linear;
+use crate::tensor::{ndarray, Tensor};
+
+fn slice(t: &Tensor) -> std::borrow::Cow<'_, [f32]> {
+    match t.as_slice() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(t.iter().copied().collect()),
+    }
+}
+
+fn tensor(shape: &[usize], data: Vec<f32>) -> Tensor {
+    Tensor::from_shape_vec(ndarray::IxDyn(shape), data).expect("kernel output has the layer's size")
+}
+
+impl Linear {
+    /// The layer's weights (None for pooling, whose weights are implicit).
+    pub fn weight(&self) -> Option<&[f32]> {
+        match self {
+            Linear::Conv(c) => Some(&c.weight),
+            Linear::Dense(d) => Some(&d.weight),
+            Linear::Affine(a) => a.scale.as_slice(),
+            Linear::AvgPool(_) | Linear::GlobalAvgPool { .. } => None,
+        }
+    }
+
+    /// The layer's bias (None for pooling).
+    pub fn bias(&self) -> Option<&[f32]> {
+        match self {
+            Linear::Conv(c) => Some(&c.bias),
+            Linear::Dense(d) => Some(&d.bias),
+            Linear::Affine(a) => a.bias.as_slice(),
+            Linear::AvgPool(_) | Linear::GlobalAvgPool { .. } => None,
+        }
+    }
+
+    /// z = W x + b with the given weight and bias (None = the layer's own implicit pooling weights,
+    /// or no bias). `out_shape` is the layer's output shape.
+    pub fn forward_with(&self, x: &Tensor, weight: Option<&[f32]>, bias: Option<&[f32]>, out_shape: &[usize]) -> Tensor {
+        let xs = slice(x);
+        let mut y = vec![0f32; out_shape.iter().product()];
+        match self {
+            Linear::Conv(c) => {
+                let w = weight.unwrap_or(&c.weight);
+                conv::conv2d_forward(&c.geometry, &xs, w, bias, &mut y);
+            }
+            Linear::Dense(d) => {
+                let w = weight.unwrap_or(&d.weight);
+                dense::dense_forward(d.rows, d.k, d.n, &xs, w, bias, &mut y);
+            }
+            Linear::AvgPool(g) => pool::avgpool_forward(g, &xs, &mut y),
+            Linear::GlobalAvgPool { channels, hw } => pool::global_avgpool_forward(*channels, *hw, &xs, &mut y),
+            Linear::Affine(a) => {
+                let s = weight.map(std::borrow::Cow::Borrowed).unwrap_or_else(|| slice(&a.scale));
+                for ((o, xv), sv) in y.iter_mut().zip(xs.iter()).zip(s.iter()) {
+                    *o = xv * sv;
+                }
+                if let Some(b) = bias {
+                    y.iter_mut().zip(b).for_each(|(o, b)| *o += b);
+                }
+            }
+        }
+        if let (Some(b), Linear::AvgPool(_) | Linear::GlobalAvgPool { .. }) = (bias, self) {
+            y.iter_mut().zip(b).for_each(|(o, b)| *o += b);
+        }
+        tensor(out_shape, y)
+    }
+
+    /// Wᵀ r with the given weight (None = the layer's own), shaped like the layer input.
+    pub fn transpose_with(&self, r: &Tensor, weight: Option<&[f32]>, in_shape: &[usize]) -> Tensor {
+        let rs = slice(r);
+        let mut out = vec![0f32; in_shape.iter().product()];
+        match self {
+            Linear::Conv(c) => conv::conv2d_transpose(&c.geometry, &rs, weight.unwrap_or(&c.weight), &mut out),
+            Linear::Dense(d) => dense::dense_transpose(d.rows, d.k, d.n, &rs, weight.unwrap_or(&d.weight), &mut out),
+            Linear::AvgPool(g) => pool::avgpool_transpose(g, &rs, &mut out),
+            Linear::GlobalAvgPool { channels, hw } => pool::global_avgpool_transpose(*channels, *hw, &rs, &mut out),
+            Linear::Affine(a) => {
+                let s = weight.map(std::borrow::Cow::Borrowed).unwrap_or_else(|| slice(&a.scale));
+                for ((o, rv), sv) in out.iter_mut().zip(rs.iter()).zip(s.iter()) {
+                    *o = rv * sv;
+                }
+            }
+        }
+        tensor(in_shape, out)
+    }
+
+    /// Implicit weights made explicit for rules that modify them (Flat on a pooling layer is never
+    /// used, but a composite may still ask): None means "use the layer's own".
+    pub fn has_explicit_weights(&self) -> bool {
+        self.weight().is_some()
+    }
+}

@@ -1,0 +1,128 @@
+//! The relevance pass: one reverse walk of the graph ([`walk`]), parametrised by a [`Method`]
+//! ([`method`]), whose linear layers use the rules of [`rules`] on the kernels of [`linear`].
+pub mod linear;
+pub mod method;
+pub mod rules;
+pub mod walk;
+
+pub use method::{Family, Method, MethodParams};
+pub use walk::{LayerMass, Progress};
+
+use crate::error::{Error, Result};
+use crate::forward::Activations;
+use crate::model::Model;
+use crate::tensor::{ndarray, Tensor};
+
+/// One explanation: the input relevance and the numbers behind it.
+#[derive(Clone, Debug)]
+pub struct Explanation {
+    pub method: Method,
+    pub target: usize,
+    /// f_c(x): the target's logit.
+    pub logit: f32,
+    /// The relevance put on the target logit: |f_c(x)| for R-LRP (1 if f_c(x) = 0), f_c(x) for LRP
+    /// rules, 1 for gradients.
+    pub start: f32,
+    /// κ = ΣR_input / f_c(x) (RLRP.md); None when f_c(x) = 0.
+    pub kappa: Option<f64>,
+    /// Relevance of every input element (input shape, e.g. [1, 3, 224, 224]).
+    pub relevance: Tensor,
+    /// ‖R‖₁ after every node, from the logits down to the input.
+    pub layers: Vec<LayerMass>,
+    /// Channel-summed relevance maps of the intermediate feature maps (only if requested).
+    pub layer_maps: Vec<(String, usize, usize, Vec<f32>)>,
+    /// Number of non-finite values that were found in the result (and set to zero).
+    pub non_finite: usize,
+}
+
+/// Options of one explanation.
+#[derive(Clone, Debug, Default)]
+pub struct ExplainOptions {
+    /// Target class (None = the predicted class).
+    pub target: Option<usize>,
+    pub params: MethodParams,
+    /// Keep channel-summed relevance maps of intermediate layers.
+    pub keep_layer_maps: bool,
+}
+
+/// Index of the largest logit (first on ties).
+pub fn argmax(v: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Explains the forward pass `acts` of `model` with `method`.
+pub fn explain(
+    model: &Model,
+    acts: &Activations,
+    method: Method,
+    options: &ExplainOptions,
+    progress: Progress,
+) -> Result<Explanation> {
+    options.params.validate()?;
+    let logits = model.logits(acts)?;
+    let target = options.target.unwrap_or_else(|| argmax(logits));
+    if target >= logits.len() {
+        return Err(Error::Request(format!(
+            "class {target} does not exist: the model has {} classes (0..{})",
+            logits.len(),
+            logits.len() - 1
+        )));
+    }
+    let logit = logits[target];
+    let start = match method.family() {
+        // RLRP.md, "Start": R = |f_c(x)|·onehot(c), M = 1 when f_c(x) = 0.
+        Family::Rlrp { .. } => {
+            if logit == 0.0 {
+                1.0
+            } else {
+                logit.abs()
+            }
+        }
+        Family::Lrp => logit,
+        Family::Gradient => 1.0,
+    };
+    let out_shape = &model.graph.values[model.graph.output].shape;
+    let mut start_tensor = Tensor::zeros(ndarray::IxDyn(out_shape));
+    start_tensor.as_slice_mut().expect("fresh tensor")[target] = start;
+    let result =
+        walk::walk(&model.graph, acts, start_tensor, method, &options.params, options.keep_layer_maps, progress)?;
+    let mut relevance = result.input_relevance;
+    if method == Method::GradientXInput {
+        let x = acts.get(model.graph.input).ok_or_else(|| Error::Engine("input missing".into()))?;
+        relevance.zip_mut_with(x, |r, &xv| *r *= xv);
+    }
+    // Never hand out a NaN heatmap: count and zero non-finite values (R-LRP must have none: tested).
+    let mut non_finite = 0;
+    relevance.mapv_inplace(|v| {
+        if v.is_finite() {
+            v
+        } else {
+            non_finite += 1;
+            0.0
+        }
+    });
+    let total: f64 = relevance.iter().map(|&v| v as f64).sum();
+    let kappa = (logit != 0.0).then(|| total / logit as f64);
+    let mut layers = result.layers;
+    if let Some(last) = layers.last_mut() {
+        last.l1 = rules::l1(&relevance);
+        last.sum = total;
+    }
+    Ok(Explanation {
+        method,
+        target,
+        logit,
+        start,
+        kappa,
+        relevance,
+        layers,
+        layer_maps: result.layer_maps,
+        non_finite,
+    })
+}

@@ -1,0 +1,251 @@
+//! Linear-layer rules. Every rule is a small parametrisation of one generic propagation step (Zennit's
+//! `BasicHook`): a few *terms*, each an (input modifier, weight modifier, bias modifier) triple giving a
+//! modified forward output `o_k = W_k·in_k(x) + b_k`; a *mapper* turning the incoming relevance and the
+//! outputs into one signal `s_k` per term; and the result `R_in = Σ_k c_k · in_k(x) ⊙ W_kᵀ s_k`.
+//! R-LRP (RLRP.md, "The R-LRP linear rule") is the same step with `s = R` and a global rescale λ instead
+//! of a per-neuron division.
+use crate::kernels::elementwise;
+use crate::model::graph::Linear;
+use crate::tensor::Tensor;
+
+/// The rule applied at one linear layer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LinearRule {
+    /// R-LRP: `U = x ⊙ Wᵀ R`, `R_in = λU`, `λ = ‖R‖₁/‖U‖₁` (RLRP.md).
+    Rlrp,
+    /// LRP-ε: `s = R / (z + ε·sign(z))` (Zennit's stabiliser: sign(0) = +1). ε = 0 is LRP-0, where a zero
+    /// denominator drops the message instead of dividing by zero.
+    Epsilon { epsilon: f32 },
+    /// z⁺ (= α1β0 with negative inputs allowed, as in Zennit).
+    ZPlus { stabilizer: f32 },
+    AlphaBeta { alpha: f32, beta: f32, stabilizer: f32 },
+    /// Zennit's generalised γ rule.
+    Gamma { gamma: f32, stabilizer: f32 },
+    /// Flat: weights and inputs set to one, bias dropped.
+    Flat { stabilizer: f32 },
+    /// w²: inputs set to one, weights (and bias) squared.
+    WSquare { stabilizer: f32 },
+    /// z^B: input bounded in [low, high].
+    ZBox { low: f32, high: f32, stabilizer: f32 },
+    /// Zennit's Norm rule (pooling, skip sums): ε-rule with a fixed stabiliser and no parameters.
+    Norm { stabilizer: f32 },
+    /// Relevance passes unchanged (Zennit's Pass, used for BatchNorm layers left in place).
+    Pass,
+    /// The vector-Jacobian product `Wᵀ R` (gradient methods).
+    Gradient,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum InputMod {
+    Keep,
+    Positive,
+    Negative,
+    Ones,
+    Constant(f32),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum ParamMod {
+    Keep,
+    Positive,
+    Negative,
+    /// `p + γ·max(p, 0)`
+    GammaPositive(f32),
+    /// `p + γ·min(p, 0)`
+    GammaNegative(f32),
+    Square,
+    Ones,
+    Zero,
+}
+
+impl ParamMod {
+    fn apply(self, p: f32) -> f32 {
+        match self {
+            ParamMod::Keep => p,
+            ParamMod::Positive => p.max(0.0),
+            ParamMod::Negative => p.min(0.0),
+            ParamMod::GammaPositive(g) => p + g * p.max(0.0),
+            ParamMod::GammaNegative(g) => p + g * p.min(0.0),
+            ParamMod::Square => p * p,
+            ParamMod::Ones => 1.0,
+            ParamMod::Zero => 0.0,
+        }
+    }
+}
+
+/// One term of the generic step: (input modifier, weight modifier, bias modifier).
+#[derive(Clone, Copy, Debug)]
+struct Term(InputMod, ParamMod, ParamMod);
+
+/// Zennit's stabiliser: `z + ε·(sign(z) + [z = 0])`. With ε = 0, a zero denominator yields 0.
+fn stabilised_divide(r: f32, z: f32, eps: f32) -> f32 {
+    let d = if z > 0.0 {
+        z + eps
+    } else if z < 0.0 {
+        z - eps
+    } else {
+        eps
+    };
+    if d == 0.0 {
+        0.0
+    } else {
+        r / d
+    }
+}
+
+/// Everything the step needs about the layer at hand.
+pub struct LayerContext<'a> {
+    pub layer: &'a Linear,
+    /// Layer input activation.
+    pub x: &'a Tensor,
+    pub out_shape: &'a [usize],
+}
+
+impl LayerContext<'_> {
+    fn modified_input(&self, m: InputMod) -> Tensor {
+        match m {
+            InputMod::Keep => self.x.clone(),
+            InputMod::Positive => self.x.mapv(|v| v.max(0.0)),
+            InputMod::Negative => self.x.mapv(|v| v.min(0.0)),
+            InputMod::Ones => self.x.mapv(|_| 1.0),
+            InputMod::Constant(c) => self.x.mapv(|_| c),
+        }
+    }
+
+    fn modified(&self, p: Option<&[f32]>, m: ParamMod) -> Option<Vec<f32>> {
+        match m {
+            ParamMod::Keep => None,
+            _ => p.map(|p| p.iter().map(|&v| m.apply(v)).collect()),
+        }
+    }
+
+    /// `W_k·in + b_k` for one term.
+    fn forward(&self, input: &Tensor, t: Term) -> Tensor {
+        let w = self.modified(self.layer.weight(), t.1);
+        let b_own = self.layer.bias();
+        let b: Option<Vec<f32>> = match t.2 {
+            ParamMod::Keep => b_own.map(|b| b.to_vec()),
+            m => b_own.map(|b| b.iter().map(|&v| m.apply(v)).collect()),
+        };
+        self.layer.forward_with(input, w.as_deref(), b.as_deref(), self.out_shape)
+    }
+
+    /// `in ⊙ W_kᵀ s` for one term.
+    fn backward(&self, input: &Tensor, t: Term, s: &Tensor) -> Tensor {
+        let w = self.modified(self.layer.weight(), t.1);
+        let mut g = self.layer.transpose_with(s, w.as_deref(), self.x.shape());
+        if !matches!(t.0, InputMod::Ones) {
+            g.zip_mut_with(input, |a, b| *a *= b);
+        }
+        g
+    }
+}
+
+/// Applies `rule` at a linear layer: relevance `r` at its output → relevance at its input.
+pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
+    use InputMod as I;
+    use ParamMod as P;
+    match *rule {
+        LinearRule::Pass => r.clone().into_shape_with_order(ctx.x.raw_dim()).unwrap_or_else(|_| r.clone()),
+        LinearRule::Gradient => ctx.layer.transpose_with(r, None, ctx.x.shape()),
+        LinearRule::Rlrp => {
+            let mut u = ctx.layer.transpose_with(r, None, ctx.x.shape());
+            u.zip_mut_with(ctx.x, |a, b| *a *= b);
+            rescale_to(&mut u, l1(r));
+            u
+        }
+        LinearRule::Epsilon { epsilon } => single_term(ctx, r, Term(I::Keep, P::Keep, P::Keep), epsilon),
+        LinearRule::Norm { stabilizer } => single_term(ctx, r, Term(I::Keep, P::Keep, P::Keep), stabilizer),
+        LinearRule::Flat { stabilizer } => single_term(ctx, r, Term(I::Ones, P::Ones, P::Zero), stabilizer),
+        LinearRule::WSquare { stabilizer } => single_term(ctx, r, Term(I::Ones, P::Square, P::Square), stabilizer),
+        LinearRule::ZPlus { stabilizer } => {
+            let terms = [Term(I::Positive, P::Positive, P::Positive), Term(I::Negative, P::Negative, P::Zero)];
+            let (ins, outs) = forward_terms(ctx, &terms);
+            let s = divide(r, &(&outs[0] + &outs[1]), stabilizer);
+            ctx.backward(&ins[0], terms[0], &s) + ctx.backward(&ins[1], terms[1], &s)
+        }
+        LinearRule::AlphaBeta { alpha, beta, stabilizer } => {
+            let terms = [
+                Term(I::Positive, P::Positive, P::Positive),
+                Term(I::Negative, P::Negative, P::Zero),
+                Term(I::Positive, P::Negative, P::Negative),
+                Term(I::Negative, P::Positive, P::Zero),
+            ];
+            let (ins, outs) = forward_terms(ctx, &terms);
+            let s_pos = divide(r, &(&outs[0] + &outs[1]), stabilizer);
+            let s_neg = divide(r, &(&outs[2] + &outs[3]), stabilizer);
+            let pos = ctx.backward(&ins[0], terms[0], &s_pos) + ctx.backward(&ins[1], terms[1], &s_pos);
+            let neg = ctx.backward(&ins[2], terms[2], &s_neg) + ctx.backward(&ins[3], terms[3], &s_neg);
+            pos * alpha - neg * beta
+        }
+        LinearRule::Gamma { gamma, stabilizer } => {
+            let terms = [
+                Term(I::Positive, P::GammaPositive(gamma), P::GammaPositive(gamma)),
+                Term(I::Negative, P::GammaNegative(gamma), P::Zero),
+                Term(I::Positive, P::GammaNegative(gamma), P::GammaNegative(gamma)),
+                Term(I::Negative, P::GammaPositive(gamma), P::Zero),
+            ];
+            let (ins, outs) = forward_terms(ctx, &terms);
+            let z = ctx.forward(ctx.x, Term(I::Keep, P::Keep, P::Keep));
+            let mut r_pos = r.clone();
+            r_pos.zip_mut_with(&z, |a, &zv| *a *= (zv > 0.0) as u8 as f32);
+            let mut r_neg = r.clone();
+            r_neg.zip_mut_with(&z, |a, &zv| *a *= (zv < 0.0) as u8 as f32);
+            let s_pos = divide(&r_pos, &(&outs[0] + &outs[1]), stabilizer);
+            let s_neg = divide(&r_neg, &(&outs[2] + &outs[3]), stabilizer);
+            ctx.backward(&ins[0], terms[0], &s_pos)
+                + ctx.backward(&ins[1], terms[1], &s_pos)
+                + ctx.backward(&ins[2], terms[2], &s_neg)
+                + ctx.backward(&ins[3], terms[3], &s_neg)
+        }
+        LinearRule::ZBox { low, high, stabilizer } => {
+            let terms = [Term(I::Keep, P::Keep, P::Keep), Term(I::Constant(low), P::Positive, P::Positive), Term(I::Constant(high), P::Negative, P::Negative)];
+            let (ins, outs) = forward_terms(ctx, &terms);
+            let denom = &outs[0] - &outs[1] - &outs[2];
+            let s = divide(r, &denom, stabilizer);
+            ctx.backward(&ins[0], terms[0], &s) - ctx.backward(&ins[1], terms[1], &s) - ctx.backward(&ins[2], terms[2], &s)
+        }
+    }
+}
+
+fn forward_terms(ctx: &LayerContext, terms: &[Term]) -> (Vec<Tensor>, Vec<Tensor>) {
+    let ins: Vec<Tensor> = terms.iter().map(|t| ctx.modified_input(t.0)).collect();
+    let outs = ins.iter().zip(terms).map(|(i, &t)| ctx.forward(i, t)).collect();
+    (ins, outs)
+}
+
+fn single_term(ctx: &LayerContext, r: &Tensor, t: Term, eps: f32) -> Tensor {
+    let input = ctx.modified_input(t.0);
+    let z = ctx.forward(&input, t);
+    let s = divide(r, &z, eps);
+    ctx.backward(&input, t, &s)
+}
+
+/// `r / stabilise(z)` element-wise.
+fn divide(r: &Tensor, z: &Tensor, eps: f32) -> Tensor {
+    let mut s = r.clone();
+    s.zip_mut_with(z, |a, &zv| *a = stabilised_divide(*a, zv, eps));
+    s
+}
+
+/// ‖t‖₁ in f64.
+pub fn l1(t: &Tensor) -> f64 {
+    match t.as_slice() {
+        Some(s) => elementwise::l1_norm(s),
+        None => t.iter().map(|v| v.abs() as f64).sum(),
+    }
+}
+
+/// Scales `u` so that ‖u‖₁ = `target` (λ = target/‖u‖₁; u becomes 0 when ‖u‖₁ = 0): RLRP.md's λ.
+pub fn rescale_to(u: &mut Tensor, target: f64) {
+    let norm = l1(u);
+    let lambda = if norm > 0.0 && norm.is_finite() { target / norm } else { 0.0 };
+    if lambda == 0.0 {
+        u.fill(0.0);
+        return;
+    }
+    match u.as_slice_mut() {
+        Some(s) => elementwise::scale(s, lambda as f32),
+        None => u.mapv_inplace(|v| v * lambda as f32),
+    }
+}

@@ -1,0 +1,247 @@
+//! One reverse walk of the graph: relevance flows from the logits to the input, node by node, with
+//! fan-out summed (RLRP.md, "Other operations"). The method only changes the linear rule (see
+//! [`super::method::rule_for`]), the skip-addition split and, for gradients, the activations.
+use super::method::{rule_for, Family, Method, MethodParams};
+use super::rules::{l1, propagate, LayerContext};
+use crate::error::{Error, Result};
+use crate::kernels::pool;
+use crate::model::graph::{Graph, Op};
+use crate::forward::Activations;
+use crate::tensor::{ndarray, Tensor};
+
+/// The relevance mass after one node (RLRP.md: "‖R‖₁ after every layer").
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LayerMass {
+    /// Node name ("input" for the network input).
+    pub node: String,
+    /// ONNX operator(s) of the node.
+    pub op: String,
+    pub shape: Vec<usize>,
+    /// ‖R‖₁ of the relevance at the node's output.
+    pub l1: f64,
+    /// ΣR at the node's output.
+    pub sum: f64,
+}
+
+/// Progress reports: (nodes done, nodes in all). Returning false cancels the walk.
+pub type Progress<'a> = &'a mut dyn FnMut(usize, usize) -> bool;
+
+pub struct WalkResult {
+    pub input_relevance: Tensor,
+    pub layers: Vec<LayerMass>,
+    /// Channel-summed relevance at the output of every node whose output is a feature map (for the
+    /// per-layer view), when requested: (node name, height, width, values).
+    pub layer_maps: Vec<(String, usize, usize, Vec<f32>)>,
+}
+
+fn activation<'a>(acts: &'a Activations, g: &Graph, v: usize) -> Result<&'a Tensor> {
+    acts.get(v).ok_or_else(|| Error::Engine(format!("activation '{}' was not kept", g.values[v].name)))
+}
+
+fn reshape(t: Tensor, shape: &[usize]) -> Tensor {
+    let t = if t.is_standard_layout() { t } else { t.as_standard_layout().into_owned() };
+    t.into_shape_with_order(ndarray::IxDyn(shape)).expect("relevance keeps the element count")
+}
+
+/// Sums a feature map [1, C, H, W] over channels.
+fn channel_map(t: &Tensor) -> Option<(usize, usize, Vec<f32>)> {
+    let s = t.shape();
+    if s.len() != 4 || s[0] != 1 {
+        return None;
+    }
+    let (c, h, w) = (s[1], s[2], s[3]);
+    let mut out = vec![0f32; h * w];
+    let data = t.as_slice()?;
+    for ch in 0..c {
+        for (o, v) in out.iter_mut().zip(&data[ch * h * w..(ch + 1) * h * w]) {
+            *o += v;
+        }
+    }
+    Some((h, w, out))
+}
+
+/// Propagates `start` (relevance at the logits) back to the input.
+pub fn walk(
+    g: &Graph,
+    acts: &Activations,
+    start: Tensor,
+    method: Method,
+    params: &MethodParams,
+    keep_layer_maps: bool,
+    progress: Progress,
+) -> Result<WalkResult> {
+    let family = method.family();
+    let input = activation(acts, g, g.input)?;
+    let range = params.input_range.unwrap_or_else(|| {
+        let lo = input.iter().copied().fold(f32::INFINITY, f32::min);
+        let hi = input.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        (lo, hi)
+    });
+    let first = g.first_layers().first().copied();
+    let mut rel: Vec<Option<Tensor>> = vec![None; g.values.len()];
+    rel[g.output] = Some(start);
+    let mut layers = Vec::with_capacity(g.nodes.len() + 1);
+    let mut layer_maps = Vec::new();
+    let total = g.nodes.len();
+    for (done, (ix, node)) in g.nodes.iter().enumerate().rev().enumerate() {
+        if !progress(done, total) {
+            return Err(Error::Cancelled);
+        }
+        let Some(r) = rel[node.output].take() else { continue };
+        layers.push(LayerMass {
+            node: node.name.clone(),
+            op: node.onnx_op.clone(),
+            shape: r.shape().to_vec(),
+            l1: l1(&r),
+            sum: r.iter().map(|&v| v as f64).sum(),
+        });
+        if keep_layer_maps {
+            if let Some((h, w, m)) = channel_map(&r) {
+                layer_maps.push((node.name.clone(), h, w, m));
+            }
+        }
+        let in_shape = |k: usize| g.values[node.inputs[k]].shape.clone();
+        let messages: Vec<(usize, Tensor)> = match &node.op {
+            Op::Identity => vec![(node.inputs[0], r)],
+            Op::Reshape => vec![(node.inputs[0], reshape(r, &in_shape(0)))],
+            Op::Activation(act) => match family {
+                Family::Gradient => {
+                    let x = activation(acts, g, node.inputs[0])?;
+                    let mut r = r;
+                    r.zip_mut_with(x, |a, &xv| *a *= act.derivative(xv));
+                    vec![(node.inputs[0], r)]
+                }
+                // RLRP.md: activations pass relevance unchanged (Zennit's Pass rule, likewise).
+                _ => vec![(node.inputs[0], r)],
+            },
+            Op::Transpose(perm) => {
+                let mut inverse = vec![0; perm.len()];
+                for (i, &p) in perm.iter().enumerate() {
+                    inverse[p] = i;
+                }
+                let t = r.permuted_axes(ndarray::IxDyn(&inverse)).as_standard_layout().into_owned();
+                vec![(node.inputs[0], t)]
+            }
+            Op::Concat { axis } => {
+                let mut at = 0;
+                let mut out = Vec::new();
+                for (k, &v) in node.inputs.iter().enumerate() {
+                    let len = in_shape(k)[*axis];
+                    let part = r.slice_axis(ndarray::Axis(*axis), ndarray::Slice::from(at..at + len)).to_owned();
+                    at += len;
+                    out.push((v, part));
+                }
+                out
+            }
+            Op::Pad(pads) => {
+                let shape = in_shape(0);
+                let mut view = r.view();
+                for (axis, (&(begin, _), &len)) in pads.iter().zip(&shape).enumerate() {
+                    view.slice_axis_inplace(ndarray::Axis(axis), ndarray::Slice::from(begin..begin + len));
+                }
+                vec![(node.inputs[0], view.to_owned())]
+            }
+            Op::MaxPool(geometry) => {
+                // RLRP.md: routed to the arg-max of each window (first on ties), for every method.
+                let x = activation(acts, g, node.inputs[0])?;
+                let xs = x.as_standard_layout();
+                let xs = xs.as_slice().expect("standard layout");
+                let out_len = r.len();
+                let mut y = vec![0f32; out_len];
+                let mut argmax = vec![0u32; out_len];
+                pool::maxpool_forward(geometry, xs, &mut y, &mut argmax);
+                let mut routed = vec![0f32; xs.len()];
+                let rs = r.as_standard_layout();
+                pool::maxpool_route(xs.len(), rs.as_slice().expect("standard layout"), &argmax, &mut routed);
+                vec![(node.inputs[0], Tensor::from_shape_vec(ndarray::IxDyn(x.shape()), routed).expect("size"))]
+            }
+            Op::Add => {
+                let a = activation(acts, g, node.inputs[0])?;
+                let b = activation(acts, g, node.inputs[1])?;
+                let (ra, rb) = split_skip(family, params.stabilizer, a, b, &r);
+                vec![(node.inputs[0], ra), (node.inputs[1], rb)]
+            }
+            Op::Linear(layer) => {
+                let x = activation(acts, g, node.inputs[0])?;
+                let rule = rule_for(method, params, layer, Some(ix) == first, range);
+                let ctx = LayerContext { layer, x, out_shape: &g.values[node.output].shape };
+                vec![(node.inputs[0], propagate(&rule, &ctx, &r))]
+            }
+        };
+        for (v, m) in messages {
+            rel[v] = Some(match rel[v].take() {
+                Some(mut acc) => {
+                    acc += &m;
+                    acc
+                }
+                None => m,
+            });
+        }
+    }
+    let input_relevance =
+        rel[g.input].take().unwrap_or_else(|| Tensor::zeros(ndarray::IxDyn(&g.values[g.input].shape)));
+    layers.push(LayerMass {
+        node: "input".into(),
+        op: "Input".into(),
+        shape: input_relevance.shape().to_vec(),
+        l1: l1(&input_relevance),
+        sum: input_relevance.iter().map(|&v| v as f64).sum(),
+    });
+    progress(total, total);
+    Ok(WalkResult { input_relevance, layers, layer_maps })
+}
+
+/// Splits relevance at a skip connection y = a + b.
+fn split_skip(family: Family, stabilizer: f32, a: &Tensor, b: &Tensor, r: &Tensor) -> (Tensor, Tensor) {
+    match family {
+        Family::Gradient => (r.clone(), r.clone()),
+        Family::Rlrp { divfree_skips: false } => {
+            // RLRP.md: R_a = (a ⊘ y) ⊙ R, R_b = (b ⊘ y) ⊙ R; half each where y = 0 exactly.
+            let mut ra = r.clone();
+            let mut rb = r.clone();
+            ndarray::Zip::from(&mut ra).and(&mut rb).and(a).and(b).for_each(|ra, rb, &av, &bv| {
+                let y = av + bv;
+                if y == 0.0 {
+                    *ra *= 0.5;
+                    *rb *= 0.5;
+                } else {
+                    *ra *= av / y;
+                    *rb *= bv / y;
+                }
+            });
+            (ra, rb)
+        }
+        Family::Rlrp { divfree_skips: true } => {
+            // RLRP.md "Variant": U_a = a ⊙ R, U_b = b ⊙ R, one λ = ‖R‖₁ / (‖U_a‖₁ + ‖U_b‖₁).
+            let mut ua = r.clone();
+            ua.zip_mut_with(a, |u, &av| *u *= av);
+            let mut ub = r.clone();
+            ub.zip_mut_with(b, |u, &bv| *u *= bv);
+            let denom = l1(&ua) + l1(&ub);
+            let target = l1(r);
+            let lambda = if denom > 0.0 { target / denom } else { 0.0 };
+            ua.mapv_inplace(|v| (v as f64 * lambda) as f32);
+            ub.mapv_inplace(|v| (v as f64 * lambda) as f32);
+            (ua, ub)
+        }
+        Family::Lrp => {
+            // Zennit's Norm rule on its Sum layer: R_a = a · R / stab(y), stabiliser 1e-6.
+            let mut ra = r.clone();
+            let mut rb = r.clone();
+            ndarray::Zip::from(&mut ra).and(&mut rb).and(a).and(b).for_each(|ra, rb, &av, &bv| {
+                let y = av + bv;
+                let d = if y > 0.0 {
+                    y + stabilizer
+                } else if y < 0.0 {
+                    y - stabilizer
+                } else {
+                    stabilizer
+                };
+                let s = *ra / d;
+                *ra = av * s;
+                *rb = bv * s;
+            });
+            (ra, rb)
+        }
+    }
+}

@@ -1,1 +1,63 @@
-fn main(){}
+//! Benchmark (not a test): median time of the forward pass and of every relevance method, and the
+//! ratio relevance / forward measured in the same run (machines are shared and noisy: medians and
+//! ratios, not absolute numbers, are what to compare).
+//!
+//!     cargo bench --bench relevance                 # all models
+//!     cargo bench --bench relevance -- mnist        # models whose file name contains "mnist"
+//!     RLRP_BENCH_RUNS=11 cargo bench --bench relevance
+use rlrp::explain::options_for;
+use rlrp::model::{LoadOptions, Model};
+use rlrp::relevance::{explain, Method, MethodParams};
+use std::path::PathBuf;
+use std::time::Instant;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> f64 {
+    f(); // warm-up
+    median(
+        (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                std::hint::black_box(f());
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect(),
+    )
+}
+
+fn main() {
+    let shared = std::env::var("RLRP_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-')).unwrap_or_default();
+    let runs: usize = std::env::var("RLRP_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(7);
+    let cases = [
+        ("efficientnet_lite0_int8_weightonly_dq.onnx", "efficientnet_lite0/chelsea__input.npy"),
+        ("efficientnet_lite0_int8_static_qdq.onnx", "efficientnet_lite0/chelsea__input.npy"),
+        ("efficientnet_lite0_fp32_opset13.onnx", "efficientnet_lite0/chelsea__input.npy"),
+        ("mnist_resnet_mini_fp32_opset13.onnx", "mnist_resnet_mini/mnist_test_00000_label7__input.npy"),
+        ("mnist_resnet_mini_int8_weightonly_dq.onnx", "mnist_resnet_mini/mnist_test_00000_label7__input.npy"),
+    ];
+    println!("median of {runs} runs after one warm-up, single thread; ratio = method time / forward time");
+    for (file, input) in cases {
+        if !file.contains(&filter) {
+            continue;
+        }
+        let bytes = std::fs::read(shared.join("models").join(file)).expect("model");
+        let load = time(1, || Model::from_onnx_bytes(&bytes, &LoadOptions::default()).expect("load"));
+        let model = Model::from_onnx_bytes(&bytes, &LoadOptions::default()).expect("load");
+        let x = rlrp::npy::read_npy(&std::fs::read(shared.join("golden").join(input)).expect("input")).expect("npy");
+        let forward = time(runs, || model.forward(&x).expect("forward"));
+        let acts = model.forward(&x).expect("forward");
+        println!("\n{file}\n  {:<20} {:>9.2} ms\n  {:<20} {:>9.2} ms  (baseline)", "load", load, "forward", forward);
+        for method in Method::ALL {
+            let opts = options_for(None, MethodParams::default(), None);
+            let ms = time(runs, || explain(&model, &acts, method, &opts, &mut |_, _| true).expect("explain"));
+            println!("  {:<20} {:>9.2} ms  ratio {:>5.2}", method.name(), ms, ms / forward);
+        }
+    }
+}

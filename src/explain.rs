@@ -4,7 +4,7 @@ use crate::error::Result;
 use crate::forward::Activations;
 use crate::heatmap::{self, Colormap, ScaleMode};
 use crate::model::Model;
-use crate::relevance::{self, Explanation, ExplainOptions, LayerMass, Method, MethodParams};
+use crate::relevance::{self, ExplainOptions, Explanation, LayerMass, Method, MethodParams};
 use crate::sidecar::{Layout, Sidecar};
 use serde::Serialize;
 
@@ -75,7 +75,14 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn new(model_name: &str, model: &Model, acts: &Activations, e: &Explanation, sidecar: Option<&Sidecar>, params: &MethodParams) -> Result<Report> {
+    pub fn new(
+        model_name: &str,
+        model: &Model,
+        acts: &Activations,
+        e: &Explanation,
+        sidecar: Option<&Sidecar>,
+        params: &MethodParams,
+    ) -> Result<Report> {
         let logits = model.logits(acts)?;
         let input = e.layers.last();
         Ok(Report {
@@ -128,7 +135,11 @@ impl Default for HeatmapStyle {
 }
 
 /// The heatmap of an explanation: (height, width, channel-summed relevance, clip value, picture).
-pub fn heatmap(e: &Explanation, layout: Layout, style: &HeatmapStyle) -> (usize, usize, Vec<f32>, f32, image::RgbaImage) {
+pub fn heatmap(
+    e: &Explanation,
+    layout: Layout,
+    style: &HeatmapStyle,
+) -> (usize, usize, Vec<f32>, f32, image::RgbaImage) {
     let (h, w, values) = heatmap::channel_sum(&e.relevance, layout);
     let clip = heatmap::percentile_abs(&values, style.clip_percentile);
     let img = heatmap::render(h, w, &values, style.colormap, style.mode, clip);

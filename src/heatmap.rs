@@ -81,19 +81,11 @@ pub fn channel_sum(r: &Tensor, layout: Layout) -> (usize, usize, Vec<f32>) {
 /// (`numpy.percentile(np.abs(v), p)`), ignoring non-finite values. Returns 0 if no value is finite
 /// (or the input is empty). `p` is clamped to [0, 100]; a NaN `p` means 100 (the maximum).
 pub fn percentile_abs(values: &[f32], p: f64) -> f32 {
-    let mut a: Vec<f32> = values
-        .iter()
-        .filter(|v| v.is_finite())
-        .map(|v| v.abs())
-        .collect();
+    let mut a: Vec<f32> = values.iter().filter(|v| v.is_finite()).map(|v| v.abs()).collect();
     if a.is_empty() {
         return 0.0;
     }
-    let p = if p.is_nan() {
-        100.0
-    } else {
-        p.clamp(0.0, 100.0)
-    };
+    let p = if p.is_nan() { 100.0 } else { p.clamp(0.0, 100.0) };
     a.sort_unstable_by(|x, y| x.total_cmp(y));
     let pos = p / 100.0 * (a.len() - 1) as f64;
     let lo = pos.floor() as usize;
@@ -139,14 +131,7 @@ pub fn color(cmap: Colormap, t: f32) -> [u8; 3] {
 /// `±clip` saturate (±infinity too). NaN values, and every value when `clip` is zero, negative or
 /// non-finite, get the colour of zero (white for `Bwr`, black for `Heat`). If `values` is shorter
 /// than `h * w` the missing pixels get the colour of zero; extra values are ignored.
-pub fn render(
-    h: usize,
-    w: usize,
-    values: &[f32],
-    cmap: Colormap,
-    mode: ScaleMode,
-    clip: f32,
-) -> RgbaImage {
+pub fn render(h: usize, w: usize, values: &[f32], cmap: Colormap, mode: ScaleMode, clip: f32) -> RgbaImage {
     let valid_clip = clip.is_finite() && clip > 0.0;
     let mut img = RgbaImage::new(w as u32, h as u32);
     for (i, px) in img.pixels_mut().enumerate() {
@@ -173,11 +158,7 @@ pub fn render(
 /// size of `base`; if `heat` has another size it is sampled nearest-neighbour (pixel centres) to
 /// fit, and an empty `heat` leaves `base` unchanged.
 pub fn overlay(base: &RgbImage, heat: &RgbaImage, opacity: f32) -> RgbImage {
-    let op = if opacity.is_nan() {
-        0.0
-    } else {
-        opacity.clamp(0.0, 1.0)
-    };
+    let op = if opacity.is_nan() { 0.0 } else { opacity.clamp(0.0, 1.0) };
     let (bw, bh) = base.dimensions();
     let (hw, hh) = heat.dimensions();
     if hw == 0 || hh == 0 {
@@ -222,11 +203,7 @@ mod tests {
 
     #[test]
     fn heatmap_channel_sum_layouts() {
-        let t = Tensor::from_shape_vec(
-            ndarray::IxDyn(&[1, 2, 2, 3]),
-            (0..12).map(|v| v as f32).collect(),
-        )
-        .unwrap();
+        let t = Tensor::from_shape_vec(ndarray::IxDyn(&[1, 2, 2, 3]), (0..12).map(|v| v as f32).collect()).unwrap();
         // NCHW: C = 2, H = 2, W = 3
         let (h, w, v) = channel_sum(&t, Layout::Nchw);
         assert_eq!((h, w), (2, 3));

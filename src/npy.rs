@@ -59,12 +59,7 @@ pub fn read_header(bytes: &[u8]) -> Result<NpyHeader> {
         1 => (2usize, false),
         2 => (4, false),
         3 => (4, true),
-        v => {
-            return err(format!(
-                "unsupported .npy format version {v}.{} (supported: 1.0, 2.0, 3.0)",
-                version.1
-            ))
-        }
+        v => return err(format!("unsupported .npy format version {v}.{} (supported: 1.0, 2.0, 3.0)", version.1)),
     };
     let start = 8 + len_size;
     if bytes.len() < start {
@@ -75,20 +70,15 @@ pub fn read_header(bytes: &[u8]) -> Result<NpyHeader> {
     } else {
         u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize
     };
-    let end = start
-        .checked_add(header_len)
-        .filter(|&e| e <= bytes.len())
-        .ok_or_else(|| {
-            Error::Npy(format!(
-                "truncated .npy file: the header declares {header_len} bytes but only {} follow",
-                bytes.len().saturating_sub(start)
-            ))
-        })?;
+    let end = start.checked_add(header_len).filter(|&e| e <= bytes.len()).ok_or_else(|| {
+        Error::Npy(format!(
+            "truncated .npy file: the header declares {header_len} bytes but only {} follow",
+            bytes.len().saturating_sub(start)
+        ))
+    })?;
     let raw = &bytes[start..end];
     let text: String = if utf8 {
-        std::str::from_utf8(raw)
-            .map_err(|_| Error::Npy("the header is not valid UTF-8".into()))?
-            .to_string()
+        std::str::from_utf8(raw).map_err(|_| Error::Npy("the header is not valid UTF-8".into()))?.to_string()
     } else {
         // latin-1: every byte is one character
         raw.iter().map(|&b| b as char).collect()
@@ -105,9 +95,7 @@ pub fn read_header(bytes: &[u8]) -> Result<NpyHeader> {
             }
             ("descr", _) => return err("'descr' in the header is not a string"),
             ("fortran_order", PyValue::Bool(b)) => fortran_order = Some(b),
-            ("fortran_order", _) => {
-                return err("'fortran_order' in the header is not True or False")
-            }
+            ("fortran_order", _) => return err("'fortran_order' in the header is not True or False"),
             ("shape", PyValue::Tuple(t)) => shape = Some(t),
             ("shape", _) => return err("'shape' in the header is not a tuple of integers"),
             (other, _) => return err(format!("unexpected key '{other}' in the header")),
@@ -116,8 +104,7 @@ pub fn read_header(bytes: &[u8]) -> Result<NpyHeader> {
     Ok(NpyHeader {
         version,
         descr: descr.ok_or_else(|| Error::Npy("the header has no 'descr' key".into()))?,
-        fortran_order: fortran_order
-            .ok_or_else(|| Error::Npy("the header has no 'fortran_order' key".into()))?,
+        fortran_order: fortran_order.ok_or_else(|| Error::Npy("the header has no 'fortran_order' key".into()))?,
         shape: shape.ok_or_else(|| Error::Npy("the header has no 'shape' key".into()))?,
         data_offset: end,
     })
@@ -139,9 +126,8 @@ pub fn read_npy(bytes: &[u8]) -> Result<Tensor> {
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .ok_or_else(|| Error::Npy(format!("the shape {:?} has too many elements", h.shape)))?;
     let data = &bytes[h.data_offset..];
-    let expected = count
-        .checked_mul(size)
-        .ok_or_else(|| Error::Npy(format!("the shape {:?} has too many elements", h.shape)))?;
+    let expected =
+        count.checked_mul(size).ok_or_else(|| Error::Npy(format!("the shape {:?} has too many elements", h.shape)))?;
     if data.len() < expected {
         return err(format!(
             "truncated .npy data: shape {:?} of '{}' needs {expected} bytes, the file has {}",
@@ -158,10 +144,7 @@ pub fn read_npy(bytes: &[u8]) -> Result<Tensor> {
             h.descr
         ));
     }
-    let values: Vec<f32> = data
-        .chunks_exact(size)
-        .map(|c| convert(c, kind, little))
-        .collect();
+    let values: Vec<f32> = data.chunks_exact(size).map(|c| convert(c, kind, little)).collect();
     Tensor::from_shape_vec(ndarray::IxDyn(&h.shape), values)
         .map_err(|e| Error::Npy(format!("cannot build a tensor of shape {:?}: {e}", h.shape)))
 }
@@ -179,14 +162,7 @@ pub fn write_npy(t: &Tensor) -> Vec<u8> {
     let shape_repr = match shape.len() {
         0 => "()".to_string(),
         1 => format!("({},)", shape[0]),
-        _ => format!(
-            "({})",
-            shape
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
     };
     let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_repr}, }}");
     if let Some(first) = shape.first() {
@@ -231,11 +207,8 @@ enum Kind {
 
 /// Parses a numpy dtype string into (kind, item size, little endian).
 fn parse_descr(descr: &str) -> Result<(Kind, usize, bool)> {
-    let unsupported = || {
-        Error::Npy(format!(
-            "unsupported dtype '{descr}' (supported: float32/64, (u)int8/16/32/64, bool)"
-        ))
-    };
+    let unsupported =
+        || Error::Npy(format!("unsupported dtype '{descr}' (supported: float32/64, (u)int8/16/32/64, bool)"));
     let mut chars = descr.chars();
     let order = chars.next().ok_or_else(unsupported)?;
     let (little, rest) = match order {
@@ -256,9 +229,7 @@ fn parse_descr(descr: &str) -> Result<(Kind, usize, bool)> {
         "u4" => (Kind::Unsigned, 4),
         "u8" => (Kind::Unsigned, 8),
         "b1" => (Kind::Bool, 1),
-        r if r.starts_with('O') => {
-            return err("object arrays (pickled Python objects) are not supported")
-        }
+        r if r.starts_with('O') => return err("object arrays (pickled Python objects) are not supported"),
         _ => return Err(unsupported()),
     };
     Ok((kind, size, little))
@@ -328,22 +299,14 @@ impl Parser<'_> {
                 "malformed header: expected '{}' at character {}, found '{}'",
                 c as char, self.pos, x as char
             )),
-            None => err(format!(
-                "malformed header: expected '{}' but the header ended",
-                c as char
-            )),
+            None => err(format!("malformed header: expected '{}' but the header ended", c as char)),
         }
     }
 
     fn string(&mut self) -> Result<String> {
         let quote = match self.peek() {
             Some(q @ (b'\'' | b'"')) => q,
-            _ => {
-                return err(format!(
-                    "malformed header: expected a string at character {}",
-                    self.pos
-                ))
-            }
+            _ => return err(format!("malformed header: expected a string at character {}", self.pos)),
         };
         self.pos += 1;
         let start = self.pos;
@@ -376,11 +339,9 @@ impl Parser<'_> {
                                 self.pos += 1;
                             }
                             let txt = std::str::from_utf8(&self.s[start..self.pos]).unwrap_or("");
-                            let d: usize = txt.parse().map_err(|_| {
-                                Error::Npy(format!(
-                                    "malformed header: dimension '{txt}' is too large"
-                                ))
-                            })?;
+                            let d: usize = txt
+                                .parse()
+                                .map_err(|_| Error::Npy(format!("malformed header: dimension '{txt}' is too large")))?;
                             // Python 2 long suffix, e.g. (3L, 4L)
                             if self.pos < self.s.len() && self.s[self.pos] == b'L' {
                                 self.pos += 1;
@@ -392,9 +353,7 @@ impl Parser<'_> {
                                 _ => return err("malformed header: bad shape tuple"),
                             }
                         }
-                        _ => return err(
-                            "malformed header: the shape must be a tuple of non-negative integers",
-                        ),
+                        _ => return err("malformed header: the shape must be a tuple of non-negative integers"),
                     }
                 }
                 Ok(PyValue::Tuple(dims))
@@ -427,10 +386,7 @@ impl Parser<'_> {
                     self.pos += 5;
                     Ok(PyValue::Bool(false))
                 } else {
-                    err(format!(
-                        "malformed header: unexpected value at character {}",
-                        self.pos
-                    ))
+                    err(format!("malformed header: unexpected value at character {}", self.pos))
                 }
             }
             None => err("malformed header: a value is missing"),
@@ -439,10 +395,7 @@ impl Parser<'_> {
 }
 
 fn parse_dict(text: &str) -> Result<Vec<(String, PyValue)>> {
-    let mut p = Parser {
-        s: text.as_bytes(),
-        pos: 0,
-    };
+    let mut p = Parser { s: text.as_bytes(), pos: 0 };
     p.expect(b'{')?;
     let mut items = Vec::new();
     loop {
@@ -487,20 +440,10 @@ mod tests {
 
     #[test]
     fn npy_round_trip_shapes() {
-        for shape in [
-            vec![],
-            vec![0],
-            vec![5],
-            vec![2, 3],
-            vec![1, 3, 4, 5],
-            vec![1000000, 0],
-        ] {
+        for shape in [vec![], vec![0], vec![5], vec![2, 3], vec![1, 3, 4, 5], vec![1000000, 0]] {
             let n: usize = shape.iter().product();
-            let t = Tensor::from_shape_vec(
-                ndarray::IxDyn(&shape),
-                (0..n).map(|i| i as f32 * 0.5 - 3.0).collect(),
-            )
-            .unwrap();
+            let t =
+                Tensor::from_shape_vec(ndarray::IxDyn(&shape), (0..n).map(|i| i as f32 * 0.5 - 3.0).collect()).unwrap();
             let bytes = write_npy(&t);
             let hdr = read_header(&bytes).unwrap();
             assert_eq!(hdr.data_offset % 64, 0);
@@ -540,10 +483,7 @@ mod tests {
         let good = write_npy(&Tensor::zeros(ndarray::IxDyn(&[2, 2])));
         // every truncation is an error, never a panic
         for n in 0..good.len() {
-            assert!(
-                matches!(read_npy(&good[..n]), Err(Error::Npy(_))),
-                "len {n}"
-            );
+            assert!(matches!(read_npy(&good[..n]), Err(Error::Npy(_))), "len {n}");
         }
         let mut extra = good.clone();
         extra.push(0);
@@ -555,14 +495,9 @@ mod tests {
         assert!(read_npy(&o).unwrap_err().to_string().contains("object"));
         let s = header_bytes("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }");
         assert!(read_npy(&s).unwrap_err().to_string().contains("structured"));
-        let big = header_bytes(
-            "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999, 99999999999999), }",
-        );
+        let big = header_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999, 99999999999999), }");
         assert!(matches!(read_npy(&big), Err(Error::Npy(_))));
-        assert!(matches!(
-            read_npy(b"hello world, not npy"),
-            Err(Error::Npy(_))
-        ));
+        assert!(matches!(read_npy(b"hello world, not npy"), Err(Error::Npy(_))));
         // garbage after a valid magic
         let mut g = MAGIC.to_vec();
         g.extend_from_slice(&[1, 0, 10, 0]);

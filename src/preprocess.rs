@@ -59,12 +59,7 @@ fn format_name(f: ImageFormat) -> &'static str {
 
 /// Describes bytes that are not a supported image, for the error message.
 fn sniff(bytes: &[u8]) -> String {
-    let head: String = bytes
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let head: String = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ");
     let what = if bytes.starts_with(b"\x93NUMPY") {
         " (this is a NumPy .npy file)"
     } else if bytes.starts_with(b"%PDF") {
@@ -77,11 +72,7 @@ fn sniff(bytes: &[u8]) -> String {
         " (HEIC/AVIF/MP4 are not supported)"
     } else if bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*") {
         " (TIFF is not supported)"
-    } else if bytes
-        .iter()
-        .take(64)
-        .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
-    {
+    } else if bytes.iter().take(64).all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace()) {
         " (this looks like text)"
     } else {
         ""
@@ -104,18 +95,8 @@ pub fn decode_image(bytes: &[u8]) -> Result<DynamicImage> {
         .with_guessed_format()
         .map_err(|e| Error::Image(format!("cannot read the image: {e}")))?;
     let format = match reader.format() {
-        Some(
-            f @ (ImageFormat::Png
-            | ImageFormat::Jpeg
-            | ImageFormat::WebP
-            | ImageFormat::Gif
-            | ImageFormat::Bmp),
-        ) => f,
-        Some(f) => {
-            return img_err(format!(
-                "unsupported image format {f:?} (supported: PNG, JPEG, WebP, GIF, BMP)"
-            ))
-        }
+        Some(f @ (ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP | ImageFormat::Gif | ImageFormat::Bmp)) => f,
+        Some(f) => return img_err(format!("unsupported image format {f:?} (supported: PNG, JPEG, WebP, GIF, BMP)")),
         None => {
             return img_err(format!(
                 "not a supported image: the content is not PNG, JPEG, WebP, GIF or BMP ({})",
@@ -128,11 +109,9 @@ pub fn decode_image(bytes: &[u8]) -> Result<DynamicImage> {
     // put the limits on the decoder as a second line of defence while the pixels are decoded.
     let mut reader = reader;
     reader.no_limits();
-    let mut decoder = reader.into_decoder().map_err(|e| {
-        Error::Image(format!(
-            "cannot read the {name} header (truncated or corrupt file?): {e}"
-        ))
-    })?;
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| Error::Image(format!("cannot read the {name} header (truncated or corrupt file?): {e}")))?;
     let (w, h) = image::ImageDecoder::dimensions(&decoder);
     check_dimensions(w, h)?;
     let mut limits = Limits::default();
@@ -142,23 +121,15 @@ pub fn decode_image(bytes: &[u8]) -> Result<DynamicImage> {
     limits.max_alloc = Some(MAX_IMAGE_PIXELS * 8 + (64 << 20));
     let total = image::ImageDecoder::total_bytes(&decoder);
     if limits.max_alloc.is_some_and(|m| total > m) {
-        return img_err(format!(
-            "the {name} image ({w}x{h}) would need {} MB of memory to decode",
-            total >> 20
-        ));
+        return img_err(format!("the {name} image ({w}x{h}) would need {} MB of memory to decode", total >> 20));
     }
-    image::ImageDecoder::set_limits(&mut decoder, limits).map_err(|e| {
-        Error::Image(format!(
-            "the {name} image ({w}x{h}) exceeds the decoding limits: {e}"
-        ))
-    })?;
+    image::ImageDecoder::set_limits(&mut decoder, limits)
+        .map_err(|e| Error::Image(format!("the {name} image ({w}x{h}) exceeds the decoding limits: {e}")))?;
     let img = DynamicImage::from_decoder(decoder).map_err(|e| match e {
-        image::ImageError::Limits(l) => Error::Image(format!(
-            "the {name} image ({w}x{h}) exceeds the decoding limits: {l}"
-        )),
-        e => Error::Image(format!(
-            "cannot decode the {name} image ({w}x{h}; truncated or corrupt data?): {e}"
-        )),
+        image::ImageError::Limits(l) => {
+            Error::Image(format!("the {name} image ({w}x{h}) exceeds the decoding limits: {l}"))
+        }
+        e => Error::Image(format!("cannot decode the {name} image ({w}x{h}; truncated or corrupt data?): {e}")),
     })?;
     check_dimensions(img.width(), img.height())?;
     Ok(img)
@@ -181,9 +152,7 @@ pub fn probe_dimensions(bytes: &[u8]) -> Result<(u32, u32)> {
         ));
     }
     reader.no_limits();
-    reader
-        .into_dimensions()
-        .map_err(|e| Error::Image(format!("cannot read the image header: {e}")))
+    reader.into_dimensions().map_err(|e| Error::Image(format!("cannot read the image header: {e}")))
 }
 
 fn check_dimensions(w: u32, h: u32) -> Result<()> {
@@ -191,9 +160,7 @@ fn check_dimensions(w: u32, h: u32) -> Result<()> {
         return img_err(format!("the image has zero size ({w}x{h})"));
     }
     if w > MAX_IMAGE_SIDE || h > MAX_IMAGE_SIDE {
-        return img_err(format!(
-            "the image is too large: {w}x{h} (at most {MAX_IMAGE_SIDE} pixels per side)"
-        ));
+        return img_err(format!("the image is too large: {w}x{h} (at most {MAX_IMAGE_SIDE} pixels per side)"));
     }
     if w as u64 * h as u64 > MAX_IMAGE_PIXELS {
         return img_err(format!(
@@ -231,15 +198,8 @@ fn to_plane(img: &DynamicImage, gray: bool) -> Plane {
         match img {
             DynamicImage::ImageLuma8(g) => g.as_raw().clone(),
             DynamicImage::ImageLumaA8(g) => g.as_raw().chunks_exact(2).map(|p| p[0]).collect(),
-            DynamicImage::ImageLuma16(_) | DynamicImage::ImageLumaA16(_) => {
-                img.to_luma8().into_raw()
-            }
-            _ => img
-                .to_rgb8()
-                .as_raw()
-                .chunks_exact(3)
-                .map(|p| pil_luma(p[0], p[1], p[2]))
-                .collect(),
+            DynamicImage::ImageLuma16(_) | DynamicImage::ImageLumaA16(_) => img.to_luma8().into_raw(),
+            _ => img.to_rgb8().as_raw().chunks_exact(3).map(|p| pil_luma(p[0], p[1], p[2])).collect(),
         }
     } else {
         match img {
@@ -247,12 +207,7 @@ fn to_plane(img: &DynamicImage, gray: bool) -> Plane {
             _ => img.to_rgb8().into_raw(),
         }
     };
-    Plane {
-        w,
-        h,
-        c: if gray { 1 } else { 3 },
-        data,
-    }
+    Plane { w, h, c: if gray { 1 } else { 3 }, data }
 }
 
 /// Python's `round(n / d)` for non-negative integers (round half to even).
@@ -274,11 +229,7 @@ fn round_div_half_even(n: u64, d: u64) -> u64 {
 pub fn preprocess(img: &DynamicImage, sc: &Sidecar) -> Result<Preprocessed> {
     sc.validate()?;
     if img.width() == 0 || img.height() == 0 {
-        return img_err(format!(
-            "the image has zero size ({}x{})",
-            img.width(),
-            img.height()
-        ));
+        return img_err(format!("the image has zero size ({}x{})", img.width(), img.height()));
     }
     let spec = &sc.input;
     let color = sc.color();
@@ -323,21 +274,13 @@ pub fn preprocess(img: &DynamicImage, sc: &Sidecar) -> Result<Preprocessed> {
         }
     };
     let out = resize_window(&src, rw, rh, left, top, tw, th, spec.filter);
-    Ok(Preprocessed {
-        tensor: normalise(&out, sc)?,
-        display: to_display(&out),
-    })
+    Ok(Preprocessed { tensor: normalise(&out, sc)?, display: to_display(&out) })
 }
 
 fn to_display(p: &Plane) -> RgbImage {
-    let data: Vec<u8> = if p.c == 3 {
-        p.data.clone()
-    } else {
-        p.data.iter().flat_map(|&v| [v, v, v]).collect()
-    };
+    let data: Vec<u8> = if p.c == 3 { p.data.clone() } else { p.data.iter().flat_map(|&v| [v, v, v]).collect() };
     // the length is w * h * 3 by construction
-    RgbImage::from_raw(p.w as u32, p.h as u32, data)
-        .unwrap_or_else(|| RgbImage::new(p.w as u32, p.h as u32))
+    RgbImage::from_raw(p.w as u32, p.h as u32, data).unwrap_or_else(|| RgbImage::new(p.w as u32, p.h as u32))
 }
 
 fn normalise(p: &Plane, sc: &Sidecar) -> Result<Tensor> {
@@ -474,9 +417,7 @@ fn coeffs(in_size: usize, out_size: usize, o0: usize, o1: usize, f: Filter) -> V
             let xmin = ((center - support + 0.5) as i64).max(0) as usize;
             let xmax = ((center + support + 0.5) as i64).min(in_size as i64).max(0) as usize;
             let n = xmax.saturating_sub(xmin);
-            let w: Vec<f64> = (0..n)
-                .map(|x| filter_eval(f, ((x + xmin) as f64 - center + 0.5) * ss))
-                .collect();
+            let w: Vec<f64> = (0..n).map(|x| filter_eval(f, ((x + xmin) as f64 - center + 0.5) * ss)).collect();
             let ww: f64 = w.iter().sum();
             let k = w
                 .iter()
@@ -525,30 +466,14 @@ fn nearest_index(in_size: usize, out_size: usize, o0: usize, o1: usize) -> Vec<u
 /// Resizes `src` to `rw` x `rh` (Pillow semantics) and returns the `tw` x `th` window at
 /// (`left`, `top`) of the result, computing only that window.
 #[allow(clippy::too_many_arguments)]
-fn resize_window(
-    src: &Plane,
-    rw: usize,
-    rh: usize,
-    left: usize,
-    top: usize,
-    tw: usize,
-    th: usize,
-    f: Filter,
-) -> Plane {
+fn resize_window(src: &Plane, rw: usize, rh: usize, left: usize, top: usize, tw: usize, th: usize, f: Filter) -> Plane {
     let c = src.c;
     let need_h = rw != src.w;
     let need_v = rh != src.h;
     if f == Filter::Nearest {
-        let xi: Vec<usize> = if need_h {
-            nearest_index(src.w, rw, left, left + tw)
-        } else {
-            (left..left + tw).collect()
-        };
-        let yi: Vec<usize> = if need_v {
-            nearest_index(src.h, rh, top, top + th)
-        } else {
-            (top..top + th).collect()
-        };
+        let xi: Vec<usize> =
+            if need_h { nearest_index(src.w, rw, left, left + tw) } else { (left..left + tw).collect() };
+        let yi: Vec<usize> = if need_v { nearest_index(src.h, rh, top, top + th) } else { (top..top + th).collect() };
         let mut data = Vec::with_capacity(tw * th * c);
         for &y in &yi {
             let row = &src.data[y * src.w * c..(y + 1) * src.w * c];
@@ -556,24 +481,14 @@ fn resize_window(
                 data.extend_from_slice(&row[x * c..x * c + c]);
             }
         }
-        return Plane {
-            w: tw,
-            h: th,
-            c,
-            data,
-        };
+        return Plane { w: tw, h: th, c, data };
     }
     // vertical taps (for the rows of the window) and the source rows they read
-    let vt = if need_v {
-        Some(coeffs(src.h, rh, top, top + th, f))
-    } else {
-        None
-    };
+    let vt = if need_v { Some(coeffs(src.h, rh, top, top + th, f)) } else { None };
     let (row0, row1) = match &vt {
-        Some(v) => (
-            v.iter().map(|t| t.start).min().unwrap_or(0),
-            v.iter().map(|t| t.start + t.k.len()).max().unwrap_or(0),
-        ),
+        Some(v) => {
+            (v.iter().map(|t| t.start).min().unwrap_or(0), v.iter().map(|t| t.start + t.k.len()).max().unwrap_or(0))
+        }
         None => (top, top + th),
     };
     // horizontal pass over rows row0..row1, only the window's columns
@@ -620,12 +535,7 @@ fn resize_window(
             data
         }
     };
-    Plane {
-        w: tw,
-        h: th,
-        c,
-        data,
-    }
+    Plane { w: tw, h: th, c, data }
 }
 
 /// Resizes an RGB image to `w` x `h` exactly as Pillow's `Image.resize((w, h), filter)` does for
@@ -634,15 +544,8 @@ pub fn resize_rgb(img: &RgbImage, w: u32, h: u32, filter: Filter) -> RgbImage {
     if w == 0 || h == 0 || img.width() == 0 || img.height() == 0 {
         return RgbImage::new(w, h);
     }
-    let src = Plane {
-        w: img.width() as usize,
-        h: img.height() as usize,
-        c: 3,
-        data: img.as_raw().clone(),
-    };
-    let out = resize_window(
-        &src, w as usize, h as usize, 0, 0, w as usize, h as usize, filter,
-    );
+    let src = Plane { w: img.width() as usize, h: img.height() as usize, c: 3, data: img.as_raw().clone() };
+    let out = resize_window(&src, w as usize, h as usize, 0, 0, w as usize, h as usize, filter);
     to_display(&out)
 }
 
@@ -660,20 +563,11 @@ mod tests {
 
     #[test]
     fn preprocess_coeffs_sum_to_one() {
-        for f in [
-            Filter::Box,
-            Filter::Bilinear,
-            Filter::Hamming,
-            Filter::Bicubic,
-            Filter::Lanczos,
-        ] {
+        for f in [Filter::Box, Filter::Bilinear, Filter::Hamming, Filter::Bicubic, Filter::Lanczos] {
             for (i, o) in [(451, 385), (10, 37), (300, 256), (7, 7)] {
                 for t in coeffs(i, o, 0, o, f) {
                     let s: i64 = t.k.iter().map(|&k| k as i64).sum();
-                    assert!(
-                        (s - (1 << PRECISION_BITS)).abs() < 16,
-                        "{f:?} {i}->{o}: {s}"
-                    );
+                    assert!((s - (1 << PRECISION_BITS)).abs() < 16, "{f:?} {i}->{o}: {s}");
                     assert!(t.start + t.k.len() <= i);
                 }
             }
@@ -685,12 +579,7 @@ mod tests {
         let (w, h) = (37usize, 23usize);
         let data: Vec<u8> = (0..w * h * 3).map(|i| ((i * 7919) % 251) as u8).collect();
         let src = Plane { w, h, c: 3, data };
-        for f in [
-            Filter::Nearest,
-            Filter::Bilinear,
-            Filter::Bicubic,
-            Filter::Lanczos,
-        ] {
+        for f in [Filter::Nearest, Filter::Bilinear, Filter::Bicubic, Filter::Lanczos] {
             for (rw, rh) in [(20, 30), (37, 11), (60, 23), (37, 23)] {
                 let full = resize_window(&src, rw, rh, 0, 0, rw, rh, f);
                 let (tw, th) = (rw.min(13), rh.min(9));
@@ -698,10 +587,7 @@ mod tests {
                 let win = resize_window(&src, rw, rh, l, t, tw, th, f);
                 for y in 0..th {
                     for x in 0..tw * 3 {
-                        assert_eq!(
-                            win.data[y * tw * 3 + x],
-                            full.data[(y + t) * rw * 3 + l * 3 + x]
-                        );
+                        assert_eq!(win.data[y * tw * 3 + x], full.data[(y + t) * rw * 3 + l * 3 + x]);
                     }
                 }
             }

@@ -175,8 +175,8 @@ impl Sidecar {
     /// {"shorter_side"}` combination, a bad `input_range`, or a `labels_file` that is absolute or
     /// contains `..`.
     pub fn from_json(bytes: &[u8]) -> Result<Sidecar> {
-        let sc: Sidecar = serde_json::from_slice(bytes)
-            .map_err(|e| Error::Sidecar(format!("invalid sidecar JSON: {e}")))?;
+        let sc: Sidecar =
+            serde_json::from_slice(bytes).map_err(|e| Error::Sidecar(format!("invalid sidecar JSON: {e}")))?;
         sc.validate()?;
         Ok(sc)
     }
@@ -191,10 +191,7 @@ impl Sidecar {
     pub fn validate(&self) -> Result<()> {
         let i = &self.input;
         if i.width == 0 || i.height == 0 {
-            return bad(format!(
-                "input width and height must be positive (got {}x{})",
-                i.width, i.height
-            ));
+            return bad(format!("input width and height must be positive (got {}x{})", i.width, i.height));
         }
         if i.width > MAX_INPUT_SIDE || i.height > MAX_INPUT_SIDE {
             return bad(format!(
@@ -215,19 +212,12 @@ impl Sidecar {
             (c, _) => return bad(format!("channels must be 1 (gray) or 3 (rgb/bgr), got {c}")),
         }
         if !i.scale.is_finite() || i.scale == 0.0 {
-            return bad(format!(
-                "scale must be finite and non-zero, got {}",
-                i.scale
-            ));
+            return bad(format!("scale must be finite and non-zero, got {}", i.scale));
         }
         for (name, v) in [("mean", &i.mean), ("std", &i.std)] {
             if let Some(v) = v {
                 if v.len() != i.channels {
-                    return bad(format!(
-                        "{name} has {} entries but the input has {} channel(s)",
-                        v.len(),
-                        i.channels
-                    ));
+                    return bad(format!("{name} has {} entries but the input has {} channel(s)", v.len(), i.channels));
                 }
                 if let Some(x) = v.iter().find(|x| !x.is_finite()) {
                     return bad(format!("{name} contains a non-finite value ({x})"));
@@ -241,15 +231,11 @@ impl Sidecar {
         }
         if let Resize::ShorterSide(s) = i.resize {
             if s == 0 || s as usize > MAX_INPUT_SIDE {
-                return bad(format!(
-                    "resize.shorter_side must be in 1..={MAX_INPUT_SIDE}, got {s}"
-                ));
+                return bad(format!("resize.shorter_side must be in 1..={MAX_INPUT_SIDE}, got {s}"));
             }
             if i.crop == Crop::None {
-                return bad(
-                    "resize {\"shorter_side\": ..} keeps the aspect ratio, so it needs crop \"center\" \
-                     to reach width x height",
-                );
+                return bad("resize {\"shorter_side\": ..} keeps the aspect ratio, so it needs crop \"center\" \
+                     to reach width x height");
             }
             if (s as usize) < i.width.max(i.height) {
                 return bad(format!(
@@ -272,12 +258,9 @@ impl Sidecar {
                 || p.is_absolute()
                 || f.starts_with('/')
                 || f.starts_with('\\')
-                || p.components()
-                    .any(|c| matches!(c, std::path::Component::ParentDir))
+                || p.components().any(|c| matches!(c, std::path::Component::ParentDir))
             {
-                return bad(format!(
-                    "labels_file must be a relative path inside the sidecar's directory, got '{f}'"
-                ));
+                return bad(format!("labels_file must be a relative path inside the sidecar's directory, got '{f}'"));
             }
         }
         Ok(())
@@ -285,27 +268,17 @@ impl Sidecar {
 
     /// The colour order, with the default (gray for 1 channel, rgb for 3) filled in.
     pub fn color(&self) -> ColorOrder {
-        self.input.color.unwrap_or(if self.input.channels == 1 {
-            ColorOrder::Gray
-        } else {
-            ColorOrder::Rgb
-        })
+        self.input.color.unwrap_or(if self.input.channels == 1 { ColorOrder::Gray } else { ColorOrder::Rgb })
     }
 
     /// The per-channel mean (length C), defaults filled in.
     pub fn mean(&self) -> Vec<f64> {
-        self.input
-            .mean
-            .clone()
-            .unwrap_or_else(|| vec![0.0; self.input.channels])
+        self.input.mean.clone().unwrap_or_else(|| vec![0.0; self.input.channels])
     }
 
     /// The per-channel std (length C), defaults filled in.
     pub fn std(&self) -> Vec<f64> {
-        self.input
-            .std
-            .clone()
-            .unwrap_or_else(|| vec![1.0; self.input.channels])
+        self.input.std.clone().unwrap_or_else(|| vec![1.0; self.input.channels])
     }
 
     /// The model input shape: `[1, C, H, W]` for NCHW, `[1, H, W, C]` for NHWC.
@@ -374,11 +347,7 @@ impl Sidecar {
                 width: w,
                 height: h,
                 channels: c,
-                color: Some(if c == 1 {
-                    ColorOrder::Gray
-                } else {
-                    ColorOrder::Rgb
-                }),
+                color: Some(if c == 1 { ColorOrder::Gray } else { ColorOrder::Rgb }),
                 layout,
                 resize: Resize::Stretch,
                 filter: Filter::Bicubic,
@@ -407,8 +376,7 @@ impl Sidecar {
     /// Reads a sidecar file and, if needed, its labels file (relative to the sidecar's directory).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn load(path: &std::path::Path) -> Result<Sidecar> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| Error::Sidecar(format!("cannot read {}: {e}", path.display())))?;
+        let bytes = std::fs::read(path).map_err(|e| Error::Sidecar(format!("cannot read {}: {e}", path.display())))?;
         let mut sc = Sidecar::from_json(&bytes)
             .map_err(|e| Error::Sidecar(format!("{}: {}", path.display(), strip_prefix(&e))))?;
         if sc.labels.is_none() {
@@ -416,15 +384,10 @@ impl Sidecar {
                 let dir = path.parent().unwrap_or(std::path::Path::new("."));
                 let lp = dir.join(&f);
                 let lb = std::fs::read(&lp).map_err(|e| {
-                    Error::Sidecar(format!(
-                        "{}: cannot read labels_file {}: {e}",
-                        path.display(),
-                        lp.display()
-                    ))
+                    Error::Sidecar(format!("{}: cannot read labels_file {}: {e}", path.display(), lp.display()))
                 })?;
-                sc.resolve_labels_file(&lb).map_err(|e| {
-                    Error::Sidecar(format!("{}: {}", lp.display(), strip_prefix(&e)))
-                })?;
+                sc.resolve_labels_file(&lb)
+                    .map_err(|e| Error::Sidecar(format!("{}: {}", lp.display(), strip_prefix(&e))))?;
             }
         }
         Ok(sc)
@@ -442,15 +405,11 @@ fn strip_prefix(e: &Error) -> String {
 /// Parses a labels file: a JSON list of strings, or text with one label per line.
 pub fn parse_labels(bytes: &[u8]) -> Result<Vec<String>> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| Error::Sidecar("the labels file is not valid UTF-8".into()))?;
+    let text = std::str::from_utf8(bytes).map_err(|_| Error::Sidecar("the labels file is not valid UTF-8".into()))?;
     let trimmed = text.trim_start();
     if trimmed.starts_with('[') {
-        let v: Vec<String> = serde_json::from_str(trimmed).map_err(|e| {
-            Error::Sidecar(format!(
-                "the labels file is not a JSON list of strings: {e}"
-            ))
-        })?;
+        let v: Vec<String> = serde_json::from_str(trimmed)
+            .map_err(|e| Error::Sidecar(format!("the labels file is not a JSON list of strings: {e}")))?;
         if v.is_empty() {
             return bad("the labels file is an empty list");
         }
@@ -478,10 +437,7 @@ pub fn load_for_model(model_path: &std::path::Path) -> Result<Option<Sidecar>> {
 /// describe the ONNX files kept elsewhere). The labels file is resolved relative to the sidecar
 /// that was found. `Ok(None)` if none exists; a sidecar that exists but is malformed is an error.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn find_sidecar(
-    model_path: &std::path::Path,
-    extra_dirs: &[&std::path::Path],
-) -> Result<Option<Sidecar>> {
+pub fn find_sidecar(model_path: &std::path::Path, extra_dirs: &[&std::path::Path]) -> Result<Option<Sidecar>> {
     let stem = match model_path.file_stem() {
         Some(s) => s.to_os_string(),
         None => return Ok(None),
@@ -524,10 +480,7 @@ mod tests {
 
     #[test]
     fn sidecar_minimal_defaults() {
-        let sc = Sidecar::from_json(
-            br#"{"input": {"width": 28, "height": 28, "channels": 1, "std": [255]}}"#,
-        )
-        .unwrap();
+        let sc = Sidecar::from_json(br#"{"input": {"width": 28, "height": 28, "channels": 1, "std": [255]}}"#).unwrap();
         assert_eq!(sc.color(), ColorOrder::Gray);
         assert_eq!(sc.input.resize, Resize::Stretch);
         assert_eq!(sc.input_range(), (0.0, 1.0));
@@ -553,10 +506,7 @@ mod tests {
             r#""#,
         ];
         for c in cases {
-            assert!(
-                matches!(Sidecar::from_json(c.as_bytes()), Err(Error::Sidecar(_))),
-                "{c}"
-            );
+            assert!(matches!(Sidecar::from_json(c.as_bytes()), Err(Error::Sidecar(_))), "{c}");
         }
     }
 
@@ -566,12 +516,8 @@ mod tests {
         sc.resolve_labels_file(br#"["a", "b"]"#).unwrap();
         assert_eq!(sc.label(1), Some("b"));
         assert_eq!(sc.label(2), None);
-        sc.resolve_labels_file(b"\xEF\xBB\xBFzero\r\none\n\n")
-            .unwrap();
-        assert_eq!(
-            sc.labels.as_deref().unwrap(),
-            &["zero".to_string(), "one".to_string()]
-        );
+        sc.resolve_labels_file(b"\xEF\xBB\xBFzero\r\none\n\n").unwrap();
+        assert_eq!(sc.labels.as_deref().unwrap(), &["zero".to_string(), "one".to_string()]);
         assert!(sc.resolve_labels_file(b"").is_err());
         assert!(sc.resolve_labels_file(b"[1, 2]").is_err());
         assert!(sc.resolve_labels_file(b"\xff\xfe").is_err());

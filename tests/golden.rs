@@ -18,7 +18,7 @@ struct Case {
     logit: f64,
     output_file: String,
     #[serde(default)]
-    composite: String,
+    composite: Option<String>,
 }
 
 /// The z^B bounds Zennit was given: `low=torch.full_like(x, L), high=torch.full_like(x, H)`.
@@ -29,6 +29,21 @@ fn zbox_range(composite: &str) -> Option<(f32, f32)> {
         rest[..rest.find(')')?].trim().parse().ok()
     };
     Some((value("low=torch.full_like(x,")?, value("high=torch.full_like(x,")?))
+}
+
+/// 1e-4 relative L1, except where float32 itself cannot reach it: on EfficientNet-Lite0, LRP-ε with
+/// ε = 1e-6 (divides by near-zero z) and the gradient methods (ReLU6 masks flip for pre-activations
+/// within rounding of 0) move by 2.7e-4 to 6.1e-4 relative L1 when the input is perturbed by 1e-7
+/// relative noise, i.e. at float32 rounding level (see `lite0_float32_noise_floor` below, which
+/// measures this on every run). Our forward pass (tract) and Zennit's (torch) round differently, so
+/// those three methods on Lite0 are held to 1e-3; every other case to 1e-4.
+fn tolerance(case: &Case) -> f64 {
+    let ill_conditioned = matches!(case.method.as_str(), "epsilon_1e-6" | "gradient" | "gradient_x_input");
+    if case.model_file.contains("efficientnet") && ill_conditioned {
+        1e-3
+    } else {
+        1e-4
+    }
 }
 
 fn cases() -> Vec<Case> {
@@ -46,15 +61,21 @@ fn run(filter: impl Fn(&Case) -> bool) {
         let logits = model.logits(&acts).unwrap();
         let logit_err = (logits[case.target_class] as f64 - case.logit).abs();
         let (method, mut params) = golden_method(&case.method);
-        if let Some(range) = zbox_range(&case.composite) {
+        if let Some(range) = zbox_range(case.composite.as_deref().unwrap_or("")) {
             params.input_range = Some(range);
         }
         let opts = ExplainOptions { target: Some(case.target_class), params, keep_layer_maps: false };
         let e = explain(&model, &acts, method, &opts, &mut no_progress()).expect("explain");
         let reference = npy(&format!("golden/{}", case.output_file));
         let err = rel_l1(&e.relevance, &reference);
-        let line = format!("{:<60} rel L1 {:.2e}  logit diff {:.1e}", case.output_file, err, logit_err);
-        if !(err <= 1e-4) {
+        let line = format!(
+            "{:<60} rel L1 {:.2e} (tolerance {:.0e})  logit diff {:.1e}",
+            case.output_file,
+            err,
+            tolerance(&case),
+            logit_err
+        );
+        if !(err <= tolerance(&case)) {
             failures.push(line.clone());
         }
         report.push(line);
@@ -72,4 +93,33 @@ fn golden_mnist_models() {
 #[test]
 fn golden_efficientnet_lite0() {
     run(|c| c.model_file.contains("efficientnet"));
+}
+
+/// Justifies the 1e-3 tolerance above: a 1e-7 relative perturbation of the input (float32 rounding
+/// level) moves Lite0's LRP-ε(1e-6) and gradient maps by more than 1e-4, while R-LRP moves by < 1e-4.
+#[test]
+fn lite0_float32_noise_floor() {
+    use rlrp::relevance::Method;
+    let model = model("efficientnet_lite0_fp32_opset13.onnx");
+    let x = npy("golden/efficientnet_lite0/chelsea__input.npy");
+    let mut seed = 12345u64;
+    let noisy = x.mapv(|v| {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let u = (seed >> 33) as f32 / (1u64 << 31) as f32 - 0.5;
+        v * (1.0 + 2e-7 * u)
+    });
+    let (a, b) = (model.forward(&x).unwrap(), model.forward(&noisy).unwrap());
+    let change = |method| {
+        let opts = ExplainOptions::default();
+        let ea = explain(&model, &a, method, &opts, &mut no_progress()).unwrap();
+        let eb = explain(&model, &b, method, &opts, &mut no_progress()).unwrap();
+        rel_l1(&eb.relevance, &ea.relevance)
+    };
+    let (eps, grad, rlrp) = (change(Method::Epsilon), change(Method::Gradient), change(Method::Rlrp));
+    println!(
+        "relative L1 change under 1e-7 input noise: epsilon(1e-6) {eps:.2e}, gradient {grad:.2e}, rlrp {rlrp:.2e}"
+    );
+    assert!(eps > 1e-4 && grad > 1e-4, "the noise floor is below 1e-4: tighten the golden tolerance");
+    assert!(eps < 1e-3 && grad < 1e-3, "the noise floor exceeds the 1e-3 tolerance");
+    assert!(rlrp < 1e-4, "R-LRP should be stable at float32 noise");
 }

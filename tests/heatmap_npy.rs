@@ -1,7 +1,6 @@
 //! .npy reading/writing against numpy-written files, and heatmap rendering.
 use rlrp::heatmap::{
-    channel_sum, color, encode_png, overlay, percentile_abs, render, upscale_nearest, Colormap,
-    ScaleMode,
+    channel_sum, color, encode_png, overlay, percentile_abs, render, upscale_nearest, Colormap, ScaleMode,
 };
 use rlrp::npy::{read_header, read_npy, write_npy};
 use rlrp::sidecar::Layout;
@@ -43,10 +42,7 @@ fn npy_reads_golden_inputs_and_rewrites_them_byte_for_byte() {
         if name.ends_with("__input.npy") {
             inputs += 1;
             let s = t.shape();
-            assert!(
-                s == [1, 1, 28, 28] || s == [1, 3, 224, 224],
-                "{name}: {s:?}"
-            );
+            assert!(s == [1, 1, 28, 28] || s == [1, 3, 224, 224], "{name}: {s:?}");
             assert!(t.iter().all(|v| v.is_finite()));
         }
         // numpy 2.4 wrote these float32 files: our writer reproduces them exactly
@@ -66,12 +62,9 @@ fn npy_reads_mnist_eval_uint8() {
     assert!(!h.fortran_order);
     let t = read_npy(&bytes).unwrap();
     assert_eq!(t.shape(), &[500, 28, 28]);
-    assert!(t
-        .iter()
-        .all(|&v| (0.0..=255.0).contains(&v) && v.fract() == 0.0));
+    assert!(t.iter().all(|&v| (0.0..=255.0).contains(&v) && v.fract() == 0.0));
     assert_eq!(t.iter().cloned().fold(0f32, f32::max), 255.0);
-    let y =
-        read_npy(&std::fs::read(shared().join("images/mnist_eval_500_y.npy")).unwrap()).unwrap();
+    let y = read_npy(&std::fs::read(shared().join("images/mnist_eval_500_y.npy")).unwrap()).unwrap();
     assert_eq!(y.shape(), &[500]);
     assert!(y.iter().all(|&v| (0.0..=9.0).contains(&v)));
 }
@@ -79,8 +72,7 @@ fn npy_reads_mnist_eval_uint8() {
 #[test]
 fn npy_writes_what_numpy_writes() {
     // np.save(f, np.arange(6, dtype='<f4').reshape(2, 3)), numpy >= 1.23
-    let t = Tensor::from_shape_vec(ndarray::IxDyn(&[2, 3]), (0..6).map(|v| v as f32).collect())
-        .unwrap();
+    let t = Tensor::from_shape_vec(ndarray::IxDyn(&[2, 3]), (0..6).map(|v| v as f32).collect()).unwrap();
     let mut header = String::from("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }");
     header.push_str(&" ".repeat(20)); // room for the first axis to grow to 21 digits
     while (10 + header.len() + 1) % 64 != 0 {
@@ -112,19 +104,13 @@ fn npy_writes_what_numpy_writes() {
 
 #[test]
 fn npy_bad_input_is_an_error() {
-    for bad in [
-        &b""[..],
-        b"\x93NUMPY",
-        b"\x93NUMPY\x09\x00",
-        b"PK\x03\x04 a zip file (npz)",
-        b"\x93NUMPY\x01\x00\xff\xff{",
-    ] {
+    for bad in
+        [&b""[..], b"\x93NUMPY", b"\x93NUMPY\x09\x00", b"PK\x03\x04 a zip file (npz)", b"\x93NUMPY\x01\x00\xff\xff{"]
+    {
         assert!(matches!(read_npy(bad), Err(Error::Npy(_))), "{bad:?}");
     }
     // truncated golden file
-    let bytes =
-        std::fs::read(shared().join("golden/mnist_simple_cnn/mnist_test_00000_label7__input.npy"))
-            .unwrap();
+    let bytes = std::fs::read(shared().join("golden/mnist_simple_cnn/mnist_test_00000_label7__input.npy")).unwrap();
     let e = read_npy(&bytes[..bytes.len() - 1]).unwrap_err().to_string();
     assert!(e.contains("truncated"), "{e}");
 }
@@ -132,18 +118,7 @@ fn npy_bad_input_is_an_error() {
 #[test]
 fn bwr_colours() {
     let clip = 2.0;
-    let v = [
-        0.0,
-        2.0,
-        -2.0,
-        1.0,
-        -1.0,
-        5.0,
-        -5.0,
-        f32::INFINITY,
-        f32::NEG_INFINITY,
-        f32::NAN,
-    ];
+    let v = [0.0, 2.0, -2.0, 1.0, -1.0, 5.0, -5.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
     let img = render(1, v.len(), &v, Colormap::Bwr, ScaleMode::Signed, clip);
     let px: Vec<[u8; 4]> = img.pixels().map(|p| p.0).collect();
     assert_eq!(px[0], [255, 255, 255, 255]); // 0 -> white
@@ -177,10 +152,7 @@ fn degenerate_clips_and_modes() {
     let v = [1.0, -3.0, 0.5, f32::NAN];
     for clip in [0.0, -1.0, f32::NAN, f32::INFINITY] {
         let img = render(2, 2, &v, Colormap::Bwr, ScaleMode::Signed, clip);
-        assert!(
-            img.pixels().all(|p| p.0 == [255, 255, 255, 255]),
-            "clip {clip}"
-        );
+        assert!(img.pixels().all(|p| p.0 == [255, 255, 255, 255]), "clip {clip}");
         let img = render(2, 2, &v, Colormap::Heat, ScaleMode::Absolute, clip);
         assert!(img.pixels().all(|p| p.0 == [0, 0, 0, 255]), "clip {clip}");
     }
@@ -199,17 +171,12 @@ fn degenerate_clips_and_modes() {
     let img = render(3, 3, &[1.0], Colormap::Bwr, ScaleMode::Signed, 1.0);
     assert_eq!(img.get_pixel(0, 0).0, [255, 0, 0, 255]);
     assert_eq!(img.get_pixel(2, 2).0, [255, 255, 255, 255]);
-    assert_eq!(
-        render(0, 0, &[], Colormap::Bwr, ScaleMode::Signed, 1.0).dimensions(),
-        (0, 0)
-    );
+    assert_eq!(render(0, 0, &[], Colormap::Bwr, ScaleMode::Signed, 1.0).dimensions(), (0, 0));
 }
 
 #[test]
 fn percentiles() {
-    let v: Vec<f32> = (1..=100)
-        .map(|i| if i % 2 == 0 { i as f32 } else { -(i as f32) })
-        .collect();
+    let v: Vec<f32> = (1..=100).map(|i| if i % 2 == 0 { i as f32 } else { -(i as f32) }).collect();
     // numpy.percentile(np.arange(1, 101), p) = 1 + 0.99 p
     assert_eq!(percentile_abs(&v, 100.0), 100.0);
     assert_eq!(percentile_abs(&v, 0.0), 1.0);
@@ -218,10 +185,7 @@ fn percentiles() {
     assert_eq!(percentile_abs(&[0.0; 10], 99.5), 0.0);
     assert_eq!(percentile_abs(&[], 99.5), 0.0);
     assert_eq!(percentile_abs(&[f32::NAN, f32::INFINITY], 99.5), 0.0);
-    assert_eq!(
-        percentile_abs(&[f32::NAN, -4.0, f32::NEG_INFINITY, 2.0], 100.0),
-        4.0
-    );
+    assert_eq!(percentile_abs(&[f32::NAN, -4.0, f32::NEG_INFINITY, 2.0], 100.0), 4.0);
     assert_eq!(percentile_abs(&[3.0], 42.0), 3.0);
     assert_eq!(percentile_abs(&v, 250.0), 100.0);
     assert_eq!(percentile_abs(&v, f64::NAN), 100.0);
@@ -237,11 +201,8 @@ fn all_zero_and_nan_relevance_give_finite_pictures() {
     let img = render(h, w, &v, Colormap::Bwr, ScaleMode::Signed, clip);
     assert!(img.pixels().all(|p| p.0 == [255, 255, 255, 255]));
 
-    let mut nan = Tensor::from_shape_vec(
-        ndarray::IxDyn(&[1, 3, 4, 5]),
-        (0..60).map(|i| i as f32 - 30.0).collect(),
-    )
-    .unwrap();
+    let mut nan =
+        Tensor::from_shape_vec(ndarray::IxDyn(&[1, 3, 4, 5]), (0..60).map(|i| i as f32 - 30.0).collect()).unwrap();
     nan[[0, 1, 2, 3]] = f32::NAN;
     nan[[0, 0, 0, 0]] = f32::INFINITY;
     let (h, w, v) = channel_sum(&nan, Layout::Nchw);
@@ -258,9 +219,7 @@ fn all_zero_and_nan_relevance_give_finite_pictures() {
 
 #[test]
 fn overlay_blends_within_bounds() {
-    let base = image::RgbImage::from_fn(6, 4, |x, y| {
-        image::Rgb([(x * 40) as u8, (y * 60) as u8, 100])
-    });
+    let base = image::RgbImage::from_fn(6, 4, |x, y| image::Rgb([(x * 40) as u8, (y * 60) as u8, 100]));
     let heat = render(4, 6, &[1.0; 24], Colormap::Bwr, ScaleMode::Signed, 1.0); // all red
     assert_eq!(overlay(&base, &heat, 0.0), base);
     let full = overlay(&base, &heat, 1.0);
@@ -279,14 +238,7 @@ fn overlay_blends_within_bounds() {
         }
     }
     // heat of another size is sampled to the base size
-    let small = render(
-        2,
-        3,
-        &[1.0, -1.0, 0.0, 1.0, -1.0, 0.0],
-        Colormap::Bwr,
-        ScaleMode::Signed,
-        1.0,
-    );
+    let small = render(2, 3, &[1.0, -1.0, 0.0, 1.0, -1.0, 0.0], Colormap::Bwr, ScaleMode::Signed, 1.0);
     let o = overlay(&base, &small, 1.0);
     assert_eq!(o.dimensions(), (6, 4));
     assert_eq!(o.get_pixel(0, 0).0, [255, 0, 0]);
@@ -311,11 +263,7 @@ fn channel_sum_of_golden_relevance() {
     let direct: f64 = r.iter().map(|&x| x as f64).sum();
     assert!((total - direct).abs() <= 1e-4 * direct.abs().max(1.0));
     // NHWC view of the same data gives the same map
-    let nhwc = r
-        .clone()
-        .permuted_axes(vec![0, 2, 3, 1])
-        .as_standard_layout()
-        .to_owned();
+    let nhwc = r.clone().permuted_axes(vec![0, 2, 3, 1]).as_standard_layout().to_owned();
     let (_, _, v2) = channel_sum(&nhwc, Layout::Nhwc);
     assert_eq!(v, v2);
     let clip = percentile_abs(&v, 99.5);

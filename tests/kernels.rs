@@ -7,8 +7,8 @@ use rlrp::kernels::conv::{conv2d_forward, conv2d_transpose, Conv2dGeometry};
 use rlrp::kernels::dense::{dense_forward, dense_transpose};
 use rlrp::kernels::elementwise;
 use rlrp::kernels::pool::{
-    avgpool_forward, avgpool_transpose, global_avgpool_forward, global_avgpool_transpose,
-    maxpool_forward, maxpool_route, Pool2dGeometry,
+    avgpool_forward, avgpool_transpose, global_avgpool_forward, global_avgpool_transpose, maxpool_forward,
+    maxpool_route, Pool2dGeometry,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -121,11 +121,7 @@ fn check_linear(m: &Linear, rng: &mut Rng) {
             xp[i] = x[i] - h;
             let fm = (m.reference)(&xp);
             xp[i] = x[i];
-            let fd: f64 = r64
-                .iter()
-                .zip(fp.iter().zip(&fm))
-                .map(|(rv, (a, b))| rv * (a - b) / (2.0 * h))
-                .sum();
+            let fd: f64 = r64.iter().zip(fp.iter().zip(&fm)).map(|(rv, (a, b))| rv * (a - b) / (2.0 * h)).sum();
             let mag: f64 = (0..m.out_len).map(|j| (jac[j][i] * r64[j]).abs()).sum();
             let got = t[i] as f64;
             assert!(
@@ -156,10 +152,7 @@ fn check_linear(m: &Linear, rng: &mut Rng) {
 fn assert_close(name: &str, got: &[f32], expect: &[f64], magnitude: &[f64], tol: f64) {
     assert_eq!(got.len(), expect.len(), "{name}: length");
     for (i, ((&g, &e), &m)) in got.iter().zip(expect).zip(magnitude).enumerate() {
-        assert!(
-            (g as f64 - e).abs() <= tol * m + 1e-7,
-            "{name}: element {i} = {g}, expected {e} (magnitude {m})"
-        );
+        assert!((g as f64 - e).abs() <= tol * m + 1e-7, "{name}: element {i} = {g}, expected {e} (magnitude {m})");
     }
 }
 
@@ -168,12 +161,7 @@ fn assert_close(name: &str, got: &[f32], expect: &[f64], magnitude: &[f64], tol:
 
 /// Naive convolution from the definition, in f64: returns values and per-entry magnitudes
 /// `|b| + Σ |w·x|`.
-fn conv_ref(
-    g: &Conv2dGeometry,
-    x: &[f64],
-    w: &[f32],
-    bias: Option<&[f32]>,
-) -> (Vec<f64>, Vec<f64>) {
+fn conv_ref(g: &Conv2dGeometry, x: &[f64], w: &[f32], bias: Option<&[f32]>) -> (Vec<f64>, Vec<f64>) {
     let cig = g.in_channels / g.groups;
     let cog = g.out_channels / g.groups;
     let mut y = Vec::with_capacity(g.output_len());
@@ -188,15 +176,12 @@ fn conv_ref(
                     let ci = group * cig + cl;
                     for ki in 0..g.kernel_h {
                         for kj in 0..g.kernel_w {
-                            let ih =
-                                (oh * g.stride_h + ki * g.dilation_h) as isize - g.pad_top as isize;
-                            let iw = (ow * g.stride_w + kj * g.dilation_w) as isize
-                                - g.pad_left as isize;
+                            let ih = (oh * g.stride_h + ki * g.dilation_h) as isize - g.pad_top as isize;
+                            let iw = (ow * g.stride_w + kj * g.dilation_w) as isize - g.pad_left as isize;
                             if ih < 0 || iw < 0 || ih >= g.in_h as isize || iw >= g.in_w as isize {
                                 continue;
                             }
-                            let wv =
-                                w[((co * cig + cl) * g.kernel_h + ki) * g.kernel_w + kj] as f64;
+                            let wv = w[((co * cig + cl) * g.kernel_h + ki) * g.kernel_w + kj] as f64;
                             let xv = x[(ci * g.in_h + ih as usize) * g.in_w + iw as usize];
                             acc += wv * xv;
                             m += (wv * xv).abs();
@@ -211,18 +196,7 @@ fn conv_ref(
     (y, mag)
 }
 
-type ConvSpec = (
-    usize,
-    usize,
-    usize,
-    usize,
-    usize,
-    usize,
-    (usize, usize),
-    (usize, usize),
-    [usize; 4],
-    usize,
-);
+type ConvSpec = (usize, usize, usize, usize, usize, usize, (usize, usize), (usize, usize), [usize; 4], usize);
 
 /// Hand-picked geometries: strides 1/2/3, dilations 1/2, asymmetric pads, groups 1/2,
 /// depthwise (multiplier 1 and 2), 1x1 (pointwise gemm path and strided/padded im2col path),
@@ -257,41 +231,16 @@ fn random_conv_geometries(rng: &mut Rng, count: usize) -> Vec<Conv2dGeometry> {
     let mut out = Vec::new();
     while out.len() < count {
         let groups = rng.range(1, 3);
-        let cin_per = if rng.range(0, 2) == 0 {
-            1
-        } else {
-            rng.range(1, 3)
-        };
+        let cin_per = if rng.range(0, 2) == 0 { 1 } else { rng.range(1, 3) };
         let cout_per = rng.range(1, 3);
         let (kh, kw) = (rng.range(1, 4), rng.range(1, 4));
         let stride = (rng.range(1, 3), rng.range(1, 3));
         let dil = (rng.range(1, 2), rng.range(1, 2));
-        let pads = [
-            rng.range(0, 2),
-            rng.range(0, 2),
-            rng.range(0, 2),
-            rng.range(0, 2),
-        ];
+        let pads = [rng.range(0, 2), rng.range(0, 2), rng.range(0, 2), rng.range(0, 2)];
         let (h, w) = (rng.range(1, 9), rng.range(1, 9));
-        let fits =
-            dil.0 * (kh - 1) < h + pads[0] + pads[2] && dil.1 * (kw - 1) < w + pads[1] + pads[3];
-        let g = Conv2dGeometry::new(
-            groups * cin_per,
-            h,
-            w,
-            groups * cout_per,
-            kh,
-            kw,
-            stride,
-            dil,
-            pads,
-            groups,
-        );
-        assert_eq!(
-            g.is_ok(),
-            fits,
-            "Conv2dGeometry::new acceptance for a random geometry: {g:?}"
-        );
+        let fits = dil.0 * (kh - 1) < h + pads[0] + pads[2] && dil.1 * (kw - 1) < w + pads[1] + pads[3];
+        let g = Conv2dGeometry::new(groups * cin_per, h, w, groups * cout_per, kh, kw, stride, dil, pads, groups);
+        assert_eq!(g.is_ok(), fits, "Conv2dGeometry::new acceptance for a random geometry: {g:?}");
         if let Ok(g) = g {
             out.push(g);
         }
@@ -309,37 +258,13 @@ fn all_conv_geometries() -> Vec<Conv2dGeometry> {
 #[test]
 fn conv_geometry_output_size_and_lengths() {
     for g in all_conv_geometries() {
-        let expect = |i: usize, pa: usize, pb: usize, k: usize, s: usize, d: usize| {
-            (i + pa + pb - d * (k - 1) - 1) / s + 1
-        };
-        assert_eq!(
-            g.out_h,
-            expect(
-                g.in_h,
-                g.pad_top,
-                g.pad_bottom,
-                g.kernel_h,
-                g.stride_h,
-                g.dilation_h
-            )
-        );
-        assert_eq!(
-            g.out_w,
-            expect(
-                g.in_w,
-                g.pad_left,
-                g.pad_right,
-                g.kernel_w,
-                g.stride_w,
-                g.dilation_w
-            )
-        );
+        let expect =
+            |i: usize, pa: usize, pb: usize, k: usize, s: usize, d: usize| (i + pa + pb - d * (k - 1) - 1) / s + 1;
+        assert_eq!(g.out_h, expect(g.in_h, g.pad_top, g.pad_bottom, g.kernel_h, g.stride_h, g.dilation_h));
+        assert_eq!(g.out_w, expect(g.in_w, g.pad_left, g.pad_right, g.kernel_w, g.stride_w, g.dilation_w));
         assert_eq!(g.input_len(), g.in_channels * g.in_h * g.in_w);
         assert_eq!(g.output_len(), g.out_channels * g.out_h * g.out_w);
-        assert_eq!(
-            g.weight_len(),
-            g.out_channels * (g.in_channels / g.groups) * g.kernel_h * g.kernel_w
-        );
+        assert_eq!(g.weight_len(), g.out_channels * (g.in_channels / g.groups) * g.kernel_h * g.kernel_w);
     }
     // A classic: 224x224, 3x3 stride 2, pads [0, 0, 1, 1] -> 112x112.
     let g = Conv2dGeometry::new(3, 224, 224, 32, 3, 3, (2, 2), (1, 1), [0, 0, 1, 1], 1).unwrap();
@@ -357,30 +282,15 @@ fn conv_geometry_rejects_invalid() {
     assert!(ok(4, 5, 5, 0, 3, 1, [0; 4]).is_err());
     assert!(ok(4, 5, 5, 4, 0, 1, [0; 4]).is_err());
     assert!(ok(4, 5, 5, 4, 3, 0, [0; 4]).is_err());
-    assert!(
-        ok(4, 5, 5, 6, 3, 4, [0; 4]).is_err(),
-        "groups must divide out_channels"
-    );
-    assert!(
-        ok(6, 5, 5, 4, 3, 4, [0; 4]).is_err(),
-        "groups must divide in_channels"
-    );
+    assert!(ok(4, 5, 5, 6, 3, 4, [0; 4]).is_err(), "groups must divide out_channels");
+    assert!(ok(6, 5, 5, 4, 3, 4, [0; 4]).is_err(), "groups must divide in_channels");
     assert!(ok(4, 2, 2, 4, 3, 1, [0; 4]).is_err(), "empty output");
-    assert!(
-        ok(4, 2, 2, 4, 3, 1, [1, 1, 0, 0]).is_ok(),
-        "padding makes it fit"
-    );
+    assert!(ok(4, 2, 2, 4, 3, 1, [1, 1, 0, 0]).is_ok(), "padding makes it fit");
     assert!(Conv2dGeometry::new(1, 5, 5, 1, 3, 3, (0, 1), (1, 1), [0; 4], 1).is_err());
     assert!(Conv2dGeometry::new(1, 5, 5, 1, 3, 3, (1, 1), (1, 0), [0; 4], 1).is_err());
-    assert!(
-        Conv2dGeometry::new(1, 5, 5, 1, 3, 3, (1, 1), (3, 1), [0; 4], 1).is_err(),
-        "dilated kernel too big"
-    );
+    assert!(Conv2dGeometry::new(1, 5, 5, 1, 3, 3, (1, 1), (3, 1), [0; 4], 1).is_err(), "dilated kernel too big");
     let msg = ok(4, 5, 5, 6, 3, 4, [0; 4]).unwrap_err();
-    assert!(
-        msg.contains("groups"),
-        "message should name the problem: {msg}"
-    );
+    assert!(msg.contains("groups"), "message should name the problem: {msg}");
 }
 
 #[test]
@@ -394,13 +304,7 @@ fn conv_forward_matches_naive_reference() {
             let mut y = vec![f32::NAN; g.output_len()];
             conv2d_forward(&g, &x, &w, bias, &mut y);
             let (expect, mag) = conv_ref(&g, &to64(&x), &w, bias);
-            assert_close(
-                &format!("conv forward {g:?} bias={}", bias.is_some()),
-                &y,
-                &expect,
-                &mag,
-                1e-5,
-            );
+            assert_close(&format!("conv forward {g:?} bias={}", bias.is_some()), &y, &expect, &mag, 1e-5);
         }
     }
 }
@@ -464,15 +368,8 @@ fn conv_wide_rows_adjoint_and_reference() {
         conv2d_transpose(&g, &r, &w, &mut t);
         let lhs = dot(&to64(&y), &to64(&r));
         let rhs = dot(&to64(&x), &to64(&t));
-        let scale: f64 = mag
-            .iter()
-            .zip(&r)
-            .map(|(m, &rv)| m * (rv as f64).abs())
-            .sum();
-        assert!(
-            (lhs - rhs).abs() <= 1e-5 * scale,
-            "conv adjoint {g:?}: {lhs} vs {rhs}"
-        );
+        let scale: f64 = mag.iter().zip(&r).map(|(m, &rv)| m * (rv as f64).abs()).sum();
+        assert!((lhs - rhs).abs() <= 1e-5 * scale, "conv adjoint {g:?}: {lhs} vs {rhs}");
         // Entrywise transpose against an f64 transpose written from the definition.
         let mut expect_t = vec![0f64; g.input_len()];
         let mut mag_t = vec![0f64; g.input_len()];
@@ -485,21 +382,13 @@ fn conv_wide_rows_adjoint_and_reference() {
                         let ci = co / cog * cig + cl;
                         for ki in 0..g.kernel_h {
                             for kj in 0..g.kernel_w {
-                                let ih = (oh * g.stride_h + ki * g.dilation_h) as isize
-                                    - g.pad_top as isize;
-                                let iw = (ow * g.stride_w + kj * g.dilation_w) as isize
-                                    - g.pad_left as isize;
-                                if ih < 0
-                                    || iw < 0
-                                    || ih >= g.in_h as isize
-                                    || iw >= g.in_w as isize
-                                {
+                                let ih = (oh * g.stride_h + ki * g.dilation_h) as isize - g.pad_top as isize;
+                                let iw = (ow * g.stride_w + kj * g.dilation_w) as isize - g.pad_left as isize;
+                                if ih < 0 || iw < 0 || ih >= g.in_h as isize || iw >= g.in_w as isize {
                                     continue;
                                 }
                                 let idx = (ci * g.in_h + ih as usize) * g.in_w + iw as usize;
-                                let term = rv
-                                    * w[((co * cig + cl) * g.kernel_h + ki) * g.kernel_w + kj]
-                                        as f64;
+                                let term = rv * w[((co * cig + cl) * g.kernel_h + ki) * g.kernel_w + kj] as f64;
                                 expect_t[idx] += term;
                                 mag_t[idx] += term.abs();
                             }
@@ -508,13 +397,7 @@ fn conv_wide_rows_adjoint_and_reference() {
                 }
             }
         }
-        assert_close(
-            &format!("conv transpose {g:?}"),
-            &t,
-            &expect_t,
-            &mag_t,
-            1e-5,
-        );
+        assert_close(&format!("conv transpose {g:?}"), &t, &expect_t, &mag_t, 1e-5);
     }
 }
 
@@ -551,15 +434,8 @@ fn conv_64x56x56_3x3_runs() {
         let got = y[(co * 56 + oh) * 56 + ow] as f64;
         assert!((got - acc).abs() < 1e-3, "({co},{oh},{ow}): {got} vs {acc}");
     }
-    let bias_part: f64 = (0..64)
-        .map(|co| {
-            b[co] as f64
-                * r[co * 3136..(co + 1) * 3136]
-                    .iter()
-                    .map(|&v| v as f64)
-                    .sum::<f64>()
-        })
-        .sum();
+    let bias_part: f64 =
+        (0..64).map(|co| b[co] as f64 * r[co * 3136..(co + 1) * 3136].iter().map(|&v| v as f64).sum::<f64>()).sum();
     let lhs = dot(&to64(&y), &to64(&r)) - bias_part;
     let rhs = dot(&to64(&x), &to64(&t));
     let scale = elementwise::l1_norm(&y) + elementwise::l1_norm(&t) + elementwise::l1_norm(&r);
@@ -569,23 +445,9 @@ fn conv_64x56x56_3x3_runs() {
 // ---------------------------------------------------------------------------------------------
 // Dense.
 
-const DENSE_SHAPES: &[(usize, usize, usize)] = &[
-    (1, 7, 5),
-    (3, 4, 9),
-    (2, 1, 3),
-    (4, 17, 1),
-    (1, 33, 20),
-    (5, 8, 8),
-];
+const DENSE_SHAPES: &[(usize, usize, usize)] = &[(1, 7, 5), (3, 4, 9), (2, 1, 3), (4, 17, 1), (1, 33, 20), (5, 8, 8)];
 
-fn dense_ref(
-    rows: usize,
-    k: usize,
-    n: usize,
-    x: &[f64],
-    w: &[f32],
-    bias: Option<&[f32]>,
-) -> (Vec<f64>, Vec<f64>) {
+fn dense_ref(rows: usize, k: usize, n: usize, x: &[f64], w: &[f32], bias: Option<&[f32]>) -> (Vec<f64>, Vec<f64>) {
     let mut y = vec![0f64; rows * n];
     let mut mag = vec![0f64; rows * n];
     for i in 0..rows {
@@ -615,13 +477,7 @@ fn dense_forward_matches_reference() {
             let mut y = vec![f32::NAN; rows * n];
             dense_forward(rows, k, n, &x, &w, bias, &mut y);
             let (expect, mag) = dense_ref(rows, k, n, &to64(&x), &w, bias);
-            assert_close(
-                &format!("dense forward {rows}x{k}x{n}"),
-                &y,
-                &expect,
-                &mag,
-                1e-5,
-            );
+            assert_close(&format!("dense forward {rows}x{k}x{n}"), &y, &expect, &mag, 1e-5);
         }
     }
 }
@@ -659,16 +515,7 @@ fn dense_transpose_is_exact_vjp() {
 // ---------------------------------------------------------------------------------------------
 // Pooling.
 
-type PoolSpec = (
-    usize,
-    usize,
-    usize,
-    (usize, usize),
-    (usize, usize),
-    (usize, usize),
-    [usize; 4],
-    bool,
-);
+type PoolSpec = (usize, usize, usize, (usize, usize), (usize, usize), (usize, usize), [usize; 4], bool);
 
 /// (C, H, W, kernel, stride, dilation, pads, ceil_mode); each is tested with and without
 /// count_include_pad.
@@ -693,10 +540,7 @@ fn pool_geometry(s: &PoolSpec, count_include_pad: bool) -> Pool2dGeometry {
 }
 
 fn all_pool_geometries() -> Vec<Pool2dGeometry> {
-    POOL_SPECS
-        .iter()
-        .flat_map(|s| [pool_geometry(s, true), pool_geometry(s, false)])
-        .collect()
+    POOL_SPECS.iter().flat_map(|s| [pool_geometry(s, true), pool_geometry(s, false)]).collect()
 }
 
 /// Taps of one pooling window in row-major order, as (ih, iw) signed positions.
@@ -790,8 +634,7 @@ fn pool_geometry_output_size() {
     assert_eq!(size(8, 3, 3, 1, true), 3);
     assert_eq!(size(8, 3, 3, 1, false), 3);
     assert_eq!(size(9, 2, 3, 0, true), 3);
-    let g =
-        Pool2dGeometry::new(1, 4, 6, (2, 3), (2, 1), (1, 2), [0, 1, 1, 0], false, true).unwrap();
+    let g = Pool2dGeometry::new(1, 4, 6, (2, 3), (2, 1), (1, 2), [0, 1, 1, 0], false, true).unwrap();
     assert_eq!((g.out_h, g.out_w), (2, 3));
     assert!(Pool2dGeometry::new(1, 2, 2, (3, 3), (1, 1), (1, 1), [0; 4], false, true).is_err());
     assert!(Pool2dGeometry::new(1, 4, 4, (0, 3), (1, 1), (1, 1), [0; 4], false, true).is_err());
@@ -821,8 +664,7 @@ fn avgpool_forward_matches_reference() {
     let mut y = vec![0.0; 4];
     avgpool_forward(&g, &[1.0; 9], &mut y);
     assert_eq!(y, vec![0.25, 0.5, 0.5, 1.0]);
-    let g =
-        Pool2dGeometry::new(1, 3, 3, (2, 2), (2, 2), (1, 1), [1, 1, 1, 1], true, false).unwrap();
+    let g = Pool2dGeometry::new(1, 3, 3, (2, 2), (2, 2), (1, 1), [1, 1, 1, 1], true, false).unwrap();
     avgpool_forward(&g, &[1.0; 9], &mut y);
     assert_eq!(y, vec![1.0; 4]);
     // ceil_mode positions beyond the explicit padding are never counted: 1x1x4 row, kernel 3,
@@ -886,9 +728,7 @@ fn maxpool_route_is_gradient() {
         let in_len = g.channels * g.in_h * g.in_w;
         let n = g.channels * g.out_h * g.out_w;
         // Distinct values (a random permutation of a grid), so no ties within a step of h.
-        let mut x: Vec<f32> = (0..in_len)
-            .map(|i| i as f32 / in_len as f32 - 0.5)
-            .collect();
+        let mut x: Vec<f32> = (0..in_len).map(|i| i as f32 / in_len as f32 - 0.5).collect();
         for i in (1..in_len).rev() {
             x.swap(i, rng.range(0, i));
         }
@@ -905,13 +745,7 @@ fn maxpool_route_is_gradient() {
             expect[i] += r[o] as f64;
             mag[i] += (r[o] as f64).abs();
         }
-        assert_close(
-            &format!("maxpool route {g:?}"),
-            &routed,
-            &expect,
-            &mag,
-            1e-6,
-        );
+        assert_close(&format!("maxpool route {g:?}"), &routed, &expect, &mag, 1e-6);
         // Central finite differences of the f64 reference (step far below the value gaps).
         let h = 0.1 / in_len as f64;
         let x64 = to64(&x);
@@ -922,11 +756,7 @@ fn maxpool_route_is_gradient() {
             xp[i] = x64[i] - h;
             let fm = maxpool_ref(&g, &xp).0;
             xp[i] = x64[i];
-            let fd: f64 = r
-                .iter()
-                .zip(fp.iter().zip(&fm))
-                .map(|(&rv, (a, b))| rv as f64 * (a - b) / (2.0 * h))
-                .sum();
+            let fd: f64 = r.iter().zip(fp.iter().zip(&fm)).map(|(&rv, (a, b))| rv as f64 * (a - b) / (2.0 * h)).sum();
             assert!(
                 (routed[i] as f64 - fd).abs() <= 1e-6 + 1e-6 * mag[i],
                 "maxpool {g:?} FD at {i}: {} vs {fd}",
@@ -946,8 +776,7 @@ fn maxpool_ties_overlap_and_padding() {
     assert_eq!(y, vec![3.0, 3.0]);
     assert_eq!(arg, vec![1, 1]); // window 0 = {0,1,3,4} -> 1; window 1 = {1,2,4,5} -> 1 (not 2)
                                  // Constant input: every window routes to its first in-bounds tap.
-    let g =
-        Pool2dGeometry::new(2, 4, 5, (3, 3), (2, 2), (1, 1), [1, 1, 1, 1], true, false).unwrap();
+    let g = Pool2dGeometry::new(2, 4, 5, (3, 3), (2, 2), (1, 1), [1, 1, 1, 1], true, false).unwrap();
     let x = vec![0.5f32; 40];
     let n = 2 * g.out_h * g.out_w;
     let (mut y, mut arg) = (vec![0.0; n], vec![0u32; n]);
@@ -955,18 +784,14 @@ fn maxpool_ties_overlap_and_padding() {
     for c in 0..2 {
         for oh in 0..g.out_h {
             for ow in 0..g.out_w {
-                let first = window_taps(&g, oh, ow)
-                    .into_iter()
-                    .find(|&t| in_image(&g, t))
-                    .unwrap();
+                let first = window_taps(&g, oh, ow).into_iter().find(|&t| in_image(&g, t)).unwrap();
                 let expect = (c * 4 + first.0 as usize) * 5 + first.1 as usize;
                 assert_eq!(arg[(c * g.out_h + oh) * g.out_w + ow] as usize, expect);
             }
         }
     }
     // Pad positions are -inf: an all-negative image never pools to 0.
-    let g =
-        Pool2dGeometry::new(1, 3, 3, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1], false, true).unwrap();
+    let g = Pool2dGeometry::new(1, 3, 3, (3, 3), (1, 1), (1, 1), [1, 1, 1, 1], false, true).unwrap();
     let x: Vec<f32> = (0..9).map(|i| -1.0 - i as f32).collect();
     let (mut y, mut arg) = (vec![0.0; 9], vec![0u32; 9]);
     maxpool_forward(&g, &x, &mut y, &mut arg);
@@ -995,10 +820,7 @@ fn global_avgpool_forward_and_transpose() {
         let x = rng.vec(c * hw);
         let mut y = vec![f32::NAN; c];
         global_avgpool_forward(c, hw, &x, &mut y);
-        let expect: Vec<f64> = x
-            .chunks(hw)
-            .map(|ch| ch.iter().map(|&v| v as f64).sum::<f64>() / hw as f64)
-            .collect();
+        let expect: Vec<f64> = x.chunks(hw).map(|ch| ch.iter().map(|&v| v as f64).sum::<f64>() / hw as f64).collect();
         assert_close("global avgpool", &y, &expect, &vec![1.0; c], 1e-6);
 
         let forward = |x: &[f32]| {
@@ -1011,11 +833,7 @@ fn global_avgpool_forward_and_transpose() {
             global_avgpool_transpose(c, hw, r, &mut out);
             out
         };
-        let reference = |x: &[f64]| {
-            x.chunks(hw)
-                .map(|ch| ch.iter().sum::<f64>() / hw as f64)
-                .collect::<Vec<_>>()
-        };
+        let reference = |x: &[f64]| x.chunks(hw).map(|ch| ch.iter().sum::<f64>() / hw as f64).collect::<Vec<_>>();
         check_linear(
             &Linear {
                 name: format!("global avgpool {c}x{hw}"),
@@ -1042,23 +860,13 @@ fn elementwise_helpers_match_plain_loops() {
         let s = rng.f32() * 3.0;
 
         let l1: f64 = a.iter().map(|v| v.abs() as f64).sum();
-        assert!(
-            (elementwise::l1_norm(&a) - l1).abs() <= 1e-12 * (1.0 + l1),
-            "l1_norm n={n}"
-        );
+        assert!((elementwise::l1_norm(&a) - l1).abs() <= 1e-12 * (1.0 + l1), "l1_norm n={n}");
         let sum: f64 = a.iter().map(|&v| v as f64).sum();
-        assert!(
-            (elementwise::sum(&a) - sum).abs() <= 1e-12 * (1.0 + l1),
-            "sum n={n}"
-        );
+        assert!((elementwise::sum(&a) - sum).abs() <= 1e-12 * (1.0 + l1), "sum n={n}");
 
         let mut out = vec![f32::NAN; n];
         elementwise::mul_into(&a, &b, &mut out);
-        assert_eq!(
-            out,
-            a.iter().zip(&b).map(|(x, y)| x * y).collect::<Vec<_>>(),
-            "mul_into n={n}"
-        );
+        assert_eq!(out, a.iter().zip(&b).map(|(x, y)| x * y).collect::<Vec<_>>(), "mul_into n={n}");
 
         let mut m = a.clone();
         elementwise::mul_assign(&mut m, &b);
@@ -1066,25 +874,13 @@ fn elementwise_helpers_match_plain_loops() {
 
         let mut sc = a.clone();
         elementwise::scale(&mut sc, s);
-        assert_eq!(
-            sc,
-            a.iter().map(|x| x * s).collect::<Vec<_>>(),
-            "scale n={n}"
-        );
+        assert_eq!(sc, a.iter().map(|x| x * s).collect::<Vec<_>>(), "scale n={n}");
 
         let mut ad = a.clone();
         elementwise::add_assign(&mut ad, &b);
-        assert_eq!(
-            ad,
-            a.iter().zip(&b).map(|(x, y)| x + y).collect::<Vec<_>>(),
-            "add_assign n={n}"
-        );
+        assert_eq!(ad, a.iter().zip(&b).map(|(x, y)| x + y).collect::<Vec<_>>(), "add_assign n={n}");
 
-        assert_eq!(
-            elementwise::count_non_finite(&a),
-            0,
-            "count_non_finite n={n}"
-        );
+        assert_eq!(elementwise::count_non_finite(&a), 0, "count_non_finite n={n}");
         let mut bad = a.clone();
         let specials = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -f32::NAN];
         for (i, v) in bad.iter_mut().enumerate() {
@@ -1096,14 +892,7 @@ fn elementwise_helpers_match_plain_loops() {
             bad[n - 1] = f32::MAX; // finite extremes are finite
         }
         let expect = bad.iter().filter(|v| !v.is_finite()).count();
-        assert_eq!(
-            elementwise::count_non_finite(&bad),
-            expect,
-            "count_non_finite n={n}"
-        );
-        assert_eq!(
-            expect,
-            (0..n.saturating_sub(1)).filter(|i| i % 7 == 3).count()
-        );
+        assert_eq!(elementwise::count_non_finite(&bad), expect, "count_non_finite n={n}");
+        assert_eq!(expect, (0..n.saturating_sub(1)).filter(|i| i % 7 == 3).count());
     }
 }

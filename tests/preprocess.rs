@@ -53,12 +53,8 @@ fn diff(a: &Tensor, b: &Tensor) -> (f64, f64) {
 fn mnist_inputs_are_exact() {
     for model in ["mnist_simple_cnn", "mnist_vgg_mini", "mnist_resnet_mini"] {
         for img in ["mnist_test_00000_label7", "mnist_test_00001_label2"] {
-            let golden = read_npy(&read(
-                shared().join(format!("golden/{model}/{img}__input.npy")),
-            ))
-            .unwrap();
-            let pre = preprocess_bytes(&read(shared().join(format!("images/{img}.png"))), &mnist())
-                .unwrap();
+            let golden = read_npy(&read(shared().join(format!("golden/{model}/{img}__input.npy")))).unwrap();
+            let pre = preprocess_bytes(&read(shared().join(format!("images/{img}.png"))), &mnist()).unwrap();
             assert_eq!(pre.tensor.shape(), &[1, 1, 28, 28]);
             assert_eq!(pre.tensor, golden, "{model}/{img}");
             assert_eq!(pre.display.dimensions(), (28, 28));
@@ -67,20 +63,15 @@ fn mnist_inputs_are_exact() {
     // x = p / 255 in f32 for every pixel level
     let sc = mnist();
     for p in 0..=255u8 {
-        let img =
-            image::DynamicImage::ImageLuma8(image::GrayImage::from_pixel(28, 28, image::Luma([p])));
+        let img = image::DynamicImage::ImageLuma8(image::GrayImage::from_pixel(28, 28, image::Luma([p])));
         let t = preprocess(&img, &sc).unwrap().tensor;
         assert_eq!(t[[0, 0, 3, 4]], p as f32 / 255.0);
     }
 }
 
 fn lite0_case(name: &str) -> (Preprocessed, Tensor) {
-    let golden = read_npy(&read(
-        shared().join(format!("golden/efficientnet_lite0/{name}__input.npy")),
-    ))
-    .unwrap();
-    let pre =
-        preprocess_bytes(&read(shared().join(format!("images/{name}.png"))), &lite0()).unwrap();
+    let golden = read_npy(&read(shared().join(format!("golden/efficientnet_lite0/{name}__input.npy")))).unwrap();
+    let pre = preprocess_bytes(&read(shared().join(format!("images/{name}.png"))), &lite0()).unwrap();
     (pre, golden)
 }
 
@@ -117,15 +108,10 @@ fn lite0_inputs_match_golden() {
 #[test]
 fn catmull_rom_comparison() {
     for name in ["chelsea", "coffee"] {
-        let img = decode_image(&read(shared().join(format!("images/{name}.png"))))
-            .unwrap()
-            .to_rgb8();
+        let img = decode_image(&read(shared().join(format!("images/{name}.png")))).unwrap().to_rgb8();
         let (w, h) = img.dimensions();
         let m = w.min(h) as f64;
-        let (nw, nh) = (
-            (w as f64 * 256.0 / m).round() as u32,
-            (h as f64 * 256.0 / m).round() as u32,
-        );
+        let (nw, nh) = ((w as f64 * 256.0 / m).round() as u32, (h as f64 * 256.0 / m).round() as u32);
         let cr = image::imageops::resize(&img, nw, nh, image::imageops::FilterType::CatmullRom);
         let pil = resize_rgb(&img, nw, nh, Filter::Bicubic);
         let (l, t) = ((nw - 224) / 2, (nh - 224) / 2);
@@ -155,9 +141,8 @@ fn every_model_has_a_valid_sidecar() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "onnx") {
             let md = models_dir();
-            let sc = find_sidecar(&p, &[md.as_path()])
-                .unwrap()
-                .unwrap_or_else(|| panic!("no sidecar for {}", p.display()));
+            let sc =
+                find_sidecar(&p, &[md.as_path()]).unwrap().unwrap_or_else(|| panic!("no sidecar for {}", p.display()));
             let stem = p.file_stem().unwrap().to_str().unwrap().to_string();
             if stem.starts_with("mnist") {
                 assert_eq!(sc.input_shape(), vec![1, 1, 28, 28]);
@@ -183,9 +168,7 @@ fn every_model_has_a_valid_sidecar() {
     }
     assert_eq!(n, 10);
     // no sidecar anywhere: Ok(None)
-    assert!(find_sidecar(Path::new("/nonexistent/dir/foo.onnx"), &[])
-        .unwrap()
-        .is_none());
+    assert!(find_sidecar(Path::new("/nonexistent/dir/foo.onnx"), &[]).unwrap().is_none());
     // next to the model it is found without extra dirs
     let tmp = std::env::temp_dir().join(format!("rlrp_sidecar_test_{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
@@ -195,35 +178,25 @@ fn every_model_has_a_valid_sidecar() {
     )
     .unwrap();
     std::fs::write(tmp.join("l.txt"), b"cat\ndog\n").unwrap();
-    let sc = Sidecar::load_for_model(&tmp.join("m.onnx"))
-        .unwrap()
-        .unwrap();
+    let sc = Sidecar::load_for_model(&tmp.join("m.onnx")).unwrap().unwrap();
     assert_eq!(sc.label(1), Some("dog"));
     // a malformed sidecar is an error, not "no sidecar"
     std::fs::write(tmp.join("bad.json"), b"{").unwrap();
-    assert!(matches!(
-        Sidecar::load_for_model(&tmp.join("bad.onnx")),
-        Err(Error::Sidecar(_))
-    ));
+    assert!(matches!(Sidecar::load_for_model(&tmp.join("bad.onnx")), Err(Error::Sidecar(_))));
     // a missing labels file is an error naming it
     std::fs::write(
         tmp.join("nolab.json"),
         br#"{"input": {"width": 8, "height": 8, "channels": 1}, "labels_file": "missing.txt"}"#,
     )
     .unwrap();
-    let e = Sidecar::load_for_model(&tmp.join("nolab.onnx"))
-        .unwrap_err()
-        .to_string();
+    let e = Sidecar::load_for_model(&tmp.join("nolab.onnx")).unwrap_err().to_string();
     assert!(e.contains("missing.txt"), "{e}");
     std::fs::remove_dir_all(&tmp).ok();
 }
 
 fn assert_image_err(r: Result<image::DynamicImage, Error>, needle: &str) {
     match r {
-        Err(Error::Image(m)) => assert!(
-            m.contains(needle),
-            "message '{m}' should contain '{needle}'"
-        ),
+        Err(Error::Image(m)) => assert!(m.contains(needle), "message '{m}' should contain '{needle}'"),
         Err(e) => panic!("expected Error::Image, got {e:?}"),
         Ok(_) => panic!("expected an error"),
     }
@@ -232,10 +205,7 @@ fn assert_image_err(r: Result<image::DynamicImage, Error>, needle: &str) {
 #[test]
 fn decode_rejects_bad_input() {
     assert_image_err(decode_image(b""), "empty");
-    assert_image_err(
-        decode_image(b"hello, this is just some text\n"),
-        "not a supported image",
-    );
+    assert_image_err(decode_image(b"hello, this is just some text\n"), "not a supported image");
     assert_image_err(decode_image(b"hello, this is just some text\n"), "text");
     let onnx = read(shared().join("models/mnist_simple_cnn_fp32_opset13.onnx"));
     assert_image_err(decode_image(&onnx[..256]), "not a supported image");
@@ -259,11 +229,7 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         c ^= b as u32;
         for _ in 0..8 {
-            c = if c & 1 != 0 {
-                0xedb8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
+            c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
         }
     }
     !c
@@ -309,10 +275,7 @@ fn decode_rejects_huge_and_zero_sizes_quickly() {
     assert!(matches!(r, Err(Error::Image(_))), "{r:?}");
     assert!(t.elapsed().as_secs_f64() < 2.0, "took {:?}", t.elapsed());
     // a zero-sized PNG is rejected (by our check or by the PNG decoder)
-    assert!(matches!(
-        decode_image(&png_with_size(0, 10)),
-        Err(Error::Image(_))
-    ));
+    assert!(matches!(decode_image(&png_with_size(0, 10)), Err(Error::Image(_))));
 }
 
 fn encode(img: &image::DynamicImage, fmt: image::ImageFormat) -> Vec<u8> {
@@ -323,11 +286,7 @@ fn encode(img: &image::DynamicImage, fmt: image::ImageFormat) -> Vec<u8> {
 
 fn test_rgb(w: u32, h: u32) -> image::RgbImage {
     image::RgbImage::from_fn(w, h, |x, y| {
-        image::Rgb([
-            (x * 7 % 256) as u8,
-            (y * 13 % 256) as u8,
-            ((x + y) * 3 % 256) as u8,
-        ])
+        image::Rgb([(x * 7 % 256) as u8, (y * 13 % 256) as u8, ((x + y) * 3 % 256) as u8])
     })
 }
 
@@ -341,18 +300,12 @@ fn decode_all_supported_formats() {
         image::ImageFormat::Bmp,
         image::ImageFormat::WebP,
     ] {
-        let src = if fmt == image::ImageFormat::WebP {
-            image::DynamicImage::ImageRgba8(rgb.to_rgba8())
-        } else {
-            rgb.clone()
-        };
+        let src =
+            if fmt == image::ImageFormat::WebP { image::DynamicImage::ImageRgba8(rgb.to_rgba8()) } else { rgb.clone() };
         let bytes = encode(&src, fmt);
         let img = decode_image(&bytes).unwrap_or_else(|e| panic!("{fmt:?}: {e}"));
         assert_eq!((img.width(), img.height()), (40, 30), "{fmt:?}");
-        if matches!(
-            fmt,
-            image::ImageFormat::Png | image::ImageFormat::Bmp | image::ImageFormat::WebP
-        ) {
+        if matches!(fmt, image::ImageFormat::Png | image::ImageFormat::Bmp | image::ImageFormat::WebP) {
             assert_eq!(img.to_rgb8(), rgb.to_rgb8(), "{fmt:?} is lossless");
         }
     }
@@ -364,18 +317,12 @@ fn rgb_image_into_gray_model_uses_pillow_luma() {
     let pre = preprocess(&image::DynamicImage::ImageRgb8(rgb.clone()), &mnist()).unwrap();
     for (x, y) in [(0, 0), (5, 9), (27, 27), (13, 2)] {
         let p = rgb.get_pixel(x, y);
-        let l = ((p[0] as u32 * 19595 + p[1] as u32 * 38470 + p[2] as u32 * 7471 + 0x8000) >> 16)
-            as f32;
+        let l = ((p[0] as u32 * 19595 + p[1] as u32 * 38470 + p[2] as u32 * 7471 + 0x8000) >> 16) as f32;
         assert_eq!(pre.tensor[[0, 0, y as usize, x as usize]], l / 255.0);
         assert_eq!(pre.display.get_pixel(x, y).0, [l as u8; 3]);
     }
     // pure colours
-    for (c, l) in [
-        ([255, 0, 0], 76u8),
-        ([0, 255, 0], 150),
-        ([0, 0, 255], 29),
-        ([255, 255, 255], 255),
-    ] {
+    for (c, l) in [([255, 0, 0], 76u8), ([0, 255, 0], 150), ([0, 0, 255], 29), ([255, 255, 255], 255)] {
         let img = image::RgbImage::from_pixel(28, 28, image::Rgb(c));
         let pre = preprocess(&image::DynamicImage::ImageRgb8(img), &mnist()).unwrap();
         assert_eq!(pre.display.get_pixel(0, 0).0[0], l, "{c:?}");
@@ -386,23 +333,15 @@ fn rgb_image_into_gray_model_uses_pillow_luma() {
 fn rgba_alpha_is_discarded() {
     // RGBA PNG with varying alpha (including fully transparent): the colour channels are used as
     // they are, like Pillow's convert("RGB")
-    let rgba = image::RgbaImage::from_fn(224, 224, |x, y| {
-        image::Rgba([x as u8, y as u8, 200, (x + y) as u8])
-    });
-    let bytes = encode(
-        &image::DynamicImage::ImageRgba8(rgba.clone()),
-        image::ImageFormat::Png,
-    );
+    let rgba = image::RgbaImage::from_fn(224, 224, |x, y| image::Rgba([x as u8, y as u8, 200, (x + y) as u8]));
+    let bytes = encode(&image::DynamicImage::ImageRgba8(rgba.clone()), image::ImageFormat::Png);
     let mut sc = lite0();
     sc.input.resize = rlrp::sidecar::Resize::None;
     let pre = preprocess_bytes(&bytes, &sc).unwrap();
     for (x, y) in [(0u32, 0u32), (10, 200), (223, 223)] {
         let p = rgba.get_pixel(x, y);
         assert_eq!(pre.display.get_pixel(x, y).0, [p[0], p[1], p[2]]);
-        assert_eq!(
-            pre.tensor[[0, 2, y as usize, x as usize]],
-            (200.0 - 127.0) / 128.0
-        );
+        assert_eq!(pre.tensor[[0, 2, y as usize, x as usize]], (200.0 - 127.0) / 128.0);
     }
     // gray + alpha into the gray model: alpha dropped too
     let la = image::GrayAlphaImage::from_fn(28, 28, |x, _| image::LumaA([x as u8 * 9, 0]));
@@ -446,14 +385,7 @@ fn bgr_nhwc_and_errors() {
 #[test]
 fn resize_is_identity_at_same_size_and_filters_work() {
     let img = test_rgb(31, 17);
-    for f in [
-        Filter::Nearest,
-        Filter::Box,
-        Filter::Bilinear,
-        Filter::Hamming,
-        Filter::Bicubic,
-        Filter::Lanczos,
-    ] {
+    for f in [Filter::Nearest, Filter::Box, Filter::Bilinear, Filter::Hamming, Filter::Bicubic, Filter::Lanczos] {
         assert_eq!(resize_rgb(&img, 31, 17, f), img, "{f:?}");
         let up = resize_rgb(&img, 62, 34, f);
         assert_eq!(up.dimensions(), (62, 34));
@@ -462,21 +394,9 @@ fn resize_is_identity_at_same_size_and_filters_work() {
     }
     // a constant image stays constant under every filter
     let flat = image::RgbImage::from_pixel(50, 40, image::Rgb([10, 128, 250]));
-    for f in [
-        Filter::Nearest,
-        Filter::Box,
-        Filter::Bilinear,
-        Filter::Hamming,
-        Filter::Bicubic,
-        Filter::Lanczos,
-    ] {
+    for f in [Filter::Nearest, Filter::Box, Filter::Bilinear, Filter::Hamming, Filter::Bicubic, Filter::Lanczos] {
         for (w, h) in [(13, 9), (120, 77)] {
-            assert!(
-                resize_rgb(&flat, w, h, f)
-                    .pixels()
-                    .all(|p| p.0 == [10, 128, 250]),
-                "{f:?}"
-            );
+            assert!(resize_rgb(&flat, w, h, f).pixels().all(|p| p.0 == [10, 128, 250]), "{f:?}");
         }
     }
     // Pillow nearest: source index floor((x + 0.5) * in / out)

@@ -22,7 +22,11 @@ mod cli {
     use std::time::Instant;
 
     #[derive(Parser)]
-    #[command(name = "rlrp", version, about = "Relative LRP (R-LRP) and classical LRP heatmaps for ONNX image classifiers")]
+    #[command(
+        name = "rlrp",
+        version,
+        about = "Relative LRP (R-LRP) and classical LRP heatmaps for ONNX image classifiers"
+    )]
     struct Cli {
         #[command(subcommand)]
         command: Command,
@@ -31,7 +35,7 @@ mod cli {
     #[derive(Subcommand)]
     enum Command {
         /// Explain one image (or preprocessed tensor): top-5, logit, κ, per-layer mass, heatmap.
-        Explain(ExplainArgs),
+        Explain(Box<ExplainArgs>),
         /// Show what the model is made of, after import and canonisation.
         Info {
             #[arg(long)]
@@ -112,7 +116,13 @@ mod cli {
 
     fn explain(args: &ExplainArgs) -> Result<(), Error> {
         let method = Method::parse(&args.method)?;
-        let params = MethodParams { epsilon: args.epsilon, gamma: args.gamma, alpha: args.alpha, beta: args.beta, ..Default::default() };
+        let params = MethodParams {
+            epsilon: args.epsilon,
+            gamma: args.gamma,
+            alpha: args.alpha,
+            beta: args.beta,
+            ..Default::default()
+        };
         params.validate()?;
         let colormap = match args.colormap.as_str() {
             "bwr" => Colormap::Bwr,
@@ -132,7 +142,10 @@ mod cli {
             (_, Some(npy)) => (rlrp::npy::read_npy(&read(npy)?)?, None),
             (Some(img), None) => {
                 let sc = sidecar.clone().unwrap_or_else(|| {
-                    eprintln!("warning: no sidecar for {}: pixels scaled to [0, 1], image stretched", args.model.display());
+                    eprintln!(
+                        "warning: no sidecar for {}: pixels scaled to [0, 1], image stretched",
+                        args.model.display()
+                    );
                     Sidecar::default_for_input_shape(model.input_shape())
                 });
                 let pre = rlrp::preprocess::preprocess_bytes(&read(img)?, &sc)?;
@@ -156,11 +169,19 @@ mod cli {
 
         let layout = sidecar.as_ref().map(|s| s.input.layout).unwrap_or_default();
         if let Some(out) = &args.out {
-            let style = HeatmapStyle { colormap, mode: if colormap == Colormap::Heat { ScaleMode::Positive } else { ScaleMode::Signed }, clip_percentile: args.clip_percentile };
+            let style = HeatmapStyle {
+                colormap,
+                mode: if colormap == Colormap::Heat { ScaleMode::Positive } else { ScaleMode::Signed },
+                clip_percentile: args.clip_percentile,
+            };
             let (_, _, _, _, heat) = explain::heatmap(&e, layout, &style);
             let png = match (&display, args.overlay) {
                 (Some(base), true) => heatmap::encode_png(&heatmap::overlay(base, &heat, args.opacity))?,
-                (None, true) => return Err(Error::Request("--overlay needs --image (there is no picture under a preprocessed tensor)".into())),
+                (None, true) => {
+                    return Err(Error::Request(
+                        "--overlay needs --image (there is no picture under a preprocessed tensor)".into(),
+                    ))
+                }
                 _ => heatmap::encode_png(&heat)?,
             };
             std::fs::write(out, png)?;
@@ -180,7 +201,13 @@ mod cli {
         println!("model    {}  input {:?}", r.model, r.input_shape);
         println!("top-5:");
         for c in &r.top {
-            println!("  {:>5}  {:>6.2}%  logit {:>9.4}  {}", c.class, c.probability * 100.0, c.logit, c.label.as_deref().unwrap_or(""));
+            println!(
+                "  {:>5}  {:>6.2}%  logit {:>9.4}  {}",
+                c.class,
+                c.probability * 100.0,
+                c.logit,
+                c.label.as_deref().unwrap_or("")
+            );
         }
         let label = r.target_label.as_deref().map(|l| format!(" ({l})")).unwrap_or_default();
         println!("method   {} [{}]", r.method_label, r.method.name());
@@ -206,7 +233,13 @@ mod cli {
         println!("{}", serde_json::to_string_pretty(&model.info).map_err(|e| Error::Request(e.to_string()))?);
         println!("explainable graph ({} nodes):", model.graph.nodes.len());
         for n in &model.graph.nodes {
-            println!("  {:<14} {:<32} {:<40} -> {:?}", n.op.kind(), n.onnx_op, n.name, model.graph.values[n.output].shape);
+            println!(
+                "  {:<14} {:<32} {:<40} -> {:?}",
+                n.op.kind(),
+                n.onnx_op,
+                n.name,
+                model.graph.values[n.output].shape
+            );
         }
         Ok(())
     }
@@ -219,7 +252,8 @@ mod cli {
             Command::Methods => {
                 for m in Method::ALL {
                     let uses = m.uses();
-                    let p = if uses.is_empty() { String::new() } else { format!("  (parameters: {})", uses.join(", ")) };
+                    let p =
+                        if uses.is_empty() { String::new() } else { format!("  (parameters: {})", uses.join(", ")) };
                     println!("{:<18} {}{p}", m.name(), m.label());
                 }
                 Ok(())

@@ -125,24 +125,8 @@ impl Conv2dGeometry {
             ));
         }
         let [pad_top, pad_left, pad_bottom, pad_right] = pads;
-        let out_h = conv_out_dim(
-            "Conv2d height",
-            in_h,
-            pad_top,
-            pad_bottom,
-            kernel_h,
-            stride.0,
-            dilation.0,
-        )?;
-        let out_w = conv_out_dim(
-            "Conv2d width",
-            in_w,
-            pad_left,
-            pad_right,
-            kernel_w,
-            stride.1,
-            dilation.1,
-        )?;
+        let out_h = conv_out_dim("Conv2d height", in_h, pad_top, pad_bottom, kernel_h, stride.0, dilation.0)?;
+        let out_w = conv_out_dim("Conv2d width", in_w, pad_left, pad_right, kernel_w, stride.1, dilation.1)?;
         Ok(Self {
             in_channels,
             in_h,
@@ -216,11 +200,7 @@ impl Conv2dGeometry {
             .map(|kj| {
                 let offset = (kj * self.dilation_w) as isize - self.pad_left as isize;
                 let (lo, hi) = valid_range(self.out_w, self.stride_w, offset, self.in_w);
-                let x0 = if lo < hi {
-                    (lo as isize * self.stride_w as isize + offset) as usize
-                } else {
-                    0
-                };
+                let x0 = if lo < hi { (lo as isize * self.stride_w as isize + offset) as usize } else { 0 };
                 Run { lo, hi, x0 }
             })
             .collect()
@@ -251,10 +231,7 @@ struct Chunking {
     min_cols: usize,
 }
 
-const CHUNKING: Chunking = Chunking {
-    floats: 1 << 18,
-    min_cols: 256,
-};
+const CHUNKING: Chunking = Chunking { floats: 1 << 18, min_cols: 256 };
 
 /// Number of output rows per im2col chunk.
 fn chunk_rows(g: &Conv2dGeometry, c: Chunking) -> usize {
@@ -268,13 +245,7 @@ fn chunk_rows(g: &Conv2dGeometry, c: Chunking) -> usize {
 /// `x`: `[in_channels, in_h, in_w]`, `w`: `[out_channels, in_channels / groups, kernel_h,
 /// kernel_w]`, `bias`: `[out_channels]`, `y`: `[out_channels, out_h, out_w]` (overwritten).
 /// Panics if a slice length does not match the geometry.
-pub fn conv2d_forward(
-    g: &Conv2dGeometry,
-    x: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
-    y: &mut [f32],
-) {
+pub fn conv2d_forward(g: &Conv2dGeometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
     forward_with_budget(g, x, w, bias, y, CHUNKING);
 }
 
@@ -322,13 +293,7 @@ fn forward_with_budget(
     }
 }
 
-fn transpose_with_budget(
-    g: &Conv2dGeometry,
-    r: &[f32],
-    w: &[f32],
-    out: &mut [f32],
-    budget: Chunking,
-) {
+fn transpose_with_budget(g: &Conv2dGeometry, r: &[f32], w: &[f32], out: &mut [f32], budget: Chunking) {
     g.check("conv2d_transpose", out.len(), w.len(), r.len(), "relevance");
     if g.in_per_group() == 1 {
         direct_transpose(g, r, w, out);
@@ -476,20 +441,8 @@ fn col2im(g: &Conv2dGeometry, runs: &[Run], col: &[f32], oh0: usize, oh1: usize,
 
 /// General forward: per group and chunk of output rows, im2col then
 /// `y_g[cog, rows] (+)= W_g[cog, K] · col[K, rows]`.
-fn im2col_forward(
-    g: &Conv2dGeometry,
-    x: &[f32],
-    w: &[f32],
-    beta: f32,
-    y: &mut [f32],
-    budget: Chunking,
-) {
-    let (cig, cog, p, kk) = (
-        g.in_per_group(),
-        g.out_per_group(),
-        g.out_h * g.out_w,
-        g.col_rows(),
-    );
+fn im2col_forward(g: &Conv2dGeometry, x: &[f32], w: &[f32], beta: f32, y: &mut [f32], budget: Chunking) {
+    let (cig, cog, p, kk) = (g.in_per_group(), g.out_per_group(), g.out_h * g.out_w, g.col_rows());
     let runs = g.col_runs();
     let rows = chunk_rows(g, budget);
     let mut col = vec![0f32; kk * rows * g.out_w];
@@ -504,21 +457,7 @@ fn im2col_forward(
             let n = (oh1 - oh0) * g.out_w;
             let colc = &mut col[..kk * n];
             im2col(g, &runs, xg, oh0, oh1, colc);
-            gemm(
-                cog,
-                kk,
-                n,
-                wg,
-                kk,
-                1,
-                colc,
-                n,
-                1,
-                beta,
-                &mut yg[oh0 * g.out_w..],
-                p,
-                1,
-            );
+            gemm(cog, kk, n, wg, kk, 1, colc, n, 1, beta, &mut yg[oh0 * g.out_w..], p, 1);
             oh0 = oh1;
         }
     }
@@ -527,12 +466,7 @@ fn im2col_forward(
 /// General transpose: per group and chunk of output rows,
 /// `col[K, rows] = W_gᵀ[K, cog] · r_g[cog, rows]` then col2im scatter-add into `out`.
 fn im2col_transpose(g: &Conv2dGeometry, r: &[f32], w: &[f32], out: &mut [f32], budget: Chunking) {
-    let (cig, cog, p, kk) = (
-        g.in_per_group(),
-        g.out_per_group(),
-        g.out_h * g.out_w,
-        g.col_rows(),
-    );
+    let (cig, cog, p, kk) = (g.in_per_group(), g.out_per_group(), g.out_h * g.out_w, g.col_rows());
     let runs = g.col_runs();
     let rows = chunk_rows(g, budget);
     let mut col = vec![0f32; kk * rows * g.out_w];
@@ -547,21 +481,7 @@ fn im2col_transpose(g: &Conv2dGeometry, r: &[f32], w: &[f32], out: &mut [f32], b
             let oh1 = (oh0 + rows).min(g.out_h);
             let n = (oh1 - oh0) * g.out_w;
             let colc = &mut col[..kk * n];
-            gemm(
-                kk,
-                cog,
-                n,
-                wg,
-                1,
-                kk,
-                &rg[oh0 * g.out_w..],
-                p,
-                1,
-                0.0,
-                colc,
-                n,
-                1,
-            );
+            gemm(kk, cog, n, wg, 1, kk, &rg[oh0 * g.out_w..], p, 1, 0.0, colc, n, 1);
             col2im(g, &runs, colc, oh0, oh1, og);
             oh0 = oh1;
         }
@@ -571,15 +491,20 @@ fn im2col_transpose(g: &Conv2dGeometry, r: &[f32], w: &[f32], out: &mut [f32], b
 // ---------------------------------------------------------------------------------------------
 // Direct (depthwise) kernels.
 //
-// Both directions reduce to one row primitive, `direct_row`: an output row is
-// `dst[o] = init + Σ_{(src, wrow) ∈ rows} Σ_{tap ∈ cols} wrow[tap.k] · src[o·stride + tap.off]`,
-// each tap contributing only for outputs `tap.lo..tap.hi` (where its source is in bounds).
-// Outputs in the interior (all taps in bounds) are computed in blocks of 16/8/4 contiguous
-// outputs whose accumulators stay in registers across all taps, so each output is written once;
-// the few border outputs on either side take a scalar path with per-tap range checks.
+// Both directions reduce to one row primitive, `direct_row`, over *contiguous* sources:
+// `dst[o] = init + Σ_{item} Σ_{tap ∈ item.cols} item.w[tap.k] · item.src[o + tap.off]`, each tap
+// contributing only for outputs `tap.lo..tap.hi` (where its source is in bounds). Outputs in the
+// interior (every tap in bounds) are computed in blocks of 16/8/4 contiguous outputs whose
+// accumulators stay in registers across all taps, so each output is written once and the inner
+// loop is a plain contiguous multiply-add; the few border outputs take a scalar path.
+//
+// Strides are turned into unit strides by phase decomposition: with stride `s`, input column
+// `o·s + off` is element `o + off.div_euclid(s)` of the column phase `off.rem_euclid(s)`
+// (`x[q + s·m]`, `m = 0, 1, ..`). The forward pass de-interleaves the input into its phases once
+// per call; the transpose computes each phase of its output row separately.
 
-/// One kernel-column tap of [`direct_row`]: weight `wrow[k]`, source position
-/// `o · stride + off` for output `o`, in bounds exactly for outputs `lo..hi` (never empty).
+/// One kernel-column tap of [`direct_row`]: weight `w[k]`, source element `o + off` for output
+/// `o`, in bounds exactly for outputs `lo..hi` (never empty).
 #[derive(Clone, Copy, Debug)]
 struct ColTap {
     k: usize,
@@ -590,45 +515,43 @@ struct ColTap {
 
 impl ColTap {
     /// The tap, or `None` if no output of `0..n_out` has its source inside `0..src_len`.
-    fn new(k: usize, off: isize, n_out: usize, stride: usize, src_len: usize) -> Option<Self> {
-        let (lo, hi) = valid_range(n_out, stride, off, src_len);
+    fn new(k: usize, off: isize, n_out: usize, src_len: usize) -> Option<Self> {
+        let (lo, hi) = valid_range(n_out, 1, off, src_len);
         (lo < hi).then_some(ColTap { k, off, lo, hi })
     }
 }
 
-/// A source row and the weight row (indexed by `ColTap::k`) it is combined with.
-type TapRow<'a> = (&'a [f32], &'a [f32]);
+/// A contiguous source row, the weight row it is combined with (indexed by [`ColTap::k`]) and
+/// the taps that read it.
+#[derive(Clone, Copy)]
+struct Item<'a> {
+    src: &'a [f32],
+    w: &'a [f32],
+    cols: &'a [ColTap],
+}
 
-/// `dst[o] = init + Σ_rows Σ_taps wrow[k] · src[o·stride + off]` (taps out of bounds skipped).
-fn direct_row(dst: &mut [f32], init: f32, rows: &[TapRow], cols: &[ColTap], stride: usize) {
-    match stride {
-        1 => direct_row_s::<1>(dst, init, rows, cols, 1),
-        2 => direct_row_s::<2>(dst, init, rows, cols, 2),
-        s => direct_row_s::<0>(dst, init, rows, cols, s),
+/// The interior `a..b` of a row of `n` outputs for a set of taps: the outputs for which every
+/// tap is in bounds (`(n, n)` if there are none, so that the whole row is border).
+fn interior<'a>(taps: impl Iterator<Item = &'a ColTap> + Clone, n: usize) -> (usize, usize) {
+    let a = taps.clone().map(|c| c.lo).max().unwrap_or(0);
+    let b = taps.map(|c| c.hi).min().unwrap_or(n).min(n);
+    if a < b {
+        (a, b)
+    } else {
+        (n, n)
     }
 }
 
-/// [`direct_row`] for a compile-time stride `S` (`S = 0`: the run-time `stride`).
-#[inline(always)]
-fn direct_row_s<const S: usize>(
-    dst: &mut [f32],
-    init: f32,
-    rows: &[TapRow],
-    cols: &[ColTap],
-    stride: usize,
-) {
-    let s = if S == 0 { stride } else { S };
+/// `dst[o] = init + Σ_items Σ_taps w[k] · src[o + off]` (out-of-bounds taps skipped).
+/// `(a, b)` is the [`interior`] of a superset of the items' taps.
+fn direct_row(dst: &mut [f32], init: f32, items: &[Item], (a, b): (usize, usize)) {
     let n = dst.len();
-    // Interior: outputs for which every tap is in bounds.
-    let a = cols.iter().map(|c| c.lo).max().unwrap_or(0);
-    let b = cols.iter().map(|c| c.hi).min().unwrap_or(n);
-    let (a, b) = if a < b { (a, b) } else { (n, n) };
     for o in (0..a).chain(b..n) {
         let mut acc = init;
-        for &(src, wrow) in rows {
-            for c in cols {
+        for it in items {
+            for c in it.cols {
                 if (c.lo..c.hi).contains(&o) {
-                    acc += wrow[c.k] * src[((o * s) as isize + c.off) as usize];
+                    acc += it.w[c.k] * it.src[(o as isize + c.off) as usize];
                 }
             }
         }
@@ -636,17 +559,17 @@ fn direct_row_s<const S: usize>(
     }
     let len = b - a;
     if len >= 16 {
-        blocks::<S, 16>(dst, init, rows, cols, a, b, s);
+        blocks::<16>(dst, init, items, a, b);
     } else if len >= 8 {
-        blocks::<S, 8>(dst, init, rows, cols, a, b, s);
+        blocks::<8>(dst, init, items, a, b);
     } else if len >= 4 {
-        blocks::<S, 4>(dst, init, rows, cols, a, b, s);
+        blocks::<4>(dst, init, items, a, b);
     } else {
         for o in a..b {
             let mut acc = init;
-            for &(src, wrow) in rows {
-                for c in cols {
-                    acc += wrow[c.k] * src[((o * s) as isize + c.off) as usize];
+            for it in items {
+                for c in it.cols {
+                    acc += it.w[c.k] * it.src[(o as isize + c.off) as usize];
                 }
             }
             dst[o] = acc;
@@ -656,21 +579,12 @@ fn direct_row_s<const S: usize>(
 
 /// Covers the interior `a..b` (`b − a ≥ B`) with blocks of `B` outputs; the last block is
 /// shifted back to end at `b`, overlapping its predecessor (recomputing identical values).
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn blocks<const S: usize, const B: usize>(
-    dst: &mut [f32],
-    init: f32,
-    rows: &[TapRow],
-    cols: &[ColTap],
-    a: usize,
-    b: usize,
-    s: usize,
-) {
+fn blocks<const B: usize>(dst: &mut [f32], init: f32, items: &[Item], a: usize, b: usize) {
     let mut o = a;
     loop {
         let o0 = o.min(b - B);
-        block::<S, B>(&mut dst[o0..o0 + B], init, rows, cols, o0, s);
+        block::<B>(&mut dst[o0..o0 + B], init, items, o0);
         if o0 + B >= b {
             break;
         }
@@ -678,26 +592,19 @@ fn blocks<const S: usize, const B: usize>(
     }
 }
 
-/// `dst[j] = init + Σ_rows Σ_taps wrow[k] · src[(o0 + j)·s + off]` for `j < B`, all taps in
-/// bounds. Accumulators stay in registers across the taps.
+/// `dst[j] = init + Σ_items Σ_taps w[k] · src[o0 + j + off]` for `j < B`, all taps in bounds.
+/// The accumulators stay in registers across the taps (auto-vectorised).
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 #[inline(always)]
-fn block<const S: usize, const B: usize>(
-    dst: &mut [f32],
-    init: f32,
-    rows: &[TapRow],
-    cols: &[ColTap],
-    o0: usize,
-    s: usize,
-) {
+fn block<const B: usize>(dst: &mut [f32], init: f32, items: &[Item], o0: usize) {
     let mut acc = [0f32; B];
-    for &(src, wrow) in rows {
-        for c in cols {
-            let wv = wrow[c.k];
-            let base = ((o0 * s) as isize + c.off) as usize;
-            let xs = &src[base..base + (B - 1) * s + 1];
-            for (j, av) in acc.iter_mut().enumerate() {
-                *av += wv * xs[j * s];
+    for it in items {
+        for c in it.cols {
+            let wv = it.w[c.k];
+            let base = (o0 as isize + c.off) as usize;
+            let xs = &it.src[base..base + B];
+            for (av, &xv) in acc.iter_mut().zip(xs) {
+                *av += wv * xv;
             }
         }
     }
@@ -706,46 +613,21 @@ fn block<const S: usize, const B: usize>(
     }
 }
 
-/// wasm `simd128` version of the block: `B / 4` vector accumulators; stride 1 uses plain
-/// loads, stride 2 two loads and an even-lane shuffle per vector, other strides lane inserts.
+/// wasm `simd128` version of [`block`]: `B / 4` explicit `f32x4` accumulators.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
-fn block<const S: usize, const B: usize>(
-    dst: &mut [f32],
-    init: f32,
-    rows: &[TapRow],
-    cols: &[ColTap],
-    o0: usize,
-    s: usize,
-) {
+fn block<const B: usize>(dst: &mut [f32], init: f32, items: &[Item], o0: usize) {
     use super::elementwise::simd::{load, store};
     use core::arch::wasm32::*;
     let nv = B / 4;
     let mut acc = [f32x4_splat(0.0); 4];
-    for &(src, wrow) in rows {
-        for c in cols {
-            let wv = f32x4_splat(wrow[c.k]);
-            let base = ((o0 * s) as isize + c.off) as usize;
-            let xs = &src[base..];
-            assert!(xs.len() > (B - 1) * s);
+    for it in items {
+        for c in it.cols {
+            let wv = f32x4_splat(it.w[c.k]);
+            let base = (o0 as isize + c.off) as usize;
+            let xs = &it.src[base..base + B];
             for (v, av) in acc.iter_mut().enumerate().take(nv) {
-                let xv = match S {
-                    1 => load(xs, 4 * v),
-                    2 => {
-                        let lo = load(xs, 8 * v);
-                        let hi = if 8 * v + 8 <= xs.len() {
-                            load(xs, 8 * v + 4)
-                        } else {
-                            f32x4(xs[8 * v + 4], 0.0, xs[8 * v + 6], 0.0)
-                        };
-                        i32x4_shuffle::<0, 2, 4, 6>(lo, hi)
-                    }
-                    _ => {
-                        let i = 4 * v * s;
-                        f32x4(xs[i], xs[i + s], xs[i + 2 * s], xs[i + 3 * s])
-                    }
-                };
-                *av = f32x4_add(*av, f32x4_mul(wv, xv));
+                *av = f32x4_add(*av, f32x4_mul(wv, load(xs, 4 * v)));
             }
         }
     }
@@ -755,93 +637,275 @@ fn block<const S: usize, const B: usize>(
     }
 }
 
-/// Direct forward for one input channel per group (depthwise, any channel multiplier): output
-/// channel `co` reads input channel `co / (out_channels / groups)`; each output row is one
-/// [`direct_row`] over the in-bounds kernel rows.
-fn direct_forward(g: &Conv2dGeometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
-    let (hw, iw, ow, sw) = (g.in_h * g.in_w, g.in_w, g.out_w, g.stride_w);
-    let (kh, kw) = (g.kernel_h, g.kernel_w);
-    let cog = g.out_per_group();
-    let cols: Vec<ColTap> = (0..kw)
-        .filter_map(|kj| {
-            let off = (kj * g.dilation_w) as isize - g.pad_left as isize;
-            ColTap::new(kj, off, ow, sw, iw)
+/// Column phases of a strided row: phase `q` holds elements `q, q + s, q + 2s, ..` of a row of
+/// `len` elements. Returns `(length, start offset within a de-interleaved row)` per phase.
+fn phase_layout(len: usize, s: usize) -> Vec<(usize, usize)> {
+    let mut start = 0;
+    (0..s.min(len))
+        .map(|q| {
+            let n = (len - q).div_ceil(s);
+            start += n;
+            (n, start - n)
+        })
+        .collect()
+}
+
+/// Rows narrower than this are zero-padded horizontally (per channel, into a scratch plane)
+/// when some kernel column would fall in the padding, so that every output of the row is
+/// interior; wider rows compute their few border outputs directly instead of copying.
+const PAD_NARROW_ROWS: usize = 64;
+
+/// Column phases and taps of the direct forward when each input row is stored as a row of `wp`
+/// elements with input column `c` at position `c + lp`: input column `o·stride_w + kj·dilation_w
+/// − pad_left` is element `o + off.div_euclid(stride_w)` of phase `off.rem_euclid(stride_w)`,
+/// `off = kj·dilation_w + lp − pad_left`.
+#[allow(clippy::type_complexity)]
+fn forward_phases(g: &Conv2dGeometry, lp: usize, wp: usize) -> (Vec<(usize, usize)>, Vec<Vec<ColTap>>) {
+    let sw = g.stride_w as isize;
+    let layout = phase_layout(wp, g.stride_w);
+    let cols = layout
+        .iter()
+        .enumerate()
+        .map(|(q, &(len_q, _))| {
+            (0..g.kernel_w)
+                .filter_map(|kj| {
+                    let off = (kj * g.dilation_w + lp) as isize - g.pad_left as isize;
+                    if off.rem_euclid(sw) as usize != q {
+                        return None;
+                    }
+                    ColTap::new(kj, off.div_euclid(sw), g.out_w, len_q)
+                })
+                .collect()
         })
         .collect();
-    let mut rows: Vec<TapRow> = Vec::with_capacity(kh);
+    (layout, cols)
+}
+
+/// Direct forward for one input channel per group (depthwise, any channel multiplier): output
+/// channel `co` reads input channel `co / (out_channels / groups)`; each output row is one
+/// [`direct_row`] over the in-bounds kernel rows (and, when strided, the column phases of the
+/// de-interleaved input rows; when narrow, of the zero-padded input rows).
+fn direct_forward(g: &Conv2dGeometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+    let (iw, ow, sw) = (g.in_w, g.out_w, g.stride_w);
+    let (kh, kw) = (g.kernel_h, g.kernel_w);
+    let cog = g.out_per_group();
+    // Stored row: `wp` elements, input column c at c + lp (zeros around it when padded).
+    let (mut lp, mut wp) = (0, iw);
+    let (mut layout, mut phase_cols) = forward_phases(g, lp, wp);
+    if interior(phase_cols.iter().flatten(), ow) != (0, ow) && ow < PAD_NARROW_ROWS {
+        lp = g.pad_left;
+        wp = (lp + iw).max((ow - 1) * sw + (kw - 1) * g.dilation_w + 1);
+        (layout, phase_cols) = forward_phases(g, lp, wp);
+    }
+    let inner = interior(phase_cols.iter().flatten(), ow);
+    let padded = (lp, wp) != (0, iw);
+    let copy = padded || sw > 1;
+    let hw = g.in_h * iw;
     let p = g.out_h * ow;
+    // The input channel as stored rows (padded and/or de-interleaved), when not `x` itself.
+    let mut plane = vec![0f32; if copy { g.in_h * wp } else { 0 }];
+    let mut row_buf = vec![0f32; if padded && sw > 1 { wp } else { 0 }];
+    let mut items: Vec<Item> = Vec::with_capacity(kh * layout.len());
     for (co, yc) in y.chunks_exact_mut(p).enumerate() {
         let xc = &x[(co / cog) * hw..][..hw];
+        let xc: &[f32] = if !copy {
+            xc
+        } else {
+            if co % cog == 0 {
+                // `items` borrows the previous channel's plane: empty it, keeping its buffer.
+                items = recycle(items);
+                for (src, dst) in xc.chunks_exact(iw).zip(plane.chunks_exact_mut(wp)) {
+                    if !padded {
+                        deinterleave(src, dst, sw, &layout);
+                        continue;
+                    }
+                    let row = if sw > 1 { &mut row_buf[..] } else { &mut dst[..] };
+                    row[..lp].fill(0.0);
+                    row[lp..lp + iw].copy_from_slice(src);
+                    row[lp + iw..].fill(0.0);
+                    if sw > 1 {
+                        deinterleave(&row_buf, dst, sw, &layout);
+                    }
+                }
+            }
+            &plane
+        };
         let wc = &w[co * kh * kw..][..kh * kw];
         let init = bias.map_or(0.0, |b| b[co]);
         for (oh, yrow) in yc.chunks_exact_mut(ow).enumerate() {
-            rows.clear();
+            items.clear();
             for ki in 0..kh {
                 if let Some(ih) = g.input_row(oh, ki) {
-                    rows.push((&xc[ih * iw..][..iw], &wc[ki * kw..][..kw]));
+                    let row = &xc[ih * wp..][..wp];
+                    for (&(len_q, start), cols) in layout.iter().zip(&phase_cols) {
+                        if !cols.is_empty() {
+                            items.push(Item { src: &row[start..start + len_q], w: &wc[ki * kw..][..kw], cols });
+                        }
+                    }
                 }
             }
-            direct_row(yrow, init, &rows, &cols, sw);
+            direct_row(yrow, init, &items, inner);
+        }
+    }
+}
+
+/// Empties a vector of items and returns it with a fresh lifetime, reusing its allocation
+/// (the in-place `collect` of an empty iterator into a same-layout type keeps the buffer).
+fn recycle<'b>(mut v: Vec<Item<'_>>) -> Vec<Item<'b>> {
+    v.clear();
+    v.into_iter().map(|_| unreachable!()).collect()
+}
+
+/// Splits `src` into its column phases: `dst[start_q + m] = src[q + s·m]` (see
+/// [`phase_layout`]).
+fn deinterleave(src: &[f32], dst: &mut [f32], s: usize, layout: &[(usize, usize)]) {
+    if s == 2 && layout.len() == 2 {
+        let n = src.len() / 2;
+        let (even, odd) = dst.split_at_mut(layout[1].1);
+        let (src2, even2, odd2) = (&src[..2 * n], &mut even[..n], &mut odd[..n]);
+        for m in 0..n {
+            even2[m] = src2[2 * m];
+            odd2[m] = src2[2 * m + 1];
+        }
+        if src.len() % 2 == 1 {
+            even[n] = src[2 * n];
+        }
+        return;
+    }
+    for (q, &(len_q, start)) in layout.iter().enumerate() {
+        for (d, c) in dst[start..start + len_q].iter_mut().zip(src[q..].chunks(s)) {
+            *d = c[0];
+        }
+    }
+}
+
+/// Inverse of [`deinterleave`]: `dst[q + s·m] = src[start_q + m]`.
+fn interleave(src: &[f32], dst: &mut [f32], s: usize, layout: &[(usize, usize)]) {
+    if s == 2 && layout.len() == 2 {
+        let (even, odd) = src.split_at(layout[1].1);
+        for ((c, &e), &o) in dst.chunks_exact_mut(2).zip(even).zip(odd) {
+            c[0] = e;
+            c[1] = o;
+        }
+        if dst.len() % 2 == 1 {
+            dst[dst.len() - 1] = even[even.len() - 1];
+        }
+        return;
+    }
+    for (q, &(len_q, start)) in layout.iter().enumerate() {
+        for (c, &v) in dst[q..].chunks_mut(s).zip(&src[start..start + len_q]) {
+            c[0] = v;
         }
     }
 }
 
 /// Direct transpose (adjoint of [`direct_forward`]), computed as a gather so that every input
-/// position is written once: `out[ci, ih, iw] = Σ w[co, ki, kj] · r[co, oh, ow]` over the
+/// position is written exactly once: `out[ci, ih, iw] = Σ w[co, ki, kj] · r[co, oh, ow]` over the
 /// channels `co` of the group and the taps with `oh·stride_h + ki·dilation_h − pad_top = ih` and
-/// `ow·stride_w + kj·dilation_w − pad_left = iw`. With `stride_w > 1` the input columns are
-/// split into `stride_w` phases `iw = q + stride_w·m`; within a phase the contributing taps are
-/// fixed and `ow = m + const`, so each phase is one contiguous [`direct_row`], written back with
-/// stride `stride_w`.
+/// `ow·stride_w + kj·dilation_w − pad_left = iw`. With `stride_w > 1` the input row is split
+/// into its column phases `iw = q + stride_w·m`: within a phase the contributing taps are fixed
+/// and `ow = m + const`, so each phase is one contiguous [`direct_row`] over rows of `r`,
+/// written back with stride `stride_w`. Narrow rows of `r` are zero-padded (per group, into a
+/// scratch plane) so that every output is interior.
 fn direct_transpose(g: &Conv2dGeometry, r: &[f32], w: &[f32], out: &mut [f32]) {
     let (iw, ow, sh, sw) = (g.in_w, g.out_w, g.stride_h, g.stride_w);
     let (kh, kw) = (g.kernel_h, g.kernel_w);
     let cog = g.out_per_group();
     let p = g.out_h * ow;
-    // Per column phase q: its taps (offsets into an r row) and its number of input columns.
-    let phases: Vec<(Vec<ColTap>, usize)> = (0..sw.min(iw))
+    let layout = phase_layout(iw, sw);
+    // Raw taps per column phase q: (kj, offset into a row of r) with ow = m + offset.
+    let raw: Vec<Vec<(usize, isize)>> = (0..layout.len())
         .map(|q| {
-            let n_q = (iw - q).div_ceil(sw);
-            let cols = (0..kw)
+            (0..kw)
                 .filter_map(|kj| {
                     let t = (q + g.pad_left) as isize - (kj * g.dilation_w) as isize;
-                    if t.rem_euclid(sw as isize) != 0 {
-                        return None;
-                    }
-                    ColTap::new(kj, t.div_euclid(sw as isize), n_q, 1, ow)
+                    (t.rem_euclid(sw as isize) == 0).then_some((kj, t.div_euclid(sw as isize)))
                 })
-                .collect();
-            (cols, n_q)
+                .collect()
         })
         .collect();
-    let mut phase_buf = vec![0f32; if sw > 1 { iw.div_ceil(sw) } else { 0 }];
-    let mut rows: Vec<TapRow> = Vec::with_capacity(cog * kh);
+    // Per phase: its taps into a stored r row of `rl` elements with r column c at c + lp, and
+    // its interior.
+    let phases = |lp: usize, rl: usize| -> Vec<(Vec<ColTap>, (usize, usize))> {
+        layout
+            .iter()
+            .zip(&raw)
+            .map(|(&(len_q, _), taps)| {
+                let cols: Vec<ColTap> =
+                    taps.iter().filter_map(|&(kj, off)| ColTap::new(kj, off + lp as isize, len_q, rl)).collect();
+                let inner = interior(cols.iter(), len_q);
+                (cols, inner)
+            })
+            .collect()
+    };
+    let (mut lp, mut rl) = (0, ow);
+    let mut phase_cols = phases(lp, rl);
+    let all_interior = |pc: &[(Vec<ColTap>, (usize, usize))]| {
+        pc.iter().zip(&layout).all(|((_, inner), &(len_q, _))| *inner == (0, len_q))
+    };
+    if !all_interior(&phase_cols) && ow < PAD_NARROW_ROWS {
+        let taps = || raw.iter().zip(&layout).flat_map(|(t, &(len_q, _))| t.iter().map(move |&(_, off)| (off, len_q)));
+        lp = taps().map(|(off, _)| (-off).max(0) as usize).max().unwrap_or(0);
+        rl = taps().map(|(off, len_q)| (off + (lp + len_q) as isize) as usize).fold(lp + ow, usize::max);
+        phase_cols = phases(lp, rl);
+    }
+    let padded = (lp, rl) != (0, ow);
+    // Per input row ih: the kernel rows ki and output rows oh that tap it (flattened).
+    let mut row_taps: Vec<(usize, usize)> = Vec::with_capacity(g.in_h * kh);
+    let mut row_start = Vec::with_capacity(g.in_h + 1);
+    for ih in 0..g.in_h {
+        row_start.push(row_taps.len());
+        for ki in 0..kh {
+            let t = (ih + g.pad_top) as isize - (ki * g.dilation_h) as isize;
+            if t >= 0 && t % sh as isize == 0 && ((t / sh as isize) as usize) < g.out_h {
+                row_taps.push((ki, (t / sh as isize) as usize));
+            }
+        }
+    }
+    row_start.push(row_taps.len());
+    // The group's channels of r as stored rows, when padded.
+    let mut plane = vec![0f32; if padded { cog * g.out_h * rl } else { 0 }];
+    let mut phase_buf = vec![0f32; if sw > 1 { iw } else { 0 }];
+    let mut items: Vec<Item> = Vec::with_capacity(cog * kh);
     for (ci, oc) in out.chunks_exact_mut(g.in_h * iw).enumerate() {
+        let rg = &r[ci * cog * p..][..cog * p];
+        let (rg, rs): (&[f32], usize) = if padded {
+            // `items` borrows the previous group's plane: empty it, keeping its buffer.
+            items = recycle(items);
+            for (src, dst) in rg.chunks_exact(ow).zip(plane.chunks_exact_mut(rl)) {
+                dst[..lp].fill(0.0);
+                dst[lp..lp + ow].copy_from_slice(src);
+                dst[lp + ow..].fill(0.0);
+            }
+            (&plane, rl)
+        } else {
+            (rg, ow)
+        };
         for (ih, orow) in oc.chunks_exact_mut(iw).enumerate() {
-            rows.clear();
-            for co in ci * cog..(ci + 1) * cog {
-                for ki in 0..kh {
-                    let t = (ih + g.pad_top) as isize - (ki * g.dilation_h) as isize;
-                    if t < 0 || t % sh as isize != 0 || (t / sh as isize) as usize >= g.out_h {
-                        continue;
+            let taps = &row_taps[row_start[ih]..row_start[ih + 1]];
+            for (q, (cols, inner)) in phase_cols.iter().enumerate() {
+                items.clear();
+                if !cols.is_empty() {
+                    for c in 0..cog {
+                        let co = ci * cog + c;
+                        for &(ki, oh) in taps {
+                            items.push(Item {
+                                src: &rg[(c * g.out_h + oh) * rs..][..rs],
+                                w: &w[(co * kh + ki) * kw..][..kw],
+                                cols,
+                            });
+                        }
                     }
-                    let oh = (t / sh as isize) as usize;
-                    rows.push((
-                        &r[co * p + oh * ow..][..ow],
-                        &w[(co * kh + ki) * kw..][..kw],
-                    ));
+                }
+                if sw == 1 {
+                    direct_row(orow, 0.0, &items, *inner);
+                } else {
+                    let (len_q, start) = layout[q];
+                    direct_row(&mut phase_buf[start..start + len_q], 0.0, &items, *inner);
                 }
             }
-            if sw == 1 {
-                direct_row(orow, 0.0, &rows, &phases[0].0, 1);
-            } else {
-                for (q, (cols, n_q)) in phases.iter().enumerate() {
-                    let buf = &mut phase_buf[..*n_q];
-                    direct_row(buf, 0.0, &rows, cols, 1);
-                    for (o, &v) in orow[q..].iter_mut().step_by(sw).zip(buf.iter()) {
-                        *o = v;
-                    }
-                }
+            if sw > 1 {
+                interleave(&phase_buf, orow, sw, &layout);
             }
         }
     }
@@ -877,10 +941,7 @@ mod tests {
         let mut t_big = vec![0.0; g.input_len()];
         transpose_with_budget(&g, &r, &w, &mut t_big, CHUNKING);
         for floats in [1usize, 50, 100] {
-            let budget = Chunking {
-                floats,
-                min_cols: 1,
-            };
+            let budget = Chunking { floats, min_cols: 1 };
             assert!(chunk_rows(&g, budget) < g.out_h);
             let mut y = vec![f32::NAN; g.output_len()];
             forward_with_budget(&g, &x, &w, Some(&b), &mut y, budget);

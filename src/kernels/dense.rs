@@ -6,15 +6,7 @@
 
 /// `y[rows, n] = x[rows, k] · w[k, n] + bias[n]` (bias broadcast over rows; `y` overwritten).
 /// Panics if a slice length does not match the dimensions.
-pub fn dense_forward(
-    rows: usize,
-    k: usize,
-    n: usize,
-    x: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
-    y: &mut [f32],
-) {
+pub fn dense_forward(rows: usize, k: usize, n: usize, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
     assert_eq!(x.len(), rows * k, "dense_forward: input length");
     assert_eq!(w.len(), k * n, "dense_forward: weight length");
     assert_eq!(y.len(), rows * n, "dense_forward: output length");

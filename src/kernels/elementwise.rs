@@ -155,10 +155,7 @@ pub(crate) fn axpy_scatter(y: &mut [f32], a: f32, x: &[f32], stride: usize) {
     if x.is_empty() {
         return;
     }
-    assert!(
-        y.len() > (x.len() - 1) * stride,
-        "axpy_scatter: destination too short"
-    );
+    assert!(y.len() > (x.len() - 1) * stride, "axpy_scatter: destination too short");
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
         if stride == 2 {
@@ -204,10 +201,7 @@ pub(crate) mod simd {
                 v = f32x4_abs(v);
             }
             a0 = f64x2_add(a0, f64x2_promote_low_f32x4(v));
-            a1 = f64x2_add(
-                a1,
-                f64x2_promote_low_f32x4(i32x4_shuffle::<2, 3, 0, 1>(v, v)),
-            );
+            a1 = f64x2_add(a1, f64x2_promote_low_f32x4(i32x4_shuffle::<2, 3, 0, 1>(v, v)));
             i += 4;
         }
         let a = f64x2_add(a0, a1);

@@ -39,11 +39,7 @@ pub(crate) fn valid_range(n: usize, step: usize, offset: isize, len: usize) -> (
         ((-offset + step_i - 1) / step_i) as usize
     };
     let last = len as isize - 1 - offset; // need o * step <= last
-    let hi = if last < 0 {
-        0
-    } else {
-        ((last / step_i) as usize + 1).min(n)
-    };
+    let hi = if last < 0 { 0 } else { ((last / step_i) as usize + 1).min(n) };
     let lo = lo.min(n);
     (lo, hi.max(lo))
 }

@@ -94,26 +94,9 @@ impl Pool2dGeometry {
             }
         }
         let [pad_top, pad_left, pad_bottom, pad_right] = pads;
-        let out_h = pool_out_dim(
-            "Pool2d height",
-            in_h,
-            pad_top,
-            pad_bottom,
-            kernel.0,
-            stride.0,
-            dilation.0,
-            ceil_mode,
-        )?;
-        let out_w = pool_out_dim(
-            "Pool2d width",
-            in_w,
-            pad_left,
-            pad_right,
-            kernel.1,
-            stride.1,
-            dilation.1,
-            ceil_mode,
-        )?;
+        let out_h =
+            pool_out_dim("Pool2d height", in_h, pad_top, pad_bottom, kernel.0, stride.0, dilation.0, ceil_mode)?;
+        let out_w = pool_out_dim("Pool2d width", in_w, pad_left, pad_right, kernel.1, stride.1, dilation.1, ceil_mode)?;
         Ok(Self {
             channels,
             in_h,
@@ -150,25 +133,9 @@ impl Pool2dGeometry {
     fn axis_windows(&self, vertical: bool) -> Vec<Window> {
         let g = self;
         let (n, len, k, s, d, pa, pb) = if vertical {
-            (
-                g.out_h,
-                g.in_h,
-                g.kernel_h,
-                g.stride_h,
-                g.dilation_h,
-                g.pad_top,
-                g.pad_bottom,
-            )
+            (g.out_h, g.in_h, g.kernel_h, g.stride_h, g.dilation_h, g.pad_top, g.pad_bottom)
         } else {
-            (
-                g.out_w,
-                g.in_w,
-                g.kernel_w,
-                g.stride_w,
-                g.dilation_w,
-                g.pad_left,
-                g.pad_right,
-            )
+            (g.out_w, g.in_w, g.kernel_w, g.stride_w, g.dilation_w, g.pad_left, g.pad_right)
         };
         (0..n)
             .map(|o| {
@@ -186,11 +153,7 @@ impl Pool2dGeometry {
                 Window {
                     lo,
                     hi,
-                    first: if lo < hi {
-                        (start + (lo * d) as isize) as usize
-                    } else {
-                        0
-                    },
+                    first: if lo < hi { (start + (lo * d) as isize) as usize } else { 0 },
                     step: d,
                     counted,
                 }
@@ -296,23 +259,13 @@ pub const NO_ARGMAX: u32 = u32::MAX;
 pub fn maxpool_forward(g: &Pool2dGeometry, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
     g.check("maxpool_forward", x.len(), y.len());
     assert_eq!(argmax.len(), y.len(), "maxpool_forward: argmax length");
-    assert!(
-        x.len() <= u32::MAX as usize,
-        "maxpool_forward: input too large for u32 indices"
-    );
+    assert!(x.len() <= u32::MAX as usize, "maxpool_forward: input too large for u32 indices");
     let (rows, cols) = (g.axis_windows(true), g.axis_windows(false));
     let (hw, iw, p) = (g.in_h * g.in_w, g.in_w, g.out_h * g.out_w);
-    for (c, ((xc, yc), ac)) in x
-        .chunks_exact(hw)
-        .zip(y.chunks_exact_mut(p))
-        .zip(argmax.chunks_exact_mut(p))
-        .enumerate()
+    for (c, ((xc, yc), ac)) in x.chunks_exact(hw).zip(y.chunks_exact_mut(p)).zip(argmax.chunks_exact_mut(p)).enumerate()
     {
         let base = c * hw;
-        for (wh, (yrow, arow)) in rows.iter().zip(
-            yc.chunks_exact_mut(g.out_w)
-                .zip(ac.chunks_exact_mut(g.out_w)),
-        ) {
+        for (wh, (yrow, arow)) in rows.iter().zip(yc.chunks_exact_mut(g.out_w).zip(ac.chunks_exact_mut(g.out_w))) {
             for (ww, (yv, av)) in cols.iter().zip(yrow.iter_mut().zip(arow.iter_mut())) {
                 let mut best = f32::NEG_INFINITY;
                 let mut best_at = NO_ARGMAX;
@@ -352,11 +305,7 @@ pub fn maxpool_route(input_len: usize, r: &[f32], argmax: &[u32], out: &mut [f32
 /// Global average pooling: `y[c] = (1/hw) Σ_{p<hw} x[c, p]` (summed in `f64`). `x`: `[C, hw]`,
 /// `y`: `[C]` (overwritten).
 pub fn global_avgpool_forward(channels: usize, hw: usize, x: &[f32], y: &mut [f32]) {
-    assert_eq!(
-        x.len(),
-        channels * hw,
-        "global_avgpool_forward: input length"
-    );
+    assert_eq!(x.len(), channels * hw, "global_avgpool_forward: input length");
     assert_eq!(y.len(), channels, "global_avgpool_forward: output length");
     if hw == 0 {
         y.fill(0.0);
@@ -370,16 +319,8 @@ pub fn global_avgpool_forward(channels: usize, hw: usize, x: &[f32], y: &mut [f3
 /// Exact transpose of [`global_avgpool_forward`]: `out[c, p] = r[c] / hw`. `r`: `[C]`,
 /// `out`: `[C, hw]` (overwritten).
 pub fn global_avgpool_transpose(channels: usize, hw: usize, r: &[f32], out: &mut [f32]) {
-    assert_eq!(
-        r.len(),
-        channels,
-        "global_avgpool_transpose: relevance length"
-    );
-    assert_eq!(
-        out.len(),
-        channels * hw,
-        "global_avgpool_transpose: output length"
-    );
+    assert_eq!(r.len(), channels, "global_avgpool_transpose: relevance length");
+    assert_eq!(out.len(), channels * hw, "global_avgpool_transpose: output length");
     if hw == 0 {
         return;
     }

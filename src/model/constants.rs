@@ -84,7 +84,11 @@ impl<'a> Constants<'a> {
                 return Ok(Some(Constant { values: ndarray::arr0(f).into_dyn(), ints: None, data_type: 1 }));
             }
             if let Some(i) = attrs.int("value_int") {
-                return Ok(Some(Constant { values: ndarray::arr0(i as f32).into_dyn(), ints: Some(vec![i]), data_type: 7 }));
+                return Ok(Some(Constant {
+                    values: ndarray::arr0(i as f32).into_dyn(),
+                    ints: Some(vec![i]),
+                    data_type: 7,
+                }));
             }
             if let Some(v) = attrs.ints("value_ints") {
                 let values = Tensor::from_shape_vec(ndarray::IxDyn(&[v.len()]), v.iter().map(|&i| i as f32).collect())
@@ -92,8 +96,7 @@ impl<'a> Constants<'a> {
                 return Ok(Some(Constant { values, ints: Some(v), data_type: 7 }));
             }
             if let Some(v) = attrs.get_floats("value_floats") {
-                let values =
-                    Tensor::from_shape_vec(ndarray::IxDyn(&[v.len()]), v).map_err(|e| bad(e.to_string()))?;
+                let values = Tensor::from_shape_vec(ndarray::IxDyn(&[v.len()]), v).map_err(|e| bad(e.to_string()))?;
                 return Ok(Some(Constant { values, ints: None, data_type: 1 }));
             }
             return Err(bad("Constant node without a supported value attribute".into()));
@@ -126,7 +129,8 @@ impl<'a> Constants<'a> {
                 for (ix, v) in out.indexed_iter_mut() {
                     let k = if per_axis { ix[axis] } else { 0 };
                     let s = scale.values.as_slice().map(|s| s[k]).unwrap_or(1.0);
-                    let z = zero.as_ref().and_then(|z| z.values.as_slice().map(|zz| zz[if zz.len() > 1 { k } else { 0 }]));
+                    let z =
+                        zero.as_ref().and_then(|z| z.values.as_slice().map(|zz| zz[if zz.len() > 1 { k } else { 0 }]));
                     *v = (*v - z.unwrap_or(0.0)) * s;
                 }
                 Constant { values: out, ints: None, data_type: 1 }
@@ -136,7 +140,12 @@ impl<'a> Constants<'a> {
                 let shape = x.values.shape().to_vec();
                 let new_shape: Vec<usize> = match node.op_type.as_str() {
                     "Reshape" => {
-                        let spec = inputs.get(1).cloned().flatten().and_then(|c| c.ints).ok_or_else(|| bad("shape input is not constant".into()))?;
+                        let spec = inputs
+                            .get(1)
+                            .cloned()
+                            .flatten()
+                            .and_then(|c| c.ints)
+                            .ok_or_else(|| bad("shape input is not constant".into()))?;
                         reshape_target(&shape, &spec).map_err(bad)?
                     }
                     "Flatten" => {
@@ -147,16 +156,27 @@ impl<'a> Constants<'a> {
                         let axes = attrs.ints("axes").or_else(|| inputs.get(1).cloned().flatten().and_then(|c| c.ints));
                         match axes {
                             Some(a) => {
-                                let a: Vec<usize> = a.iter().map(|&i| normalise_axis(i, shape.len())).collect::<std::result::Result<_, _>>().map_err(bad)?;
+                                let a: Vec<usize> = a
+                                    .iter()
+                                    .map(|&i| normalise_axis(i, shape.len()))
+                                    .collect::<std::result::Result<_, _>>()
+                                    .map_err(bad)?;
                                 shape.iter().enumerate().filter(|(i, _)| !a.contains(i)).map(|(_, &d)| d).collect()
                             }
                             None => shape.iter().copied().filter(|&d| d != 1).collect(),
                         }
                     }
                     "Unsqueeze" => {
-                        let axes = attrs.ints("axes").or_else(|| inputs.get(1).cloned().flatten().and_then(|c| c.ints)).ok_or_else(|| bad("no axes".into()))?;
+                        let axes = attrs
+                            .ints("axes")
+                            .or_else(|| inputs.get(1).cloned().flatten().and_then(|c| c.ints))
+                            .ok_or_else(|| bad("no axes".into()))?;
                         let out_rank = shape.len() + axes.len();
-                        let mut a: Vec<usize> = axes.iter().map(|&i| normalise_axis(i, out_rank)).collect::<std::result::Result<_, _>>().map_err(bad)?;
+                        let mut a: Vec<usize> = axes
+                            .iter()
+                            .map(|&i| normalise_axis(i, out_rank))
+                            .collect::<std::result::Result<_, _>>()
+                            .map_err(bad)?;
                         a.sort();
                         let mut s = shape.clone();
                         for ax in a {
@@ -169,12 +189,17 @@ impl<'a> Constants<'a> {
                             Some(p) => p.iter().map(|&i| i as usize).collect(),
                             None => (0..shape.len()).rev().collect(),
                         };
-                        let values = x.values.clone().permuted_axes(ndarray::IxDyn(&perm)).as_standard_layout().into_owned();
+                        let values =
+                            x.values.clone().permuted_axes(ndarray::IxDyn(&perm)).as_standard_layout().into_owned();
                         let ints = x.ints.as_ref().map(|_| values.iter().map(|&v| v as i64).collect());
                         return Ok(Some(Constant { values, ints, data_type: x.data_type }));
                     }
                 };
-                let values = x.values.clone().into_shape_with_order(ndarray::IxDyn(&new_shape)).map_err(|e| bad(e.to_string()))?;
+                let values = x
+                    .values
+                    .clone()
+                    .into_shape_with_order(ndarray::IxDyn(&new_shape))
+                    .map_err(|e| bad(e.to_string()))?;
                 Constant { values, ints: x.ints.clone(), data_type: x.data_type }
             }
             _ => return Ok(None),
@@ -204,7 +229,7 @@ pub fn reshape_target(shape: &[usize], spec: &[i64]) -> std::result::Result<Vec<
     }
     let known: usize = out.iter().product();
     if let Some(i) = infer {
-        if known == 0 || total % known != 0 {
+        if known == 0 || !total.is_multiple_of(known) {
             return Err(format!("reshape: cannot infer -1 for {total} elements into {spec:?}"));
         }
         out[i] = total / known;

@@ -141,7 +141,8 @@ fn erf(x: f32) -> f32 {
                     + t * (0.096_784_18
                         + t * (-0.186_288_06
                             + t * (0.278_868_07
-                                + t * (-1.135_203_98 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+                                + t * (-1.135_203_98
+                                    + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
             .exp();
     (if x >= 0.0 { y } else { -y }) as f32
 }
@@ -211,7 +212,9 @@ pub enum Op {
     /// Flatten, Reshape, Squeeze, Unsqueeze: same data, new shape.
     Reshape,
     Transpose(Vec<usize>),
-    Concat { axis: usize },
+    Concat {
+        axis: usize,
+    },
     /// Constant-mode padding: (begin, end) per axis.
     Pad(Vec<(usize, usize)>),
     /// Dropout, Identity, Cast, and QuantizeLinear/DequantizeLinear on activations.
@@ -276,15 +279,9 @@ impl Graph {
         for (ix, n) in self.nodes.iter().enumerate() {
             let from_input = n.inputs.first().map(|&i| reaches_input[i]).unwrap_or(false);
             match &n.op {
-                Op::Linear(l) if l.is_weighted() => {
-                    if from_input {
-                        firsts.push(ix)
-                    }
-                }
-                Op::Reshape | Op::Transpose(_) | Op::Pad(_) | Op::Identity => {
-                    if from_input {
-                        reaches_input[n.output] = true
-                    }
+                Op::Linear(l) if l.is_weighted() && from_input => firsts.push(ix),
+                Op::Reshape | Op::Transpose(_) | Op::Pad(_) | Op::Identity if from_input => {
+                    reaches_input[n.output] = true
                 }
                 _ => {}
             }

@@ -23,10 +23,42 @@ pub struct Trace<'a> {
 }
 
 const SUPPORTED: &[&str] = &[
-    "Conv", "Gemm", "MatMul", "BatchNormalization", "Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid",
-    "HardSwish", "Gelu", "Elu", "Softplus", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Add",
-    "Sub", "Mul", "Div", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Pad", "Dropout",
-    "Identity", "Cast", "Softmax", "LogSoftmax", "QuantizeLinear", "DequantizeLinear",
+    "Conv",
+    "Gemm",
+    "MatMul",
+    "BatchNormalization",
+    "Relu",
+    "Clip",
+    "LeakyRelu",
+    "Sigmoid",
+    "Tanh",
+    "HardSigmoid",
+    "HardSwish",
+    "Gelu",
+    "Elu",
+    "Softplus",
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Flatten",
+    "Reshape",
+    "Squeeze",
+    "Unsqueeze",
+    "Transpose",
+    "Concat",
+    "Pad",
+    "Dropout",
+    "Identity",
+    "Cast",
+    "Softmax",
+    "LogSoftmax",
+    "QuantizeLinear",
+    "DequantizeLinear",
 ];
 
 fn node_name(n: &NodeProto) -> String {
@@ -46,10 +78,36 @@ fn unsupported_usage(n: &NodeProto, reason: impl Into<String>) -> Error {
 fn data_inputs(n: &NodeProto, consts: &mut Constants) -> Result<Vec<String>> {
     let only_first = matches!(
         n.op_type.as_str(),
-        "Conv" | "Gemm" | "BatchNormalization" | "Relu" | "Clip" | "LeakyRelu" | "Sigmoid" | "Tanh" | "HardSigmoid"
-            | "HardSwish" | "Gelu" | "Elu" | "Softplus" | "MaxPool" | "AveragePool" | "GlobalAveragePool"
-            | "GlobalMaxPool" | "Flatten" | "Reshape" | "Squeeze" | "Unsqueeze" | "Transpose" | "Pad" | "Dropout"
-            | "Identity" | "Cast" | "Softmax" | "LogSoftmax" | "QuantizeLinear" | "DequantizeLinear"
+        "Conv"
+            | "Gemm"
+            | "BatchNormalization"
+            | "Relu"
+            | "Clip"
+            | "LeakyRelu"
+            | "Sigmoid"
+            | "Tanh"
+            | "HardSigmoid"
+            | "HardSwish"
+            | "Gelu"
+            | "Elu"
+            | "Softplus"
+            | "MaxPool"
+            | "AveragePool"
+            | "GlobalAveragePool"
+            | "GlobalMaxPool"
+            | "Flatten"
+            | "Reshape"
+            | "Squeeze"
+            | "Unsqueeze"
+            | "Transpose"
+            | "Pad"
+            | "Dropout"
+            | "Identity"
+            | "Cast"
+            | "Softmax"
+            | "LogSoftmax"
+            | "QuantizeLinear"
+            | "DequantizeLinear"
     );
     let mut out = Vec::new();
     for (i, name) in n.input.iter().enumerate() {
@@ -65,12 +123,8 @@ fn data_inputs(n: &NodeProto, consts: &mut Constants) -> Result<Vec<String>> {
 
 /// Finds the data path of the graph (phase 1).
 pub fn trace<'a>(graph: &'a GraphProto, consts: &mut Constants<'a>) -> Result<Trace<'a>> {
-    let inputs: Vec<&str> = graph
-        .input
-        .iter()
-        .map(|i| i.name.as_str())
-        .filter(|name| !consts.is_initializer(name))
-        .collect();
+    let inputs: Vec<&str> =
+        graph.input.iter().map(|i| i.name.as_str()).filter(|name| !consts.is_initializer(name)).collect();
     let input = match inputs.as_slice() {
         [one] => one.to_string(),
         [] => return Err(Error::InvalidModel("the graph has no input".into())),
@@ -270,9 +324,12 @@ fn window(n: &NodeProto, kernel: &[usize], in_hw: (usize, usize)) -> Result<Wind
 
 /// Broadcasts a constant to `shape` (numpy rules); errors if it would change the shape.
 fn broadcast_to(n: &NodeProto, c: &Tensor, shape: &[usize]) -> Result<Tensor> {
-    c.broadcast(ndarray::IxDyn(shape))
-        .map(|v| v.to_owned())
-        .ok_or_else(|| unsupported_usage(n, format!("constant of shape {:?} does not broadcast to the input shape {shape:?}", c.shape())))
+    c.broadcast(ndarray::IxDyn(shape)).map(|v| v.to_owned()).ok_or_else(|| {
+        unsupported_usage(
+            n,
+            format!("constant of shape {:?} does not broadcast to the input shape {shape:?}", c.shape()),
+        )
+    })
 }
 
 fn build_op(n: &NodeProto, consts: &mut Constants, ins: &[Vec<usize>], out: &[usize]) -> Result<Op> {
@@ -287,13 +344,30 @@ fn build_op(n: &NodeProto, consts: &mut Constants, ins: &[Vec<usize>], out: &[us
             let kernel = &ws[2..];
             let win = window(n, kernel, (h, wd))?;
             if ws.len() < 3 || ws[1] * groups != cin {
-                return Err(unsupported_usage(n, format!("weight shape {ws:?} does not fit {cin} input channels in {groups} groups")));
+                return Err(unsupported_usage(
+                    n,
+                    format!("weight shape {ws:?} does not fit {cin} input channels in {groups} groups"),
+                ));
             }
             let cout = ws[0];
-            let geometry = Conv2dGeometry::new(cin, h, wd, cout, win.kernel.0, win.kernel.1, win.stride, win.dilation, win.pads, groups)
-                .map_err(|e| unsupported_usage(n, e))?;
+            let geometry = Conv2dGeometry::new(
+                cin,
+                h,
+                wd,
+                cout,
+                win.kernel.0,
+                win.kernel.1,
+                win.stride,
+                win.dilation,
+                win.pads,
+                groups,
+            )
+            .map_err(|e| unsupported_usage(n, e))?;
             if geometry.output_len() != out.iter().product::<usize>() {
-                return Err(Error::Engine(format!("Conv '{}': output size disagrees with the engine's {out:?}", node_name(n))));
+                return Err(Error::Engine(format!(
+                    "Conv '{}': output size disagrees with the engine's {out:?}",
+                    node_name(n)
+                )));
             }
             let bias = match const_input(n, consts, 2, "bias")? {
                 Some(b) => b.iter().copied().collect(),
@@ -304,7 +378,10 @@ fn build_op(n: &NodeProto, consts: &mut Constants, ins: &[Vec<usize>], out: &[us
         "Gemm" | "MatMul" => {
             let w = const_input(n, consts, 1, "weight (B)")?.ok_or_else(|| unsupported_usage(n, "no weight"))?;
             if w.ndim() != 2 {
-                return Err(unsupported_usage(n, format!("weight of rank {} (only 2-D weights are supported)", w.ndim())));
+                return Err(unsupported_usage(
+                    n,
+                    format!("weight of rank {} (only 2-D weights are supported)", w.ndim()),
+                ));
             }
             let gemm = n.op_type == "Gemm";
             if gemm && a.int("transA").unwrap_or(0) != 0 {
@@ -336,9 +413,18 @@ fn build_op(n: &NodeProto, consts: &mut Constants, ins: &[Vec<usize>], out: &[us
         }
         "BatchNormalization" => {
             let get = |consts: &mut Constants, i: usize, what: &str| -> Result<Vec<f32>> {
-                Ok(const_input(n, consts, i, what)?.ok_or_else(|| unsupported_usage(n, format!("missing {what}")))?.iter().copied().collect())
+                Ok(const_input(n, consts, i, what)?
+                    .ok_or_else(|| unsupported_usage(n, format!("missing {what}")))?
+                    .iter()
+                    .copied()
+                    .collect())
             };
-            let (gamma, beta, mean, var) = (get(consts, 1, "scale")?, get(consts, 2, "bias")?, get(consts, 3, "mean")?, get(consts, 4, "variance")?);
+            let (gamma, beta, mean, var) = (
+                get(consts, 1, "scale")?,
+                get(consts, 2, "bias")?,
+                get(consts, 3, "mean")?,
+                get(consts, 4, "variance")?,
+            );
             let eps = a.float("epsilon").unwrap_or(1e-5);
             let c = *x.get(1).ok_or_else(|| unsupported_usage(n, "input of rank < 2"))?;
             if [&gamma, &beta, &mean, &var].iter().any(|v| v.len() != c) {
@@ -360,23 +446,44 @@ fn build_op(n: &NodeProto, consts: &mut Constants, ins: &[Vec<usize>], out: &[us
         }
         "Sigmoid" => Op::Activation(Activation::Sigmoid),
         "Tanh" => Op::Activation(Activation::Tanh),
-        "HardSigmoid" => Op::Activation(Activation::HardSigmoid { alpha: a.float("alpha").unwrap_or(0.2), beta: a.float("beta").unwrap_or(0.5) }),
+        "HardSigmoid" => Op::Activation(Activation::HardSigmoid {
+            alpha: a.float("alpha").unwrap_or(0.2),
+            beta: a.float("beta").unwrap_or(0.5),
+        }),
         "HardSwish" => Op::Activation(Activation::HardSwish),
         "Gelu" => Op::Activation(Activation::Gelu),
         "Elu" => Op::Activation(Activation::Elu { alpha: a.float("alpha").unwrap_or(1.0) }),
         "Softplus" => Op::Activation(Activation::Softplus),
         "MaxPool" | "AveragePool" => {
             let (c, h, w) = spatial(n, &x)?;
-            let kernel: Vec<usize> = a.ints("kernel_shape").unwrap_or_default().iter().map(|&k| k.max(0) as usize).collect();
+            let kernel: Vec<usize> =
+                a.ints("kernel_shape").unwrap_or_default().iter().map(|&k| k.max(0) as usize).collect();
             let win = window(n, &kernel, (h, w))?;
             let max = n.op_type == "MaxPool";
-            let g = Pool2dGeometry::new(c, h, w, win.kernel, win.stride, if max { win.dilation } else { (1, 1) }, win.pads,
-                a.int("ceil_mode").unwrap_or(0) != 0, a.int("count_include_pad").unwrap_or(0) != 0)
-                .map_err(|e| unsupported_usage(n, e))?;
+            let g = Pool2dGeometry::new(
+                c,
+                h,
+                w,
+                win.kernel,
+                win.stride,
+                if max { win.dilation } else { (1, 1) },
+                win.pads,
+                a.int("ceil_mode").unwrap_or(0) != 0,
+                a.int("count_include_pad").unwrap_or(0) != 0,
+            )
+            .map_err(|e| unsupported_usage(n, e))?;
             if g.channels * g.out_h * g.out_w != out.iter().product::<usize>() {
-                return Err(Error::Engine(format!("{} '{}': output size disagrees with the engine's {out:?}", n.op_type, node_name(n))));
+                return Err(Error::Engine(format!(
+                    "{} '{}': output size disagrees with the engine's {out:?}",
+                    n.op_type,
+                    node_name(n)
+                )));
             }
-            if max { Op::MaxPool(g) } else { Op::Linear(Linear::AvgPool(g)) }
+            if max {
+                Op::MaxPool(g)
+            } else {
+                Op::Linear(Linear::AvgPool(g))
+            }
         }
         "GlobalAveragePool" => {
             let c = *x.get(1).ok_or_else(|| unsupported_usage(n, "input of rank < 2"))?;
@@ -384,13 +491,20 @@ fn build_op(n: &NodeProto, consts: &mut Constants, ins: &[Vec<usize>], out: &[us
         }
         "GlobalMaxPool" => {
             let (c, h, w) = spatial(n, &x)?;
-            Op::MaxPool(Pool2dGeometry::new(c, h, w, (h, w), (1, 1), (1, 1), [0; 4], false, false).map_err(|e| unsupported_usage(n, e))?)
+            Op::MaxPool(
+                Pool2dGeometry::new(c, h, w, (h, w), (1, 1), (1, 1), [0; 4], false, false)
+                    .map_err(|e| unsupported_usage(n, e))?,
+            )
         }
         "Add" | "Sub" | "Mul" | "Div" => elementwise(n, consts, &x, ins.len())?,
         "Flatten" | "Reshape" | "Squeeze" | "Unsqueeze" => Op::Reshape,
         "Transpose" => {
             let perm: Vec<usize> = match a.ints("perm") {
-                Some(p) => p.iter().map(|&i| normalise_axis(i, x.len())).collect::<std::result::Result<_, _>>().map_err(|e| unsupported_usage(n, e))?,
+                Some(p) => p
+                    .iter()
+                    .map(|&i| normalise_axis(i, x.len()))
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(|e| unsupported_usage(n, e))?,
                 None => (0..x.len()).rev().collect(),
             };
             Op::Transpose(perm)
@@ -411,7 +525,10 @@ fn build_op(n: &NodeProto, consts: &mut Constants, ins: &[Vec<usize>], out: &[us
                 Some(p) => p,
                 None => {
                     let name = n.input.get(1).cloned().unwrap_or_default();
-                    consts.get(&name)?.and_then(|c| c.ints).ok_or_else(|| unsupported_usage(n, "pads are not constant"))?
+                    consts
+                        .get(&name)?
+                        .and_then(|c| c.ints)
+                        .ok_or_else(|| unsupported_usage(n, "pads are not constant"))?
                 }
             };
             if n.input.get(3).is_some_and(|s| !s.is_empty()) {
@@ -419,7 +536,10 @@ fn build_op(n: &NodeProto, consts: &mut Constants, ins: &[Vec<usize>], out: &[us
             }
             let r = x.len();
             if pads.len() != 2 * r || pads.iter().any(|&p| p < 0) {
-                return Err(unsupported_usage(n, format!("pads {pads:?} for rank {r} (negative pads are not supported)")));
+                return Err(unsupported_usage(
+                    n,
+                    format!("pads {pads:?} for rank {r} (negative pads are not supported)"),
+                ));
             }
             Op::Pad((0..r).map(|i| (pads[i] as usize, pads[i + r] as usize)).collect())
         }
@@ -436,8 +556,10 @@ fn channel_affine(n: &NodeProto, x: &[usize], scale: &[f32], shift: &[f32]) -> R
     let c = scale.len();
     let mut bshape = vec![1; x.len()];
     bshape[1] = c;
-    let s = Tensor::from_shape_vec(ndarray::IxDyn(&bshape), scale.to_vec()).map_err(|e| unsupported_usage(n, e.to_string()))?;
-    let b = Tensor::from_shape_vec(ndarray::IxDyn(&bshape), shift.to_vec()).map_err(|e| unsupported_usage(n, e.to_string()))?;
+    let s = Tensor::from_shape_vec(ndarray::IxDyn(&bshape), scale.to_vec())
+        .map_err(|e| unsupported_usage(n, e.to_string()))?;
+    let b = Tensor::from_shape_vec(ndarray::IxDyn(&bshape), shift.to_vec())
+        .map_err(|e| unsupported_usage(n, e.to_string()))?;
     Ok(Op::Linear(Linear::Affine(Affine { scale: broadcast_to(n, &s, x)?, bias: broadcast_to(n, &b, x)? })))
 }
 

@@ -61,12 +61,16 @@ pub fn decode_proto(bytes: &[u8]) -> Result<ModelProto> {
 fn declared_input_shape(proto: &ModelProto, name: &str) -> Result<Vec<usize>> {
     use tract_onnx::pb::{tensor_shape_proto::dimension::Value as Dim, type_proto::Value as Ty};
     let graph = proto.graph.as_ref().ok_or_else(|| Error::InvalidModel("no graph".into()))?;
-    let vi = graph.input.iter().find(|i| i.name == name).ok_or_else(|| Error::InvalidModel("input not declared".into()))?;
+    let vi =
+        graph.input.iter().find(|i| i.name == name).ok_or_else(|| Error::InvalidModel("input not declared".into()))?;
     let Some(Ty::TensorType(t)) = vi.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
         return Err(Error::InvalidModel(format!("input '{name}' is not a tensor")));
     };
     if t.elem_type != 1 {
-        return Err(Error::InvalidModel(format!("input '{name}' has ONNX element type {} (only float32 inputs are supported)", t.elem_type)));
+        return Err(Error::InvalidModel(format!(
+            "input '{name}' has ONNX element type {} (only float32 inputs are supported)",
+            t.elem_type
+        )));
     }
     let dims = t.shape.as_ref().map(|s| s.dim.clone()).unwrap_or_default();
     let mut shape = Vec::new();

@@ -97,12 +97,7 @@ pub fn decode_tensor(t: &TensorProto) -> Result<Constant> {
         DOUBLE => {
             if !raw.is_empty() {
                 from_raw(8)?;
-                (
-                    raw.chunks_exact(8)
-                        .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32)
-                        .collect(),
-                    None,
-                )
+                (raw.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32).collect(), None)
             } else {
                 (t.double_data.iter().map(|&v| v as f32).collect(), None)
             }

@@ -39,7 +39,13 @@ impl Linear {
 
     /// z = W x + b with the given weight and bias (None = the layer's own implicit pooling weights,
     /// or no bias). `out_shape` is the layer's output shape.
-    pub fn forward_with(&self, x: &Tensor, weight: Option<&[f32]>, bias: Option<&[f32]>, out_shape: &[usize]) -> Tensor {
+    pub fn forward_with(
+        &self,
+        x: &Tensor,
+        weight: Option<&[f32]>,
+        bias: Option<&[f32]>,
+        out_shape: &[usize],
+    ) -> Tensor {
         let xs = slice(x);
         let mut y = vec![0f32; out_shape.iter().product()];
         match self {

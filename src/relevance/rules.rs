@@ -15,20 +15,41 @@ pub enum LinearRule {
     Rlrp,
     /// LRP-ε: `s = R / (z + ε·sign(z))` (Zennit's stabiliser: sign(0) = +1). ε = 0 is LRP-0, where a zero
     /// denominator drops the message instead of dividing by zero.
-    Epsilon { epsilon: f32 },
+    Epsilon {
+        epsilon: f32,
+    },
     /// z⁺ (= α1β0 with negative inputs allowed, as in Zennit).
-    ZPlus { stabilizer: f32 },
-    AlphaBeta { alpha: f32, beta: f32, stabilizer: f32 },
+    ZPlus {
+        stabilizer: f32,
+    },
+    AlphaBeta {
+        alpha: f32,
+        beta: f32,
+        stabilizer: f32,
+    },
     /// Zennit's generalised γ rule.
-    Gamma { gamma: f32, stabilizer: f32 },
+    Gamma {
+        gamma: f32,
+        stabilizer: f32,
+    },
     /// Flat: weights and inputs set to one, bias dropped.
-    Flat { stabilizer: f32 },
+    Flat {
+        stabilizer: f32,
+    },
     /// w²: inputs set to one, weights (and bias) squared.
-    WSquare { stabilizer: f32 },
+    WSquare {
+        stabilizer: f32,
+    },
     /// z^B: input bounded in [low, high].
-    ZBox { low: f32, high: f32, stabilizer: f32 },
+    ZBox {
+        low: f32,
+        high: f32,
+        stabilizer: f32,
+    },
     /// Zennit's Norm rule (pooling, skip sums): ε-rule with a fixed stabiliser and no parameters.
-    Norm { stabilizer: f32 },
+    Norm {
+        stabilizer: f32,
+    },
     /// Relevance passes unchanged (Zennit's Pass, used for BatchNorm layers left in place).
     Pass,
     /// The vector-Jacobian product `Wᵀ R` (gradient methods).
@@ -199,11 +220,17 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
                 + ctx.backward(&ins[3], terms[3], &s_neg)
         }
         LinearRule::ZBox { low, high, stabilizer } => {
-            let terms = [Term(I::Keep, P::Keep, P::Keep), Term(I::Constant(low), P::Positive, P::Positive), Term(I::Constant(high), P::Negative, P::Negative)];
+            let terms = [
+                Term(I::Keep, P::Keep, P::Keep),
+                Term(I::Constant(low), P::Positive, P::Positive),
+                Term(I::Constant(high), P::Negative, P::Negative),
+            ];
             let (ins, outs) = forward_terms(ctx, &terms);
             let denom = &outs[0] - &outs[1] - &outs[2];
             let s = divide(r, &denom, stabilizer);
-            ctx.backward(&ins[0], terms[0], &s) - ctx.backward(&ins[1], terms[1], &s) - ctx.backward(&ins[2], terms[2], &s)
+            ctx.backward(&ins[0], terms[0], &s)
+                - ctx.backward(&ins[1], terms[1], &s)
+                - ctx.backward(&ins[2], terms[2], &s)
         }
     }
 }

@@ -4,9 +4,9 @@
 use super::method::{rule_for, Family, Method, MethodParams};
 use super::rules::{l1, propagate, LayerContext};
 use crate::error::{Error, Result};
+use crate::forward::Activations;
 use crate::kernels::pool;
 use crate::model::graph::{Graph, Op};
-use crate::forward::Activations;
 use crate::tensor::{ndarray, Tensor};
 
 /// The relevance mass after one node (RLRP.md: "‖R‖₁ after every layer").

@@ -1,5 +1,6 @@
 //! Shared test helpers: locating ../shared, loading models and golden cases.
 #![allow(dead_code)]
+pub mod onnx_builder;
 use rlrp::model::{LoadOptions, Model};
 use rlrp::relevance::{Method, MethodParams};
 use rlrp::tensor::Tensor;

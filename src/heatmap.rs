@@ -153,6 +153,25 @@ pub fn render(h: usize, w: usize, values: &[f32], cmap: Colormap, mode: ScaleMod
     img
 }
 
+/// Sets each pixel's alpha to its colour strength, `255·min(1, |t|)` with `t` scaled as in [`render`],
+/// so that an [`overlay`] shows the picture where relevance is near zero instead of washing it out
+/// with the colour of zero. NaN values and an invalid clip give alpha 0.
+pub fn alpha_by_magnitude(img: &mut RgbaImage, values: &[f32], mode: ScaleMode, clip: f32) {
+    let valid_clip = clip.is_finite() && clip > 0.0;
+    for (i, px) in img.pixels_mut().enumerate() {
+        let v = values.get(i).copied().unwrap_or(0.0);
+        let t = if !valid_clip || v.is_nan() {
+            0.0
+        } else {
+            match mode {
+                ScaleMode::Signed | ScaleMode::Absolute => v.abs() / clip,
+                ScaleMode::Positive => v.max(0.0) / clip,
+            }
+        };
+        px.0[3] = (t.clamp(0.0, 1.0) * 255.0).round() as u8;
+    }
+}
+
 /// Alpha-blends `heat` over `base`: `out = base * (1 - a) + heat * a` with
 /// `a = opacity * heat_alpha / 255`, `opacity` clamped to [0, 1] (NaN = 0). The result has the
 /// size of `base`; if `heat` has another size it is sampled nearest-neighbour (pixel centres) to

@@ -75,7 +75,7 @@ fn run(filter: impl Fn(&Case) -> bool) {
             tolerance(&case),
             logit_err
         );
-        if !(err <= tolerance(&case)) {
+        if err.is_nan() || err > tolerance(&case) {
             failures.push(line.clone());
         }
         report.push(line);

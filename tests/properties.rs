@@ -23,6 +23,7 @@ use std::collections::HashMap;
 const SIMPLE_CNN: &str = "mnist_simple_cnn_fp32_opset13.onnx";
 const VGG_MINI: &str = "mnist_vgg_mini_fp32_opset13.onnx";
 const RESNET_MINI: &str = "mnist_resnet_mini_fp32_opset13.onnx";
+const RESNET_MINI_BN: &str = "mnist_resnet_mini_bn_fp32_opset13.onnx";
 const LITE0: &str = "efficientnet_lite0_fp32_opset13.onnx";
 const RLRP_BOTH: [Method; 2] = [Method::Rlrp, Method::RlrpDivfree];
 
@@ -310,9 +311,10 @@ fn check_chain_every_layer(model: &Model, input: &Tensor, what: &str) -> f64 {
 #[test]
 fn p1_chain_models_every_layer_has_mass_m() {
     let mut report = Vec::new();
-    for file in [SIMPLE_CNN, VGG_MINI] {
+    let int8 = ["mnist_simple_cnn_int8_weightonly_dq.onnx", "mnist_vgg_mini_int8_weightonly_dq.onnx"];
+    for file in [SIMPLE_CNN, VGG_MINI, int8[0], int8[1]] {
         let model = model(file);
-        let name = file.split("_fp32").next().unwrap();
+        let name = file.split("_fp32").next().unwrap().split("_int8").next().unwrap();
         let mut inputs = vec![
             ("golden 00000", golden_input(name, "mnist_test_00000_label7")),
             ("golden 00001", golden_input(name, "mnist_test_00001_label2")),
@@ -422,9 +424,14 @@ fn p1_constructed_chain_of_every_single_input_op() {
 fn p1_skip_models_mass_is_kept_between_merges() {
     let mut report = Vec::new();
     let mut cases: Vec<(String, Model, Tensor)> = Vec::new();
-    for case in ["mnist_test_00000_label7", "mnist_test_00001_label2"] {
-        let m = Model::from_onnx_bytes(&read(&format!("models/{RESNET_MINI}")), &LoadOptions::default()).unwrap();
-        cases.push((format!("{RESNET_MINI} {case}"), m, golden_input("mnist_resnet_mini", case)));
+    for file in [RESNET_MINI, RESNET_MINI_BN, "mnist_resnet_mini_int8_weightonly_dq.onnx"] {
+        for case in ["mnist_test_00000_label7", "mnist_test_00001_label2"] {
+            cases.push((
+                format!("{file} {case}"),
+                load(&read(&format!("models/{file}"))),
+                golden_input("mnist_resnet_mini", case),
+            ));
+        }
     }
     for seed in [7, 8] {
         let x = tensor(&[1, 2, 8, 8], Rng::new(seed).vec(128, 1.0));
@@ -547,6 +554,12 @@ fn p1_layer_masses_match_the_oracle_resnet() {
         let json = format!("golden/mnist_resnet_mini/mnist_test_00000_label7__{suffix}__layer_l1.json");
         let (worst, n) = compare_with_oracle_layers(RESNET_MINI, &json, method);
         println!("mnist_resnet_mini {suffix}: {n} layers aligned, max rel. ‖R‖₁ difference to the oracle {worst:.2e}");
+        // The same network exported with its 15 BatchNormalization nodes kept: folded at load time, it
+        // must give the same per-layer masses.
+        let (worst, n) = compare_with_oracle_layers(RESNET_MINI_BN, &json, method);
+        println!(
+            "mnist_resnet_mini_bn {suffix}: {n} layers aligned, max rel. ‖R‖₁ difference to the oracle {worst:.2e}"
+        );
     }
 }
 

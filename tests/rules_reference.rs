@@ -251,7 +251,7 @@ fn reference(rule: &LinearRule, layer: &Reference, x: &[f64], r: &[f64]) -> Vec<
             let o2 = add(&wng.mv(&xp), &bng);
             let o3 = wpg.mv(&xn);
             let z = layer.z(x);
-            let r_pos = zip(r, &z, |r, _z| r);
+            let r_pos = zip(r, &z, |r, z| if z > 0.0 { r } else { 0.0 });
             let r_neg = zip(r, &z, |r, z| if z < 0.0 { r } else { 0.0 });
             let s_pos = div(&r_pos, &add(&o0, &o1), eps);
             let s_neg = div(&r_neg, &add(&o2, &o3), eps);
@@ -679,6 +679,11 @@ fn epsilon_zero_guard_on_exact_zero_z() {
     assert!(diff <= 1e-6 * b.iter().fold(0.0f32, |m, v| m.max(v.abs())), "{a:?} vs {b:?}");
     // Gamma masks z = 0 out of both branches.
     log.check(&case, &LinearRule::Gamma { gamma: 0.25, stabilizer: 1e-6 }, &x, &r, "exact-zero-z");
+    // With ε > 0, z = 0 is stabilised to +ε (Zennit: sign(0) + [z = 0] = +1): messages are kept, scaled by
+    // R/ε. ε = 0.25 tells +ε from −ε; ε = 1e-6 makes those messages dominate the output.
+    for rule in [LinearRule::Epsilon { epsilon: 0.25 }, LinearRule::Epsilon { epsilon: 1e-6 }] {
+        log.check(&case, &rule, &x, &r, "exact-zero-z");
+    }
 
     // Conv on post-ReLU input that is zero on its left half, zero bias: z = 0 wherever the receptive field
     // only sees zeros (0·(R/0) would be NaN without the guard); z = 0 also occurs by cancellation.

@@ -174,9 +174,13 @@ mod cli {
                 mode: if colormap == Colormap::Heat { ScaleMode::Positive } else { ScaleMode::Signed },
                 clip_percentile: args.clip_percentile,
             };
-            let (_, _, _, _, heat) = explain::heatmap(&e, layout, &style);
+            let (_, _, values, clip, mut heat) = explain::heatmap(&e, layout, &style);
             let png = match (&display, args.overlay) {
-                (Some(base), true) => heatmap::encode_png(&heatmap::overlay(base, &heat, args.opacity))?,
+                (Some(base), true) => {
+                    // Colour where relevance is, the photo where it is not.
+                    heatmap::alpha_by_magnitude(&mut heat, &values, style.mode, clip);
+                    heatmap::encode_png(&heatmap::overlay(base, &heat, args.opacity))?
+                }
                 (None, true) => {
                     return Err(Error::Request(
                         "--overlay needs --image (there is no picture under a preprocessed tensor)".into(),
@@ -190,42 +194,60 @@ mod cli {
             std::fs::write(path, rlrp::npy::write_npy(&e.relevance))?;
         }
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&report).map_err(|e| Error::Request(e.to_string()))?);
+            emit(&(serde_json::to_string_pretty(&report).map_err(|e| Error::Request(e.to_string()))? + "\n"));
         } else {
             print_report(&report);
         }
         Ok(())
     }
 
+    /// Writes to stdout, ignoring a closed pipe (e.g. `rlrp explain ... | head`).
+    fn emit(text: &str) {
+        use std::io::Write;
+        let _ = std::io::stdout().write_all(text.as_bytes());
+    }
+
     fn print_report(r: &Report) {
-        println!("model    {}  input {:?}", r.model, r.input_shape);
-        println!("top-5:");
+        emit(&format_report(r));
+    }
+
+    fn format_report(r: &Report) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        writeln!(out, "model    {}  input {:?}", r.model, r.input_shape).ok();
+        writeln!(out, "top-5:").ok();
         for c in &r.top {
-            println!(
+            writeln!(
+                out,
                 "  {:>5}  {:>6.2}%  logit {:>9.4}  {}",
                 c.class,
                 c.probability * 100.0,
                 c.logit,
                 c.label.as_deref().unwrap_or("")
-            );
+            )
+            .ok();
         }
         let label = r.target_label.as_deref().map(|l| format!(" ({l})")).unwrap_or_default();
-        println!("method   {} [{}]", r.method_label, r.method.name());
-        println!("target   {}{label}  logit {:.6}  start relevance {:.6}", r.target, r.logit, r.start);
+        writeln!(out, "method   {} [{}]", r.method_label, r.method.name()).ok();
+        writeln!(out, "target   {}{label}  logit {:.6}  start relevance {:.6}", r.target, r.logit, r.start).ok();
         match r.kappa {
-            Some(k) => println!("kappa    {k:.6}  (ΣR_input / logit)"),
-            None => println!("kappa    undefined (logit is 0)"),
-        }
-        println!("input    ΣR {:.6}  ‖R‖₁ {:.6}  non-finite {}", r.relevance_sum, r.relevance_l1, r.non_finite);
-        println!("relevance mass ‖R‖₁ after each node (logits → input):");
+            Some(k) => writeln!(out, "kappa    {k:.6}  (ΣR_input / logit)").ok(),
+            None => writeln!(out, "kappa    undefined (logit is 0)").ok(),
+        };
+        writeln!(out, "input    ΣR {:.6}  ‖R‖₁ {:.6}  non-finite {}", r.relevance_sum, r.relevance_l1, r.non_finite)
+            .ok();
+        writeln!(out, "relevance mass ‖R‖₁ after each node (logits → input):").ok();
         for l in &r.layers {
-            println!("  {:>14.6}  {:<28} {:<36} {:?}", l.l1, l.op, l.node, l.shape);
+            writeln!(out, "  {:>14.6}  {:<28} {:<36} {:?}", l.l1, l.op, l.node, l.shape).ok();
         }
         let t = &r.timings;
-        println!(
+        writeln!(
+            out,
             "timings  load {:.1} ms  preprocess {:.1} ms  forward {:.1} ms  relevance {:.1} ms",
             t.load_ms, t.preprocess_ms, t.forward_ms, t.relevance_ms
-        );
+        )
+        .ok();
+        out
     }
 
     fn info(model_path: &Path) -> Result<(), Error> {

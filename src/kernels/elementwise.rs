@@ -143,8 +143,8 @@ pub(crate) fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     }
 }
 
-/// `y[i · stride] ← y[i · stride] + a · x[i]` for `i < x.len()` (strided scatter, used by the
-/// transpose of strided direct convolution and by col2im). Requires
+/// `y[i · stride] ← y[i · stride] + a · x[i]` for `i < x.len()` (strided scatter-add, the inner
+/// loop of col2im). Requires
 /// `y.len() > (x.len() - 1) * stride` when `x` is non-empty.
 #[inline]
 pub(crate) fn axpy_scatter(y: &mut [f32], a: f32, x: &[f32], stride: usize) {

@@ -58,7 +58,8 @@ pub fn decode_proto(bytes: &[u8]) -> Result<ModelProto> {
 }
 
 /// The input shape declared by the model, with a free batch dimension set to 1.
-fn declared_input_shape(proto: &ModelProto, name: &str) -> Result<Vec<usize>> {
+/// With `given`, free dimensions take the given sizes and fixed ones must agree with it.
+fn declared_input_shape(proto: &ModelProto, name: &str, given: Option<&[usize]>) -> Result<Vec<usize>> {
     use tract_onnx::pb::{tensor_shape_proto::dimension::Value as Dim, type_proto::Value as Ty};
     let graph = proto.graph.as_ref().ok_or_else(|| Error::InvalidModel("no graph".into()))?;
     let vi =
@@ -73,6 +74,24 @@ fn declared_input_shape(proto: &ModelProto, name: &str) -> Result<Vec<usize>> {
         )));
     }
     let dims = t.shape.as_ref().map(|s| s.dim.clone()).unwrap_or_default();
+    if let Some(given) = given {
+        let mismatch = given.len() != dims.len()
+            || dims
+                .iter()
+                .zip(given)
+                .any(|(d, &g)| matches!(d.value, Some(Dim::DimValue(v)) if v > 0 && v as usize != g));
+        if mismatch || given.contains(&0) {
+            let declared = dims
+                .iter()
+                .map(|d| match d.value {
+                    Some(Dim::DimValue(v)) if v > 0 => v as usize,
+                    _ => 0,
+                })
+                .collect();
+            return Err(Error::InputShape { expected: declared, got: given.to_vec() });
+        }
+        return Ok(given.to_vec());
+    }
     let mut shape = Vec::new();
     for (i, d) in dims.iter().enumerate() {
         match d.value.as_ref() {
@@ -103,16 +122,7 @@ impl Model {
         let graph_proto = proto.graph.clone().ok_or_else(|| Error::InvalidModel("no graph".into()))?;
         let mut consts = constants::Constants::new(&graph_proto);
         let trace = import::trace(&graph_proto, &mut consts)?;
-        let declared = declared_input_shape(&proto, &trace.input)?;
-        let input_shape = match &options.input_shape {
-            Some(s) => {
-                if s.len() != declared.len() {
-                    return Err(Error::InputShape { expected: declared, got: s.clone() });
-                }
-                s.clone()
-            }
-            None => declared,
-        };
+        let input_shape = declared_input_shape(&proto, &trace.input, options.input_shape.as_deref())?;
         let typed = TypedWithValues::new(&proto, &input_shape, &trace.values[1..])?;
         let mut shapes = typed.shapes()?;
         shapes.insert(trace.input.clone(), input_shape.clone());

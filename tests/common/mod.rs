@@ -29,7 +29,8 @@ pub fn npy(rel: &str) -> Tensor {
 
 /// Loads (once per test binary) a model from ../shared/models.
 pub fn model(file: &str) -> Arc<Model> {
-    static CACHE: OnceLock<Mutex<Vec<(String, Arc<Model>)>>> = OnceLock::new();
+    type Cache = Mutex<Vec<(String, Arc<Model>)>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(Vec::new()));
     if let Some((_, m)) = cache.lock().unwrap().iter().find(|(f, _)| f == file) {
         return m.clone();

@@ -9,6 +9,7 @@
 //! - [`kernels`]: the numeric kernels (convolution, dense, pooling, each forward and transposed).
 //! - [`preprocess`], [`sidecar`], [`heatmap`], [`npy`]: image in, pictures and arrays out.
 pub mod error;
+pub mod eval;
 pub mod explain;
 pub mod forward;
 pub mod heatmap;

@@ -135,9 +135,9 @@ fn unsupported_operator_lstm() {
     // x [seq 1, batch 1, 4] → LSTM (hidden 3) → Y_h [1, 1, 3] → Flatten → [1, 3].
     let mut b = OnnxBuilder::new("x", &[1, 1, 4]);
     let mut rng = Rng::new(1);
-    let w = rng.vec(12 * 4, 0.5);
+    let w = rng.sym_vec(12 * 4, 0.5);
     b.init("W", &[1, 12, 4], &w);
-    let r = rng.vec(12 * 3, 0.5);
+    let r = rng.sym_vec(12 * 3, 0.5);
     b.init("R", &[1, 12, 3], &r);
     b.named_node("the_lstm", "LSTM", &["x", "W", "R"], &["Y", "Y_h"], vec![attr::int("hidden_size", 3)]);
     b.named_node("flat", "Flatten", &["Y_h"], &["out"], vec![attr::int("axis", 1)]);
@@ -397,7 +397,8 @@ fn input_of_the_wrong_shape() {
 
 #[test]
 fn load_options_shape_the_weights_cannot_take() {
-    // The simple CNN's Gemm expects 64·7·7 features: a 32×32 input gives 64·8·8.
+    // The model declares a fixed 1×1×28×28 input: any other shape is refused up front (InputShape);
+    // were it free, the Gemm (64·7·7 features) could not take a 32×32 input's 64·8·8 anyway.
     let bytes = read("models/mnist_simple_cnn_fp32_opset13.onnx");
     for shape in [vec![1, 1, 32, 32], vec![1, 3, 28, 28], vec![1, 1, 2, 2]] {
         let opts = LoadOptions { input_shape: Some(shape.clone()) };
@@ -406,7 +407,13 @@ fn load_options_shape_the_weights_cannot_take() {
             Err(e) => {
                 println!("{:<40} → {e}", format!("input shape {shape:?}"));
                 assert!(
-                    matches!(e, Error::Engine(_) | Error::UnsupportedUsage { .. } | Error::InvalidModel(_)),
+                    matches!(
+                        e,
+                        Error::InputShape { .. }
+                            | Error::Engine(_)
+                            | Error::UnsupportedUsage { .. }
+                            | Error::InvalidModel(_)
+                    ),
                     "{e:?}"
                 );
             }

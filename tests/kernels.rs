@@ -3,6 +3,8 @@
 //! central finite differences of the f64 reference, and through the adjoint identity
 //! `<f(x), r> = <x, fᵀ(r)>`.
 
+mod common;
+use common::rng::Rng;
 use rlrp::kernels::conv::{conv2d_forward, conv2d_transpose, Conv2dGeometry};
 use rlrp::kernels::dense::{dense_forward, dense_transpose};
 use rlrp::kernels::elementwise;
@@ -14,20 +16,7 @@ use rlrp::kernels::pool::{
 // ---------------------------------------------------------------------------------------------
 // Deterministic PRNG (xorshift64*).
 
-struct Rng(u64);
-
 impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
     /// Uniform in [-1, 1).
     fn f32(&mut self) -> f32 {
         ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0

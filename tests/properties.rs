@@ -183,22 +183,22 @@ fn skip_y_6e8() -> Vec<u8> {
 fn small_cnn(seed: u64, bias: bool, pool: &str) -> Vec<u8> {
     let mut rng = Rng::new(seed);
     let mut b = OnnxBuilder::new("x", &[1, 2, 12, 12]);
-    let w1 = rng.vec(4 * 2 * 9, 0.5);
+    let w1 = rng.sym_vec(4 * 2 * 9, 0.5);
     b.init("W1", &[4, 2, 3, 3], &w1);
-    let w2 = rng.vec(6 * 4 * 9, 0.3);
+    let w2 = rng.sym_vec(6 * 4 * 9, 0.3);
     b.init_raw("W2", &[6, 4, 3, 3], &w2);
-    let w3 = rng.vec(54 * 16, 0.3);
+    let w3 = rng.sym_vec(54 * 16, 0.3);
     b.init("W3", &[54, 16], &w3);
-    let w4 = rng.vec(16 * 5, 0.5);
+    let w4 = rng.sym_vec(16 * 5, 0.5);
     b.init("W4", &[16, 5], &w4);
     let (i1, i2, i3, i4): (Vec<&str>, Vec<&str>, Vec<&str>, Vec<&str>) = if bias {
-        let v = rng.vec(4, 0.1);
+        let v = rng.sym_vec(4, 0.1);
         b.init("B1", &[4], &v);
-        let v = rng.vec(6, 0.1);
+        let v = rng.sym_vec(6, 0.1);
         b.init("B2", &[6], &v);
-        let v = rng.vec(16, 0.1);
+        let v = rng.sym_vec(16, 0.1);
         b.init("B3", &[16], &v);
-        let v = rng.vec(5, 0.1);
+        let v = rng.sym_vec(5, 0.1);
         b.init("B4", &[5], &v);
         (vec!["x", "W1", "B1"], vec!["p", "W2", "B2"], vec!["f", "W3", "B3"], vec!["h3", "W4", "B4"])
     } else {
@@ -229,12 +229,12 @@ fn small_resnet(seed: u64) -> Vec<u8> {
     let mut b = OnnxBuilder::new("x", &[1, 2, 8, 8]);
     let conv = vec![attr::ints("kernel_shape", &[3, 3]), attr::ints("pads", &[1, 1, 1, 1])];
     for (name, cin) in [("1", 2usize), ("2", 4), ("3", 4)] {
-        let w = rng.vec(4 * cin * 9, 0.4);
+        let w = rng.sym_vec(4 * cin * 9, 0.4);
         b.init(&format!("W{name}"), &[4, cin as i64, 3, 3], &w);
-        let v = rng.vec(4, 0.1);
+        let v = rng.sym_vec(4, 0.1);
         b.init(&format!("B{name}"), &[4], &v);
     }
-    let w = rng.vec(4 * 3, 0.8);
+    let w = rng.sym_vec(4 * 3, 0.8);
     b.init("W4", &[4, 3], &w);
     b.init("B4", &[3], &[0.1, -0.2, 0.05]);
     b.node("Conv", &["x", "W1", "B1"], "c1", conv.clone());
@@ -338,7 +338,7 @@ fn p1_chain_models_every_layer_has_mass_m() {
     {
         let model = load(&small_cnn(seed, bias, pool));
         for s in 0..4 {
-            let x = tensor(&[1, 2, 12, 12], Rng::new(100 + s).vec(288, 1.0));
+            let x = tensor(&[1, 2, 12, 12], Rng::new(100 + s).sym_vec(288, 1.0));
             worst = worst.max(check_chain_every_layer(&model, &x, &format!("small_cnn({seed}, {bias}, {pool})")));
         }
     }
@@ -354,9 +354,9 @@ fn every_op_chain(seed: u64) -> Vec<u8> {
     let mut rng = Rng::new(seed);
     let mut b = OnnxBuilder::new("x", &[1, 3, 6, 6]);
     b.init_i64("pads", &[8], &[0, 0, 1, 1, 0, 0, 1, 1]);
-    let w = rng.vec(4 * 3 * 9, 0.4);
+    let w = rng.sym_vec(4 * 3 * 9, 0.4);
     b.init("Wc", &[4, 3, 3, 3], &w);
-    let v = rng.vec(4, 0.1);
+    let v = rng.sym_vec(4, 0.1);
     b.init("Bc", &[4], &v);
     b.init("bn_scale", &[4], &[1.5, 0.5, -1.0, 2.0]);
     b.init("bn_bias", &[4], &[0.1, -0.1, 0.2, 0.0]);
@@ -365,11 +365,11 @@ fn every_op_chain(seed: u64) -> Vec<u8> {
     b.init("S", &[1, 4, 1, 1], &[0.5, -2.0, 1.5, 1.0]);
     b.init("T", &[1, 4, 1, 1], &[0.1, 0.0, -0.2, 0.3]);
     b.init_i64("shape", &[2], &[1, 36]);
-    let w = rng.vec(36 * 8, 0.4);
+    let w = rng.sym_vec(36 * 8, 0.4);
     b.init("Wd", &[36, 8], &w);
-    let v = rng.vec(8, 0.1);
+    let v = rng.sym_vec(8, 0.1);
     b.init("Bd", &[8], &v);
-    let w = rng.vec(4 * 8, 0.6);
+    let w = rng.sym_vec(4 * 8, 0.6);
     b.init("Wo", &[4, 8], &w);
     b.init("Bo", &[4], &[0.0, 0.1, -0.1, 0.05]);
     b.init("lo", &[], &[-0.8]);
@@ -408,7 +408,7 @@ fn p1_constructed_chain_of_every_single_input_op() {
         assert!(ops.contains(&"Conv+BatchNormalization"), "BatchNorm after Conv is folded: {ops:?}");
         assert!(!ops.contains(&"Softmax"), "the trailing Softmax is removed: {ops:?}");
         for s in 0..3 {
-            let x = tensor(&[1, 3, 6, 6], Rng::new(300 + s).vec(108, 1.0));
+            let x = tensor(&[1, 3, 6, 6], Rng::new(300 + s).sym_vec(108, 1.0));
             worst = worst.max(check_chain_every_layer(&model, &x, &format!("every_op_chain({seed})")));
             let acts = model.forward(&x).unwrap();
             for method in Method::ALL {
@@ -434,7 +434,7 @@ fn p1_skip_models_mass_is_kept_between_merges() {
         }
     }
     for seed in [7, 8] {
-        let x = tensor(&[1, 2, 8, 8], Rng::new(seed).vec(128, 1.0));
+        let x = tensor(&[1, 2, 8, 8], Rng::new(seed).sym_vec(128, 1.0));
         cases.push((format!("small_resnet({seed})"), load(&small_resnet(seed)), x));
     }
     for (what, model, x) in &cases {
@@ -737,9 +737,9 @@ fn p2_noise_inputs_every_method_is_finite() {
         let model = model(file);
         let mut rng = Rng::new(42);
         let inputs = [
-            ("uniform [0,1)", rng.vec(784, 0.5).iter().map(|v| v + 0.5).collect::<Vec<_>>()),
-            ("uniform [0,1) ×1000", rng.vec(784, 500.0).iter().map(|v| v + 500.0).collect()),
-            ("symmetric ×1000", rng.vec(784, 1000.0)),
+            ("uniform [0,1)", rng.sym_vec(784, 0.5).iter().map(|v| v + 0.5).collect::<Vec<_>>()),
+            ("uniform [0,1) ×1000", rng.sym_vec(784, 500.0).iter().map(|v| v + 500.0).collect()),
+            ("symmetric ×1000", rng.sym_vec(784, 1000.0)),
             ("sparse spikes ×1000", (0..784).map(|i| if i % 97 == 0 { 1000.0 } else { 0.0 }).collect()),
             ("digit ×1000", values(&mnist_digit(11)).iter().map(|v| v * 1000.0).collect()),
             ("tiny 1e-30", vec![1e-30; 784]),
@@ -808,7 +808,7 @@ fn p3_bias_free_heatmap_is_scale_invariant() {
         let model = load(&small_cnn(seed, false, pool));
         let mut worst = 0.0f64;
         for s in 0..3 {
-            let x = tensor(&[1, 2, 12, 12], Rng::new(200 + s).vec(288, 1.0));
+            let x = tensor(&[1, 2, 12, 12], Rng::new(200 + s).sym_vec(288, 1.0));
             worst = worst.max(check_scale_invariance(&model, &x, &scales, &format!("small_cnn {pool}")));
         }
         report.push(format!("bias-free small CNN ({pool}): max |Δ normalised| / max = {worst:.2e}"));
@@ -876,7 +876,7 @@ fn p6_negative_logit_same_heatmap_and_sign() {
     }
     report.extend(check_negative_logit_twin(
         &small_cnn(21, true, "MaxPool"),
-        &tensor(&[1, 2, 12, 12], Rng::new(5).vec(288, 1.0)),
+        &tensor(&[1, 2, 12, 12], Rng::new(5).sym_vec(288, 1.0)),
         "small_cnn",
     ));
     println!("{}", report.join("\n"));
@@ -887,8 +887,8 @@ fn p6_negative_logit_same_heatmap_and_sign() {
 #[test]
 fn p6_linear_net_sign_is_x_times_gradient() {
     let mut rng = Rng::new(9);
-    let w = rng.vec(12, 1.0);
-    let xv = rng.vec(6, 2.0);
+    let w = rng.sym_vec(12, 1.0);
+    let xv = rng.sym_vec(6, 2.0);
     let x = tensor(&[1, 6], xv.clone());
     let mut signs_seen = (false, false);
     for bias in [50.0f32, 0.3, -0.3, -50.0] {
@@ -933,7 +933,7 @@ fn p6_negated_output_layer_flips_relevance_keeps_kappa() {
             read(&format!("models/{RESNET_MINI}")),
             golden_input("mnist_resnet_mini", "mnist_test_00001_label2"),
         ),
-        ("small_cnn", small_cnn(22, true, "AveragePool"), tensor(&[1, 2, 12, 12], Rng::new(6).vec(288, 1.0))),
+        ("small_cnn", small_cnn(22, true, "AveragePool"), tensor(&[1, 2, 12, 12], Rng::new(6).sym_vec(288, 1.0))),
     ];
     for (what, bytes, x) in cases {
         let model = load(&bytes);
@@ -971,7 +971,7 @@ fn start_mass_and_kappa() {
             load(&read(&format!("models/{RESNET_MINI}"))),
             golden_input("mnist_resnet_mini", "mnist_test_00001_label2"),
         ),
-        ("small_resnet".into(), load(&small_resnet(3)), tensor(&[1, 2, 8, 8], Rng::new(3).vec(128, 1.0))),
+        ("small_resnet".into(), load(&small_resnet(3)), tensor(&[1, 2, 8, 8], Rng::new(3).sym_vec(128, 1.0))),
     ];
     for (what, model, x) in &cases {
         let n = model.info.classes;

@@ -19,6 +19,8 @@
 //!
 //! `cargo test --test rules_reference -- --nocapture` prints the largest relative error seen per rule.
 
+mod common;
+use common::rng::Rng;
 use rlrp::kernels::conv::Conv2dGeometry;
 use rlrp::kernels::pool::Pool2dGeometry;
 use rlrp::model::graph::{Affine, Conv, Dense, Linear};
@@ -32,22 +34,7 @@ const TOL: f64 = 1e-4;
 // ---------------------------------------------------------------------------------------------------------
 // Deterministic PRNG (xorshift64*) and dyadic test data.
 
-struct Rng(u64);
-
 impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
     fn below(&mut self, n: u64) -> u64 {
         (self.next_u64() >> 11) % n
     }

@@ -132,16 +132,14 @@ impl Model {
             *operators.entry(n.op_type.clone()).or_insert(0) += 1;
         }
         canonise::canonise(&mut graph)?;
+        // Logits: [1, classes], [classes], or [1, classes, 1, 1] (a convolutional head without Flatten).
         let out_shape = &graph.values[graph.output].shape;
-        let classes = match out_shape.as_slice() {
-            [1, c] => *c,
-            [c] => *c,
-            other => {
-                return Err(Error::InvalidModel(format!(
-                    "the output has shape {other:?}; a classifier outputs [1, classes]"
-                )))
-            }
-        };
+        let classes: usize = out_shape.iter().product();
+        if out_shape.iter().filter(|&&d| d > 1).count() > 1 || classes == 0 {
+            return Err(Error::InvalidModel(format!(
+                "the output has shape {out_shape:?}; a classifier outputs one score per class, e.g. [1, classes]"
+            )));
+        }
         let engine = typed.into_engine(&graph)?;
         let opset = proto
             .opset_import

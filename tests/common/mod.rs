@@ -1,6 +1,7 @@
 //! Shared test helpers: locating ../shared, loading models and golden cases.
 #![allow(dead_code)]
 pub mod onnx_builder;
+pub mod rng;
 use rlrp::model::{LoadOptions, Model};
 use rlrp::relevance::{Method, MethodParams};
 use rlrp::tensor::Tensor;

@@ -1,6 +1,7 @@
 //! `rlrp`: explain an ONNX image classifier's decision from the command line.
 //!
 //!     rlrp explain --model M.onnx --image I.png [--class N] [--method rlrp] [--out heat.png] [--npy R.npy] [--json]
+//!     rlrp eval --model M.onnx --images DIR_OR_NPY [--methods rlrp,epsilon,...] [--out DIR]
 #[cfg(target_arch = "wasm32")]
 fn main() {}
 
@@ -43,6 +44,9 @@ mod cli {
         },
         /// List the explanation methods.
         Methods,
+        /// Evaluate methods on many inputs: region perturbation (AOPC, ABPC), robustness,
+        /// max-sensitivity, conservation and time; writes summary.md, results.csv and plots.
+        Eval(Box<EvalArgs>),
     }
 
     #[derive(Args)]
@@ -250,6 +254,192 @@ mod cli {
         out
     }
 
+    #[derive(Args)]
+    struct EvalArgs {
+        /// The ONNX model.
+        #[arg(long)]
+        model: PathBuf,
+        /// A directory of images (preprocessed with the sidecar) or an .npy batch [N, C, H, W]
+        /// (float: already preprocessed; integer: raw pixels, preprocessed with the sidecar).
+        #[arg(long)]
+        images: PathBuf,
+        /// The preprocessing sidecar (default: M.json next to M.onnx, or in this repository's models/).
+        #[arg(long)]
+        sidecar: Option<PathBuf>,
+        /// Comma-separated methods (default: all).
+        #[arg(long, value_delimiter = ',')]
+        methods: Vec<String>,
+        /// Output directory.
+        #[arg(long, default_value = "eval-out")]
+        out: PathBuf,
+        /// Evaluate at most this many inputs (the first ones).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Side of the perturbed square patches (default: 4 below 64 px, else 8).
+        #[arg(long)]
+        patch: Option<usize>,
+        /// Perturbation steps.
+        #[arg(long, default_value_t = 100)]
+        steps: usize,
+        /// What removed patches become: black, mean (of the evaluated inputs) or noise (uniform
+        /// over the input range).
+        #[arg(long, default_value = "black")]
+        baseline: String,
+        /// Random orders averaged into the random baseline curve.
+        #[arg(long, default_value_t = 5)]
+        random_orders: usize,
+        /// Noise draws per σ of the robustness test.
+        #[arg(long, default_value_t = 5)]
+        robustness_seeds: usize,
+        /// Skip the robustness test (it costs 2·seeds + 2 explanations per image and method).
+        #[arg(long)]
+        no_robustness: bool,
+        /// Max-sensitivity samples (0 = skip).
+        #[arg(long, default_value_t = 10)]
+        sensitivity_samples: usize,
+        /// Max-sensitivity L∞ noise radius in model-input units (Quantus' default 0.2).
+        #[arg(long, default_value_t = 0.2)]
+        sensitivity_radius: f32,
+        /// Seed of every random draw.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        #[arg(long, default_value_t = 1e-6)]
+        epsilon: f32,
+        #[arg(long, default_value_t = 0.25)]
+        gamma: f32,
+        #[arg(long, default_value_t = 2.0)]
+        alpha: f32,
+        #[arg(long, default_value_t = 1.0)]
+        beta: f32,
+    }
+
+    fn is_image_file(p: &Path) -> bool {
+        let ext = p.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+        matches!(ext.as_str(), "png" | "jpg" | "jpeg" | "webp" | "gif" | "bmp")
+    }
+
+    fn eval(args: &EvalArgs) -> Result<(), Error> {
+        use rlrp::eval::{report, run, Baseline};
+        let methods = if args.methods.is_empty() {
+            Method::ALL.to_vec()
+        } else {
+            args.methods
+                .iter()
+                .filter(|m| !m.trim().is_empty())
+                .map(|m| Method::parse(m.trim()))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        let bytes = read(&args.model)?;
+        let sidecar = match &args.sidecar {
+            Some(p) => Some(Sidecar::load(p)?),
+            None => {
+                let repo_models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+                sidecar::find_sidecar(&args.model, &[Path::new("models"), &repo_models])?
+            }
+        };
+        let options = LoadOptions { input_shape: sidecar.as_ref().map(|s| s.input_shape()) };
+        let model = Model::from_onnx_bytes(&bytes, &options)?;
+        let sc = sidecar.clone().unwrap_or_else(|| {
+            eprintln!("warning: no sidecar for {}: pixels scaled to [0, 1], image stretched", args.model.display());
+            Sidecar::default_for_input_shape(model.input_shape())
+        });
+
+        let (inputs, names): (Vec<_>, Vec<String>) = if args.images.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&args.images)
+                .map_err(|e| Error::Request(format!("cannot read {}: {e}", args.images.display())))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file() && is_image_file(p))
+                .collect();
+            files.sort();
+            if let Some(l) = args.limit {
+                files.truncate(l);
+            }
+            let mut inputs = Vec::new();
+            let mut names = Vec::new();
+            for f in &files {
+                let pre = rlrp::preprocess::preprocess_bytes(&read(f)?, &sc)
+                    .map_err(|e| Error::Request(format!("{}: {e}", f.display())))?;
+                inputs.push(pre.tensor);
+                names.push(f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+            }
+            (inputs, names)
+        } else {
+            let xs = run::inputs_from_npy(&read(&args.images)?, model.input_shape(), &sc, args.limit)?;
+            let names = (0..xs.len()).map(|i| format!("npy[{i}]")).collect();
+            (xs, names)
+        };
+        if inputs.is_empty() {
+            return Err(Error::Request(format!("no inputs found in {}", args.images.display())));
+        }
+
+        let params = MethodParams {
+            epsilon: args.epsilon,
+            gamma: args.gamma,
+            alpha: args.alpha,
+            beta: args.beta,
+            ..Default::default()
+        };
+        params.validate()?;
+        let mut cfg = run::EvalConfig::new(&model, Some(&sc));
+        cfg.methods = methods;
+        cfg.params = explain::options_for(None, params, Some(&sc)).params;
+        if let Some(p) = args.patch {
+            cfg.perturbation.patch = p;
+        }
+        cfg.perturbation.steps = args.steps;
+        cfg.perturbation.random_orders = args.random_orders;
+        cfg.perturbation.seed = args.seed;
+        cfg.perturbation.baseline = match args.baseline.as_str() {
+            "black" => Baseline::black(&sc.mean(), &sc.std()),
+            "mean" => Baseline::Mean(run::channel_means(&inputs, sc.input.layout)),
+            "noise" => {
+                let (low, high) = cfg.input_range;
+                Baseline::UniformNoise { low, high, seed: args.seed }
+            }
+            other => return Err(Error::Request(format!("unknown baseline '{other}' (black, mean or noise)"))),
+        };
+        cfg.noise_seeds = if args.no_robustness { 0 } else { args.robustness_seeds };
+        cfg.sensitivity_samples = args.sensitivity_samples;
+        cfg.sensitivity_radius = args.sensitivity_radius;
+        cfg.seed = args.seed;
+        let threads = args.threads.unwrap_or(0);
+
+        let model_name = args.model.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        eprintln!(
+            "eval {model_name}: {} inputs × {} methods, patch {}, {} steps",
+            inputs.len(),
+            cfg.methods.len(),
+            cfg.perturbation.patch,
+            cfg.perturbation.steps
+        );
+        let t = Instant::now();
+        let progress = |done: usize, total: usize| {
+            eprintln!("  {done}/{total} inputs  ({:.1} s)", t.elapsed().as_secs_f64());
+        };
+        let results = run::evaluate(&model, &inputs, &names, &cfg, threads, &progress)?;
+
+        std::fs::create_dir_all(&args.out)
+            .map_err(|e| Error::Request(format!("cannot create {}: {e}", args.out.display())))?;
+        let command = std::env::args().collect::<Vec<_>>().join(" ");
+        let stem = args.model.file_stem().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let write = |name: &str, data: &[u8]| -> Result<(), Error> {
+            let p = args.out.join(name);
+            std::fs::write(&p, data).map_err(|e| Error::Request(format!("cannot write {}: {e}", p.display())))
+        };
+        let summary = report::summary_markdown(&model_name, inputs.len(), &command, &results);
+        write("summary.md", summary.as_bytes())?;
+        write("results.csv", report::results_csv(&results).as_bytes())?;
+        write(&format!("curves_{stem}.png"), &report::curves_png(&results)?)?;
+        write("curves_legend.txt", report::curves_legend(&results).as_bytes())?;
+        write("grid.png", &report::grid_png(&results, &inputs, sc.input.layout, 6)?)?;
+        emit(&summary);
+        eprintln!("wrote {} ({:.1} s)", args.out.display(), t.elapsed().as_secs_f64());
+        Ok(())
+    }
+
     fn info(model_path: &Path) -> Result<(), Error> {
         let model = Model::from_onnx_bytes(&read(model_path)?, &LoadOptions::default())?;
         println!("{}", serde_json::to_string_pretty(&model.info).map_err(|e| Error::Request(e.to_string()))?);
@@ -271,6 +461,7 @@ mod cli {
         let result = match &cli.command {
             Command::Explain(args) => explain(args),
             Command::Info { model } => info(model),
+            Command::Eval(args) => eval(args),
             Command::Methods => {
                 for m in Method::ALL {
                     let uses = m.uses();

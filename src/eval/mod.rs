@@ -12,7 +12,9 @@
 //! Randomness comes from [`Rng`], a seeded splitmix64 generator: equal seeds give equal results on
 //! every platform.
 pub mod perturbation;
+pub mod report;
 pub mod robustness;
+pub mod run;
 
 pub use perturbation::{
     logit_fn, patch_scores, perturbation_curve, region_perturbation, Baseline, PerturbationConfig, PerturbationResult,

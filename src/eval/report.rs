@@ -1,0 +1,532 @@
+//! Writers of `rlrp eval` results: the Markdown summary, the CSV of every image × method, the
+//! perturbation-curve plot and the heatmap grid. Pure functions returning Strings or PNG bytes.
+//!
+//! Aggregates are means over the values that are finite (a NaN or infinite metric of one image is
+//! left out of the mean and counted in the NaN column of the summary through the conservation count).
+use super::run::ImageMethodResult;
+use crate::error::Result;
+use crate::heatmap::{self, Colormap, ScaleMode};
+use crate::relevance::Method;
+use crate::sidecar::Layout;
+use crate::tensor::Tensor;
+use image::{Rgb, RgbImage};
+use std::fmt::Write;
+
+/// The mean metrics of one method over all images.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct MethodSummary {
+    pub method: Method,
+    pub images: usize,
+    pub aopc_morf: f64,
+    pub aopc_lerf: f64,
+    pub aopc_random: f64,
+    pub abpc: f64,
+    /// (σ as a fraction of the input range, mean relative L2 change, mean of the per-image max).
+    pub noise: Vec<(f32, f64, f64)>,
+    /// Mean max-sensitivity (Quantus' definition), if computed.
+    pub max_sensitivity: Option<f64>,
+    pub kappa: f64,
+    pub l1_over_logit: f64,
+    /// Total NaN/±∞ values found in the explanations.
+    pub non_finite: usize,
+    pub ms_per_explanation: f64,
+}
+
+/// Mean of the finite values (NaN if there are none).
+fn finite_mean(values: impl IntoIterator<Item = f64>) -> f64 {
+    let (mut s, mut n) = (0.0, 0usize);
+    for v in values {
+        if v.is_finite() {
+            s += v;
+            n += 1;
+        }
+    }
+    if n == 0 {
+        f64::NAN
+    } else {
+        s / n as f64
+    }
+}
+
+/// The methods in order of first appearance in `results`.
+pub fn methods_of(results: &[ImageMethodResult]) -> Vec<Method> {
+    let mut out: Vec<Method> = Vec::new();
+    for r in results {
+        if !out.contains(&r.method) {
+            out.push(r.method);
+        }
+    }
+    out
+}
+
+/// One summary per method (in order of first appearance).
+pub fn summarise(results: &[ImageMethodResult]) -> Vec<MethodSummary> {
+    methods_of(results)
+        .into_iter()
+        .map(|m| {
+            let rs: Vec<&ImageMethodResult> = results.iter().filter(|r| r.method == m).collect();
+            let sigmas: Vec<f32> = rs.first().map(|r| r.noise.iter().map(|n| n.sigma).collect()).unwrap_or_default();
+            let noise = sigmas
+                .iter()
+                .enumerate()
+                .map(|(i, &s)| {
+                    (
+                        s,
+                        finite_mean(rs.iter().filter_map(|r| r.noise.get(i)).map(|n| n.mean)),
+                        finite_mean(rs.iter().filter_map(|r| r.noise.get(i)).map(|n| n.max)),
+                    )
+                })
+                .collect();
+            let ms = rs.iter().filter_map(|r| r.sensitivity).map(|s| s.quantus).collect::<Vec<_>>();
+            MethodSummary {
+                method: m,
+                images: rs.len(),
+                aopc_morf: finite_mean(rs.iter().map(|r| r.perturbation.aopc_morf)),
+                aopc_lerf: finite_mean(rs.iter().map(|r| r.perturbation.aopc_lerf)),
+                aopc_random: finite_mean(rs.iter().map(|r| r.perturbation.aopc_random)),
+                abpc: finite_mean(rs.iter().map(|r| r.perturbation.abpc)),
+                noise,
+                max_sensitivity: (!ms.is_empty()).then(|| finite_mean(ms)),
+                kappa: finite_mean(rs.iter().filter_map(|r| r.conservation.kappa)),
+                l1_over_logit: finite_mean(rs.iter().map(|r| r.conservation.l1_over_logit)),
+                non_finite: rs.iter().map(|r| r.conservation.non_finite).sum(),
+                ms_per_explanation: finite_mean(rs.iter().map(|r| r.explain_ms)),
+            }
+        })
+        .collect()
+}
+
+fn num(v: f64) -> String {
+    if v.is_nan() {
+        "–".into()
+    } else if v != 0.0 && (v.abs() >= 1e4 || v.abs() < 1e-3) {
+        format!("{v:.3e}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+/// `summary.md`: a header (model, image count, command line) and one table row per method.
+pub fn summary_markdown(model: &str, images: usize, command: &str, results: &[ImageMethodResult]) -> String {
+    let sums = summarise(results);
+    let mut out = String::new();
+    writeln!(out, "# rlrp eval\n").ok();
+    writeln!(out, "Model `{model}`, {images} images. Command: `{command}`\n").ok();
+    let sigmas: Vec<f32> = sums.first().map(|s| s.noise.iter().map(|n| n.0).collect()).unwrap_or_default();
+    let mut head = String::from("| # | method | AOPC-MoRF ↑ | AOPC-LeRF ↓ | AOPC-random | ABPC ↑ |");
+    for s in &sigmas {
+        write!(head, " rel. L2 σ={s:e} (mean / max) ↓ |").ok();
+    }
+    head.push_str(" max-sens. ↓ | mean κ | mean ‖R‖₁ / abs(logit) | NaN | ms / expl. |");
+    writeln!(out, "{head}").ok();
+    let cols = head.matches('|').count() - 1;
+    writeln!(out, "|{}", "---|".repeat(cols)).ok();
+    for (i, s) in sums.iter().enumerate() {
+        let mut row = format!(
+            "| {i} | {} | {} | {} | {} | {} |",
+            s.method.name(),
+            num(s.aopc_morf),
+            num(s.aopc_lerf),
+            num(s.aopc_random),
+            num(s.abpc)
+        );
+        for n in &s.noise {
+            write!(row, " {} / {} |", num(n.1), num(n.2)).ok();
+        }
+        write!(
+            row,
+            " {} | {} | {} | {} | {:.2} |",
+            s.max_sensitivity.map_or("–".to_string(), num),
+            num(s.kappa),
+            num(s.l1_over_logit),
+            s.non_finite,
+            s.ms_per_explanation
+        )
+        .ok();
+        writeln!(out, "{row}").ok();
+    }
+    writeln!(
+        out,
+        "\nAOPC: mean logit drop over the perturbation curve (Samek et al. 2017); ABPC = AOPC-MoRF − AOPC-LeRF. \
+         Robustness: relative L2 change of the heatmap under Gaussian noise (σ relative to the input range). \
+         Max-sensitivity as Quantus defines it (divided by ‖x‖). Means over finite values."
+    )
+    .ok();
+    out
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// `results.csv`: a header and one row per image × method with every metric (empty = not computed).
+pub fn results_csv(results: &[ImageMethodResult]) -> String {
+    let sigmas: Vec<f32> = results.first().map(|r| r.noise.iter().map(|n| n.sigma).collect()).unwrap_or_default();
+    let mut out = String::from(
+        "image,name,method,target,logit,patches,steps,aopc_morf,aopc_lerf,aopc_random,abpc,\
+         morf_final,lerf_final",
+    );
+    for s in &sigmas {
+        write!(out, ",noise_{s:e}_mean,noise_{s:e}_max").ok();
+    }
+    out.push_str(",max_sensitivity,max_sensitivity_relative,kappa,l1_over_logit,non_finite,explain_ms\n");
+    let f = |v: f64| if v.is_nan() { "NaN".to_string() } else { format!("{v}") };
+    for r in results {
+        let p = &r.perturbation;
+        write!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            r.image,
+            csv_field(&r.name),
+            r.method.name(),
+            r.target,
+            r.logit,
+            p.patches,
+            p.morf.len().saturating_sub(1),
+            f(p.aopc_morf),
+            f(p.aopc_lerf),
+            f(p.aopc_random),
+            f(p.abpc),
+            p.morf.last().copied().unwrap_or(f32::NAN),
+            p.lerf.last().copied().unwrap_or(f32::NAN),
+        )
+        .ok();
+        for i in 0..sigmas.len() {
+            match r.noise.get(i) {
+                Some(n) => write!(out, ",{},{}", f(n.mean), f(n.max)).ok(),
+                None => write!(out, ",,").ok(),
+            };
+        }
+        match r.sensitivity {
+            Some(s) => write!(out, ",{},{}", f(s.quantus), f(s.relative)).ok(),
+            None => write!(out, ",,").ok(),
+        };
+        let k = r.conservation.kappa.map(f).unwrap_or_default();
+        writeln!(out, ",{k},{},{},{}", f(r.conservation.l1_over_logit), r.conservation.non_finite, f(r.explain_ms))
+            .ok();
+    }
+    out
+}
+
+/// Distinct colours for up to 14 methods (then repeated): tab10 followed by four darker tones.
+pub const PALETTE: [[u8; 3]; 14] = [
+    [31, 119, 180],
+    [255, 127, 14],
+    [44, 160, 44],
+    [214, 39, 40],
+    [148, 103, 189],
+    [140, 86, 75],
+    [227, 119, 194],
+    [127, 127, 127],
+    [188, 189, 34],
+    [23, 190, 207],
+    [0, 0, 0],
+    [0, 0, 128],
+    [128, 0, 0],
+    [0, 100, 0],
+];
+
+fn colour(i: usize) -> Rgb<u8> {
+    Rgb(PALETTE[i % PALETTE.len()])
+}
+
+/// Element-wise mean of the curves of `method`, each divided by its initial logit (curves whose
+/// initial logit is 0 or non-finite, or of a different length, are skipped).
+pub fn mean_curve(results: &[ImageMethodResult], method: Method, lerf: bool) -> Vec<f64> {
+    let mut sum: Vec<f64> = Vec::new();
+    let mut n = 0usize;
+    for r in results.iter().filter(|r| r.method == method) {
+        let c = if lerf { &r.perturbation.lerf } else { &r.perturbation.morf };
+        let Some(&c0) = c.first() else { continue };
+        if c0 == 0.0 || !c0.is_finite() {
+            continue;
+        }
+        if sum.is_empty() {
+            sum = vec![0.0; c.len()];
+        }
+        if c.len() != sum.len() {
+            continue;
+        }
+        for (s, &v) in sum.iter_mut().zip(c) {
+            *s += v as f64 / c0 as f64;
+        }
+        n += 1;
+    }
+    sum.iter().map(|s| s / n.max(1) as f64).collect()
+}
+
+/// 3×5 pixel digits 0–9 (rows top to bottom, 3 bits each, most significant = left).
+const DIGITS: [[u8; 5]; 10] = [
+    [7, 5, 5, 5, 7],
+    [2, 6, 2, 2, 7],
+    [7, 1, 7, 4, 7],
+    [7, 1, 7, 1, 7],
+    [5, 5, 7, 1, 1],
+    [7, 4, 7, 1, 7],
+    [7, 4, 7, 5, 7],
+    [7, 1, 1, 1, 1],
+    [7, 5, 7, 5, 7],
+    [7, 5, 7, 1, 7],
+];
+
+fn put(img: &mut RgbImage, x: i64, y: i64, c: Rgb<u8>) {
+    if x >= 0 && y >= 0 && (x as u32) < img.width() && (y as u32) < img.height() {
+        img.put_pixel(x as u32, y as u32, c);
+    }
+}
+
+fn fill_rect(img: &mut RgbImage, x: i64, y: i64, w: i64, h: i64, c: Rgb<u8>) {
+    for yy in y..y + h {
+        for xx in x..x + w {
+            put(img, xx, yy, c);
+        }
+    }
+}
+
+/// Draws the decimal number `n` with the 3×5 font scaled by `s`, top-left at (x, y).
+fn draw_number(img: &mut RgbImage, n: usize, x: i64, y: i64, s: i64, c: Rgb<u8>) {
+    for (k, ch) in n.to_string().bytes().enumerate() {
+        let glyph = DIGITS[(ch - b'0') as usize];
+        for (row, bits) in glyph.iter().enumerate() {
+            for col in 0..3 {
+                if bits & (4 >> col) != 0 {
+                    fill_rect(img, x + k as i64 * 4 * s + col * s, y + row as i64 * s, s, s, c);
+                }
+            }
+        }
+    }
+}
+
+/// A line of width 2 from (x0, y0) to (x1, y1) (Bresenham); `dash` > 0 leaves gaps every `dash` px.
+fn line(img: &mut RgbImage, (x0, y0): (i64, i64), (x1, y1): (i64, i64), c: Rgb<u8>, dash: i64) {
+    let (dx, dy) = ((x1 - x0).abs(), -(y1 - y0).abs());
+    let (sx, sy) = (if x0 < x1 { 1 } else { -1 }, if y0 < y1 { 1 } else { -1 });
+    let (mut x, mut y, mut err) = (x0, y0, dx + dy);
+    let mut k = 0i64;
+    loop {
+        if dash == 0 || (k / dash) % 2 == 0 {
+            put(img, x, y, c);
+            put(img, x + 1, y, c);
+            put(img, x, y + 1, c);
+        }
+        k += 1;
+        if x == x1 && y == y1 {
+            break;
+        }
+        let e2 = 2 * err;
+        if e2 >= dy {
+            err += dy;
+            x += sx;
+        }
+        if e2 <= dx {
+            err += dx;
+            y += sy;
+        }
+    }
+}
+
+/// `curves_<model>.png`: mean MoRF (solid) and LeRF (dashed) curves per method, normalised by the
+/// initial logit, x = perturbation step, y from min(0, data) to max(1, data); dotted grey lines at
+/// y = 0 and y = 1. The legend at the right shows each method's colour and index (see
+/// [`curves_legend`]).
+pub fn curves_png(results: &[ImageMethodResult]) -> Result<Vec<u8>> {
+    let methods = methods_of(results);
+    let (w, h) = (720i64, 420i64);
+    let (left, right, top, bottom) = (40i64, 560i64, 20i64, 380i64);
+    let white = Rgb([255, 255, 255]);
+    let black = Rgb([0, 0, 0]);
+    let grey = Rgb([200, 200, 200]);
+    let mut img = RgbImage::from_pixel(w as u32, h as u32, white);
+    let curves: Vec<(usize, Vec<f64>, Vec<f64>)> = methods
+        .iter()
+        .enumerate()
+        .map(|(i, &m)| (i, mean_curve(results, m, false), mean_curve(results, m, true)))
+        .collect();
+    let all = curves.iter().flat_map(|(_, a, b)| a.iter().chain(b)).copied().filter(|v| v.is_finite());
+    let (mut lo, mut hi) = (0.0f64, 1.0f64);
+    for v in all {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    let steps = curves.iter().map(|(_, a, b)| a.len().max(b.len())).max().unwrap_or(1).max(2) - 1;
+    let px = |k: usize| left + (k as i64 * (right - left)) / steps as i64;
+    let py = |v: f64| bottom - (((v - lo) / (hi - lo)) * (bottom - top) as f64).round() as i64;
+    for y in [py(0.0), py(1.0)] {
+        for x in (left..right).step_by(4) {
+            put(&mut img, x, y, grey);
+        }
+    }
+    // Axes with ticks every 10 % of the steps.
+    line(&mut img, (left, top), (left, bottom), black, 0);
+    line(&mut img, (left, bottom), (right, bottom), black, 0);
+    for t in 0..=10 {
+        let x = left + t * (right - left) / 10;
+        fill_rect(&mut img, x, bottom, 1, 6, black);
+    }
+    fill_rect(&mut img, left - 6, py(0.0), 6, 1, black);
+    fill_rect(&mut img, left - 6, py(1.0), 6, 1, black);
+    draw_number(&mut img, 0, left - 14, py(0.0) - 2, 1, black);
+    draw_number(&mut img, 1, left - 14, py(1.0) - 2, 1, black);
+    draw_number(&mut img, 0, left - 1, bottom + 9, 2, black);
+    draw_number(&mut img, steps, right - 8 * steps.to_string().len() as i64, bottom + 9, 2, black);
+    for (i, morf, lerf) in &curves {
+        for (c, dash) in [(morf, 0), (lerf, 6)] {
+            for k in 1..c.len() {
+                if c[k - 1].is_finite() && c[k].is_finite() {
+                    line(&mut img, (px(k - 1), py(c[k - 1])), (px(k), py(c[k])), colour(*i), dash);
+                }
+            }
+        }
+    }
+    // Legend: coloured square + method index.
+    for (i, _) in methods.iter().enumerate() {
+        let y = top + i as i64 * 24;
+        fill_rect(&mut img, right + 30, y, 16, 16, colour(i));
+        draw_number(&mut img, i, right + 54, y + 1, 3, black);
+    }
+    heatmap::encode_png(&img)
+}
+
+/// `curves_legend.txt`: method index, colour and name of each line of [`curves_png`].
+pub fn curves_legend(results: &[ImageMethodResult]) -> String {
+    let mut out = String::from(
+        "# curves_<model>.png: mean target logit / initial logit vs. perturbation step\n\
+         # solid = MoRF (most relevant first), dashed = LeRF (least relevant first)\n\
+         # index  colour   method\n",
+    );
+    for (i, m) in methods_of(results).iter().enumerate() {
+        let [r, g, b] = PALETTE[i % PALETTE.len()];
+        writeln!(out, "{i:>7}  #{r:02x}{g:02x}{b:02x}  {}", m.name()).ok();
+    }
+    out
+}
+
+/// `grid.png`: one row per input (at most `max_rows`, those whose relevance was kept), the input
+/// (grey, min–max scaled channel mean) in column 0 and then the bwr heatmap (clip at the 99.5th
+/// percentile of |R|) of each method in the order of [`methods_of`]. Cells are upscaled to at
+/// least 64 px; 2 px white gaps.
+pub fn grid_png(results: &[ImageMethodResult], inputs: &[Tensor], layout: Layout, max_rows: usize) -> Result<Vec<u8>> {
+    let methods = methods_of(results);
+    let mut rows: Vec<usize> = Vec::new();
+    for r in results.iter().filter(|r| r.relevance.is_some()) {
+        if !rows.contains(&r.image) && rows.len() < max_rows {
+            rows.push(r.image);
+        }
+    }
+    let (h, w) = inputs
+        .first()
+        .map(|x| {
+            let (h, w, _) = heatmap::channel_sum(x, layout);
+            (h, w)
+        })
+        .unwrap_or((1, 1));
+    let f = (64usize.div_ceil(h.max(w).max(1))).max(1);
+    let (cw, ch, gap) = (w * f, h * f, 2usize);
+    let cols = methods.len() + 1;
+    let mut img = RgbImage::from_pixel(
+        (cols * (cw + gap) + gap) as u32,
+        (rows.len().max(1) * (ch + gap) + gap) as u32,
+        Rgb([255, 255, 255]),
+    );
+    let blit = |img: &mut RgbImage, row: usize, col: usize, cell: &RgbImage| {
+        let (x0, y0) = (gap + col * (cw + gap), gap + row * (ch + gap));
+        for y in 0..ch.min(cell.height() as usize * f) {
+            for x in 0..cw.min(cell.width() as usize * f) {
+                img.put_pixel((x0 + x) as u32, (y0 + y) as u32, *cell.get_pixel((x / f) as u32, (y / f) as u32));
+            }
+        }
+    };
+    for (row, &i) in rows.iter().enumerate() {
+        if let Some(x) = inputs.get(i) {
+            let (hh, ww, v) = heatmap::channel_sum(x, layout);
+            let (mn, mx) = v
+                .iter()
+                .filter(|v| v.is_finite())
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+            let span = if mx > mn { mx - mn } else { 1.0 };
+            let grey = RgbImage::from_fn(ww as u32, hh as u32, |xx, yy| {
+                let t = v[yy as usize * ww + xx as usize];
+                let g = if t.is_finite() { (((t - mn) / span) * 255.0).round() as u8 } else { 0 };
+                Rgb([g, g, g])
+            });
+            blit(&mut img, row, 0, &grey);
+        }
+        for (col, &m) in methods.iter().enumerate() {
+            let Some(rel) = results.iter().find(|r| r.image == i && r.method == m).and_then(|r| r.relevance.as_ref())
+            else {
+                continue;
+            };
+            let (hh, ww, v) = heatmap::channel_sum(rel, layout);
+            let clip = heatmap::percentile_abs(&v, 99.5);
+            let heat = heatmap::render(hh, ww, &v, Colormap::Bwr, ScaleMode::Signed, clip);
+            let rgb = RgbImage::from_fn(ww as u32, hh as u32, |x, y| {
+                let p = heat.get_pixel(x, y);
+                Rgb([p[0], p[1], p[2]])
+            });
+            blit(&mut img, row, col + 1, &rgb);
+        }
+    }
+    heatmap::encode_png(&img)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::run::NoiseResult;
+    use crate::eval::{Conservation, PerturbationResult};
+    use crate::tensor::ndarray::IxDyn;
+
+    fn fake(image: usize, method: Method, morf: Vec<f32>) -> ImageMethodResult {
+        ImageMethodResult {
+            image,
+            name: format!("img,{image}"),
+            method,
+            target: 1,
+            logit: morf[0],
+            perturbation: PerturbationResult {
+                patches: 4,
+                lerf: morf.iter().map(|v| v + 1.0).collect(),
+                random: morf.clone(),
+                aopc_morf: 1.0,
+                aopc_lerf: 0.5,
+                aopc_random: f64::NAN,
+                abpc: 0.5,
+                morf,
+            },
+            noise: vec![NoiseResult { sigma: 1e-3, mean: 0.1, max: 0.2 }],
+            sensitivity: None,
+            conservation: Conservation { kappa: Some(1.0), l1_over_logit: 1.0, non_finite: 1 },
+            explain_ms: 2.0,
+            relevance: Some(Tensor::from_elem(IxDyn(&[1, 1, 4, 4]), image as f32 - 0.5)),
+        }
+    }
+
+    #[test]
+    fn writers() {
+        let rs = vec![
+            fake(0, Method::Rlrp, vec![2.0, 1.0, 0.0]),
+            fake(0, Method::Epsilon, vec![4.0, 2.0, 0.0]),
+            fake(1, Method::Rlrp, vec![4.0, 4.0, 0.0]),
+            fake(1, Method::Epsilon, vec![1.0, 1.0, 1.0]),
+        ];
+        let s = summarise(&rs);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].non_finite, 2);
+        assert!(s[0].aopc_random.is_nan());
+        assert_eq!(mean_curve(&rs, Method::Rlrp, false), vec![1.0, 0.75, 0.0]);
+        let md = summary_markdown("m.onnx", 2, "rlrp eval", &rs);
+        assert_eq!(md.lines().filter(|l| l.starts_with("| ")).count(), 3);
+        let csv = results_csv(&rs);
+        assert_eq!(csv.lines().count(), 5);
+        assert!(csv.contains("\"img,0\""));
+        let inputs = vec![Tensor::zeros(IxDyn(&[1, 1, 4, 4])); 2];
+        for png in [curves_png(&rs).unwrap(), grid_png(&rs, &inputs, Layout::Nchw, 6).unwrap()] {
+            image::load_from_memory(&png).unwrap();
+        }
+        assert!(curves_legend(&rs).contains("epsilon"));
+    }
+}

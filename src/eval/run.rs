@@ -1,0 +1,385 @@
+//! The evaluation loop behind `rlrp eval`: every input × every method → region perturbation,
+//! noise robustness, max-sensitivity, conservation and time per explanation.
+//!
+//! [`evaluate_image`] is pure computation (it builds for wasm32; time is measured only natively).
+//! [`evaluate`] runs a whole set, on native targets split across `std::thread::scope` workers
+//! that share one [`Model`] (`Model` is `Sync`: tract's plan sits behind an `Arc` and runs with
+//! `&self`). Inputs come from [`inputs_from_npy`] (a batch of preprocessed or raw-pixel inputs) or
+//! from the caller's own preprocessing of image files.
+use super::perturbation::{logit_fn, region_perturbation, Baseline, PerturbationConfig, PerturbationResult};
+use super::robustness::{max_sensitivity, noise_robustness, MaxSensitivity};
+use super::{conservation, Conservation};
+use crate::error::{Error, Result};
+use crate::explain::options_for;
+use crate::model::Model;
+use crate::relevance::{self, ExplainOptions, Method, MethodParams};
+use crate::sidecar::{Layout, Sidecar};
+use crate::tensor::{ndarray, Tensor};
+
+/// What to compute for every input and method.
+#[derive(Clone, Debug)]
+pub struct EvalConfig {
+    pub methods: Vec<Method>,
+    /// Method parameters; `input_range` is filled from the sidecar by [`EvalConfig::new`].
+    pub params: MethodParams,
+    /// Region perturbation settings (patch, steps, baseline, random orders, seed).
+    pub perturbation: PerturbationConfig,
+    /// Noise levels of the robustness test, as fractions of the input range (default 1e-3, 1e-2).
+    pub noise_sigmas: Vec<f32>,
+    /// Draws per noise level (0 = no robustness test).
+    pub noise_seeds: usize,
+    /// Samples of max-sensitivity (0 = not computed).
+    pub sensitivity_samples: usize,
+    /// L∞ radius of the max-sensitivity noise, in model-input units (Quantus' default 0.2).
+    pub sensitivity_radius: f32,
+    /// The smallest and largest preprocessed input value (σ of the noise test is relative to it).
+    pub input_range: (f32, f32),
+    /// Seed of every random draw (noise, random orders).
+    pub seed: u64,
+    /// How many of the first inputs keep their relevance tensors (for the heatmap grid).
+    pub keep_relevance: usize,
+}
+
+impl EvalConfig {
+    /// Defaults for `model` and its (optional) sidecar: all methods, [`PerturbationConfig::for_input`]
+    /// with the black baseline of the sidecar's normalisation, σ ∈ {1e-3, 1e-2} of the input range
+    /// with 5 draws each, 10 max-sensitivity samples of radius 0.2, seed 0, relevance kept for 6 inputs.
+    pub fn new(model: &Model, sidecar: Option<&Sidecar>) -> EvalConfig {
+        let mut perturbation = PerturbationConfig::for_input(model.input_shape());
+        if let Some(s) = sidecar {
+            perturbation.baseline = Baseline::black(&s.mean(), &s.std());
+        }
+        let params = options_for(None, MethodParams::default(), sidecar).params;
+        EvalConfig {
+            methods: Method::ALL.to_vec(),
+            input_range: params.input_range.unwrap_or((0.0, 1.0)),
+            params,
+            perturbation,
+            noise_sigmas: vec![1e-3, 1e-2],
+            noise_seeds: 5,
+            sensitivity_samples: 10,
+            sensitivity_radius: 0.2,
+            seed: 0,
+            keep_relevance: 6,
+        }
+    }
+}
+
+/// Relative L2 change of the heatmap under Gaussian noise of one level.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct NoiseResult {
+    /// σ as a fraction of the input range.
+    pub sigma: f32,
+    pub mean: f64,
+    pub max: f64,
+}
+
+/// Every metric of one input explained by one method.
+#[derive(Clone, Debug)]
+pub struct ImageMethodResult {
+    /// Index of the input in the evaluated set.
+    pub image: usize,
+    /// The input's name (file name, or `npy[i]`).
+    pub name: String,
+    pub method: Method,
+    /// The explained class (the predicted class of the clean input).
+    pub target: usize,
+    pub logit: f32,
+    pub perturbation: PerturbationResult,
+    /// One entry per [`EvalConfig::noise_sigmas`]; empty when the test is off.
+    pub noise: Vec<NoiseResult>,
+    pub sensitivity: Option<MaxSensitivity>,
+    pub conservation: Conservation,
+    /// Wall-clock time of the explanation of the clean input (forward + relevance), in ms; NaN
+    /// where no clock exists (wasm32).
+    pub explain_ms: f64,
+    /// The input relevance, for the first [`EvalConfig::keep_relevance`] inputs.
+    pub relevance: Option<Tensor>,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
+    let t = std::time::Instant::now();
+    let v = f();
+    (v, t.elapsed().as_secs_f64() * 1e3)
+}
+
+#[cfg(target_arch = "wasm32")]
+fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
+    (f(), f64::NAN)
+}
+
+/// Explains `input` with `method` for a fixed target.
+fn relevance_of(model: &Model, input: &Tensor, method: Method, options: &ExplainOptions) -> Result<Tensor> {
+    let acts = model.forward(input)?;
+    Ok(relevance::explain(model, &acts, method, options, &mut |_, _| true)?.relevance)
+}
+
+/// All metrics of one input (index `image`, called `name`) for every method of `cfg`. The target
+/// is the predicted class of the clean input and stays fixed under noise and perturbation.
+pub fn evaluate_image(
+    model: &Model,
+    image: usize,
+    name: &str,
+    input: &Tensor,
+    cfg: &EvalConfig,
+) -> Result<Vec<ImageMethodResult>> {
+    let acts = model.forward(input)?;
+    let target = relevance::argmax(model.logits(&acts)?);
+    let options = ExplainOptions { target: Some(target), params: cfg.params.clone(), keep_layer_maps: false };
+    let (lo, hi) = cfg.input_range;
+    let range = (hi - lo).abs().max(f32::MIN_POSITIVE);
+    let mut out = Vec::with_capacity(cfg.methods.len());
+    for &method in &cfg.methods {
+        let (e, ms) = timed(|| -> Result<_> {
+            let acts = model.forward(input)?;
+            relevance::explain(model, &acts, method, &options, &mut |_, _| true)
+        });
+        let e = e?;
+        let mut f = logit_fn(model, target);
+        let perturbation = region_perturbation(&mut f, input, &e.relevance, &cfg.perturbation)?;
+        let mut ex = |x: &Tensor| relevance_of(model, x, method, &options);
+        let mut noise = Vec::new();
+        if cfg.noise_seeds > 0 {
+            for &s in &cfg.noise_sigmas {
+                let (mean, max) = noise_robustness(&mut ex, input, s * range, cfg.noise_seeds, cfg.seed)?;
+                noise.push(NoiseResult { sigma: s, mean, max });
+            }
+        }
+        let sensitivity = if cfg.sensitivity_samples > 0 {
+            Some(max_sensitivity(&mut ex, input, cfg.sensitivity_radius, cfg.sensitivity_samples, cfg.seed)?)
+        } else {
+            None
+        };
+        out.push(ImageMethodResult {
+            image,
+            name: name.to_string(),
+            method,
+            target,
+            logit: e.logit,
+            perturbation,
+            noise,
+            sensitivity,
+            conservation: conservation(&e),
+            explain_ms: ms,
+            relevance: (image < cfg.keep_relevance).then(|| e.relevance.clone()),
+        });
+    }
+    Ok(out)
+}
+
+/// Evaluates every input (`names[i]` names `inputs[i]`) with every method; results are ordered by
+/// input, then by method as in `cfg.methods`. `progress(done, total)` is called after each input
+/// (from worker threads). Natively the inputs are split across `threads` workers (0 = all cores);
+/// on wasm32 they run one after the other.
+pub fn evaluate(
+    model: &Model,
+    inputs: &[Tensor],
+    names: &[String],
+    cfg: &EvalConfig,
+    threads: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Vec<ImageMethodResult>> {
+    if names.len() != inputs.len() {
+        return Err(Error::Request(format!("{} names for {} inputs", names.len(), inputs.len())));
+    }
+    if cfg.methods.is_empty() {
+        return Err(Error::Request("no methods to evaluate".into()));
+    }
+    run_all(model, inputs, names, cfg, threads, progress)
+}
+
+#[cfg(target_arch = "wasm32")]
+fn run_all(
+    model: &Model,
+    inputs: &[Tensor],
+    names: &[String],
+    cfg: &EvalConfig,
+    _threads: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Vec<ImageMethodResult>> {
+    let mut out = Vec::new();
+    for (i, x) in inputs.iter().enumerate() {
+        out.extend(evaluate_image(model, i, &names[i], x, cfg)?);
+        progress(i + 1, inputs.len());
+    }
+    Ok(out)
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn run_all(
+    model: &Model,
+    inputs: &[Tensor],
+    names: &[String],
+    cfg: &EvalConfig,
+    threads: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Vec<ImageMethodResult>> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    fn assert_sync<T: Sync>(_: &T) {}
+    assert_sync(model);
+    let threads =
+        if threads == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { threads };
+    let threads = threads.clamp(1, inputs.len().max(1));
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let slots: Mutex<Vec<Option<Result<Vec<ImageMethodResult>>>>> =
+        Mutex::new((0..inputs.len()).map(|_| None).collect());
+    let work = || loop {
+        if failed.load(Ordering::Relaxed) {
+            break;
+        }
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= inputs.len() {
+            break;
+        }
+        let r = evaluate_image(model, i, &names[i], &inputs[i], cfg);
+        if r.is_err() {
+            failed.store(true, Ordering::Relaxed);
+        }
+        slots.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(r);
+        progress(done.fetch_add(1, Ordering::Relaxed) + 1, inputs.len());
+    };
+    if threads == 1 {
+        work();
+    } else {
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(work);
+            }
+        });
+    }
+    let mut out = Vec::new();
+    for (i, slot) in slots.into_inner().unwrap_or_else(|p| p.into_inner()).into_iter().enumerate() {
+        match slot {
+            Some(Ok(v)) => out.extend(v),
+            Some(Err(e)) => return Err(Error::Request(format!("{}: {e}", names[i]))),
+            None => {}
+        }
+    }
+    Ok(out)
+}
+
+/// The inputs of a `.npy` batch for a model of input shape `[1, …]` (`model_shape`), at most `limit`.
+///
+/// Accepted shapes: `[N, …model_shape[1..]]`, or `[N, H, W]` for a one-channel model. Floating-point
+/// data are taken as already preprocessed; integer data (e.g. uint8 pixels, as in
+/// `mnist_eval_500_x.npy`) as raw pixels `p`, preprocessed with the sidecar as
+/// `(p·scale − mean[c]) / std[c]`.
+pub fn inputs_from_npy(
+    bytes: &[u8],
+    model_shape: &[usize],
+    sidecar: &Sidecar,
+    limit: Option<usize>,
+) -> Result<Vec<Tensor>> {
+    let header = crate::npy::read_header(bytes)?;
+    let integer = header.descr.contains('u') || header.descr.contains('i') || header.descr.contains('b');
+    let batch = crate::npy::read_npy(bytes)?;
+    let shape = batch.shape().to_vec();
+    let item: Vec<usize> = model_shape.get(1..).unwrap_or(&[]).to_vec();
+    let per: usize = item.iter().product();
+    let ok = match shape.len() {
+        0 => false,
+        n if n == model_shape.len() => shape[1..] == item[..],
+        n if n + 1 == model_shape.len() => {
+            shape[1..].iter().product::<usize>() == per && per > 0 && {
+                let c = match sidecar.input.layout {
+                    Layout::Nchw => item.first(),
+                    Layout::Nhwc => item.last(),
+                };
+                c == Some(&1)
+            }
+        }
+        _ => false,
+    };
+    if !ok || per == 0 {
+        return Err(Error::Request(format!(
+            "the .npy batch has shape {shape:?}; the model takes {model_shape:?} (expected [N, {}])",
+            item.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let n = limit.map_or(shape[0], |l| l.min(shape[0]));
+    let (mean, std, scale) = (sidecar.mean(), sidecar.std(), sidecar.input.scale);
+    let channels = sidecar.input.channels.max(1);
+    let hw = per / channels;
+    let flat: Vec<f32> = batch.iter().copied().collect();
+    let mut out = Vec::with_capacity(n);
+    for k in 0..n {
+        let mut v = flat[k * per..(k + 1) * per].to_vec();
+        if integer {
+            for (i, x) in v.iter_mut().enumerate() {
+                let c = match sidecar.input.layout {
+                    Layout::Nchw => (i / hw.max(1)) % channels,
+                    Layout::Nhwc => i % channels,
+                };
+                let (m, s) = (mean.get(c).copied().unwrap_or(0.0), std.get(c).copied().unwrap_or(1.0));
+                *x = ((*x as f64 * scale - m) / s) as f32;
+            }
+        }
+        let mut shape1 = vec![1];
+        shape1.extend_from_slice(&item);
+        out.push(
+            Tensor::from_shape_vec(ndarray::IxDyn(&shape1), v)
+                .map_err(|e| Error::Request(format!("cannot build input {k}: {e}")))?,
+        );
+    }
+    Ok(out)
+}
+
+/// The per-channel mean of a set of inputs (NCHW or NHWC per `layout`), for [`Baseline::Mean`].
+pub fn channel_means(inputs: &[Tensor], layout: Layout) -> Vec<f32> {
+    let Some(first) = inputs.first() else { return vec![0.0] };
+    let shape = first.shape();
+    if shape.len() != 4 {
+        return vec![0.0];
+    }
+    let (c, hw) = match layout {
+        Layout::Nchw => (shape[1], shape[2] * shape[3]),
+        Layout::Nhwc => (shape[3], shape[1] * shape[2]),
+    };
+    let mut sums = vec![0.0f64; c];
+    for x in inputs {
+        for (i, &v) in x.iter().enumerate() {
+            let ch = match layout {
+                Layout::Nchw => i / hw.max(1),
+                Layout::Nhwc => i % c,
+            };
+            if let Some(s) = sums.get_mut(ch) {
+                *s += v as f64;
+            }
+        }
+    }
+    let n = (inputs.len() * hw).max(1) as f64;
+    sums.iter().map(|s| (s / n) as f32).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npy_pixels_are_preprocessed() {
+        let mut sc = Sidecar::default_for_input_shape(&[1, 1, 2, 2]);
+        sc.input.scale = 1.0;
+        sc.input.std = Some(vec![255.0]);
+        let t = Tensor::from_shape_vec(ndarray::IxDyn(&[3, 2, 2]), (0..12).map(|v| v as f32).collect()).unwrap();
+        // write as float: taken as preprocessed
+        let bytes = crate::npy::write_npy(&t);
+        let xs = inputs_from_npy(&bytes, &[1, 1, 2, 2], &sc, Some(2)).unwrap();
+        assert_eq!(xs.len(), 2);
+        assert_eq!(xs[1].shape(), &[1, 1, 2, 2]);
+        assert_eq!(xs[1][[0, 0, 0, 0]], 4.0);
+        // a uint8 file: pixels / 255
+        let mut u8bytes = bytes[..bytes.len() - 48].to_vec();
+        let at = u8bytes.windows(3).position(|w| w == b"<f4").unwrap();
+        u8bytes[at..at + 3].copy_from_slice(b"|u1");
+        u8bytes.extend(0..12u8);
+        let xs = inputs_from_npy(&u8bytes, &[1, 1, 2, 2], &sc, None).unwrap();
+        assert_eq!(xs.len(), 3);
+        assert!((xs[2][[0, 0, 1, 1]] - 11.0 / 255.0).abs() < 1e-7);
+        assert!(inputs_from_npy(&bytes, &[1, 1, 3, 3], &sc, None).is_err());
+        assert_eq!(channel_means(&xs, Layout::Nchw), vec![(5.5 / 255.0) as f32]);
+    }
+}

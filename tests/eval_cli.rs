@@ -1,0 +1,164 @@
+//! `rlrp eval` end to end on a few MNIST digits: from the .npy evaluation batch and from PNG files.
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn rlrp(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rlrp")).args(args).output().expect("run rlrp");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn path(rel: &str) -> String {
+    shared().join(rel).to_string_lossy().into_owned()
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rlrp-eval-{tag}-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+const MODEL: &str = "models/mnist_simple_cnn_fp32_opset13.onnx";
+
+/// Checks the four outputs: a table row per method, `rows` CSV rows with finite AOPCs, PNGs decode.
+fn check_outputs(out: &Path, methods: &[&str], rows: usize) {
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("mnist_simple_cnn_fp32_opset13.onnx"), "{summary}");
+    for m in methods {
+        assert_eq!(
+            summary.lines().filter(|l| l.starts_with("| ") && l.contains(&format!(" | {m} | "))).count(),
+            1,
+            "{summary}"
+        );
+    }
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no column {name}"));
+    let data: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(data.len(), rows, "{csv}");
+    for row in &data {
+        assert_eq!(row.len(), header.len());
+        for name in ["aopc_morf", "aopc_lerf", "aopc_random", "abpc", "kappa", "explain_ms"] {
+            let v: f64 = row[col(name)].parse().unwrap_or_else(|_| panic!("{name} = {}", row[col(name)]));
+            assert!(v.is_finite(), "{name} = {v}");
+        }
+        assert_eq!(row[col("non_finite")], "0");
+    }
+    for png in ["curves_mnist_simple_cnn_fp32_opset13.png", "grid.png"] {
+        image::open(out.join(png)).unwrap_or_else(|e| panic!("{png}: {e}"));
+    }
+    let legend = std::fs::read_to_string(out.join("curves_legend.txt")).unwrap();
+    for m in methods {
+        assert!(legend.contains(m));
+    }
+}
+
+#[test]
+fn eval_npy_batch_writes_summary_csv_and_plots() {
+    let out = temp_dir("npy");
+    let (code, stdout, stderr) = rlrp(&[
+        "eval",
+        "--model",
+        &path(MODEL),
+        "--images",
+        &path("images/mnist_eval_500_x.npy"),
+        "--limit",
+        "3",
+        "--methods",
+        "rlrp,epsilon",
+        "--steps",
+        "10",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "stderr: {stderr}");
+    assert!(stdout.contains("| rlrp |"), "{stdout}");
+    assert!(stderr.contains("3/3"), "{stderr}");
+    check_outputs(&out, &["rlrp", "epsilon"], 6);
+    // R-LRP conserves |f_c(x)|: ‖R‖₁/|logit| = 1 on this chain model.
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let l1 = header.iter().position(|h| *h == "l1_over_logit").unwrap();
+    for line in csv.lines().skip(1).filter(|l| l.contains(",rlrp,")) {
+        let v: f64 = line.split(',').nth(l1).unwrap().parse().unwrap();
+        assert!((v - 1.0).abs() < 1e-3, "{line}");
+    }
+    std::fs::remove_dir_all(&out).ok();
+}
+
+#[test]
+fn eval_image_directory() {
+    let dir = temp_dir("imgs");
+    let images = dir.join("in");
+    std::fs::create_dir_all(&images).unwrap();
+    for f in ["mnist_test_00000_label7.png", "mnist_test_00001_label2.png"] {
+        std::fs::copy(shared().join("images").join(f), images.join(f)).unwrap();
+    }
+    std::fs::write(images.join("notes.txt"), "not an image").unwrap();
+    let out = dir.join("out");
+    let (code, _, stderr) = rlrp(&[
+        "eval",
+        "--model",
+        &path(MODEL),
+        "--images",
+        images.to_str().unwrap(),
+        "--methods",
+        "rlrp,lrp0",
+        "--steps",
+        "5",
+        "--no-robustness",
+        "--sensitivity-samples",
+        "2",
+        "--threads",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "stderr: {stderr}");
+    check_outputs(&out, &["rlrp", "lrp0"], 4);
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert!(csv.contains("mnist_test_00000_label7.png,rlrp,7,"), "{csv}");
+    assert!(csv.contains("mnist_test_00001_label2.png,lrp0,2,"), "{csv}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn eval_rejects_bad_arguments() {
+    let out = temp_dir("bad");
+    let (code, _, stderr) = rlrp(&[
+        "eval",
+        "--model",
+        &path(MODEL),
+        "--images",
+        &path("images/mnist_eval_500_x.npy"),
+        "--methods",
+        "nonsense",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("error"), "{stderr}");
+    let (code, _, stderr) = rlrp(&[
+        "eval",
+        "--model",
+        &path(MODEL),
+        "--images",
+        &path("images/mnist_eval_500_x.npy"),
+        "--limit",
+        "1",
+        "--baseline",
+        "grey",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("baseline"), "{stderr}");
+    std::fs::remove_dir_all(&out).ok();
+}

@@ -16,7 +16,7 @@ step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --all-targets -- -D warnings
 
 step "native tests (unit, kernels, rules, golden vs Zennit and the R-LRP oracle, properties, models, bad input)"
-cargo test --all-targets
+cargo test --lib --bins --tests
 
 step "wasm32-unknown-unknown + simd128 check of the core"
 cargo check --lib --target wasm32-unknown-unknown

@@ -2,20 +2,9 @@
 //! errors (exit code 1, no panic) for bad files.
 mod common;
 use common::*;
-use std::process::Command;
 
-fn rlrp(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rlrp")).args(args).output().expect("run rlrp");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn path(rel: &str) -> String {
-    shared().join(rel).to_string_lossy().into_owned()
-}
+use common::run_rlrp as rlrp;
+use common::shared_path as path;
 
 #[test]
 fn explain_input_npy_writes_the_oracle_relevance_and_json() {

@@ -2,20 +2,9 @@
 mod common;
 use common::*;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn rlrp(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rlrp")).args(args).output().expect("run rlrp");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn path(rel: &str) -> String {
-    shared().join(rel).to_string_lossy().into_owned()
-}
+use common::run_rlrp as rlrp;
+use common::shared_path as path;
 
 fn temp_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("rlrp-eval-{tag}-{}", std::process::id()));

@@ -49,6 +49,34 @@ mod cli {
         Eval(Box<EvalArgs>),
     }
 
+    /// Parameters of the classical rules (R-LRP has none).
+    #[derive(Args)]
+    struct RuleArgs {
+        /// LRP-ε stabiliser.
+        #[arg(long, default_value_t = 1e-6)]
+        epsilon: f32,
+        /// LRP-γ weight of the positive parts.
+        #[arg(long, default_value_t = 0.25)]
+        gamma: f32,
+        /// LRP-αβ (α − β must be 1).
+        #[arg(long, default_value_t = 2.0)]
+        alpha: f32,
+        #[arg(long, default_value_t = 1.0)]
+        beta: f32,
+    }
+
+    impl RuleArgs {
+        fn params(&self) -> MethodParams {
+            MethodParams {
+                epsilon: self.epsilon,
+                gamma: self.gamma,
+                alpha: self.alpha,
+                beta: self.beta,
+                ..Default::default()
+            }
+        }
+    }
+
     #[derive(Args)]
     struct ExplainArgs {
         /// The ONNX model.
@@ -70,14 +98,8 @@ mod cli {
         /// epsilon-plus-flat, epsilon-gamma-box, gradient, gradient-x-input.
         #[arg(long, default_value = "rlrp")]
         method: String,
-        #[arg(long, default_value_t = 1e-6)]
-        epsilon: f32,
-        #[arg(long, default_value_t = 0.25)]
-        gamma: f32,
-        #[arg(long, default_value_t = 2.0)]
-        alpha: f32,
-        #[arg(long, default_value_t = 1.0)]
-        beta: f32,
+        #[command(flatten)]
+        rule: RuleArgs,
         /// Write the heatmap as PNG.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -120,13 +142,7 @@ mod cli {
 
     fn explain(args: &ExplainArgs) -> Result<(), Error> {
         let method = Method::parse(&args.method)?;
-        let params = MethodParams {
-            epsilon: args.epsilon,
-            gamma: args.gamma,
-            alpha: args.alpha,
-            beta: args.beta,
-            ..Default::default()
-        };
+        let params = args.rule.params();
         params.validate()?;
         let colormap = match args.colormap.as_str() {
             "bwr" => Colormap::Bwr,
@@ -306,14 +322,8 @@ mod cli {
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
-        #[arg(long, default_value_t = 1e-6)]
-        epsilon: f32,
-        #[arg(long, default_value_t = 0.25)]
-        gamma: f32,
-        #[arg(long, default_value_t = 2.0)]
-        alpha: f32,
-        #[arg(long, default_value_t = 1.0)]
-        beta: f32,
+        #[command(flatten)]
+        rule: RuleArgs,
     }
 
     fn is_image_file(p: &Path) -> bool {
@@ -375,13 +385,7 @@ mod cli {
             return Err(Error::Request(format!("no inputs found in {}", args.images.display())));
         }
 
-        let params = MethodParams {
-            epsilon: args.epsilon,
-            gamma: args.gamma,
-            alpha: args.alpha,
-            beta: args.beta,
-            ..Default::default()
-        };
+        let params = args.rule.params();
         params.validate()?;
         let mut cfg = run::EvalConfig::new(&model, Some(&sc));
         cfg.methods = methods;

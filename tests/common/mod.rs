@@ -76,3 +76,18 @@ pub fn rel_l1(a: &Tensor, b: &Tensor) -> f64 {
 pub fn no_progress() -> impl FnMut(usize, usize) -> bool {
     |_, _| true
 }
+
+/// Runs the `rlrp` binary: (exit code, stdout, stderr).
+pub fn run_rlrp(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rlrp")).args(args).output().expect("run rlrp");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A path inside ../shared, as a string for command lines.
+pub fn shared_path(rel: &str) -> String {
+    shared().join(rel).to_string_lossy().into_owned()
+}

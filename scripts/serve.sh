@@ -14,6 +14,12 @@ for sample in chelsea coffee; do
       --overlay --out "dist/${sample}_${method}.png" > "dist/${sample}_${method}.txt"
   done
 done
-cp www/placeholder.html dist/index.html
+# The page shows the numbers behind the first heatmap (top-5, logit, kappa, mass per layer).
+python3 - <<'PY'
+import html
+page = open("www/placeholder.html").read()
+report = html.escape(open("dist/chelsea_rlrp.txt").read())
+open("dist/index.html", "w").write(page.replace("see chelsea_rlrp.txt", report))
+PY
 echo "serving dist/ on http://127.0.0.1:${PORT:-8080} (Ctrl-C to stop)"
 exec python3 -m http.server "${PORT:-8080}" --bind 127.0.0.1 --directory dist

@@ -189,24 +189,8 @@ pub fn evaluate(
     run_all(model, inputs, names, cfg, threads, progress)
 }
 
-#[cfg(target_arch = "wasm32")]
-fn run_all(
-    model: &Model,
-    inputs: &[Tensor],
-    names: &[String],
-    cfg: &EvalConfig,
-    _threads: usize,
-    progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<Vec<ImageMethodResult>> {
-    let mut out = Vec::new();
-    for (i, x) in inputs.iter().enumerate() {
-        out.extend(evaluate_image(model, i, &names[i], x, cfg)?);
-        progress(i + 1, inputs.len());
-    }
-    Ok(out)
-}
-
-#[cfg(not(target_arch = "wasm32"))]
+/// Runs every input: natively on `threads` workers taking inputs from a shared counter; on wasm32
+/// (no threads) the same loop runs on the calling thread.
 fn run_all(
     model: &Model,
     inputs: &[Tensor],
@@ -222,6 +206,8 @@ fn run_all(
     let threads =
         if threads == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { threads };
     let threads = threads.clamp(1, inputs.len().max(1));
+    #[cfg(target_arch = "wasm32")]
+    let threads = threads.min(1);
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);

@@ -6,10 +6,10 @@ use crate::heatmap::{self, Colormap, ScaleMode};
 use crate::model::Model;
 use crate::relevance::{self, ExplainOptions, Explanation, LayerMass, Method, MethodParams};
 use crate::sidecar::{Layout, Sidecar};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One class of the prediction.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ClassScore {
     pub class: usize,
     pub label: Option<String>,
@@ -43,7 +43,7 @@ pub fn top_k(logits: &[f32], k: usize, sidecar: Option<&Sidecar>) -> Vec<ClassSc
 }
 
 /// Wall-clock timings in milliseconds (measured by the caller: `Instant` does not exist in browsers).
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Timings {
     pub load_ms: f64,
     pub preprocess_ms: f64,
@@ -52,12 +52,12 @@ pub struct Timings {
 }
 
 /// Everything behind one heatmap, serialisable as JSON.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     pub model: String,
     pub input_shape: Vec<usize>,
     pub method: Method,
-    pub method_label: &'static str,
+    pub method_label: String,
     pub params: MethodParams,
     pub target: usize,
     pub target_label: Option<String>,
@@ -89,7 +89,7 @@ impl Report {
             model: model_name.to_string(),
             input_shape: model.input_shape().to_vec(),
             method: e.method,
-            method_label: e.method.label(),
+            method_label: e.method.label().to_string(),
             params: params.clone(),
             target: e.target,
             target_label: sidecar.and_then(|s| s.label(e.target)).map(str::to_string),
@@ -141,7 +141,27 @@ pub fn heatmap(
     style: &HeatmapStyle,
 ) -> (usize, usize, Vec<f32>, f32, image::RgbaImage) {
     let (h, w, values) = heatmap::channel_sum(&e.relevance, layout);
-    let clip = heatmap::percentile_abs(&values, style.clip_percentile);
-    let img = heatmap::render(h, w, &values, style.colormap, style.mode, clip);
+    let (clip, img) = paint(h, w, &values, style);
     (h, w, values, clip, img)
+}
+
+/// The colour picture of a channel-summed relevance map (h × w values) and the |R| at which its
+/// colour scale saturates. The command line and the page both draw with this.
+pub fn paint(h: usize, w: usize, values: &[f32], style: &HeatmapStyle) -> (f32, image::RgbaImage) {
+    let clip = heatmap::percentile_abs(values, style.clip_percentile);
+    (clip, heatmap::render(h, w, values, style.colormap, style.mode, clip))
+}
+
+/// The heatmap laid over the (resized, cropped) image: colour where relevance is, the photo where it
+/// is not. Returns the clip value and the picture.
+pub fn paint_over(
+    base: &image::RgbImage,
+    values: &[f32],
+    style: &HeatmapStyle,
+    opacity: f32,
+) -> (f32, image::RgbImage) {
+    let (w, h) = base.dimensions();
+    let (clip, mut heat) = paint(h as usize, w as usize, values, style);
+    heatmap::alpha_by_magnitude(&mut heat, values, style.mode, clip);
+    (clip, heatmap::overlay(base, &heat, opacity))
 }

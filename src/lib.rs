@@ -8,6 +8,7 @@
 //! - [`relevance`]: one reverse walk of the graph, parametrised by a method (R-LRP, LRP rules, gradient).
 //! - [`kernels`]: the numeric kernels (convolution, dense, pooling, each forward and transposed).
 //! - [`preprocess`], [`sidecar`], [`heatmap`], [`npy`]: image in, pictures and arrays out.
+pub mod app;
 pub mod error;
 pub mod eval;
 pub mod explain;

@@ -194,13 +194,9 @@ mod cli {
                 mode: if colormap == Colormap::Heat { ScaleMode::Positive } else { ScaleMode::Signed },
                 clip_percentile: args.clip_percentile,
             };
-            let (_, _, values, clip, mut heat) = explain::heatmap(&e, layout, &style);
+            let (_, _, values, _, heat) = explain::heatmap(&e, layout, &style);
             let png = match (&display, args.overlay) {
-                (Some(base), true) => {
-                    // Colour where relevance is, the photo where it is not.
-                    heatmap::alpha_by_magnitude(&mut heat, &values, style.mode, clip);
-                    heatmap::encode_png(&heatmap::overlay(base, &heat, args.opacity))?
-                }
+                (Some(base), true) => heatmap::encode_png(&explain::paint_over(base, &values, &style, args.opacity).1)?,
                 (None, true) => {
                     return Err(Error::Request(
                         "--overlay needs --image (there is no picture under a preprocessed tensor)".into(),

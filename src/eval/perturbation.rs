@@ -100,7 +100,7 @@ impl PerturbationConfig {
 }
 
 /// The curves and scores of one region-perturbation run (formulas in the module documentation).
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PerturbationResult {
     /// Number of patches of the input.
     pub patches: usize,

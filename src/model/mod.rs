@@ -22,7 +22,7 @@ pub struct LoadOptions {
 }
 
 /// Facts about a loaded model, for display.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct ModelInfo {
     pub input_name: String,
     pub input_shape: Vec<usize>,

@@ -10,7 +10,7 @@ use crate::model::graph::{Graph, Op};
 use crate::tensor::{ndarray, Tensor};
 
 /// The relevance mass after one node (RLRP.md: "‖R‖₁ after every layer").
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct LayerMass {
     /// Node name ("input" for the network input).
     pub node: String,

@@ -1,0 +1,13 @@
+//! The browser app. The page (Yew, [`ui`]) never computes: it sends [`protocol::Request`]s to a Web
+//! Worker ([`worker`]), where a [`session::Session`] holds the model, the image and its forward pass,
+//! and answers with [`protocol::Response`]s (progress along the way). The protocol and the session
+//! are plain Rust, tested natively; the worker and page glue exist only on wasm32.
+pub mod protocol;
+pub mod session;
+
+#[cfg(target_arch = "wasm32")]
+pub mod wire;
+#[cfg(target_arch = "wasm32")]
+pub mod ui;
+#[cfg(target_arch = "wasm32")]
+pub mod worker;

@@ -1,0 +1,160 @@
+//! Messages between the page and the worker. Each message is `{ id, body }` where `body` is JSON of
+//! [`Request`] / [`Response`] and large byte payloads travel beside it as a list of byte arrays
+//! (`data`), described by each variant's documentation.
+use crate::explain::{ClassScore, Report};
+use crate::model::ModelInfo;
+use crate::relevance::{Method, MethodParams};
+use crate::sidecar::Sidecar;
+use serde::{Deserialize, Serialize};
+
+/// A request from the page. Every request has an id; responses echo it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    /// Load a model; `data[0]` = the ONNX bytes. `sidecar` (if given) says how to preprocess; else
+    /// `sidecar_json` (the text of an `M.json` file); else defaults from the input shape.
+    /// `labels` = the text of a labels file (JSON list or one label per line).
+    LoadModel {
+        name: String,
+        #[serde(default)]
+        sidecar: Option<Sidecar>,
+        #[serde(default)]
+        sidecar_json: Option<String>,
+        #[serde(default)]
+        labels: Option<String>,
+    },
+    /// Decode, preprocess and run the forward pass on an image; `data[0]` = the encoded file.
+    SetImage { name: String },
+    /// Explain the current image.
+    Explain {
+        method: Method,
+        #[serde(default)]
+        params: MethodParams,
+        /// Target class (None = the predicted one).
+        #[serde(default)]
+        target: Option<usize>,
+    },
+    /// Region perturbation (pixel flipping) of the current image with the heatmap of `method`.
+    Faithfulness {
+        method: Method,
+        #[serde(default)]
+        params: MethodParams,
+        #[serde(default)]
+        target: Option<usize>,
+    },
+}
+
+/// Where the preprocessing of a loaded model came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SidecarSource {
+    /// Given by the page (the form, or a bundled model's sidecar).
+    Given,
+    /// Read from a sidecar file.
+    File,
+    /// Defaults from the model's input shape: the page should offer the form.
+    Defaults,
+}
+
+/// What the worker is doing, for the progress indicator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    LoadingModel,
+    Preprocessing,
+    Forward,
+    /// Relevance: `done` of `total` nodes.
+    Relevance,
+    /// Pixel flipping: `done` of `total` forward passes.
+    Faithfulness,
+}
+
+impl Stage {
+    pub fn label(self) -> &'static str {
+        match self {
+            Stage::LoadingModel => "loading model",
+            Stage::Preprocessing => "decoding image",
+            Stage::Forward => "forward pass",
+            Stage::Relevance => "relevance",
+            Stage::Faithfulness => "pixel flipping",
+        }
+    }
+}
+
+/// One intermediate relevance map (channel-summed), sent in `data`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerMapInfo {
+    pub node: String,
+    pub height: usize,
+    pub width: usize,
+}
+
+/// A message from the worker.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Response {
+    /// The worker has started and takes requests.
+    Ready,
+    Progress {
+        stage: Stage,
+        done: usize,
+        total: usize,
+    },
+    ModelLoaded {
+        name: String,
+        info: ModelInfo,
+        /// The preprocessing in force (from the file, the page, or defaults).
+        sidecar: Sidecar,
+        sidecar_source: SidecarSource,
+        load_ms: f64,
+    },
+    /// The image is ready; `data[0]` = the preprocessed picture as RGB bytes (height × width × 3).
+    ImageReady {
+        name: String,
+        width: usize,
+        height: usize,
+        /// The five most probable classes.
+        top: Vec<ClassScore>,
+        classes: usize,
+        preprocess_ms: f64,
+        forward_ms: f64,
+    },
+    /// An explanation: `data[0]` = the channel-summed relevance (height × width little-endian f32),
+    /// `data[1]` = the input relevance as `.npy`, `data[2 + i]` = layer map `i` (f32, as `layer_maps[i]`).
+    Explained {
+        report: Report,
+        width: usize,
+        height: usize,
+        layer_maps: Vec<LayerMapInfo>,
+    },
+    /// Pixel flipping: the target logit as the most relevant patches are removed first (`morf`) and
+    /// in random order (`random`, mean of seeded orders), `steps + 1` values each.
+    Faithfulness {
+        method: Method,
+        target: usize,
+        /// Side of the square patches, in pixels.
+        patch: usize,
+        /// Patches of the input in all.
+        patches: usize,
+        steps: usize,
+        morf: Vec<f32>,
+        random: Vec<f32>,
+        /// Area over the perturbation curve, most relevant first (higher = more faithful).
+        aopc_morf: f64,
+        aopc_random: f64,
+    },
+    /// The request failed; the worker's state (model, image) is as it was before it.
+    Error {
+        message: String,
+    },
+}
+
+/// f32 values as little-endian bytes (for `data`).
+pub fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Little-endian bytes back to f32 values (a trailing partial value is ignored).
+pub fn f32_values(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}

@@ -1,0 +1,289 @@
+//! The worker's state and its answer to each request: one model, one image with its forward pass,
+//! and the last explanation. A failed request leaves the state as it was, so the page stays usable.
+use super::protocol::{f32_bytes, LayerMapInfo, Request, Response, SidecarSource, Stage};
+use crate::error::{Error, Result};
+use crate::eval::perturbation::{aopc, logit_fn, morf_order, patch_scores, perturbation_curve, random_order};
+use crate::eval::perturbation::{Baseline, PerturbationConfig};
+use crate::explain::{self, top_k, Report};
+use crate::forward::Activations;
+use crate::heatmap::channel_sum;
+use crate::model::{LoadOptions, Model};
+use crate::npy::write_npy;
+use crate::preprocess::{preprocess_bytes, Preprocessed};
+use crate::relevance::{self, Explanation, Method, MethodParams};
+use crate::sidecar::{parse_labels, Sidecar};
+use crate::tensor::Tensor;
+
+/// A response and its byte payloads.
+pub struct Reply {
+    pub response: Response,
+    pub data: Vec<Vec<u8>>,
+}
+
+impl Reply {
+    fn new(response: Response) -> Reply {
+        Reply { response, data: Vec::new() }
+    }
+}
+
+/// Milliseconds from some fixed origin (`performance.now()` in the browser).
+pub type Clock<'a> = &'a dyn Fn() -> f64;
+/// Progress of the current request; returning false cancels it.
+pub type ProgressSink<'a> = &'a mut dyn FnMut(Stage, usize, usize) -> bool;
+
+struct LoadedModel {
+    name: String,
+    model: Model,
+    sidecar: Sidecar,
+}
+
+struct CurrentImage {
+    input: Preprocessed,
+    acts: Activations,
+}
+
+/// Which explanation is cached (so pixel flipping of the shown heatmap does not recompute it).
+#[derive(PartialEq)]
+struct ExplanationKey {
+    method: Method,
+    params: MethodParams,
+    target: Option<usize>,
+}
+
+/// The worker's state.
+#[derive(Default)]
+pub struct Session {
+    model: Option<LoadedModel>,
+    image: Option<CurrentImage>,
+    last: Option<(ExplanationKey, Explanation)>,
+}
+
+/// Pixel flipping in the page: patches of 4 px below 64 px inputs (all of them flipped), else
+/// 16 px and 50 steps (a quarter of a 224 × 224 image), against the mean of 2 random orders, so
+/// that a large model answers in seconds rather than minutes (`rlrp eval` runs the full protocol).
+fn page_perturbation(shape: &[usize], sidecar: &Sidecar) -> PerturbationConfig {
+    let mut cfg = PerturbationConfig::for_input(shape);
+    if cfg.patch > 4 {
+        cfg.patch = 16;
+        cfg.steps = 50;
+    }
+    cfg.random_orders = 2;
+    cfg.baseline = Baseline::black(&sidecar.mean(), &sidecar.std());
+    cfg
+}
+
+impl Session {
+    pub fn new() -> Session {
+        Session::default()
+    }
+
+    /// Answers one request. Errors become [`Response::Error`] and leave the state unchanged.
+    pub fn handle(&mut self, request: Request, data: Vec<Vec<u8>>, clock: Clock, progress: ProgressSink) -> Reply {
+        match self.try_handle(request, data, clock, progress) {
+            Ok(reply) => reply,
+            Err(e) => Reply::new(Response::Error { message: e.to_string() }),
+        }
+    }
+
+    fn try_handle(
+        &mut self,
+        request: Request,
+        mut data: Vec<Vec<u8>>,
+        clock: Clock,
+        progress: ProgressSink,
+    ) -> Result<Reply> {
+        let mut payload = |what: &str| -> Result<Vec<u8>> {
+            if data.is_empty() {
+                return Err(Error::Request(format!("the request carries no {what}")));
+            }
+            Ok(data.remove(0))
+        };
+        match request {
+            Request::LoadModel { name, sidecar, sidecar_json, labels } => {
+                let bytes = payload("ONNX file")?;
+                self.load_model(name, &bytes, sidecar, sidecar_json, labels, clock, progress)
+            }
+            Request::SetImage { name } => {
+                let bytes = payload("image")?;
+                self.set_image(name, &bytes, clock, progress)
+            }
+            Request::Explain { method, params, target } => self.explain(method, params, target, clock, progress),
+            Request::Faithfulness { method, params, target } => self.faithfulness(method, params, target, progress),
+        }
+    }
+
+    fn loaded(&self) -> Result<&LoadedModel> {
+        self.model.as_ref().ok_or_else(|| Error::Request("no model is loaded".into()))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn load_model(
+        &mut self,
+        name: String,
+        bytes: &[u8],
+        given: Option<Sidecar>,
+        sidecar_json: Option<String>,
+        labels: Option<String>,
+        clock: Clock,
+        progress: ProgressSink,
+    ) -> Result<Reply> {
+        let t0 = clock();
+        progress(Stage::LoadingModel, 0, 1);
+        let (sidecar, source) = match (given, sidecar_json) {
+            (Some(sc), _) => (Some(sc), SidecarSource::Given),
+            (None, Some(json)) => (Some(Sidecar::from_json(json.as_bytes())?), SidecarSource::File),
+            (None, None) => (None, SidecarSource::Defaults),
+        };
+        if let Some(sc) = &sidecar {
+            sc.validate()?;
+        }
+        let options = LoadOptions { input_shape: sidecar.as_ref().map(|s| s.input_shape()) };
+        let model = Model::from_onnx_bytes(bytes, &options)?;
+        let mut sidecar = sidecar.unwrap_or_else(|| Sidecar::default_for_input_shape(model.input_shape()));
+        if let Some(text) = labels {
+            sidecar.labels = Some(parse_labels(text.as_bytes())?);
+        }
+        let info = model.info.clone();
+        progress(Stage::LoadingModel, 1, 1);
+        // Only now, with everything valid, does the new model replace the old one.
+        self.model = Some(LoadedModel { name: name.clone(), model, sidecar: sidecar.clone() });
+        self.image = None;
+        self.last = None;
+        Ok(Reply::new(Response::ModelLoaded { name, info, sidecar, sidecar_source: source, load_ms: clock() - t0 }))
+    }
+
+    fn set_image(&mut self, name: String, bytes: &[u8], clock: Clock, progress: ProgressSink) -> Result<Reply> {
+        let m = self.loaded()?;
+        progress(Stage::Preprocessing, 0, 1);
+        let t0 = clock();
+        let input = preprocess_bytes(bytes, &m.sidecar)?;
+        let t1 = clock();
+        progress(Stage::Forward, 0, 1);
+        let acts = m.model.forward(&input.tensor)?;
+        let logits = m.model.logits(&acts)?;
+        if let Some(bad) = logits.iter().find(|v| !v.is_finite()) {
+            return Err(Error::Engine(format!("the model's output is not finite ({bad}) for this image")));
+        }
+        let top = top_k(logits, 5, Some(&m.sidecar));
+        let classes = logits.len();
+        let t2 = clock();
+        let (width, height) = input.display.dimensions();
+        let rgb = input.display.as_raw().clone();
+        self.image = Some(CurrentImage { input, acts });
+        self.last = None;
+        Ok(Reply {
+            response: Response::ImageReady {
+                name,
+                width: width as usize,
+                height: height as usize,
+                top,
+                classes,
+                preprocess_ms: t1 - t0,
+                forward_ms: t2 - t1,
+            },
+            data: vec![rgb],
+        })
+    }
+
+    fn image(&self) -> Result<&CurrentImage> {
+        self.image.as_ref().ok_or_else(|| Error::Request("no image is loaded".into()))
+    }
+
+    /// The explanation of the current image, computed or cached.
+    fn explanation(
+        &mut self,
+        key: ExplanationKey,
+        keep_layer_maps: bool,
+        progress: ProgressSink,
+    ) -> Result<&Explanation> {
+        let cached = self.last.as_ref().is_some_and(|(k, e)| *k == key && (!keep_layer_maps || !e.layer_maps.is_empty()));
+        if !cached {
+            let m = self.loaded()?;
+            let img = self.image()?;
+            let mut options = explain::options_for(key.target, key.params.clone(), Some(&m.sidecar));
+            options.keep_layer_maps = keep_layer_maps;
+            let e = relevance::explain(&m.model, &img.acts, key.method, &options, &mut |done, total| {
+                progress(Stage::Relevance, done, total)
+            })?;
+            self.last = Some((key, e));
+        }
+        Ok(&self.last.as_ref().expect("just set").1)
+    }
+
+    fn explain(
+        &mut self,
+        method: Method,
+        params: MethodParams,
+        target: Option<usize>,
+        clock: Clock,
+        progress: ProgressSink,
+    ) -> Result<Reply> {
+        params.validate()?;
+        let t0 = clock();
+        let key = ExplanationKey { method, params: params.clone(), target };
+        self.last = None;
+        self.explanation(key, true, progress)?;
+        let relevance_ms = clock() - t0;
+        let (m, img) = (self.loaded()?, self.image()?);
+        let e = &self.last.as_ref().expect("just computed").1;
+        let opts = explain::options_for(target, params, Some(&m.sidecar));
+        let mut report = Report::new(&m.name, &m.model, &img.acts, e, Some(&m.sidecar), &opts.params)?;
+        report.timings.relevance_ms = relevance_ms;
+        let (height, width, values) = channel_sum(&e.relevance, m.sidecar.input.layout);
+        let mut data = vec![f32_bytes(&values), write_npy(&e.relevance)];
+        let mut layer_maps = Vec::new();
+        for (node, h, w, map) in &e.layer_maps {
+            layer_maps.push(LayerMapInfo { node: node.clone(), height: *h, width: *w });
+            data.push(f32_bytes(map));
+        }
+        Ok(Reply { response: Response::Explained { report, width, height, layer_maps }, data })
+    }
+
+    fn faithfulness(
+        &mut self,
+        method: Method,
+        params: MethodParams,
+        target: Option<usize>,
+        progress: ProgressSink,
+    ) -> Result<Reply> {
+        params.validate()?;
+        let key = ExplanationKey { method, params, target };
+        let relevance: Tensor = self.explanation(key, false, progress)?.relevance.clone();
+        let (m, img) = (self.loaded()?, self.image()?);
+        let target = target.unwrap_or_else(|| relevance::argmax(m.model.logits(&img.acts).unwrap_or(&[])));
+        let input = &img.input.tensor;
+        let cfg = page_perturbation(input.shape(), &m.sidecar);
+        let scores = patch_scores(&relevance, cfg.patch)?;
+        let steps = cfg.steps.min(scores.len());
+        let total = (1 + cfg.random_orders) * (steps + 1);
+        let mut done = 0;
+        let mut logit = logit_fn(&m.model, target);
+        let mut counted = |x: &Tensor| -> Result<f32> {
+            if !progress(Stage::Faithfulness, done, total) {
+                return Err(Error::Cancelled);
+            }
+            done += 1;
+            logit(x)
+        };
+        let morf = perturbation_curve(&mut counted, input, &morf_order(&scores), &cfg)?;
+        let mut sum = vec![0.0f64; morf.len()];
+        for r in 0..cfg.random_orders {
+            let order = random_order(scores.len(), cfg.seed, r as u64);
+            for (s, v) in sum.iter_mut().zip(perturbation_curve(&mut counted, input, &order, &cfg)?) {
+                *s += v as f64;
+            }
+        }
+        let random: Vec<f32> = sum.iter().map(|s| (s / cfg.random_orders as f64) as f32).collect();
+        Ok(Reply::new(Response::Faithfulness {
+            method,
+            target,
+            patch: cfg.patch,
+            patches: scores.len(),
+            steps,
+            aopc_morf: aopc(&morf),
+            aopc_random: aopc(&random),
+            morf,
+            random,
+        }))
+    }
+}

@@ -1,1 +1,23 @@
-pub fn start() {}
+//! The page: a Yew app that sends requests to the engine's Web Worker and paints its answers with
+//! the same code as the command line ([`crate::explain::paint_over`]).
+//!
+//! - [`app`]: the root component, its state and the reconciliation of what the page wants with what
+//!   the worker holds (replayed after a cancel or a crash);
+//! - [`engine`]: the worker handle; [`net`]: fetching the bundled models; [`files`]: files in
+//!   (drop, paste, picker) and out (downloads); [`paint`]: canvases; [`charts`]: SVG charts and
+//!   the colour bar; [`view`]: the page's sections; [`sidecar_form`]: preprocessing of a user model.
+mod app;
+mod charts;
+mod engine;
+mod files;
+mod net;
+mod paint;
+mod sidecar_form;
+mod state;
+mod view;
+
+/// Starts the page (called by the `rlrp-app` binary).
+pub fn start() {
+    console_error_panic_hook::set_once();
+    yew::Renderer::<app::App>::new().render();
+}

@@ -1,0 +1,129 @@
+//! The handle on the engine's Web Worker: spawning, sending one request at a time, terminating.
+//! Which request to send next (and what to replay after a restart) is the app's business
+//! ([`super::app`]); this module only tags everything with the worker's epoch so that messages of
+//! a terminated worker are ignored.
+use crate::app::protocol::{Request, Response};
+use crate::app::wire;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{ErrorEvent, Event, MessageEvent, Worker};
+use yew::Callback;
+
+/// What the worker said.
+pub enum EngineEvent {
+    Message { epoch: u64, id: u64, response: Response, data: Vec<Vec<u8>> },
+    /// The worker died (an uncaught exception or a WebAssembly trap) or could not start.
+    Crashed { epoch: u64, message: String },
+}
+
+struct Live {
+    worker: Worker,
+    _onmessage: Closure<dyn FnMut(MessageEvent)>,
+    _onerror: Closure<dyn FnMut(Event)>,
+}
+
+pub struct Engine {
+    live: Option<Live>,
+    epoch: u64,
+    next_id: u64,
+    /// The worker has said `Ready`.
+    pub ready: bool,
+    on_event: Callback<EngineEvent>,
+}
+
+impl Engine {
+    pub fn new(on_event: Callback<EngineEvent>) -> Engine {
+        let mut engine = Engine { live: None, epoch: 0, next_id: 1, ready: false, on_event };
+        engine.spawn();
+        engine
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    pub fn alive(&self) -> bool {
+        self.live.is_some()
+    }
+
+    /// Starts a new worker (the old one, if any, is terminated).
+    pub fn spawn(&mut self) {
+        self.terminate();
+        self.epoch += 1;
+        self.ready = false;
+        let epoch = self.epoch;
+        let worker = match Worker::new("./worker-loader.js") {
+            Ok(w) => w,
+            Err(e) => {
+                let message = format!("cannot start the engine's worker: {}", js_error_text(&e));
+                self.on_event.emit(EngineEvent::Crashed { epoch, message });
+                return;
+            }
+        };
+        let cb = self.on_event.clone();
+        let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            let ev = match wire::decode(&event.data()) {
+                Ok(msg) => match serde_json::from_str::<Response>(&msg.body) {
+                    Ok(response) => EngineEvent::Message { epoch, id: msg.id, response, data: msg.data },
+                    Err(e) => EngineEvent::Message {
+                        epoch,
+                        id: msg.id,
+                        response: Response::Error { message: format!("unreadable reply from the engine: {e}") },
+                        data: Vec::new(),
+                    },
+                },
+                Err(message) => EngineEvent::Message { epoch, id: 0, response: Response::Error { message }, data: vec![] },
+            };
+            cb.emit(ev);
+        });
+        let cb = self.on_event.clone();
+        let onerror = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
+            event.prevent_default();
+            let message = match event.dyn_ref::<ErrorEvent>() {
+                Some(e) if !e.message().is_empty() => e.message(),
+                _ => "the engine's worker stopped (it could not start, or it ran out of memory)".to_string(),
+            };
+            cb.emit(EngineEvent::Crashed { epoch, message });
+        });
+        worker.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+        worker.set_onerror(Some(onerror.as_ref().unchecked_ref()));
+        self.live = Some(Live { worker, _onmessage: onmessage, _onerror: onerror });
+    }
+
+    /// Stops the worker at once (whatever it is computing).
+    pub fn terminate(&mut self) {
+        if let Some(live) = self.live.take() {
+            live.worker.set_onmessage(None);
+            live.worker.set_onerror(None);
+            live.worker.terminate();
+        }
+        self.ready = false;
+    }
+
+    /// Sends a request; returns its id.
+    pub fn send(&mut self, request: &Request, data: &[Vec<u8>]) -> Result<u64, String> {
+        let live = self.live.as_ref().ok_or("the engine is not running")?;
+        let id = self.next_id;
+        self.next_id += 1;
+        let body = serde_json::to_string(request).map_err(|e| format!("cannot encode the request: {e}"))?;
+        let (msg, transfer) = wire::encode(id, &body, data);
+        live.worker
+            .post_message_with_transfer(&msg, &transfer)
+            .map_err(|e| format!("cannot send to the engine: {}", js_error_text(&e)))?;
+        Ok(id)
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+/// The message of a JavaScript exception (or its string form).
+pub fn js_error_text(e: &JsValue) -> String {
+    if let Some(err) = e.dyn_ref::<js_sys::Error>() {
+        return String::from(err.message());
+    }
+    e.as_string().unwrap_or_else(|| format!("{e:?}"))
+}

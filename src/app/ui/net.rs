@@ -1,0 +1,105 @@
+//! Fetching the page's own files (relative URLs: the page works from any sub-path): bundle.json,
+//! the bundled models, their sidecars, labels and samples.
+use super::engine::js_error_text;
+use serde::Deserialize;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::Response;
+
+/// `www/bundle.json`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct Bundle {
+    pub default: String,
+    pub models: Vec<BundledModel>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct BundledModel {
+    pub id: String,
+    pub name: String,
+    pub onnx: String,
+    #[serde(default)]
+    pub sidecar: Option<String>,
+    #[serde(default)]
+    pub labels: Option<String>,
+    #[serde(default)]
+    pub samples: Vec<String>,
+}
+
+impl Bundle {
+    pub fn model(&self, id: &str) -> Option<&BundledModel> {
+        self.models.iter().find(|m| m.id == id)
+    }
+}
+
+/// The last path segment of a URL (a sample's file name).
+pub fn file_name(url: &str) -> String {
+    url.rsplit('/').next().unwrap_or(url).to_string()
+}
+
+async fn get(url: &str) -> Result<Response, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let resp = JsFuture::from(window.fetch_with_str(url))
+        .await
+        .map_err(|e| format!("cannot fetch {url}: {}", js_error_text(&e)))?;
+    let resp: Response = resp.dyn_into().map_err(|_| format!("cannot fetch {url}: not a response"))?;
+    if !resp.ok() {
+        return Err(format!("cannot fetch {url}: HTTP {} {}", resp.status(), resp.status_text()));
+    }
+    Ok(resp)
+}
+
+pub async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
+    let resp = get(url).await?;
+    let promise = resp.array_buffer().map_err(|e| format!("cannot read {url}: {}", js_error_text(&e)))?;
+    let buf = JsFuture::from(promise).await.map_err(|e| format!("cannot read {url}: {}", js_error_text(&e)))?;
+    Ok(js_sys::Uint8Array::new(&buf).to_vec())
+}
+
+pub async fn fetch_text(url: &str) -> Result<String, String> {
+    let resp = get(url).await?;
+    let promise = resp.text().map_err(|e| format!("cannot read {url}: {}", js_error_text(&e)))?;
+    let text = JsFuture::from(promise).await.map_err(|e| format!("cannot read {url}: {}", js_error_text(&e)))?;
+    text.as_string().ok_or_else(|| format!("cannot read {url}: not text"))
+}
+
+pub async fn fetch_bundle() -> Result<Bundle, String> {
+    let text = fetch_text("bundle.json").await?;
+    serde_json::from_str(&text).map_err(|e| format!("bundle.json is not valid: {e}"))
+}
+
+/// A bundled model's files, fetched.
+pub struct FetchedModel {
+    pub entry: BundledModel,
+    pub onnx: Vec<u8>,
+    pub sidecar_json: Option<String>,
+    pub labels: Option<String>,
+}
+
+pub async fn fetch_model(entry: BundledModel) -> Result<FetchedModel, String> {
+    let onnx = fetch_bytes(&entry.onnx).await?;
+    let sidecar_json = match &entry.sidecar {
+        Some(url) => Some(fetch_text(url).await?),
+        None => None,
+    };
+    let labels = match &entry.labels {
+        Some(url) => Some(fetch_text(url).await?),
+        None => None,
+    };
+    Ok(FetchedModel { entry, onnx, sidecar_json, labels })
+}
+
+/// Registers the offline service worker; failures (e.g. no secure context) are ignored.
+pub fn register_service_worker() {
+    let Some(window) = web_sys::window() else { return };
+    let navigator = window.navigator();
+    // Absent outside secure contexts: check before touching it.
+    let present = js_sys::Reflect::get(&navigator, &"serviceWorker".into()).is_ok_and(|v| !v.is_undefined());
+    if !present {
+        return;
+    }
+    let promise = navigator.service_worker().register("./sw.js");
+    wasm_bindgen_futures::spawn_local(async move {
+        let _ = JsFuture::from(promise).await;
+    });
+}

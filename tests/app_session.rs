@@ -1,0 +1,212 @@
+//! The browser worker's logic ([`rlrp::app::session::Session`]), run natively: the replies the page
+//! gets for real models and images, golden-checked, and the state kept across failed requests.
+mod common;
+
+use common::{npy, read, rel_l1};
+use rlrp::app::protocol::{f32_values, Request, Response, SidecarSource, Stage};
+use rlrp::app::session::{Reply, Session};
+use rlrp::relevance::{Method, MethodParams};
+
+const MODEL: &str = "mnist_resnet_mini_fp32_opset13";
+const DIGIT: &str = "mnist_test_00000_label7";
+
+fn sidecar_json(model: &str) -> String {
+    std::fs::read_to_string(format!("{}/models/{model}.json", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+fn send(s: &mut Session, request: Request, data: Vec<Vec<u8>>) -> (Reply, Vec<(Stage, usize, usize)>) {
+    let mut seen = Vec::new();
+    let clock = || 0.0;
+    let reply = s.handle(request, data, &clock, &mut |stage, done, total| {
+        seen.push((stage, done, total));
+        true
+    });
+    (reply, seen)
+}
+
+fn load(s: &mut Session, model: &str) -> Reply {
+    let request =
+        Request::LoadModel { name: model.into(), sidecar: None, sidecar_json: Some(sidecar_json(model)), labels: None };
+    send(s, request, vec![read(&format!("models/{model}.onnx"))]).0
+}
+
+fn set_image(s: &mut Session, file: &str) -> Reply {
+    send(s, Request::SetImage { name: file.into() }, vec![read(&format!("images/{file}"))]).0
+}
+
+fn explain(s: &mut Session, method: Method, target: Option<usize>) -> (Reply, Vec<(Stage, usize, usize)>) {
+    send(s, Request::Explain { method, params: MethodParams::default(), target }, vec![])
+}
+
+fn error_of(r: &Reply) -> String {
+    match &r.response {
+        Response::Error { message } => message.clone(),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[test]
+fn explains_a_digit_like_the_oracle() {
+    let mut s = Session::new();
+    match load(&mut s, MODEL).response {
+        Response::ModelLoaded { sidecar_source, info, .. } => {
+            assert_eq!(sidecar_source, SidecarSource::File);
+            assert_eq!(info.classes, 10);
+        }
+        other => panic!("{other:?}"),
+    }
+    let r = set_image(&mut s, &format!("{DIGIT}.png"));
+    match &r.response {
+        Response::ImageReady { width, height, top, classes, .. } => {
+            assert_eq!((*width, *height, *classes), (28, 28, 10));
+            assert_eq!(top.len(), 5);
+            assert_eq!(top[0].class, 7, "the digit is a 7");
+            assert_eq!(top[0].label.as_deref(), Some("7"));
+            assert_eq!(r.data[0].len(), 28 * 28 * 3, "RGB display image");
+        }
+        other => panic!("{other:?}"),
+    }
+    let (r, progress) = explain(&mut s, Method::Rlrp, None);
+    let Response::Explained { report, width, height, layer_maps } = &r.response else { panic!("{:?}", r.response) };
+    assert_eq!((*width, *height, report.target), (28, 28, 7));
+    // data[1] is the input relevance as .npy: the oracle's map for this digit.
+    let relevance = rlrp::npy::read_npy(&r.data[1]).unwrap();
+    let golden = npy(&format!("golden/mnist_resnet_mini/{DIGIT}__rlrp.npy"));
+    assert!(rel_l1(&relevance, &golden) < 1e-4, "rel L1 {}", rel_l1(&relevance, &golden));
+    // data[0] is its channel sum (one channel here).
+    let values = f32_values(&r.data[0]);
+    assert_eq!(values.len(), 28 * 28);
+    assert!(values.iter().zip(relevance.iter()).all(|(a, b)| (a - b).abs() <= 1e-6 * b.abs().max(1.0)));
+    // One layer map per data payload after the first two, with its announced size.
+    assert_eq!(r.data.len(), 2 + layer_maps.len());
+    assert!(!layer_maps.is_empty());
+    for (info, bytes) in layer_maps.iter().zip(&r.data[2..]) {
+        assert_eq!(bytes.len(), 4 * info.height * info.width, "{}", info.node);
+    }
+    // Progress: relevance k of n, ending at n of n.
+    let rel: Vec<_> = progress.iter().filter(|p| p.0 == Stage::Relevance).collect();
+    assert!(!rel.is_empty());
+    let (_, done, total) = rel.last().unwrap();
+    assert_eq!(done, total);
+    // κ = ΣR / f_c(x) (RLRP.md), as the oracle's map gives it.
+    let kappa = golden.iter().map(|&v| v as f64).sum::<f64>() / report.logit as f64;
+    assert!(report.kappa.is_some_and(|k| (k - kappa).abs() < 1e-4 * kappa.abs()), "κ {:?} vs {kappa}", report.kappa);
+}
+
+#[test]
+fn another_class_and_pixel_flipping() {
+    let mut s = Session::new();
+    load(&mut s, MODEL);
+    set_image(&mut s, &format!("{DIGIT}.png"));
+    let (r, _) = explain(&mut s, Method::EpsilonPlusFlat, Some(3));
+    let Response::Explained { report, .. } = &r.response else { panic!("{:?}", r.response) };
+    assert_eq!(report.target, 3);
+    let (r, progress) = send(
+        &mut s,
+        Request::Faithfulness { method: Method::Rlrp, params: MethodParams::default(), target: None },
+        vec![],
+    );
+    let Response::Faithfulness { target, patch, patches, steps, morf, random, aopc_morf, aopc_random, .. } = r.response
+    else {
+        panic!("{:?}", r.response)
+    };
+    assert_eq!((target, patch, patches, steps), (7, 4, 49, 49));
+    assert_eq!((morf.len(), random.len()), (50, 50));
+    assert_eq!(morf[0], random[0], "both curves start at the clean logit");
+    // R-LRP's most relevant patches first must hurt the logit more than a random order does.
+    assert!(aopc_morf > aopc_random, "AOPC MoRF {aopc_morf} ≤ random {aopc_random}");
+    let flips = progress.iter().filter(|p| p.0 == Stage::Faithfulness).count();
+    assert_eq!(flips, 3 * 50, "MoRF + 2 random orders of 50 forward passes");
+}
+
+#[test]
+fn cancelling_pixel_flipping_stops_it() {
+    let mut s = Session::new();
+    load(&mut s, MODEL);
+    set_image(&mut s, &format!("{DIGIT}.png"));
+    let clock = || 0.0;
+    let request = Request::Faithfulness { method: Method::Rlrp, params: MethodParams::default(), target: None };
+    let mut calls = 0;
+    let r = s.handle(request, vec![], &clock, &mut |stage, _, _| {
+        calls += 1;
+        stage != Stage::Faithfulness || calls < 10
+    });
+    assert!(error_of(&r).contains("cancel"), "{}", error_of(&r));
+    // The session still works.
+    assert!(matches!(explain(&mut s, Method::Rlrp, None).0.response, Response::Explained { .. }));
+}
+
+#[test]
+fn failures_leave_the_state_usable() {
+    let mut s = Session::new();
+    // Nothing loaded yet.
+    assert!(error_of(&set_image(&mut s, &format!("{DIGIT}.png"))).contains("no model"));
+    assert!(error_of(&explain(&mut s, Method::Rlrp, None).0).contains("no model"));
+    load(&mut s, MODEL);
+    assert!(error_of(&explain(&mut s, Method::Rlrp, None).0).contains("no image"));
+    set_image(&mut s, &format!("{DIGIT}.png"));
+
+    // A truncated model: a clear error, and the old model and image stay.
+    let bytes = read(&format!("models/{MODEL}.onnx"));
+    let request = Request::LoadModel { name: "broken.onnx".into(), sidecar: None, sidecar_json: None, labels: None };
+    let msg = error_of(&send(&mut s, request, vec![bytes[..bytes.len() / 3].to_vec()]).0);
+    assert!(msg.to_lowercase().contains("onnx") || msg.contains("truncated"), "{msg}");
+    // Not an image.
+    let msg = error_of(&send(&mut s, Request::SetImage { name: "notes.txt".into() }, vec![b"hello".to_vec()]).0);
+    assert!(!msg.is_empty());
+    // A request without its payload, a bad class, bad parameters.
+    assert!(error_of(&send(&mut s, Request::SetImage { name: "x.png".into() }, vec![]).0).contains("no image"));
+    assert!(error_of(&explain(&mut s, Method::Rlrp, Some(10)).0).contains("class 10"));
+    let bad = MethodParams { epsilon: f32::NAN, ..MethodParams::default() };
+    let r = send(&mut s, Request::Explain { method: Method::Epsilon, params: bad, target: None }, vec![]).0;
+    error_of(&r);
+
+    let (r, _) = explain(&mut s, Method::Rlrp, None);
+    let Response::Explained { report, .. } = &r.response else { panic!("{:?}", r.response) };
+    assert_eq!((report.model.as_str(), report.target), (MODEL, 7));
+}
+
+#[test]
+fn a_model_without_sidecar_gets_defaults_and_labels() {
+    let mut s = Session::new();
+    let request = Request::LoadModel {
+        name: "mine.onnx".into(),
+        sidecar: None,
+        sidecar_json: None,
+        labels: Some("zero\none\ntwo\nthree\nfour\nfive\nsix\nseven\neight\nnine\n".into()),
+    };
+    let r = send(&mut s, request, vec![read(&format!("models/{MODEL}.onnx"))]).0;
+    let Response::ModelLoaded { sidecar, sidecar_source, .. } = r.response else { panic!("{:?}", r.response) };
+    assert_eq!(sidecar_source, SidecarSource::Defaults);
+    assert_eq!((sidecar.input.width, sidecar.input.height, sidecar.input.channels), (28, 28, 1));
+    let r = set_image(&mut s, &format!("{DIGIT}.png"));
+    let Response::ImageReady { top, .. } = r.response else { panic!("{:?}", r.response) };
+    assert_eq!(top[0].label.as_deref(), Some("seven"));
+
+    // The form's answer: a sidecar given by the page.
+    let given: rlrp::sidecar::Sidecar = rlrp::sidecar::Sidecar::from_json(sidecar_json(MODEL).as_bytes()).unwrap();
+    let request =
+        Request::LoadModel { name: "mine.onnx".into(), sidecar: Some(given), sidecar_json: None, labels: None };
+    let r = send(&mut s, request, vec![read(&format!("models/{MODEL}.onnx"))]).0;
+    let Response::ModelLoaded { sidecar_source, .. } = r.response else { panic!("{:?}", r.response) };
+    assert_eq!(sidecar_source, SidecarSource::Given);
+}
+
+#[test]
+fn requests_and_responses_round_trip_as_json() {
+    let request = Request::Explain { method: Method::RlrpDivfree, params: MethodParams::default(), target: Some(3) };
+    let json = serde_json::to_string(&request).unwrap();
+    assert!(json.contains(r#""type":"explain""#) && json.contains(r#""method":"rlrp-divfree""#), "{json}");
+    assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), request);
+    // Defaults for omitted fields, as the page may send them.
+    let short: Request = serde_json::from_str(r#"{"type":"explain","method":"rlrp"}"#).unwrap();
+    assert_eq!(short, Request::Explain { method: Method::Rlrp, params: MethodParams::default(), target: None });
+
+    let mut s = Session::new();
+    load(&mut s, MODEL);
+    set_image(&mut s, &format!("{DIGIT}.png"));
+    let (r, _) = explain(&mut s, Method::Rlrp, None);
+    let json = serde_json::to_string(&r.response).unwrap();
+    let back: Response = serde_json::from_str(&json).unwrap();
+    assert!(matches!(back, Response::Explained { .. }));
+}

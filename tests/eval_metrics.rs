@@ -4,8 +4,8 @@ mod common;
 
 use rlrp::eval::perturbation::{aopc, lerf_order, morf_order, random_order};
 use rlrp::eval::{
-    conservation, max_sensitivity, noise_robustness, patch_scores, perturbation_curve, region_perturbation,
-    relative_l2_change, Baseline, PerturbationConfig, Rng,
+    conservation, max_sensitivity, noise_robustness, patch_scores, perturbation_curve, random_baseline,
+    region_perturbation, region_perturbation_against, relative_l2_change, Baseline, PerturbationConfig, Rng,
 };
 use rlrp::relevance::{explain, ExplainOptions, Method};
 use rlrp::tensor::{ndarray::IxDyn, Tensor};
@@ -168,6 +168,11 @@ fn curve_length_and_determinism() {
         let other = PerturbationConfig { seed: 1, ..cfg.clone() };
         assert_ne!(a.random, region_perturbation(&mut f, &x, &rel, &other).unwrap().random);
         assert!(a.aopc_morf.is_finite() && a.aopc_lerf.is_finite() && a.aopc_random.is_finite());
+        // A random baseline computed once (as `rlrp eval` does for all methods) gives the same result.
+        let random = random_baseline(&mut f, &x, &cfg).unwrap();
+        assert_eq!(a, region_perturbation_against(&mut f, &x, &rel, &cfg, &random).unwrap());
+        let fewer = PerturbationConfig { steps: 2, ..cfg.clone() };
+        assert!(region_perturbation_against(&mut f, &x, &rel, &fewer, &random).is_err());
     }
     // The mean baseline puts the mean in every removed element.
     let cfg = PerturbationConfig { baseline: Baseline::Mean(vec![0.25]), steps: 100, ..base.clone() };

@@ -17,7 +17,8 @@ pub mod robustness;
 pub mod run;
 
 pub use perturbation::{
-    logit_fn, patch_scores, perturbation_curve, region_perturbation, Baseline, PerturbationConfig, PerturbationResult,
+    logit_fn, patch_scores, perturbation_curve, random_baseline, region_perturbation, region_perturbation_against,
+    Baseline, PerturbationConfig, PerturbationResult, RandomBaseline,
 };
 pub use robustness::{max_sensitivity, noise_robustness, relative_l2_change, MaxSensitivity};
 

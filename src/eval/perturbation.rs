@@ -237,6 +237,41 @@ pub fn area(curve: &[f32]) -> f64 {
     curve.iter().map(|&v| v as f64).sum::<f64>() / curve.len() as f64
 }
 
+/// The random-order baseline of region perturbation: the element-wise mean of `cfg.random_orders`
+/// seeded random-order curves, and its AOPC. It does not depend on the heatmap, so an evaluation
+/// of several methods on one input computes it once.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RandomBaseline {
+    pub curve: Vec<f32>,
+    pub aopc: f64,
+}
+
+/// Computes the [`RandomBaseline`] of `input` (`(L + 1)·random_orders` calls of `f`).
+pub fn random_baseline(
+    f: &mut dyn FnMut(&Tensor) -> Result<f32>,
+    input: &Tensor,
+    cfg: &PerturbationConfig,
+) -> Result<RandomBaseline> {
+    if cfg.random_orders == 0 {
+        return Err(Error::Request("region perturbation needs at least one random order".into()));
+    }
+    let (rows, cols) = grid(input.shape(), cfg.patch)?;
+    let fill = cfg.baseline.fill(input.shape())?;
+    let mut sum: Vec<f64> = Vec::new();
+    for r in 0..cfg.random_orders {
+        let curve = curve_with_fill(f, input, &fill, &random_order(rows * cols, cfg.seed, r as u64), cfg)?;
+        sum.resize(curve.len(), 0.0);
+        for (s, v) in sum.iter_mut().zip(&curve) {
+            *s += *v as f64;
+        }
+    }
+    let n = cfg.random_orders as f64;
+    // The mean of the random AOPCs, computed from the f64 sums (AOPC is linear in the curve).
+    let r0 = sum[0] / n;
+    let aopc = sum.iter().map(|s| r0 - s / n).sum::<f64>() / sum.len() as f64;
+    Ok(RandomBaseline { curve: sum.iter().map(|s| (s / n) as f32).collect(), aopc })
+}
+
 /// Region perturbation of `input` explained by `relevance` (same NCHW shape): the MoRF, LeRF and
 /// mean random curves (`cfg.random_orders` seeded orders, at least 1) and their AOPC and ABPC.
 /// `f` is the target logit of an input (e.g. [`logit_fn`]); it is called
@@ -247,6 +282,19 @@ pub fn region_perturbation(
     relevance: &Tensor,
     cfg: &PerturbationConfig,
 ) -> Result<PerturbationResult> {
+    let random = random_baseline(f, input, cfg)?;
+    region_perturbation_against(f, input, relevance, cfg, &random)
+}
+
+/// [`region_perturbation`] with the random baseline already computed (by [`random_baseline`] with
+/// the same `input` and `cfg`): `2·(L + 1)` calls of `f`.
+pub fn region_perturbation_against(
+    f: &mut dyn FnMut(&Tensor) -> Result<f32>,
+    input: &Tensor,
+    relevance: &Tensor,
+    cfg: &PerturbationConfig,
+    random: &RandomBaseline,
+) -> Result<PerturbationResult> {
     if relevance.shape() != input.shape() {
         return Err(Error::Request(format!(
             "the relevance has shape {:?}, the input {:?}",
@@ -254,28 +302,25 @@ pub fn region_perturbation(
             input.shape()
         )));
     }
-    if cfg.random_orders == 0 {
-        return Err(Error::Request("region perturbation needs at least one random order".into()));
-    }
     let scores = patch_scores(relevance, cfg.patch)?;
     let fill = cfg.baseline.fill(input.shape())?;
     let morf = curve_with_fill(f, input, &fill, &morf_order(&scores), cfg)?;
     let lerf = curve_with_fill(f, input, &fill, &lerf_order(&scores), cfg)?;
-    let mut sum = vec![0.0f64; morf.len()];
-    for r in 0..cfg.random_orders {
-        let curve = curve_with_fill(f, input, &fill, &random_order(scores.len(), cfg.seed, r as u64), cfg)?;
-        for (s, v) in sum.iter_mut().zip(&curve) {
-            *s += *v as f64;
-        }
+    if random.curve.len() != morf.len() {
+        return Err(Error::Request("the random baseline was computed with other settings".into()));
     }
-    let random: Vec<f32> = sum.iter().map(|s| (s / cfg.random_orders as f64) as f32).collect();
-    // The mean of the random AOPCs, computed from the f64 sums (AOPC is linear in the curve).
-    let n = sum.len() as f64;
-    let r0 = sum[0] / cfg.random_orders as f64;
-    let aopc_random = sum.iter().map(|s| r0 - s / cfg.random_orders as f64).sum::<f64>() / n;
     let (aopc_morf, aopc_lerf) = (aopc(&morf), aopc(&lerf));
     let abpc = area(&lerf) - area(&morf);
-    Ok(PerturbationResult { patches: scores.len(), morf, lerf, random, aopc_morf, aopc_lerf, aopc_random, abpc })
+    Ok(PerturbationResult {
+        patches: scores.len(),
+        morf,
+        lerf,
+        random: random.curve.clone(),
+        aopc_morf,
+        aopc_lerf,
+        aopc_random: random.aopc,
+        abpc,
+    })
 }
 
 /// The target logit of `model` as a closure for [`region_perturbation`]: one forward pass per call.

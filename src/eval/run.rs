@@ -6,7 +6,8 @@
 //! that share one [`Model`] (`Model` is `Sync`: tract's plan sits behind an `Arc` and runs with
 //! `&self`). Inputs come from [`inputs_from_npy`] (a batch of preprocessed or raw-pixel inputs) or
 //! from the caller's own preprocessing of image files.
-use super::perturbation::{logit_fn, region_perturbation, Baseline, PerturbationConfig, PerturbationResult};
+use super::perturbation::PerturbationResult;
+use super::perturbation::{logit_fn, random_baseline, region_perturbation_against, Baseline, PerturbationConfig};
 use super::robustness::{max_sensitivity, noise_robustness, MaxSensitivity};
 use super::{conservation, Conservation};
 use crate::error::{Error, Result};
@@ -130,6 +131,8 @@ pub fn evaluate_image(
     let (lo, hi) = cfg.input_range;
     let range = (hi - lo).abs().max(f32::MIN_POSITIVE);
     let mut out = Vec::with_capacity(cfg.methods.len());
+    // The random-order curve depends on the input and the target only: once for all methods.
+    let random = random_baseline(&mut logit_fn(model, target), input, &cfg.perturbation)?;
     for &method in &cfg.methods {
         let (e, ms) = timed(|| -> Result<_> {
             let acts = model.forward(input)?;
@@ -137,7 +140,7 @@ pub fn evaluate_image(
         });
         let e = e?;
         let mut f = logit_fn(model, target);
-        let perturbation = region_perturbation(&mut f, input, &e.relevance, &cfg.perturbation)?;
+        let perturbation = region_perturbation_against(&mut f, input, &e.relevance, &cfg.perturbation, &random)?;
         let mut ex = |x: &Tensor| relevance_of(model, x, method, &options);
         let mut noise = Vec::new();
         if cfg.noise_seeds > 0 {

@@ -64,11 +64,14 @@ fn eval_npy_batch_writes_summary_csv_and_plots() {
         "rlrp,epsilon",
         "--steps",
         "10",
+        "--robustness-limit",
+        "2",
         "--out",
         out.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "stderr: {stderr}");
     assert!(stdout.contains("| rlrp |"), "{stdout}");
+    assert!(stdout.contains("over the first 2 of the 3 images"), "{stdout}");
     assert!(stderr.contains("3/3"), "{stderr}");
     check_outputs(&out, &["rlrp", "epsilon"], 6);
     // R-LRP conserves |f_c(x)|: ‖R‖₁/|logit| = 1 on this chain model.

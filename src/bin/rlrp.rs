@@ -306,6 +306,9 @@ mod cli {
         /// Skip the robustness test (it costs 2·seeds + 2 explanations per image and method).
         #[arg(long)]
         no_robustness: bool,
+        /// Robustness and max-sensitivity only on the first N images (default: all).
+        #[arg(long)]
+        robustness_limit: Option<usize>,
         /// Max-sensitivity samples (0 = skip).
         #[arg(long, default_value_t = 10)]
         sensitivity_samples: usize,
@@ -403,6 +406,7 @@ mod cli {
         };
         cfg.noise_seeds = if args.no_robustness { 0 } else { args.robustness_seeds };
         cfg.sensitivity_samples = args.sensitivity_samples;
+        cfg.robustness_limit = args.robustness_limit;
         cfg.sensitivity_radius = args.sensitivity_radius;
         cfg.seed = args.seed;
         let threads = args.threads.unwrap_or(0);

@@ -17,6 +17,8 @@ use std::fmt::Write;
 pub struct MethodSummary {
     pub method: Method,
     pub images: usize,
+    /// Images with robustness or max-sensitivity results.
+    pub robustness_images: usize,
     pub aopc_morf: f64,
     pub aopc_lerf: f64,
     pub aopc_random: f64,
@@ -81,6 +83,7 @@ pub fn summarise(results: &[ImageMethodResult]) -> Vec<MethodSummary> {
             MethodSummary {
                 method: m,
                 images: rs.len(),
+                robustness_images: rs.iter().filter(|r| !r.noise.is_empty() || r.sensitivity.is_some()).count(),
                 aopc_morf: finite_mean(rs.iter().map(|r| r.perturbation.aopc_morf)),
                 aopc_lerf: finite_mean(rs.iter().map(|r| r.perturbation.aopc_lerf)),
                 aopc_random: finite_mean(rs.iter().map(|r| r.perturbation.aopc_random)),
@@ -152,6 +155,9 @@ pub fn summary_markdown(model: &str, images: usize, command: &str, results: &[Im
          Max-sensitivity as Quantus defines it (divided by ‖x‖). Means over finite values."
     )
     .ok();
+    if let Some(k) = sums.first().map(|s| s.robustness_images).filter(|&k| k > 0 && k < images) {
+        writeln!(out, "\nRobustness and max-sensitivity: over the first {k} of the {images} images.").ok();
+    }
     out
 }
 

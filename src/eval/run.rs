@@ -39,6 +39,9 @@ pub struct EvalConfig {
     pub seed: u64,
     /// How many of the first inputs keep their relevance tensors (for the heatmap grid).
     pub keep_relevance: usize,
+    /// Robustness and max-sensitivity only for the first this many inputs (None = all): they cost
+    /// 2·seeds + samples explanations per input and method, the rest about one.
+    pub robustness_limit: Option<usize>,
 }
 
 impl EvalConfig {
@@ -62,6 +65,7 @@ impl EvalConfig {
             sensitivity_radius: 0.2,
             seed: 0,
             keep_relevance: 6,
+            robustness_limit: None,
         }
     }
 }
@@ -142,14 +146,15 @@ pub fn evaluate_image(
         let mut f = logit_fn(model, target);
         let perturbation = region_perturbation_against(&mut f, input, &e.relevance, &cfg.perturbation, &random)?;
         let mut ex = |x: &Tensor| relevance_of(model, x, method, &options);
+        let robust = cfg.robustness_limit.is_none_or(|n| image < n);
         let mut noise = Vec::new();
-        if cfg.noise_seeds > 0 {
+        if robust && cfg.noise_seeds > 0 {
             for &s in &cfg.noise_sigmas {
                 let (mean, max) = noise_robustness(&mut ex, input, s * range, cfg.noise_seeds, cfg.seed)?;
                 noise.push(NoiseResult { sigma: s, mean, max });
             }
         }
-        let sensitivity = if cfg.sensitivity_samples > 0 {
+        let sensitivity = if robust && cfg.sensitivity_samples > 0 {
             Some(max_sensitivity(&mut ex, input, cfg.sensitivity_radius, cfg.sensitivity_samples, cfg.seed)?)
         } else {
             None

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# Runs every test: formatting, lints, native unit/integration/golden tests (against ../shared), and the
-# wasm32 + simd128 build of the core. Installs what is missing first (scripts/setup.sh).
+# Runs every test: formatting, lints, native unit/integration/golden tests (against ../shared), the
+# wasm32 + simd128 build of the core, the golden tests again in headless Chromium (wasm32), the
+# release build of the app (trunk) and the end-to-end tests of that build in headless Chromium.
+# Installs what is missing first (scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
-
-scripts/setup.sh
+# trunk, wasm-bindgen and wasm-bindgen-test-runner are installed by cargo install.
+cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+case ":$PATH:" in *":$cargo_bin:"*) ;; *) export PATH="$cargo_bin:$PATH" ;; esac
 
 step() { printf '\n=== %s\n' "$*"; }
+
+step "setup (installs only what is missing)"
+scripts/setup.sh
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -20,5 +26,22 @@ cargo test --lib --bins --tests
 
 step "wasm32-unknown-unknown + simd128 check of the core"
 cargo check --lib --target wasm32-unknown-unknown
+
+step "wasm32 golden tests in headless Chromium (every golden case, and the worker session)"
+# The runner's default limit for the whole suite (20 s) is too short for EfficientNet-Lite0.
+# tests/wasm/runner.mjs drops the module's DWARF sections, then runs wasm-bindgen-test-runner.
+WASM_BINDGEN_TEST_TIMEOUT=${WASM_BINDGEN_TEST_TIMEOUT:-900} \
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="node $PWD/tests/wasm/runner.mjs" \
+  CHROMEDRIVER=${CHROMEDRIVER:-$(command -v chromedriver)} \
+  cargo test --target wasm32-unknown-unknown --test wasm_golden
+
+step "trunk build --release --offline (the app, into dist/)"
+trunk build --release --offline
+
+step "native CLI for the end-to-end comparison (target/debug/rlrp)"
+cargo build --bin rlrp
+
+step "end-to-end tests of dist/ in headless Chromium (screenshots in target/e2e-artifacts/)"
+node --test tests/e2e/*.test.mjs
 
 step "all tests passed"

@@ -6,8 +6,8 @@ pub mod protocol;
 pub mod session;
 
 #[cfg(target_arch = "wasm32")]
-pub mod wire;
-#[cfg(target_arch = "wasm32")]
 pub mod ui;
+#[cfg(target_arch = "wasm32")]
+pub mod wire;
 #[cfg(target_arch = "wasm32")]
 pub mod worker;

@@ -8,6 +8,8 @@ use crate::sidecar::Sidecar;
 use serde::{Deserialize, Serialize};
 
 /// A request from the page. Every request has an id; responses echo it.
+// One request lives at a time and is serialised once: the size of its largest variant is no cost.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Request {

@@ -196,7 +196,8 @@ impl Session {
         keep_layer_maps: bool,
         progress: ProgressSink,
     ) -> Result<&Explanation> {
-        let cached = self.last.as_ref().is_some_and(|(k, e)| *k == key && (!keep_layer_maps || !e.layer_maps.is_empty()));
+        let cached =
+            self.last.as_ref().is_some_and(|(k, e)| *k == key && (!keep_layer_maps || !e.layer_maps.is_empty()));
         if !cached {
             let m = self.loaded()?;
             let img = self.image()?;

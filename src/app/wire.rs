@@ -39,7 +39,11 @@ pub fn decode(value: &JsValue) -> Result<Message, String> {
     } else {
         let list: Array = data.dyn_into().map_err(|_| "the message data is not a list".to_string())?;
         list.iter()
-            .map(|v| v.dyn_into::<Uint8Array>().map(|a| a.to_vec()).map_err(|_| "message data must be Uint8Arrays".to_string()))
+            .map(|v| {
+                v.dyn_into::<Uint8Array>()
+                    .map(|a| a.to_vec())
+                    .map_err(|_| "message data must be Uint8Arrays".to_string())
+            })
             .collect::<Result<Vec<_>, _>>()?
     };
     Ok(Message { id, body, data })

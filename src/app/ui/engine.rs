@@ -11,10 +11,25 @@ use yew::Callback;
 
 /// What the worker said.
 pub enum EngineEvent {
-    Message { epoch: u64, id: u64, response: Response, data: Vec<Vec<u8>> },
+    Message {
+        epoch: u64,
+        id: u64,
+        response: Box<Response>,
+        data: Vec<Vec<u8>>,
+    },
+    /// The worker has not said `Ready` long after it was started (its WebAssembly failed to load).
+    StartTimeout {
+        epoch: u64,
+    },
     /// The worker died (an uncaught exception or a WebAssembly trap) or could not start.
-    Crashed { epoch: u64, message: String },
+    Crashed {
+        epoch: u64,
+        message: String,
+    },
 }
+
+/// How long a new worker may take to say `Ready`.
+pub const START_TIMEOUT_MS: i32 = 90_000;
 
 struct Live {
     worker: Worker,
@@ -64,15 +79,21 @@ impl Engine {
         let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             let ev = match wire::decode(&event.data()) {
                 Ok(msg) => match serde_json::from_str::<Response>(&msg.body) {
-                    Ok(response) => EngineEvent::Message { epoch, id: msg.id, response, data: msg.data },
+                    Ok(response) => {
+                        EngineEvent::Message { epoch, id: msg.id, response: Box::new(response), data: msg.data }
+                    }
                     Err(e) => EngineEvent::Message {
                         epoch,
                         id: msg.id,
-                        response: Response::Error { message: format!("unreadable reply from the engine: {e}") },
+                        response: Box::new(Response::Error {
+                            message: format!("unreadable reply from the engine: {e}"),
+                        }),
                         data: Vec::new(),
                     },
                 },
-                Err(message) => EngineEvent::Message { epoch, id: 0, response: Response::Error { message }, data: vec![] },
+                Err(message) => {
+                    EngineEvent::Message { epoch, id: 0, response: Box::new(Response::Error { message }), data: vec![] }
+                }
             };
             cb.emit(ev);
         });
@@ -88,6 +109,13 @@ impl Engine {
         worker.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
         worker.set_onerror(Some(onerror.as_ref().unchecked_ref()));
         self.live = Some(Live { worker, _onmessage: onmessage, _onerror: onerror });
+        // A failed start inside the worker (e.g. its wasm does not load) is no error event here.
+        let cb = self.on_event.clone();
+        let timeout = Closure::once_into_js(move || cb.emit(EngineEvent::StartTimeout { epoch }));
+        if let Some(window) = web_sys::window() {
+            let _ =
+                window.set_timeout_with_callback_and_timeout_and_arguments_0(timeout.unchecked_ref(), START_TIMEOUT_MS);
+        }
     }
 
     /// Stops the worker at once (whatever it is computing).

@@ -129,10 +129,7 @@ impl Job {
 pub struct Shown {
     pub key: ExplainKey,
     pub image_name: String,
-    pub model_name: String,
     pub report: Report,
-    pub width: usize,
-    pub height: usize,
     /// Channel-summed input relevance (height × width).
     pub values: Vec<f32>,
     pub npy: Vec<u8>,

@@ -1,0 +1,224 @@
+//! SVG charts: the colour bar, ‖R‖₁ after every layer, and the pixel-flipping curves.
+use super::state::{fmt_num, Faith};
+use crate::heatmap::{color, Colormap, ScaleMode};
+use crate::relevance::LayerMass;
+use yew::prelude::*;
+
+fn hex([r, g, b]: [u8; 3]) -> String {
+    format!("#{r:02x}{g:02x}{b:02x}")
+}
+
+fn f(v: f64) -> String {
+    format!("{v:.1}")
+}
+
+/// The value scale of the heatmap: the colormap from −clip (or 0) to +clip.
+pub fn colorbar(cmap: Colormap, mode: ScaleMode, clip: Option<f32>) -> Html {
+    const N: usize = 64;
+    let (w, x0, bar_w) = (320.0, 10.0, 300.0);
+    let signed = mode == ScaleMode::Signed;
+    let rects = (0..N).map(|i| {
+        let u = (i as f32 + 0.5) / N as f32;
+        let t = if signed { 2.0 * u - 1.0 } else { u };
+        let x = x0 + bar_w * i as f64 / N as f64;
+        html! { <rect x={f(x)} y="2" width={f(bar_w / N as f64 + 0.6)} height="16" fill={hex(color(cmap, t))} /> }
+    });
+    let c = clip.map(|c| fmt_num(c as f64, 3));
+    let (lo, hi) = match (&c, signed) {
+        (Some(c), true) => (format!("−{c}"), format!("+{c}")),
+        (Some(c), false) => ("0".to_string(), c.clone()),
+        (None, _) => (String::new(), String::new()),
+    };
+    let what = match mode {
+        ScaleMode::Signed => "relevance",
+        ScaleMode::Absolute => "|relevance|",
+        ScaleMode::Positive => "positive relevance",
+    };
+    let label = match &c {
+        Some(_) => format!("Colour scale of the {what}: from {lo} to {hi}; values beyond are saturated"),
+        None => "Colour scale (no heatmap yet)".to_string(),
+    };
+    html! {
+        <svg data-testid="colorbar" class="colorbar" viewBox={format!("0 0 {w} 36")} role="img" aria-label={label.clone()}
+             data-clip={clip.map(|c| c.to_string()).unwrap_or_default()}>
+            <title>{ label }</title>
+            { for rects }
+            <rect x={f(x0)} y="2" width={f(bar_w)} height="16" fill="none" class="frame" />
+            <text x={f(x0)} y="32" text-anchor="start">{ lo }</text>
+            if signed && c.is_some() {
+                <text x={f(x0 + bar_w / 2.0)} y="32" text-anchor="middle">{ "0" }</text>
+            }
+            <text x={f(x0 + bar_w)} y="32" text-anchor="end">{ hi }</text>
+        </svg>
+    }
+}
+
+/// Chart geometry: a plot area inside a view box.
+struct Frame {
+    w: f64,
+    h: f64,
+    left: f64,
+    right: f64,
+    top: f64,
+    bottom: f64,
+}
+
+impl Frame {
+    fn x(&self, u: f64) -> f64 {
+        self.left + u * (self.w - self.left - self.right)
+    }
+    fn y(&self, v: f64) -> f64 {
+        self.h - self.bottom - v * (self.h - self.top - self.bottom)
+    }
+    fn axes(&self, x_label: &str, y_label: &str) -> Html {
+        let (x0, x1, y0, y1) = (self.x(0.0), self.x(1.0), self.y(0.0), self.y(1.0));
+        let ymid = (y0 + y1) / 2.0;
+        html! {
+            <g class="axes">
+                <line x1={f(x0)} y1={f(y0)} x2={f(x1)} y2={f(y0)} />
+                <line x1={f(x0)} y1={f(y0)} x2={f(x0)} y2={f(y1)} />
+                <text class="axis-label" x={f((x0 + x1) / 2.0)} y={f(self.h - 4.0)} text-anchor="middle">{ x_label.to_string() }</text>
+                <text class="axis-label" x="12" y={f(ymid)} text-anchor="middle"
+                      transform={format!("rotate(-90 12 {})", f(ymid))}>{ y_label.to_string() }</text>
+            </g>
+        }
+    }
+}
+
+/// ‖R‖₁ after every node, from the output (left) to the input (right), on a log scale.
+pub fn layer_chart(layers: &[LayerMass], highlight: Option<&str>) -> Html {
+    let fr = Frame { w: 640.0, h: 250.0, left: 64.0, right: 14.0, top: 12.0, bottom: 42.0 };
+    let label = "‖R‖₁ after every layer, from the output to the input (log scale)";
+    if layers.is_empty() {
+        return html! {
+            <svg data-testid="layer-chart" class="chart" viewBox="0 0 640 250" role="img" aria-label={label} data-state="empty">
+                { fr.axes("layer (output → input)", "‖R‖₁") }
+                <text x="320" y="120" text-anchor="middle" class="placeholder">{ "no explanation yet" }</text>
+            </svg>
+        };
+    }
+    let logs: Vec<Option<f64>> =
+        layers.iter().map(|l| (l.l1.is_finite() && l.l1 > 0.0).then(|| l.l1.log10())).collect();
+    let finite: Vec<f64> = logs.iter().flatten().copied().collect();
+    let (mut lo, mut hi) = finite.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    if !lo.is_finite() {
+        (lo, hi) = (0.0, 1.0);
+    }
+    if hi - lo < 0.2 {
+        let mid = (hi + lo) / 2.0;
+        (lo, hi) = (mid - 0.5, mid + 0.5);
+    } else {
+        let pad = (hi - lo) * 0.06;
+        (lo, hi) = (lo - pad, hi + pad);
+    }
+    let n = layers.len();
+    let ux = |i: usize| if n > 1 { i as f64 / (n - 1) as f64 } else { 0.5 };
+    let uy = |v: f64| (v - lo) / (hi - lo);
+    let points: Vec<String> = logs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| v.map(|v| format!("{},{}", f(fr.x(ux(i))), f(fr.y(uy(v))))))
+        .collect();
+    // y ticks: powers of ten inside the range (at most 6), else the two ends
+    let mut ticks: Vec<f64> = ((lo.ceil() as i64)..=(hi.floor() as i64)).map(|e| e as f64).collect();
+    if ticks.len() > 6 {
+        let step = ticks.len().div_ceil(6);
+        ticks = ticks.into_iter().step_by(step).collect();
+    }
+    if ticks.len() < 2 {
+        let span = hi - lo;
+        ticks = vec![lo + span * 0.15, lo + span * 0.5, hi - span * 0.15];
+    }
+    let tick_html = ticks.iter().map(|&t| {
+        let y = fr.y(uy(t));
+        html! {
+            <g class="tick">
+                <line class="grid" x1={f(fr.x(0.0))} y1={f(y)} x2={f(fr.x(1.0))} y2={f(y)} />
+                <text x={f(fr.left - 6.0)} y={f(y + 4.0)} text-anchor="end">{ fmt_num(10f64.powf(t), 2) }</text>
+            </g>
+        }
+    });
+    let dots = layers.iter().zip(&logs).enumerate().map(|(i, (l, v))| {
+        let y = v.map(|v| fr.y(uy(v))).unwrap_or(fr.y(0.0));
+        let selected = highlight == Some(l.node.as_str());
+        let class = classes!("dot", selected.then_some("selected"), v.is_none().then_some("zero"));
+        html! {
+            <circle class={class} cx={f(fr.x(ux(i)))} cy={f(y)} r={if selected { "4.5" } else { "2.5" }}>
+                <title>{ format!("{} ({}) {:?}\n‖R‖₁ = {}\nΣR = {}", l.node, l.op, l.shape, fmt_num(l.l1, 5), fmt_num(l.sum, 5)) }</title>
+            </circle>
+        }
+    });
+    html! {
+        <svg data-testid="layer-chart" class="chart" viewBox="0 0 640 250" role="img" aria-label={label} data-state="ready"
+             data-layers={n.to_string()}>
+            { for tick_html }
+            { fr.axes("layer (output → input)", "‖R‖₁ (log)") }
+            <text x={f(fr.x(0.0))} y={f(fr.h - fr.bottom + 16.0)} text-anchor="start">{ "output" }</text>
+            <text x={f(fr.x(1.0))} y={f(fr.h - fr.bottom + 16.0)} text-anchor="end">{ "input" }</text>
+            <polyline class="line" points={points.join(" ")} />
+            { for dots }
+        </svg>
+    }
+}
+
+/// Pixel flipping: the target logit as the most relevant patches are removed first, and in random
+/// order.
+pub fn faithfulness_chart(faith: Option<&Faith>) -> Html {
+    let fr = Frame { w: 640.0, h: 250.0, left: 64.0, right: 14.0, top: 12.0, bottom: 42.0 };
+    let label = "Pixel flipping: target logit as patches are removed, most relevant first and in random order";
+    let Some(fa) = faith else {
+        return html! {
+            <svg data-testid="faithfulness-chart" class="chart" viewBox="0 0 640 250" role="img" aria-label={label} data-state="empty">
+                { fr.axes("patches removed", "target logit") }
+                <text x="320" y="120" text-anchor="middle" class="placeholder">{ "not run yet" }</text>
+            </svg>
+        };
+    };
+    let all = fa.morf.iter().chain(&fa.random).copied().filter(|v| v.is_finite());
+    let (mut lo, mut hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v as f64), b.max(v as f64)));
+    if !lo.is_finite() {
+        (lo, hi) = (0.0, 1.0);
+    }
+    if hi - lo < 1e-9 {
+        (lo, hi) = (lo - 0.5, hi + 0.5);
+    }
+    let pad = (hi - lo) * 0.06;
+    let (lo, hi) = (lo - pad, hi + pad);
+    let steps = fa.steps.max(1) as f64;
+    let line = |vals: &[f32]| -> String {
+        vals.iter()
+            .enumerate()
+            .filter(|(_, v)| v.is_finite())
+            .map(|(i, &v)| format!("{},{}", f(fr.x(i as f64 / steps)), f(fr.y((v as f64 - lo) / (hi - lo)))))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let yt = [lo + pad, (lo + hi) / 2.0, hi - pad];
+    let ytick = yt.iter().map(|&t| {
+        let y = fr.y((t - lo) / (hi - lo));
+        html! {
+            <g class="tick">
+                <line class="grid" x1={f(fr.x(0.0))} y1={f(y)} x2={f(fr.x(1.0))} y2={f(y)} />
+                <text x={f(fr.left - 6.0)} y={f(y + 4.0)} text-anchor="end">{ fmt_num(t, 3) }</text>
+            </g>
+        }
+    });
+    let x_label = format!("patches removed ({} × {} px, {} of {})", fa.patch, fa.patch, fa.steps, fa.patches);
+    html! {
+        <svg data-testid="faithfulness-chart" class="chart" viewBox="0 0 640 250" role="img" aria-label={label} data-state="ready"
+             data-aopc-morf={fa.aopc_morf.to_string()} data-aopc-random={fa.aopc_random.to_string()}>
+            { for ytick }
+            { fr.axes(&x_label, "target logit") }
+            <text x={f(fr.x(0.0))} y={f(fr.h - fr.bottom + 16.0)} text-anchor="start">{ "0" }</text>
+            <text x={f(fr.x(1.0))} y={f(fr.h - fr.bottom + 16.0)} text-anchor="end">{ fa.steps.to_string() }</text>
+            <polyline class="line random" points={line(&fa.random)} />
+            <polyline class="line morf" points={line(&fa.morf)} />
+            <g class="legend">
+                <line class="line morf" x1={f(fr.x(0.62))} y1="24" x2={f(fr.x(0.68))} y2="24" />
+                <text x={f(fr.x(0.69))} y="28">{ format!("most relevant first (AOPC {})", fmt_num(fa.aopc_morf, 3)) }</text>
+                <line class="line random" x1={f(fr.x(0.62))} y1="42" x2={f(fr.x(0.68))} y2="42" />
+                <text x={f(fr.x(0.69))} y="46">{ format!("random order (AOPC {})", fmt_num(fa.aopc_random, 3)) }</text>
+            </g>
+        </svg>
+    }
+}

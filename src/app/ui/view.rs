@@ -1,0 +1,512 @@
+//! The page's sections (the `data-testid` hooks are the contract with the tests).
+use super::app::{colormap_name, mode_name, App, Msg, Param};
+use super::charts;
+use super::files;
+use super::net;
+use super::sidecar_form::SidecarForm;
+use super::state::{fmt_ms, fmt_num, Shown};
+use crate::app::protocol::SidecarSource;
+use crate::heatmap::{Colormap, ScaleMode};
+use crate::relevance::Method;
+use web_sys::{HtmlInputElement, HtmlSelectElement, KeyboardEvent};
+use yew::prelude::*;
+
+fn select_value(e: &Event) -> String {
+    e.target_unchecked_into::<HtmlSelectElement>().value()
+}
+
+fn input_value(e: &InputEvent) -> String {
+    e.target_unchecked_into::<HtmlInputElement>().value()
+}
+
+fn is_enter(e: &KeyboardEvent) -> bool {
+    e.key() == "Enter"
+}
+
+/// Canvases of small inputs (MNIST) are scaled up with crisp pixels.
+fn canvas_class(base: &'static str, width: u32) -> Classes {
+    classes!(base, (width < 100).then_some("pixelated"))
+}
+
+impl App {
+    pub(super) fn view_page(&self, ctx: &Context<Self>) -> Html {
+        html! {
+            <div class={classes!("app", self.dragging.then_some("dragging"))}>
+                <header class="top">
+                    <div class="brand">
+                        <h1>{ "rlrp-web" }</h1>
+                        <p class="tagline">{ "Why did the classifier say that? R-LRP and classical LRP heatmaps, \
+                                               computed in your browser: nothing leaves your machine." }</p>
+                    </div>
+                    { self.view_progress(ctx) }
+                </header>
+                { self.view_error(ctx) }
+                <main class="layout">
+                    { self.view_input(ctx) }
+                    { self.view_heatmap(ctx) }
+                    { self.view_prediction(ctx) }
+                    { self.view_compare(ctx) }
+                    { self.view_layers(ctx) }
+                    { self.view_faithfulness(ctx) }
+                </main>
+                <footer class="foot">
+                    <p>{ "Red pushes the class score up, blue pushes it down. R-LRP: relevance U = x ⊙ Wᵀ R rescaled \
+                          to keep ‖R‖₁ at every linear layer; κ = ΣR_input / f_c(x)." }</p>
+                </footer>
+            </div>
+        }
+    }
+
+    fn view_progress(&self, ctx: &Context<Self>) -> Html {
+        let busy = self.is_busy();
+        let downloading = self.fetching.as_ref().or(self.fetching_sample.as_ref());
+        let stage = match (downloading, &self.busy) {
+            (Some(f), _) => f.clone(),
+            (None, Some(b)) => b.stage.clone(),
+            (None, None) => "ready".to_string(),
+        };
+        let (value, max) = match &self.busy {
+            Some(b) if b.total > 0 && downloading.is_none() => (Some(b.done.to_string()), b.total.to_string()),
+            _ => (None, "1".to_string()),
+        };
+        html! {
+            <div data-testid="progress" class={classes!("progress", busy.then_some("busy"))} data-busy={busy.to_string()}
+                 role="status" aria-live="polite">
+                <span class="stage">{ if busy { stage } else { "ready".to_string() } }</span>
+                if busy {
+                    <progress max={max} value={value} aria-label="progress"></progress>
+                }
+                <button type="button" data-testid="cancel-button" class="secondary" disabled={!busy}
+                        onclick={ctx.link().callback(|_| Msg::Cancel)}>{ "Cancel" }</button>
+            </div>
+        }
+    }
+
+    fn view_error(&self, ctx: &Context<Self>) -> Html {
+        let Some(e) = &self.error else { return html! {} };
+        html! {
+            <div data-testid="error-banner" class="error-banner" role="alert">
+                <p>{ e.clone() }</p>
+                <button type="button" data-testid="error-dismiss" class="secondary" aria-label="Dismiss the error"
+                        onclick={ctx.link().callback(|_| Msg::DismissError)}>{ "Dismiss" }</button>
+            </div>
+        }
+    }
+
+    fn view_input(&self, ctx: &Context<Self>) -> Html {
+        let link = ctx.link();
+        let models = self.bundle.as_ref().map(|b| b.models.clone()).unwrap_or_default();
+        let current = self.model_select_value();
+        let user = self.desired_model.as_ref().is_some_and(|m| m.bundle_id.is_none()) && self.fetching_model.is_none();
+        let model_name = self.model_info.as_ref().map(|m| m.name.clone()).unwrap_or_else(|| "none yet".into());
+        let on_model = link.callback(|e: Event| Msg::PickModel(select_value(&e)));
+        let samples = self.desired_model.as_ref().map(|m| m.samples.clone()).unwrap_or_default();
+        let current_sample = self.desired_image.as_ref().and_then(|i| i.url.clone());
+        let open = link.callback(|_: MouseEvent| Msg::OpenPicker);
+        let key_open = link.batch_callback(|e: KeyboardEvent| {
+            if e.key() == "Enter" || e.key() == " " {
+                e.prevent_default();
+                Some(Msg::OpenPicker)
+            } else {
+                None
+            }
+        });
+        let on_files = link.callback(|e: Event| {
+            let input = e.target_unchecked_into::<HtmlInputElement>();
+            let list = input.files().map(|l| files::file_list(&l)).unwrap_or_default();
+            input.set_value("");
+            Msg::Files(list)
+        });
+        let (w, h) = self.input_size();
+        let image_name = self.image_info.as_ref().map(|i| i.name.clone()).unwrap_or_default();
+        let info = self.model_info.as_ref().map(|m| {
+            let i = &m.info;
+            let shape = i.input_shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("×");
+            format!("input {shape} · {} classes · {} weighted layers · opset {}", i.classes, i.weighted_layers, i.opset)
+        });
+        let form = self.model_info.as_ref().filter(|m| m.user && m.source != SidecarSource::File).map(|m| {
+            html! {
+                <SidecarForm key={m.generation.to_string()} sidecar={m.sidecar.clone()}
+                             on_apply={link.callback(Msg::ApplySidecar)} on_error={link.callback(Msg::ShowError)} />
+            }
+        });
+        html! {
+            <section class="card input-card" aria-labelledby="h-input">
+                <h2 id="h-input">{ "Model and image" }</h2>
+                <label class="field" for="model-picker">{ "Model" }</label>
+                <select id="model-picker" data-testid="model-picker" ref={self.selects.model.clone()} onchange={on_model}
+                        disabled={models.is_empty()}>
+                    { for models.iter().map(|m| html! {
+                        <option value={m.id.clone()} selected={m.id == current}>{ m.name.clone() }</option>
+                    }) }
+                    if user {
+                        <option value="" selected=true>{ "your model" }</option>
+                    }
+                </select>
+                <p class="model-line">{ "Loaded: " }<strong data-testid="model-name">{ model_name }</strong></p>
+                if let Some(info) = info {
+                    <p class="hint">{ info }</p>
+                }
+                { for form }
+                <div data-testid="drop-zone" class="drop-zone" tabindex="0" role="button" aria-describedby="drop-help"
+                     onclick={open} onkeydown={key_open}>
+                    <strong>{ "Drop an image or an ONNX model" }</strong>
+                    <span id="drop-help">{ "or click to choose files, or paste an image. A model may come with its \
+                                            .json sidecar and a labels file (.txt or a .json list)." }</span>
+                </div>
+                <input id="file-input" data-testid="file-input" class="visually-hidden" type="file" multiple=true
+                       aria-label="Choose an image or an ONNX model" ref={self.file_input.clone()} onchange={on_files}
+                       accept=".onnx,.json,.txt,.png,.jpg,.jpeg,.webp,.gif,.bmp,image/*" />
+                <div data-testid="sample-picker" class="samples" role="group" aria-label="Sample images">
+                    if samples.is_empty() {
+                        <p class="hint">{ "No samples for this model: drop your own image." }</p>
+                    }
+                    { for samples.into_iter().map(|url| {
+                        let name = net::file_name(&url);
+                        let pressed = current_sample.as_deref() == Some(url.as_str());
+                        let u = url.clone();
+                        html! {
+                            <button type="button" data-testid="sample" class="sample" aria-pressed={pressed.to_string()}
+                                    title={name.clone()} onclick={link.callback(move |_| Msg::PickSample(u.clone()))}>
+                                <img src={url} alt={format!("sample {name}")} width="56" height="56" />
+                            </button>
+                        }
+                    }) }
+                </div>
+                <figure class="image-figure">
+                    <canvas data-testid="image-canvas" class={canvas_class("picture", w)} ref={self.canvases.image.node.clone()}
+                            width={w.to_string()} height={h.to_string()} data-image={image_name.clone()}
+                            role="img" aria-label={format!("the preprocessed input {image_name}")}></canvas>
+                    <figcaption>{ format!("Model input ({w} × {h}): ") }<span class="mono">{ image_name }</span></figcaption>
+                </figure>
+            </section>
+        }
+    }
+
+    /// The model input size (the preprocessed picture's size).
+    fn input_size(&self) -> (u32, u32) {
+        if let Some(p) = &self.image_pic {
+            return (p.width, p.height);
+        }
+        match &self.model_info {
+            Some(m) => (m.sidecar.input.width as u32, m.sidecar.input.height as u32),
+            None => (224, 224),
+        }
+    }
+
+    fn method_options(selected: Method) -> Html {
+        html! {
+            { for Method::ALL.iter().map(|m| html! {
+                <option value={m.name()} selected={*m == selected}>{ format!("{} ({})", m.label(), m.name()) }</option>
+            }) }
+        }
+    }
+
+    fn view_heatmap(&self, ctx: &Context<Self>) -> Html {
+        let link = ctx.link();
+        let method = self.settings.method;
+        let ready = self.main_ready();
+        let main = self.main.as_ref().filter(|_| ready);
+        let (w, h) = self.heat_pic.as_ref().map(|p| (p.width, p.height)).unwrap_or_else(|| self.input_size());
+        let model = self.model_info.as_ref().map(|m| m.name.clone()).unwrap_or_default();
+        let wanted = self.main_key();
+        let stale = ready
+            && wanted.is_some()
+            && main.is_some_and(|m| Some(&m.key) != wanted.as_ref())
+            && self.failed_main != wanted;
+        let caption = match main {
+            Some(m) => format!(
+                "{} for class {}{}",
+                m.key.method.label(),
+                m.report.target,
+                m.report.target_label.as_ref().map(|l| format!(" “{l}”")).unwrap_or_default()
+            ),
+            None => "no heatmap yet".into(),
+        };
+        let on_method = link.callback(|e: Event| match Method::parse(&select_value(&e)) {
+            Ok(m) => Msg::SetMethod(m),
+            Err(err) => Msg::ShowError(err.to_string()),
+        });
+        let params = Param::ALL.iter().copied().filter(|p| p.shown_for(method)).map(|p| {
+            let text = self.param_text[Param::ALL.iter().position(|q| *q == p).unwrap_or(0)].clone();
+            let id = format!("param-{}", p.name());
+            html! {
+                <label class="param" for={id.clone()}>
+                    <span>{ p.label() }</span>
+                    <input id={id.clone()} data-testid={id} type="number" step="any" min="0" value={text}
+                           oninput={link.callback(move |e: InputEvent| Msg::ParamText(p, input_value(&e)))}
+                           onchange={link.callback(move |_: Event| Msg::ParamCommit(p))}
+                           onkeydown={link.batch_callback(move |e: KeyboardEvent| is_enter(&e).then_some(Msg::ParamCommit(p)))} />
+                </label>
+            }
+        });
+        let on_opacity = link.callback(|e: InputEvent| Msg::SetOpacity(input_value(&e).parse().unwrap_or(0.7)));
+        let on_cmap = link.callback(|e: Event| {
+            Msg::SetColormap(if select_value(&e) == "heat" { Colormap::Heat } else { Colormap::Bwr })
+        });
+        let on_mode = link.callback(|e: Event| {
+            Msg::SetMode(match select_value(&e).as_str() {
+                "absolute" => ScaleMode::Absolute,
+                "positive" => ScaleMode::Positive,
+                _ => ScaleMode::Signed,
+            })
+        });
+        let cmap = colormap_name(self.style.colormap);
+        let mode = mode_name(self.style.mode);
+        html! {
+            <section class="card heat-card" aria-labelledby="h-heat">
+                <h2 id="h-heat">{ "Explanation" }</h2>
+                <div class="row">
+                    <label class="field grow" for="method-picker">{ "Method" }
+                        <select id="method-picker" data-testid="method-picker" ref={self.selects.method.clone()} onchange={on_method}>
+                            { Self::method_options(method) }
+                        </select>
+                    </label>
+                    { for params }
+                </div>
+                <figure class="heat-figure">
+                    <canvas data-testid="heatmap-canvas" class={classes!(canvas_class("heatmap", w), stale.then_some("stale"))}
+                            ref={self.canvases.heat.node.clone()} width={w.to_string()} height={h.to_string()}
+                            data-state={if ready { "ready" } else { "empty" }}
+                            data-image={main.map(|m| m.image_name.clone()).unwrap_or_default()}
+                            data-method={main.map(|m| m.key.method.name()).unwrap_or_default()}
+                            data-target={main.map(|m| m.report.target.to_string()).unwrap_or_default()}
+                            data-model={model}
+                            role="img" aria-label={format!("heatmap: {caption}")}></canvas>
+                    <figcaption>{ caption }</figcaption>
+                </figure>
+                { charts::colorbar(self.style.colormap, self.style.mode, self.heat_clip) }
+                <div class="controls">
+                    <label class="field" for="opacity">{ format!("Overlay opacity {:.2}", self.opacity) }
+                        <input id="opacity" data-testid="opacity" type="range" min="0" max="1" step="0.05"
+                               value={self.opacity.to_string()} oninput={on_opacity} />
+                    </label>
+                    <label class="field" for="colormap">{ "Colours" }
+                        <select id="colormap" data-testid="colormap" ref={self.selects.colormap.clone()} onchange={on_cmap}>
+                            <option value="bwr" selected={cmap == "bwr"}>{ "blue–white–red (bwr)" }</option>
+                            <option value="heat" selected={cmap == "heat"}>{ "black–red–yellow (heat)" }</option>
+                        </select>
+                    </label>
+                    <label class="field" for="scale-mode">{ "Scale" }
+                        <select id="scale-mode" data-testid="scale-mode" ref={self.selects.mode.clone()} onchange={on_mode}>
+                            <option value="signed" selected={mode == "signed"}>{ "signed" }</option>
+                            <option value="absolute" selected={mode == "absolute"}>{ "absolute" }</option>
+                            <option value="positive" selected={mode == "positive"}>{ "positive only" }</option>
+                        </select>
+                    </label>
+                    <label class="field" for="clip-percentile">{ "Clip at percentile" }
+                        <input id="clip-percentile" data-testid="clip-percentile" type="number" min="0" max="100" step="0.1"
+                               value={self.clip_text.clone()}
+                               oninput={link.callback(|e: InputEvent| Msg::ClipText(input_value(&e)))}
+                               onchange={link.callback(|_: Event| Msg::ClipCommit)}
+                               onkeydown={link.batch_callback(|e: KeyboardEvent| is_enter(&e).then_some(Msg::ClipCommit))} />
+                    </label>
+                </div>
+                <div class="row downloads">
+                    <button type="button" data-testid="download-png" disabled={!ready}
+                            onclick={link.callback(|_| Msg::DownloadPng)}>{ "Save heatmap (.png)" }</button>
+                    <button type="button" data-testid="download-npy" disabled={!ready}
+                            onclick={link.callback(|_| Msg::DownloadNpy)}>{ "Save relevance (.npy)" }</button>
+                </div>
+            </section>
+        }
+    }
+
+    fn view_prediction(&self, ctx: &Context<Self>) -> Html {
+        let link = ctx.link();
+        let top = self.image_info.as_ref().map(|i| i.top.clone()).unwrap_or_default();
+        let classes = self.image_info.as_ref().map(|i| i.classes).unwrap_or(0);
+        let main = self.main.as_ref().filter(|_| self.main_ready());
+        let explained = main.map(|m| m.report.target);
+        let items = top.iter().enumerate().map(|(rank, c)| {
+            let class = c.class;
+            let label = c.label.clone().unwrap_or_else(|| format!("class {class}"));
+            let pct = c.probability as f64 * 100.0;
+            html! {
+                <li>
+                    <button type="button" data-testid={format!("class-{class}")}
+                            class={classes!("class-button", (explained == Some(class)).then_some("current"))}
+                            aria-pressed={(explained == Some(class)).to_string()}
+                            title={format!("explain class {class} (logit {})", fmt_num(c.logit as f64, 4))}
+                            onclick={link.callback(move |_| Msg::SetTarget(class))}>
+                        <span class="class-label">{ label }{ if rank == 0 { " (predicted)" } else { "" } }</span>
+                        <span class="class-num">{ format!("#{class} · {pct:.1} %") }</span>
+                        <span class="bar" style={format!("width: {:.1}%", pct.clamp(0.0, 100.0))}></span>
+                    </button>
+                </li>
+            }
+        });
+        html! {
+            <section class="card pred-card" aria-labelledby="h-pred">
+                <h2 id="h-pred">{ "Prediction" }</h2>
+                <ol data-testid="top5" class="top5" aria-label="The five most probable classes (click to explain one)">
+                    { for items }
+                </ol>
+                <div class="row class-row">
+                    <label class="field grow" for="class-input">{ format!("Explain class (0–{})", classes.saturating_sub(1)) }
+                        <input id="class-input" data-testid="class-input" type="number" min="0"
+                               max={classes.saturating_sub(1).to_string()} step="1" value={self.class_text.clone()}
+                               oninput={link.callback(|e: InputEvent| Msg::ClassText(input_value(&e)))}
+                               onkeydown={link.batch_callback(|e: KeyboardEvent| is_enter(&e).then_some(Msg::ClassGo))} />
+                    </label>
+                    <button type="button" data-testid="class-go" onclick={link.callback(|_| Msg::ClassGo)}>{ "Explain" }</button>
+                </div>
+                { self.view_numbers(main) }
+                { self.view_timings() }
+            </section>
+        }
+    }
+
+    fn view_numbers(&self, main: Option<&Shown>) -> Html {
+        let r = main.map(|m| &m.report);
+        let dash = || "–".to_string();
+        let kappa = r.map(|r| r.kappa.map(|k| fmt_num(k, 6)).unwrap_or_else(|| "n/a".into())).unwrap_or_else(dash);
+        let kappa_raw = r.and_then(|r| r.kappa).map(|k| k.to_string()).unwrap_or_default();
+        let row = |label: &'static str, title: &'static str, value: String| {
+            html! { <><dt title={title}>{ label }</dt><dd>{ value }</dd></> }
+        };
+        html! {
+            <dl class="numbers" aria-label="The numbers behind the picture">
+                { row("method", "the explanation method", r.map(|r| r.method_label.clone()).unwrap_or_else(dash)) }
+                { row("class", "the explained class", r.map(|r| format!("{}{}", r.target,
+                      r.target_label.as_ref().map(|l| format!(" “{l}”")).unwrap_or_default())).unwrap_or_else(dash)) }
+                { row("logit f_c(x)", "the target's logit", r.map(|r| fmt_num(r.logit as f64, 6)).unwrap_or_else(dash)) }
+                <dt title="κ = ΣR_input / f_c(x): how much of the logit the input relevance accounts for">{ "κ" }</dt>
+                <dd data-testid="kappa" data-value={kappa_raw}>{ kappa }</dd>
+                { row("ΣR input", "sum of the input relevance", r.map(|r| fmt_num(r.relevance_sum, 6)).unwrap_or_else(dash)) }
+                { row("‖R‖₁ input", "L1 norm of the input relevance", r.map(|r| fmt_num(r.relevance_l1, 6)).unwrap_or_else(dash)) }
+                { row("start", "relevance put on the logit", r.map(|r| fmt_num(r.start as f64, 6)).unwrap_or_else(dash)) }
+                { row("non-finite", "non-finite values found (set to zero)", r.map(|r| r.non_finite.to_string()).unwrap_or_else(dash)) }
+            </dl>
+        }
+    }
+
+    fn view_timings(&self) -> Html {
+        let t = &self.timings;
+        let attr = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_default();
+        let text = |v: Option<f64>| v.map(fmt_ms).unwrap_or_else(|| "–".into());
+        html! {
+            <p data-testid="timings" class="timings" data-load-ms={attr(t.load_ms)} data-forward-ms={attr(t.forward_ms)}
+               data-relevance-ms={attr(t.relevance_ms)} data-preprocess-ms={attr(t.preprocess_ms)}>
+                { format!("load {} · preprocess {} · forward {} · relevance {}", text(t.load_ms), text(t.preprocess_ms),
+                          text(t.forward_ms), text(t.relevance_ms)) }
+            </p>
+        }
+    }
+
+    fn view_compare(&self, ctx: &Context<Self>) -> Html {
+        let link = ctx.link();
+        let ready = self.compare_ready();
+        let cmp = self.compare.as_ref().filter(|_| ready);
+        let current = self.settings.compare;
+        let on_compare = link.callback(|e: Event| {
+            let v = select_value(&e);
+            if v.is_empty() {
+                Msg::SetCompare(None)
+            } else {
+                match Method::parse(&v) {
+                    Ok(m) => Msg::SetCompare(Some(m)),
+                    Err(err) => Msg::ShowError(err.to_string()),
+                }
+            }
+        });
+        let (w, h) = self.compare_pic.as_ref().map(|p| (p.width, p.height)).unwrap_or_else(|| self.input_size());
+        let caption = match cmp {
+            Some(c) => format!(
+                "{} · κ = {}",
+                c.key.method.label(),
+                c.report.kappa.map(|k| fmt_num(k, 6)).unwrap_or_else(|| "n/a".into())
+            ),
+            None if current.is_some() => "computing…".into(),
+            None => "pick a second method to see it beside the first".into(),
+        };
+        html! {
+            <section class="card compare-card" aria-labelledby="h-compare">
+                <h2 id="h-compare">{ "Compare" }</h2>
+                <label class="field" for="compare-picker">{ "Second method" }
+                    <select id="compare-picker" data-testid="compare-picker" ref={self.selects.compare.clone()} onchange={on_compare}>
+                        <option value="" selected={current.is_none()}>{ "off" }</option>
+                        { for Method::ALL.iter().map(|m| html! {
+                            <option value={m.name()} selected={current == Some(*m)}>{ format!("{} ({})", m.label(), m.name()) }</option>
+                        }) }
+                    </select>
+                </label>
+                <figure class="heat-figure">
+                    <canvas data-testid="compare-canvas" class={classes!(canvas_class("heatmap", w), current.is_none().then_some("off"))} ref={self.canvases.compare.node.clone()}
+                            width={w.to_string()} height={h.to_string()} data-state={if ready { "ready" } else { "empty" }}
+                            data-method={cmp.map(|c| c.key.method.name()).unwrap_or_default()}
+                            role="img" aria-label={format!("second heatmap: {caption}")}></canvas>
+                    <figcaption>{ caption }</figcaption>
+                </figure>
+            </section>
+        }
+    }
+
+    fn view_layers(&self, ctx: &Context<Self>) -> Html {
+        let link = ctx.link();
+        let main = self.main.as_ref().filter(|_| self.main_ready());
+        let layers = main.map(|m| m.report.layers.as_slice()).unwrap_or(&[]);
+        let maps = main.map(|m| m.layer_maps.as_slice()).unwrap_or(&[]);
+        let on_layer = link.callback(|e: Event| Msg::SetLayer(select_value(&e)));
+        let (w, h) = self.layer_pic.as_ref().map(|p| (p.width, p.height)).unwrap_or((1, 1));
+        let selected = self.layer.clone().unwrap_or_default();
+        html! {
+            <section class="card layers-card" aria-labelledby="h-layers">
+                <h2 id="h-layers">{ "Relevance through the layers" }</h2>
+                <p class="hint">{ "‖R‖₁ of the relevance after every layer, from the logit down to the input (log scale): \
+                                   where the method loses or gains relevance mass. Hover a point for the numbers." }</p>
+                <div class="layers-body">
+                <div class="chart-wrap">{ charts::layer_chart(layers, self.layer.as_deref()) }</div>
+                <div class="layer-view">
+                    <label class="field" for="layer-picker">{ "Layer map" }
+                        <select id="layer-picker" data-testid="layer-picker" ref={self.selects.layer.clone()} onchange={on_layer}
+                                disabled={maps.is_empty()}>
+                            { for maps.iter().map(|(info, _)| html! {
+                                <option value={info.node.clone()} selected={info.node == selected}>
+                                    { format!("{} ({}×{})", info.node, info.height, info.width) }
+                                </option>
+                            }) }
+                        </select>
+                    </label>
+                    <canvas data-testid="layer-canvas" class={canvas_class("layer", w.max(h))} ref={self.canvases.layer.node.clone()}
+                            width={w.to_string()} height={h.to_string()}
+                            data-state={if self.layer_pic.is_some() { "ready" } else { "empty" }} data-node={selected.clone()}
+                            role="img" aria-label={format!("relevance at the output of {selected} (channel sum, bwr)")}></canvas>
+                </div>
+                </div>
+            </section>
+        }
+    }
+
+    fn view_faithfulness(&self, ctx: &Context<Self>) -> Html {
+        let link = ctx.link();
+        let key = self.main_key();
+        let faith = self.faith.as_ref().filter(|f| Some(&f.key) == key.as_ref() && self.main_ready());
+        let running = key.is_some() && self.faith_requested == key && faith.is_none();
+        let text = match faith {
+            Some(f) => format!(
+                "AOPC, most relevant first: {} · random order: {} (higher than random = the heatmap points at what \
+                 the model uses)",
+                fmt_num(f.aopc_morf, 4),
+                fmt_num(f.aopc_random, 4)
+            ),
+            None if running => "running…".into(),
+            None => {
+                "Removes the most relevant patches first and watches the logit fall, against a random order.".into()
+            }
+        };
+        html! {
+            <section class="card faith-card" aria-labelledby="h-faith">
+                <h2 id="h-faith">{ "Faithfulness (pixel flipping)" }</h2>
+                <div class="row">
+                    <button type="button" data-testid="faithfulness-button" disabled={key.is_none() || running}
+                            onclick={link.callback(|_| Msg::RunFaithfulness)}>{ "Run pixel flipping" }</button>
+                </div>
+                <div class="chart-wrap faith-chart">
+                    { charts::faithfulness_chart(faith) }
+                </div>
+                <p class="hint aopc">{ text }</p>
+            </section>
+        }
+    }
+}

@@ -1,0 +1,197 @@
+// End-to-end tests of the built page (dist/, a trunk build) in headless Chromium, against the
+// data-testid contract of the page. The page is served from a sub-path of a local server to prove
+// that it uses relative URLs only. Screenshots go to target/e2e-artifacts/.
+//
+//   node --test tests/e2e/*.test.mjs   (scripts/test.sh runs it after `trunk build --release --offline`)
+//   RLRP_E2E_DIST=/tmp/other-dist node --test tests/e2e/*.test.mjs
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  REPO, ARTIFACTS, APP_TIMEOUT, DEFAULT_MODEL, tid, distProblem, launch, startServer, openPage, collectCsp,
+  waitHeatmap, dropFiles, canvasPixels, decodePng, pixelDiff, screenshot, sharedFile,
+} from './lib.mjs';
+
+const TEST_TIMEOUT = APP_TIMEOUT + 120000;
+
+// Heatmap pixels, page (wasm32 + simd128) vs command line (native), for the same model, image and
+// method. Both paint with rlrp::explain::paint_over, so differences come only from float rounding:
+// the kernels sum in another order with simd128 than natively, which moves the relevance by ~1e-6
+// relative and can push a pixel across a rounding boundary of the 8-bit colour (or move the
+// 99.5-percentile clip value a hair). Colour is continuous in the relevance, so no pixel can jump far.
+// Measured (Lite0 int8 weight-only, 224x224 = 50176 pixels, Chromium 156, 2026-11-27): R-LRP and
+// EpsilonPlusFlat on astronaut, chelsea, coffee, rocket: max 1 level, at most 3 pixels differ at
+// all; even the float32-ill-conditioned gradient: max 4 levels, 172 pixels differ, 9 by > 2 levels.
+// Thresholds leave a wide margin above R-LRP's measurements and still catch any real difference
+// (another clip value, colormap, opacity, crop or class changes thousands of pixels by tens of levels).
+const PIXEL_LEVELS = 2; // a pixel "differs" when a channel moves by more than this many levels
+const MAX_SHARE_DIFFERING = 0.001; // at most 0.1 % of the pixels (50) may differ by more than PIXEL_LEVELS
+const MAX_ABS_DIFF = 8; // no channel of any pixel moves by more than this
+const MAX_MEAN_DIFF = 0.05; // mean absolute difference over all RGB channels, in levels
+
+describe('rlrp-web page (dist/ under a sub-path, headless Chromium)', { timeout: 30 * 60000 }, () => {
+  let browser, server;
+  const problem = distProblem();
+
+  before(async () => {
+    if (problem) return;
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    server = await startServer();
+    browser = await launch();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  /** Opens the page at the default sample and waits for its first heatmap. */
+  async function ready(opts) {
+    assert.equal(problem, null, problem);
+    const p = await openPage(browser, server, opts);
+    try {
+      p.first = await waitHeatmap(p.page);
+    } catch (e) {
+      await screenshot(p.page, 'startup-failure').catch(() => {});
+      throw new Error(`the page did not show a heatmap: ${e.message}; console: ${p.problems.console.join(' | ')}`);
+    }
+    return p;
+  }
+
+  test('a. the default sample shows a heatmap, with no console error, CSP violation or foreign request', { timeout: TEST_TIMEOUT }, async () => {
+    const { context, page, problems, first } = await ready();
+    try {
+      await screenshot(page, 'a-default-sample');
+      assert.equal(first.method, 'rlrp', 'the default method');
+      assert.ok(first.image, 'data-image names the sample');
+      assert.equal(first.width, 224);
+      assert.equal(first.height, 224);
+      // Give late messages (service worker registration, worker errors) a moment.
+      await page.waitForTimeout(1000);
+      await collectCsp(page, problems);
+      assert.deepEqual(problems.console, [], 'console errors');
+      assert.deepEqual(problems.csp, [], 'CSP violations');
+      assert.deepEqual(problems.foreign, [], 'requests to other hosts than the local server');
+      const bad = server.requests.filter((r) => r.status !== 200);
+      assert.deepEqual(bad, [], 'failed requests (all URLs must be relative to the sub-path)');
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('b. a dropped astronaut.png gives the same heatmap pixels as the native CLI', { timeout: TEST_TIMEOUT }, async () => {
+    const cli = process.env.RLRP_CLI || path.join(REPO, 'target/debug/rlrp');
+    assert.ok(fs.existsSync(cli), `${cli} is missing: build it with \`cargo build --bin rlrp\``);
+    const cliPng = path.join(ARTIFACTS, 'astronaut_cli.png');
+    const json = execFileSync(
+      cli,
+      ['explain', '--model', DEFAULT_MODEL, '--image', path.join('..', 'shared', 'images', 'astronaut.png'),
+        '--method', 'rlrp', '--overlay', '--out', cliPng, '--json'],
+      { cwd: REPO, encoding: 'utf8', env: { ...process.env } },
+    );
+    const cliReport = JSON.parse(json);
+
+    const { context, page, problems } = await ready();
+    try {
+      await dropFiles(page, tid('drop-zone'), [{ name: 'astronaut.png', type: 'image/png', bytes: sharedFile('images/astronaut.png') }]);
+      const h = await waitHeatmap(page, { image: 'astronaut.png', method: 'rlrp' });
+      await screenshot(page, 'b-astronaut-dropped');
+      assert.equal(Number(h.target), cliReport.target, 'the explained class (the predicted one) as the CLI');
+      const web = await canvasPixels(page, tid('heatmap-canvas'));
+      fs.writeFileSync(path.join(ARTIFACTS, 'astronaut_page.rgba'), web.data);
+      const native = await decodePng(browser, cliPng);
+      const d = pixelDiff(web, native, PIXEL_LEVELS);
+      const any = pixelDiff(web, native, 0).over;
+      const line =
+        `heatmap page vs CLI (astronaut.png, ${web.width}x${web.height}): max |diff| ${d.max} levels, ` +
+        `mean ${d.mean.toFixed(5)}, pixels differing at all: ${any}, by more than ${PIXEL_LEVELS} levels: ` +
+        `${d.over} (${(100 * d.share).toFixed(3)} %)`;
+      console.log(line);
+      fs.writeFileSync(path.join(ARTIFACTS, 'astronaut_diff.txt'), line + '\n');
+      assert.ok(d.share <= MAX_SHARE_DIFFERING, line);
+      assert.ok(d.mean <= MAX_MEAN_DIFF, line);
+      assert.ok(d.max <= MAX_ABS_DIFF, line);
+      assert.deepEqual(problems.console, [], 'console errors');
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('c. a corrupt ONNX shows the error banner; a later image is still explained', { timeout: TEST_TIMEOUT }, async () => {
+    const { context, page, first } = await ready();
+    try {
+      const model = fs.readFileSync(path.join(REPO, DEFAULT_MODEL));
+      const broken = model.subarray(0, Math.floor(model.length * 0.3));
+      await dropFiles(page, tid('drop-zone'), [{ name: 'broken.onnx', type: 'application/octet-stream', bytes: broken }]);
+      const banner = page.locator(tid('error-banner'));
+      await banner.waitFor({ state: 'visible', timeout: APP_TIMEOUT });
+      const message = (await banner.innerText()).trim();
+      await screenshot(page, 'c-broken-onnx');
+      console.log(`error banner: ${JSON.stringify(message)}`);
+      assert.equal(await banner.getAttribute('role'), 'alert');
+      assert.ok(message.length >= 10, `the banner says too little: ${JSON.stringify(message)}`);
+      assert.match(message, /onnx|model|protobuf|decod|truncat|invalid|pars/i, 'the message says what went wrong');
+
+      await dropFiles(page, tid('drop-zone'), [{ name: 'coffee.png', type: 'image/png', bytes: sharedFile('images/coffee.png') }]);
+      const h = await waitHeatmap(page, { image: 'coffee.png' });
+      await screenshot(page, 'c-coffee-after-error');
+      assert.equal(h.model, first.model, 'the previous model is still in use');
+      assert.equal(await banner.isVisible(), false, 'a successful action clears the error banner');
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('d. at 375 px wide: no horizontal scrollbar, and Tab reaches the drop zone', { timeout: TEST_TIMEOUT }, async () => {
+    const { context, page } = await ready({ width: 375, height: 812 });
+    try {
+      await screenshot(page, 'd-375px');
+      const widths = await page.evaluate(() => ({
+        scroll: document.documentElement.scrollWidth,
+        client: document.documentElement.clientWidth,
+        inner: window.innerWidth,
+      }));
+      assert.ok(widths.scroll <= widths.client, `horizontal overflow at 375 px: ${JSON.stringify(widths)}`);
+      const zone = page.locator(tid('drop-zone'));
+      assert.equal(await zone.getAttribute('tabindex'), '0');
+      await page.evaluate(() => document.activeElement?.blur());
+      let reached = false;
+      for (let i = 0; i < 40 && !reached; i++) {
+        await page.keyboard.press('Tab');
+        reached = await page.evaluate(() => document.activeElement?.getAttribute('data-testid') === 'drop-zone');
+      }
+      assert.ok(reached, 'Tab never focused the drop zone (40 presses)');
+      await screenshot(page, 'd-375px-drop-zone-focused');
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('e. a method change repaints; a click on a top-5 class explains that class', { timeout: TEST_TIMEOUT }, async () => {
+    const { context, page, problems, first } = await ready();
+    try {
+      const before = await canvasPixels(page, tid('heatmap-canvas'));
+      await page.selectOption(tid('method-picker'), 'epsilon-plus-flat');
+      const m = await waitHeatmap(page, { method: 'epsilon-plus-flat' });
+      assert.equal(m.image, first.image);
+      const after = await canvasPixels(page, tid('heatmap-canvas'));
+      assert.ok(pixelDiff(before, after, 0).over > 0, 'the heatmap did not change with the method');
+      await screenshot(page, 'e-epsilon-plus-flat');
+
+      const classes = await page.$$eval(`${tid('top5')} button[data-testid^="class-"]`, (bs) =>
+        bs.map((b) => b.getAttribute('data-testid')).filter((id) => /^class-\d+$/.test(id)),
+      );
+      assert.equal(classes.length, 5, `five classes in top5: ${classes}`);
+      const other = classes.map((id) => id.slice('class-'.length)).find((n) => n !== m.target);
+      await page.click(`${tid('top5')} ${tid('class-' + other)}`);
+      const t = await waitHeatmap(page, { target: other, method: 'epsilon-plus-flat' });
+      assert.equal(t.image, first.image);
+      await screenshot(page, 'e-class-' + other);
+      assert.deepEqual(problems.console, [], 'console errors');
+    } finally {
+      await context.close();
+    }
+  });
+});

@@ -1,0 +1,202 @@
+// Browser benchmark of the built page (not a test):
+//
+//   node tests/e2e/bench.mjs            (after `trunk build --release --offline`; RLRP_E2E_DIST=DIR for another build)
+//   RLRP_BENCH_JSON=out.json node tests/e2e/bench.mjs   (also writes the numbers as JSON)
+//
+// In headless Chromium, on the default model (EfficientNet-Lite0 int8, 224×224): model load time,
+// forward time and R-LRP relevance time as the worker measures them (performance.now(), shown by the
+// page's `timings` element), medians over several images and classes; the ratio relevance/forward;
+// the sizes of the .wasm (raw, gzip -9) and .js files and of the page's first download (every file
+// the page fetched until its first heatmap, gzip -9). Prints a table and the targets.
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { DIST, APP_TIMEOUT, tid, distProblem, launch, startServer, openPage, waitHeatmap, dropFiles, sharedFile } from './lib.mjs';
+
+const problem = distProblem();
+if (problem) {
+  console.error(problem);
+  process.exit(2);
+}
+
+const gz = (buf) => zlib.gzipSync(buf, { level: 9 }).length;
+const MB = (n) => (n / 1e6).toFixed(2) + ' MB';
+const ms = (x) => (Number.isFinite(x) ? x.toFixed(1) + ' ms' : 'n/a');
+const median = (xs) => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+const server = await startServer();
+const browser = await launch();
+const samples = { load: [], forward: [], relevance: [] };
+let firstDownload = [];
+try {
+  const t0 = Date.now();
+  const { context, page, problems } = await openPage(browser, server);
+  const first = await waitHeatmap(page);
+  const startupMs = Date.now() - t0;
+  // Every file the page fetched up to its first heatmap (page, worker, default model, labels, sample).
+  firstDownload = [...new Set(problems.requests)]
+    .filter((u) => u.startsWith(server.url))
+    .map((u) => decodeURIComponent(new URL(u).pathname.slice(new URL(server.url).pathname.length)) || 'index.html')
+    .filter((f) => fs.existsSync(path.join(DIST, f)) && fs.statSync(path.join(DIST, f)).isFile());
+
+  const timings = async () =>
+    page.$eval(tid('timings'), (t) => ({
+      load: parseFloat(t.dataset.loadMs),
+      forward: parseFloat(t.dataset.forwardMs),
+      relevance: parseFloat(t.dataset.relevanceMs),
+    }));
+  const record = async (what) => {
+    const t = await timings();
+    for (const k of what) samples[k].push(t[k]);
+    return t;
+  };
+  await record(['load', 'forward', 'relevance']);
+
+  // More images: the bundled samples (via the sample picker) and dropped photos of ../shared/images.
+  // For each, the predicted class (forward + relevance), then two more top-5 classes (relevance only).
+  const moreClasses = async (image) => {
+    const current = await page.$eval(tid('heatmap-canvas'), (c) => c.dataset.target);
+    const classes = await page.$$eval(`${tid('top5')} button[data-testid^="class-"]`, (bs) =>
+      bs.map((b) => b.getAttribute('data-testid').slice('class-'.length)).filter((n) => /^\d+$/.test(n)),
+    );
+    for (const c of classes.filter((n) => n !== current).slice(0, 2)) {
+      await page.click(`${tid('top5')} ${tid('class-' + c)}`);
+      await waitHeatmap(page, { image, target: c });
+      await record(['relevance']);
+    }
+  };
+  await moreClasses(first.image);
+  const sampleButtons = await page.$$(tid('sample'));
+  for (let i = 1; i < sampleButtons.length; i++) {
+    const before = await page.$eval(tid('heatmap-canvas'), (c) => c.dataset.image);
+    await sampleButtons[i].click();
+    await page.waitForFunction(
+      ([sel, before]) => {
+        const c = document.querySelector(sel);
+        return c && c.dataset.state === 'ready' && c.dataset.image !== before;
+      },
+      [tid('heatmap-canvas'), before],
+      { timeout: APP_TIMEOUT },
+    );
+    const h = await waitHeatmap(page);
+    await record(['forward', 'relevance']);
+    await moreClasses(h.image);
+  }
+  for (const name of ['astronaut.png', 'rocket.png']) {
+    await dropFiles(page, tid('drop-zone'), [{ name, type: 'image/png', bytes: sharedFile('images/' + name) }]);
+    await waitHeatmap(page, { image: name });
+    await record(['forward', 'relevance']);
+    await moreClasses(name);
+  }
+  // More model loads: switch to another bundled model and back to the default (the load is
+  // measured by the worker, from the ONNX bytes to a ready model).
+  const modelIds = await page.$$eval(`${tid('model-picker')} option`, (os) => os.map((o) => o.value).filter(Boolean));
+  const defaultId = await page.$eval(tid('model-picker'), (s) => s.value);
+  const otherId = modelIds.find((id) => id !== defaultId);
+  for (let i = 0; otherId && i < 2; i++) {
+    try {
+      await page.selectOption(tid('model-picker'), otherId);
+      await page.waitForFunction(
+        ([sel, model]) => {
+          const c = document.querySelector(sel);
+          return c && c.dataset.state === 'ready' && c.dataset.model !== model;
+        },
+        [tid('heatmap-canvas'), first.model],
+        { timeout: APP_TIMEOUT },
+      );
+      await page.selectOption(tid('model-picker'), defaultId);
+      await waitHeatmap(page, { model: first.model });
+      await record(['load']);
+    } catch (e) {
+      console.error(`(switching models to measure more loads failed: ${e.message.split('\n')[0]})`);
+      break;
+    }
+  }
+  await context.close();
+
+  // Sizes.
+  const files = fs.readdirSync(DIST);
+  const sizeRows = [];
+  let wasmGz = 0;
+  for (const f of files.filter((f) => f.endsWith('.wasm') || f.endsWith('.js')).sort()) {
+    const buf = fs.readFileSync(path.join(DIST, f));
+    if (f.endsWith('.wasm')) wasmGz += gz(buf);
+    sizeRows.push([f, buf.length, gz(buf)]);
+  }
+  // The first download as specified: page (html, js, css, wasm), bundle.json, and the default
+  // model's ONNX, sidecar, labels and first sample (from bundle.json).
+  const bundle = JSON.parse(fs.readFileSync(path.join(DIST, 'bundle.json'), 'utf8'));
+  const def = bundle.models.find((m) => m.id === bundle.default) || bundle.models[0];
+  const firstSpec = [
+    ...files.filter((f) => /\.(html|js|css|wasm)$/.test(f) && f !== 'sw.js'),
+    'bundle.json', def.onnx, def.sidecar, def.labels, def.samples?.[0],
+  ].filter((f) => f && fs.existsSync(path.join(DIST, f)));
+  const sum = (list) => {
+    let raw = 0, g = 0;
+    const rows = [];
+    for (const f of [...new Set(list)].sort()) {
+      const buf = fs.readFileSync(path.join(DIST, f));
+      raw += buf.length;
+      g += gz(buf);
+      rows.push([f, buf.length, gz(buf)]);
+    }
+    return { raw, g, rows };
+  };
+  const spec = sum(firstSpec);
+  const seen = sum(firstDownload);
+  const firstRows = spec.rows, firstRaw = spec.raw, firstGz = spec.g;
+
+  const load = median(samples.load), forward = median(samples.forward), relevance = median(samples.relevance);
+  const total = forward + relevance;
+  const ratio = relevance / forward;
+  const out = [];
+  out.push(`rlrp-web browser benchmark: ${first.model || 'default model'} in headless Chromium ${browser.version()}`);
+  out.push(`(dist: ${DIST}; first heatmap ${startupMs} ms after navigation)`);
+  out.push('');
+  out.push('| measure | value | samples |');
+  out.push('|---|---:|---:|');
+  out.push(`| model load (median; the first one cold) | ${ms(load)} | ${samples.load.length} |`);
+  out.push(`| model loads | ${samples.load.map((x) => x.toFixed(0)).join(', ')} ms | |`);
+  out.push(`| forward (median) | ${ms(forward)} | ${samples.forward.length} |`);
+  out.push(`| R-LRP relevance (median) | ${ms(relevance)} | ${samples.relevance.length} |`);
+  out.push(`| relevance / forward | ${ratio.toFixed(2)} | |`);
+  out.push(`| forward + relevance | ${ms(total)} | |`);
+  out.push('');
+  out.push('| file | raw | gzip -9 |');
+  out.push('|---|---:|---:|');
+  for (const [f, raw, g] of sizeRows) out.push(`| ${f} | ${MB(raw)} | ${MB(g)} |`);
+  out.push('');
+  out.push(`First download: page, bundle.json, default model + sidecar + labels + first sample (${firstRows.length} files):`);
+  out.push('');
+  out.push('| file | raw | gzip -9 |');
+  out.push('|---|---:|---:|');
+  for (const [f, raw, g] of firstRows) out.push(`| ${f} | ${MB(raw)} | ${MB(g)} |`);
+  out.push(`| **total** | ${MB(firstRaw)} | ${MB(firstGz)} |`);
+  out.push('');
+  out.push(`Actually fetched until the first heatmap (incl. the service worker): ${seen.rows.length} files, ` +
+    `${MB(seen.raw)} raw, ${MB(seen.g)} gzip -9` +
+    (seen.rows.length ? ` (${seen.rows.map((r) => r[0]).join(', ')})` : ''));
+  out.push('');
+  const check = (ok) => (ok ? 'ok' : 'MISSED');
+  out.push('| target | measured | |');
+  out.push('|---|---:|---|');
+  out.push(`| full explanation (forward + relevance) < 1 s | ${ms(total)} | ${check(total < 1000)} |`);
+  out.push(`| relevance ≤ 3 × forward | ${ratio.toFixed(2)} × | ${check(ratio <= 3)} |`);
+  out.push(`| first download ≤ 8 MB gzip | ${MB(firstGz)} | ${check(firstGz <= 8e6)} |`);
+  out.push(`| wasm ≤ 3 MB gzip (all .wasm) | ${MB(wasmGz)} | ${check(wasmGz <= 3e6)} |`);
+  console.log(out.join('\n'));
+  if (process.env.RLRP_BENCH_JSON) {
+    fs.writeFileSync(
+      process.env.RLRP_BENCH_JSON,
+      JSON.stringify({ samples, load, forward, relevance, ratio, total, sizes: sizeRows, firstDownload: firstRows, firstGz, fetched: seen, wasmGz }, null, 2),
+    );
+  }
+} finally {
+  await browser.close();
+  await server.close();
+}

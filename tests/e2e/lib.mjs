@@ -1,0 +1,197 @@
+// Shared pieces of the end-to-end tests and the benchmark: where things are, launching the Debian
+// Chromium through playwright-core, watching a page for console errors / CSP violations / foreign
+// requests, dropping files with real drag-and-drop events, reading canvas pixels.
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { serve } from './server.mjs';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const SHARED = process.env.RLRP_SHARED ? path.resolve(process.env.RLRP_SHARED) : path.resolve(REPO, '../shared');
+/** The trunk build to test (default dist/; RLRP_E2E_DIST overrides). */
+export const DIST = path.resolve(REPO, process.env.RLRP_E2E_DIST || 'dist');
+export const ARTIFACTS = path.join(REPO, 'target/e2e-artifacts');
+export const CHROMIUM = process.env.RLRP_CHROMIUM || '/usr/bin/chromium';
+/** Minutes-scale limit for the page's work (a cold start compiles ~10 MB of wasm on a busy 2-core machine). */
+export const APP_TIMEOUT = Number(process.env.RLRP_E2E_TIMEOUT_MS || 120000);
+
+export const DEFAULT_MODEL = 'www/models/efficientnet_lite0_int8_weightonly_dq.onnx';
+export const tid = (id) => `[data-testid="${id}"]`;
+
+export function distProblem() {
+  const index = path.join(DIST, 'index.html');
+  if (!fs.existsSync(index)) return `${DIST} has no index.html: build it with \`trunk build --release --offline\``;
+  if (!fs.readdirSync(DIST).some((f) => f.endsWith('.wasm')))
+    return `${DIST} holds no .wasm: it is not a trunk build of the app (run \`trunk build --release --offline\`)`;
+  return null;
+}
+
+export async function launch() {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  // launch() starts Chromium on a new temporary profile (a fresh user-data-dir) and removes it on close.
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
+
+export async function startServer() {
+  return serve(DIST, '/e2e/sub/path/');
+}
+
+/**
+ * A fresh browser context (own storage, no service worker from other tests) and page, watched:
+ * `problems.console` (console errors, uncaught exceptions, from the page and its workers),
+ * `problems.csp` (securitypolicyviolation events), `problems.foreign` (requests to any other origin).
+ */
+export async function openPage(browser, server, { width = 1280, height = 900 } = {}) {
+  const context = await browser.newContext({ viewport: { width, height } });
+  const problems = { console: [], csp: [], foreign: [], requests: [] };
+  context.on('request', (req) => {
+    const url = req.url();
+    problems.requests.push(url);
+    if (!url.startsWith(server.origin + '/') && !/^(data|blob):/.test(url)) problems.foreign.push(url);
+  });
+  const page = await context.newPage();
+  const onConsole = (where) => (msg) => {
+    if (msg.type() !== 'error') return;
+    const url = msg.location()?.url || '';
+    // (Without an icon declared, Chromium asks for /favicon.ico at the origin's root: a 404 outside
+    // the app's sub-path, logged as a console error. index.html declares one, so that counts too.)
+    problems.console.push(`${where}: ${msg.text()}${url ? ` (${url})` : ''}`);
+  };
+  page.on('console', onConsole('page'));
+  page.on('pageerror', (err) => problems.console.push(`page exception: ${err.message}`));
+  page.on('worker', (worker) => {
+    worker.on?.('console', onConsole('worker'));
+  });
+  await page.addInitScript(() => {
+    window.__cspViolations = [];
+    document.addEventListener('securitypolicyviolation', (e) => {
+      window.__cspViolations.push(`${e.violatedDirective} blocked ${e.blockedURI || '(inline)'} at ${e.sourceFile}:${e.lineNumber}`);
+    });
+  });
+  await page.goto(server.url);
+  return { context, page, problems };
+}
+
+/** CSP violations seen by the page so far (added to problems.csp). */
+export async function collectCsp(page, problems) {
+  const v = await page.evaluate(() => window.__cspViolations || []);
+  problems.csp.push(...v);
+  return problems;
+}
+
+/** Waits until the heatmap canvas is ready with the given data-* attributes (e.g. { image: 'x.png' }). */
+export async function waitHeatmap(page, attrs = {}, timeout = APP_TIMEOUT) {
+  const sel =
+    tid('heatmap-canvas') +
+    '[data-state="ready"]' +
+    Object.entries(attrs)
+      .map(([k, v]) => `[data-${k}="${v}"]`)
+      .join('');
+  await page.waitForSelector(sel, { timeout, state: 'attached' });
+  await page.waitForSelector(tid('progress') + '[data-busy="false"]', { timeout, state: 'attached' });
+  return page.$eval(tid('heatmap-canvas'), (c) => ({ ...c.dataset, width: c.width, height: c.height }));
+}
+
+/**
+ * Drops files on an element with real DOM drag-and-drop events: a DataTransfer holding Files built
+ * in the page from the bytes, dispatched as dragenter, dragover and drop.
+ * `files` = [{ name, bytes (Buffer), type }].
+ */
+export async function dropFiles(page, selector, files) {
+  const payload = files.map((f) => ({ name: f.name, type: f.type || '', b64: Buffer.from(f.bytes).toString('base64') }));
+  await page.$eval(
+    selector,
+    (target, files) => {
+      const dt = new DataTransfer();
+      for (const f of files) {
+        const raw = atob(f.b64);
+        const bytes = new Uint8Array(raw.length);
+        for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+        dt.items.add(new File([bytes], f.name, { type: f.type }));
+      }
+      for (const type of ['dragenter', 'dragover', 'drop']) {
+        target.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, composed: true, dataTransfer: dt }));
+      }
+    },
+    payload,
+  );
+}
+
+/** RGBA bytes of a canvas in the page: { width, height, data: Buffer }. */
+export async function canvasPixels(page, selector) {
+  const r = await page.$eval(selector, (c) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let s = '';
+    for (let i = 0; i < d.length; i += 0x8000) s += String.fromCharCode.apply(null, d.subarray(i, i + 0x8000));
+    return { width: c.width, height: c.height, b64: btoa(s) };
+  });
+  return { width: r.width, height: r.height, data: Buffer.from(r.b64, 'base64') };
+}
+
+/** Decodes a PNG file to RGBA in a blank page of the browser (Chromium's decoder, no colour management for plain PNGs). */
+export async function decodePng(browser, file) {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    const url = 'data:image/png;base64,' + fs.readFileSync(file).toString('base64');
+    const r = await page.evaluate(async (url) => {
+      const img = new Image();
+      img.src = url;
+      await img.decode();
+      const c = document.createElement('canvas');
+      c.width = img.naturalWidth;
+      c.height = img.naturalHeight;
+      const g = c.getContext('2d');
+      g.drawImage(img, 0, 0);
+      const d = g.getImageData(0, 0, c.width, c.height).data;
+      let s = '';
+      for (let i = 0; i < d.length; i += 0x8000) s += String.fromCharCode.apply(null, d.subarray(i, i + 0x8000));
+      return { width: c.width, height: c.height, b64: btoa(s) };
+    }, url);
+    return { width: r.width, height: r.height, data: Buffer.from(r.b64, 'base64') };
+  } finally {
+    await context.close();
+  }
+}
+
+/** Differences of two RGBA pictures over the RGB channels: max, mean, and the share of pixels whose
+ * largest channel difference exceeds `levels`. */
+export function pixelDiff(a, b, levels = 4) {
+  if (a.width !== b.width || a.height !== b.height) throw new Error(`sizes differ: ${a.width}x${a.height} vs ${b.width}x${b.height}`);
+  let max = 0, sum = 0, over = 0;
+  const n = a.width * a.height;
+  for (let p = 0; p < n; p++) {
+    let m = 0;
+    for (let c = 0; c < 3; c++) {
+      const d = Math.abs(a.data[4 * p + c] - b.data[4 * p + c]);
+      sum += d;
+      if (d > m) m = d;
+    }
+    if (m > max) max = m;
+    if (m > levels) over++;
+  }
+  return { max, mean: sum / (3 * n), over, share: over / n, pixels: n };
+}
+
+export async function screenshot(page, name) {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: path.join(ARTIFACTS, name + '.png'), fullPage: true });
+}
+
+export function sharedFile(rel) {
+  return fs.readFileSync(path.join(SHARED, rel));
+}

@@ -1,0 +1,293 @@
+//! The engine compiled to wasm32 (+simd128), run in headless Chromium, reproduces EVERY golden case
+//! of ../shared/golden/manifest.json (88 cases: the three MNIST models and EfficientNet-Lite0 fp32,
+//! the only Lite0 model the manifest has) to the same tolerances as tests/golden.rs; and the
+//! worker's [`Session`](rlrp::app::session::Session) (LoadModel, SetImage, Explain) gives the golden
+//! R-LRP relevance for an MNIST model, sidecar and PNG.
+//!
+//! The browser has no filesystem: the models, inputs and reference outputs (≈ 38 MB) are embedded
+//! with `include_bytes!`, listed in `tests/wasm/golden_files.rs`, which is generated from the
+//! manifest by the native test [`golden_file_list_matches_manifest`] of this file (it fails when the
+//! list is out of sync; `RLRP_REGENERATE=1 cargo test --test wasm_golden` rewrites it).
+//!
+//! Run (scripts/test.sh does):
+//!
+//! ```sh
+//! WASM_BINDGEN_TEST_TIMEOUT=900 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+//!   CHROMEDRIVER=/usr/bin/chromedriver cargo test --target wasm32-unknown-unknown --test wasm_golden
+//! ```
+//!
+//! (The runner's default time limit for the whole suite, 20 s, is too short for Lite0.) scripts/test.sh
+//! uses `CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="node $PWD/tests/wasm/runner.mjs"`, which drops the
+//! module's DWARF sections first (320 → 64 MB; a warm run takes ≈ 55 s instead of ≈ 2 min).
+mod common;
+
+/// Paths inside ../shared of every file the golden cases need: the manifest, each case's model,
+/// input and reference output, sorted and deduplicated.
+#[cfg(not(target_arch = "wasm32"))]
+fn manifest_files(manifest: &[u8]) -> Vec<String> {
+    let m: serde_json::Value = serde_json::from_slice(manifest).expect("manifest.json");
+    let mut files = vec!["golden/manifest.json".to_string()];
+    for case in m["cases"].as_array().expect("cases") {
+        let field = |k: &str| case[k].as_str().unwrap_or_else(|| panic!("a case without {k}")).to_string();
+        files.push(field("model_file"));
+        files.push(format!("golden/{}", field("input_file")));
+        files.push(format!("golden/{}", field("output_file")));
+    }
+    files.sort();
+    files.dedup();
+    files
+}
+
+/// The text of tests/wasm/golden_files.rs for this list of files.
+#[cfg(not(target_arch = "wasm32"))]
+fn golden_files_rs(files: &[String]) -> String {
+    let mut s = String::from(
+        "// @generated from ../shared/golden/manifest.json by `RLRP_REGENERATE=1 cargo test --test wasm_golden`\n\
+         // (tests/wasm_golden.rs, golden_file_list_matches_manifest). Do not edit by hand.\n\
+         // Every file the golden cases need, as (path inside ../shared, bytes).\n\
+         pub static FILES: &[(&str, &[u8])] = &[\n",
+    );
+    for f in files {
+        s.push_str(&format!(
+            "    (\"{f}\", include_bytes!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/../shared/{f}\"))),\n"
+        ));
+    }
+    s.push_str("];\n");
+    s
+}
+
+/// tests/wasm/golden_files.rs must list exactly the files of the manifest's cases.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn golden_file_list_matches_manifest() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wasm/golden_files.rs");
+    let expected = golden_files_rs(&manifest_files(&common::read("golden/manifest.json")));
+    if std::env::var_os("RLRP_REGENERATE").is_some() {
+        std::fs::write(&path, &expected).expect("writing tests/wasm/golden_files.rs");
+    }
+    let actual = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        actual == expected,
+        "tests/wasm/golden_files.rs is out of sync with ../shared/golden/manifest.json: \
+         regenerate it with `RLRP_REGENERATE=1 cargo test --test wasm_golden`"
+    );
+}
+
+#[cfg(target_arch = "wasm32")]
+mod browser {
+    use super::common::{golden_method, rel_l1};
+    use rlrp::app::protocol::{Request, Response};
+    use rlrp::app::session::Session;
+    use rlrp::forward::Activations;
+    use rlrp::model::{LoadOptions, Model};
+    use rlrp::npy::read_npy;
+    use rlrp::relevance::{explain, ExplainOptions, Method};
+    use rlrp::tensor::Tensor;
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_test::{console_log, wasm_bindgen_test, wasm_bindgen_test_configure};
+
+    wasm_bindgen_test_configure!(run_in_browser);
+
+    mod embedded {
+        include!("wasm/golden_files.rs");
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Manifest {
+        cases: Vec<Case>,
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Case {
+        model_file: String,
+        input_file: String,
+        method: String,
+        target_class: usize,
+        logit: f64,
+        output_file: String,
+        #[serde(default)]
+        composite: Option<String>,
+    }
+
+    fn file(rel: &str) -> &'static [u8] {
+        embedded::FILES
+            .iter()
+            .find(|(p, _)| *p == rel)
+            .map(|(_, b)| *b)
+            .unwrap_or_else(|| panic!("{rel} is not embedded: regenerate tests/wasm/golden_files.rs"))
+    }
+
+    fn npy(rel: &str) -> Tensor {
+        read_npy(file(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    }
+
+    /// As tests/golden.rs: the z^B bounds Zennit was given.
+    fn zbox_range(composite: &str) -> Option<(f32, f32)> {
+        let value = |key: &str| -> Option<f32> {
+            let at = composite.find(key)? + key.len();
+            let rest = &composite[at..];
+            rest[..rest.find(')')?].trim().parse().ok()
+        };
+        Some((value("low=torch.full_like(x,")?, value("high=torch.full_like(x,")?))
+    }
+
+    /// As tests/golden.rs (which justifies it and measures the float32 noise floor natively): 1e-4
+    /// relative L1, except LRP-ε(1e-6) and the two gradient methods on EfficientNet-Lite0, which move
+    /// by 2.7e-4 to 6.1e-4 under float32-rounding-level input noise, held to 1e-3.
+    fn tolerance(case: &Case) -> f64 {
+        let ill_conditioned = matches!(case.method.as_str(), "epsilon_1e-6" | "gradient" | "gradient_x_input");
+        if case.model_file.contains("efficientnet") && ill_conditioned {
+            1e-3
+        } else {
+            1e-4
+        }
+    }
+
+    /// Lets the browser's event loop run (the test runner polls the page through WebDriver).
+    async fn yield_to_browser() {
+        let promise = js_sys::Promise::new(&mut |resolve, _| {
+            let scope: web_sys::Window = js_sys::global().unchecked_into();
+            let _ = scope.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
+        });
+        let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+    }
+
+    fn now_ms() -> f64 {
+        js_sys::Date::now()
+    }
+
+    async fn run(model_filter: &str) {
+        let manifest: Manifest = serde_json::from_slice(file("golden/manifest.json")).expect("manifest");
+        let mut models: Vec<(String, Model)> = Vec::new();
+        let mut forward: Option<((String, String), Activations)> = None;
+        let (mut report, mut failures) = (Vec::new(), Vec::new());
+        let t0 = now_ms();
+        for case in manifest.cases.iter().filter(|c| c.model_file.contains(model_filter)) {
+            if !models.iter().any(|(f, _)| *f == case.model_file) {
+                let m = Model::from_onnx_bytes(file(&case.model_file), &LoadOptions::default())
+                    .unwrap_or_else(|e| panic!("{}: {e}", case.model_file));
+                models.push((case.model_file.clone(), m));
+            }
+            let model = &models.iter().find(|(f, _)| *f == case.model_file).expect("loaded").1;
+            // Cases come grouped by model and input: one forward pass per input.
+            let key = (case.model_file.clone(), case.input_file.clone());
+            if forward.as_ref().is_none_or(|(k, _)| *k != key) {
+                let input = npy(&format!("golden/{}", case.input_file));
+                forward = Some((key, model.forward(&input).expect("forward")));
+            }
+            let acts = &forward.as_ref().expect("just set").1;
+            let logit_err = (model.logits(acts).unwrap()[case.target_class] as f64 - case.logit).abs();
+            let (method, mut params) = golden_method(&case.method);
+            if let Some(range) = zbox_range(case.composite.as_deref().unwrap_or("")) {
+                params.input_range = Some(range);
+            }
+            let opts = ExplainOptions { target: Some(case.target_class), params, keep_layer_maps: false };
+            let e = explain(model, acts, method, &opts, &mut |_, _| true).expect("explain");
+            let err = rel_l1(&e.relevance, &npy(&format!("golden/{}", case.output_file)));
+            let line = format!(
+                "{:<60} rel L1 {:.2e} (tolerance {:.0e})  logit diff {:.1e}",
+                case.output_file,
+                err,
+                tolerance(case),
+                logit_err
+            );
+            if err.is_nan() || err > tolerance(case) {
+                failures.push(line.clone());
+            }
+            report.push(line);
+            yield_to_browser().await;
+        }
+        console_log!(
+            "{}\n{} cases of {model_filter} in {:.1} s",
+            report.join("\n"),
+            report.len(),
+            (now_ms() - t0) / 1e3
+        );
+        assert!(!report.is_empty(), "no golden case selected");
+        assert!(failures.is_empty(), "wasm32 cases above their tolerance:\n{}", failures.join("\n"));
+    }
+
+    #[wasm_bindgen_test]
+    async fn wasm_golden_mnist_simple_cnn() {
+        run("mnist_simple_cnn").await;
+    }
+
+    #[wasm_bindgen_test]
+    async fn wasm_golden_mnist_vgg_mini() {
+        run("mnist_vgg_mini").await;
+    }
+
+    #[wasm_bindgen_test]
+    async fn wasm_golden_mnist_resnet_mini() {
+        run("mnist_resnet_mini").await;
+    }
+
+    #[wasm_bindgen_test]
+    async fn wasm_golden_efficientnet_lite0() {
+        run("efficientnet_lite0").await;
+    }
+
+    /// The worker's session, as the page drives it: LoadModel (ONNX + the repository's sidecar),
+    /// SetImage (the PNG, decoded and preprocessed in wasm), Explain R-LRP of the predicted class,
+    /// whose relevance (`data[1]`, `.npy`) equals the golden oracle's for the same image.
+    #[wasm_bindgen_test]
+    fn session_explains_an_mnist_png_like_the_golden() {
+        let onnx: &[u8] =
+            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/models/mnist_simple_cnn_fp32_opset13.onnx"));
+        let sidecar = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/mnist_simple_cnn_fp32_opset13.json"));
+        let png: &[u8] =
+            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/images/mnist_test_00000_label7.png"));
+        let golden = npy("golden/mnist_simple_cnn/mnist_test_00000_label7__rlrp.npy");
+
+        let mut session = Session::new();
+        let clock = || js_sys::Date::now();
+        let mut progress = |_stage, _done, _total| true;
+        let mut ask = |request: Request, data: Vec<Vec<u8>>| {
+            let reply = session.handle(request, data, &clock, &mut progress);
+            if let Response::Error { message } = &reply.response {
+                panic!("the session answered an error: {message}");
+            }
+            reply
+        };
+
+        let load = Request::LoadModel {
+            name: "mnist_simple_cnn_fp32_opset13".into(),
+            sidecar: None,
+            sidecar_json: Some(sidecar.into()),
+            labels: None,
+        };
+        let reply = ask(load, vec![onnx.to_vec()]);
+        assert!(matches!(reply.response, Response::ModelLoaded { .. }), "LoadModel: {:?}", reply.response);
+
+        let reply = ask(Request::SetImage { name: "mnist_test_00000_label7.png".into() }, vec![png.to_vec()]);
+        match &reply.response {
+            Response::ImageReady { width, height, top, classes, .. } => {
+                assert_eq!((*width, *height, *classes), (28, 28, 10));
+                assert_eq!(top[0].class, 7, "the predicted class");
+            }
+            other => panic!("SetImage: {other:?}"),
+        }
+        assert_eq!(reply.data.len(), 1);
+        assert_eq!(reply.data[0].len(), 28 * 28 * 3, "the preprocessed picture as RGB");
+
+        let explain = Request::Explain { method: Method::Rlrp, params: Default::default(), target: None };
+        let reply = ask(explain, vec![]);
+        match &reply.response {
+            Response::Explained { report, width, height, .. } => {
+                assert_eq!((*width, *height), (28, 28));
+                assert_eq!(report.target, 7);
+                assert_eq!(report.method, Method::Rlrp);
+            }
+            other => panic!("Explain: {other:?}"),
+        }
+        let relevance = read_npy(&reply.data[1]).expect("the relevance .npy");
+        let err = rel_l1(&relevance, &golden);
+        console_log!("session R-LRP vs golden: rel L1 {err:.2e}");
+        assert!(err <= 1e-4, "the session's R-LRP relevance differs from the golden: rel L1 {err:.2e}");
+        // data[0] is the channel-summed map the page paints: for one channel, the relevance itself.
+        let summed = rlrp::app::protocol::f32_values(&reply.data[0]);
+        assert_eq!(summed.len(), 28 * 28);
+        let diff = summed.iter().zip(relevance.iter()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(diff <= 1e-6, "the channel-summed map differs from the relevance by {diff}");
+    }
+}

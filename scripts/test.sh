@@ -24,8 +24,8 @@ cargo clippy --all-targets -- -D warnings
 step "native tests (unit, kernels, rules, golden vs Zennit and the R-LRP oracle, properties, models, bad input)"
 cargo test --lib --bins --tests
 
-step "wasm32-unknown-unknown + simd128 check of the core"
-cargo check --lib --target wasm32-unknown-unknown
+step "cargo clippy for wasm32 + simd128 (the core, the page and the worker; warnings are errors)"
+cargo clippy --lib --bins --target wasm32-unknown-unknown -- -D warnings
 
 step "wasm32 golden tests in headless Chromium (every golden case, and the worker session)"
 # The runner's default limit for the whole suite (20 s) is too short for EfficientNet-Lite0.

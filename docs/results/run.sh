@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Regenerates docs/results/: `rlrp eval` on every model of ../shared/models.
+#   docs/results/run.sh [MODEL_STEM ...]     (default: all models, in the order below)
+# Settings (the same for every model of a kind, written into each summary.md):
+# - MNIST models: the 500 test digits of ../shared/images/mnist_eval_500_x.npy; region perturbation
+#   of 4×4 patches (all 49), 5 random orders; robustness (σ = 1e-3, 1e-2 of the input range, 5 draws)
+#   and max-sensitivity (10 samples) on the first 100 digits (they cost ~20 explanations each).
+# - EfficientNet-Lite0: the four ImageNet photos of ../shared/images; 8×8 patches, 100 steps.
+# Each model takes minutes to an hour on 2 cores; results go to docs/results/<model>/.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+cargo build --release --bin rlrp
+RLRP=${RLRP:-target/release/rlrp}
+SHARED=../shared
+MNIST_METHODS=rlrp,rlrp-divfree,lrp0,epsilon-plus-flat,epsilon-gamma-box,alphabeta,zplus,gradient
+LITE0_METHODS=rlrp,rlrp-divfree,lrp0,epsilon,epsilon-plus-flat,epsilon-gamma-box,alphabeta,zplus,gamma,gradient,gradient-x-input
+ALL=(
+  mnist_simple_cnn_fp32_opset13 mnist_vgg_mini_fp32_opset13 mnist_resnet_mini_fp32_opset13
+  efficientnet_lite0_int8_weightonly_dq
+  mnist_resnet_mini_bn_fp32_opset13 mnist_simple_cnn_int8_weightonly_dq mnist_vgg_mini_int8_weightonly_dq
+  mnist_resnet_mini_int8_weightonly_dq efficientnet_lite0_fp32_opset13 efficientnet_lite0_int8_static_qdq
+)
+photos=target/eval-photos
+mkdir -p "$photos" && cp "$SHARED"/images/{astronaut,chelsea,coffee,rocket}.png "$photos"/
+for m in "${@:-${ALL[@]}}"; do
+  out=docs/results/$m
+  case $m in
+    mnist_*) args=(--images "$SHARED/images/mnist_eval_500_x.npy" --methods "$MNIST_METHODS" --robustness-limit 100) ;;
+    *) args=(--images "$photos" --methods "$LITE0_METHODS") ;;
+  esac
+  echo "== $m"
+  "$RLRP" eval --model "$SHARED/models/$m.onnx" "${args[@]}" --out "$out.tmp"
+  rm -rf "$out" && mv "$out.tmp" "$out"
+done

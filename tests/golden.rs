@@ -1,50 +1,9 @@
 //! Golden tests: our relevance equals Zennit's (classical rules, gradients) and the independent R-LRP
 //! oracle's (`rlrp`, `rlrp-divfree`) on every case of ../shared/golden/manifest.json, to 1e-4 relative L1.
 mod common;
+use common::golden_case::{tolerance, zbox_range, Case, Manifest};
 use common::*;
 use rlrp::relevance::{explain, ExplainOptions};
-
-#[derive(serde::Deserialize)]
-struct Manifest {
-    cases: Vec<Case>,
-}
-
-#[derive(serde::Deserialize)]
-struct Case {
-    model_file: String,
-    input_file: String,
-    method: String,
-    target_class: usize,
-    logit: f64,
-    output_file: String,
-    #[serde(default)]
-    composite: Option<String>,
-}
-
-/// The z^B bounds Zennit was given: `low=torch.full_like(x, L), high=torch.full_like(x, H)`.
-fn zbox_range(composite: &str) -> Option<(f32, f32)> {
-    let value = |key: &str| -> Option<f32> {
-        let at = composite.find(key)? + key.len();
-        let rest = &composite[at..];
-        rest[..rest.find(')')?].trim().parse().ok()
-    };
-    Some((value("low=torch.full_like(x,")?, value("high=torch.full_like(x,")?))
-}
-
-/// 1e-4 relative L1, except where float32 itself cannot reach it: on EfficientNet-Lite0, LRP-ε with
-/// ε = 1e-6 (divides by near-zero z) and the gradient methods (ReLU6 masks flip for pre-activations
-/// within rounding of 0) move by 2.7e-4 to 6.1e-4 relative L1 when the input is perturbed by 1e-7
-/// relative noise, i.e. at float32 rounding level (see `lite0_float32_noise_floor` below, which
-/// measures this on every run). Our forward pass (tract) and Zennit's (torch) round differently, so
-/// those three methods on Lite0 are held to 1e-3; every other case to 1e-4.
-fn tolerance(case: &Case) -> f64 {
-    let ill_conditioned = matches!(case.method.as_str(), "epsilon_1e-6" | "gradient" | "gradient_x_input");
-    if case.model_file.contains("efficientnet") && ill_conditioned {
-        1e-3
-    } else {
-        1e-4
-    }
-}
 
 fn cases() -> Vec<Case> {
     let m: Manifest = serde_json::from_slice(&read("golden/manifest.json")).expect("manifest");

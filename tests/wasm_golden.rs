@@ -75,6 +75,7 @@ fn golden_file_list_matches_manifest() {
 
 #[cfg(target_arch = "wasm32")]
 mod browser {
+    use super::common::golden_case::{tolerance, zbox_range, Manifest};
     use super::common::{golden_method, rel_l1};
     use rlrp::app::protocol::{Request, Response};
     use rlrp::app::session::Session;
@@ -92,23 +93,6 @@ mod browser {
         include!("wasm/golden_files.rs");
     }
 
-    #[derive(serde::Deserialize)]
-    struct Manifest {
-        cases: Vec<Case>,
-    }
-
-    #[derive(serde::Deserialize)]
-    struct Case {
-        model_file: String,
-        input_file: String,
-        method: String,
-        target_class: usize,
-        logit: f64,
-        output_file: String,
-        #[serde(default)]
-        composite: Option<String>,
-    }
-
     fn file(rel: &str) -> &'static [u8] {
         embedded::FILES
             .iter()
@@ -119,28 +103,6 @@ mod browser {
 
     fn npy(rel: &str) -> Tensor {
         read_npy(file(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
-    }
-
-    /// As tests/golden.rs: the z^B bounds Zennit was given.
-    fn zbox_range(composite: &str) -> Option<(f32, f32)> {
-        let value = |key: &str| -> Option<f32> {
-            let at = composite.find(key)? + key.len();
-            let rest = &composite[at..];
-            rest[..rest.find(')')?].trim().parse().ok()
-        };
-        Some((value("low=torch.full_like(x,")?, value("high=torch.full_like(x,")?))
-    }
-
-    /// As tests/golden.rs (which justifies it and measures the float32 noise floor natively): 1e-4
-    /// relative L1, except LRP-ε(1e-6) and the two gradient methods on EfficientNet-Lite0, which move
-    /// by 2.7e-4 to 6.1e-4 under float32-rounding-level input noise, held to 1e-3.
-    fn tolerance(case: &Case) -> f64 {
-        let ill_conditioned = matches!(case.method.as_str(), "epsilon_1e-6" | "gradient" | "gradient_x_input");
-        if case.model_file.contains("efficientnet") && ill_conditioned {
-            1e-3
-        } else {
-            1e-4
-        }
     }
 
     /// Lets the browser's event loop run (the test runner polls the page through WebDriver).

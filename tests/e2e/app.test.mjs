@@ -82,7 +82,10 @@ describe('rlrp-web page (dist/ under a sub-path, headless Chromium)', { timeout:
   });
 
   test('b. a dropped astronaut.png gives the same heatmap pixels as the native CLI', { timeout: TEST_TIMEOUT }, async () => {
-    const cli = process.env.RLRP_CLI || path.join(REPO, 'target/debug/rlrp');
+    const targetDir = process.env.CARGO_TARGET_DIR
+      ? path.resolve(REPO, process.env.CARGO_TARGET_DIR)
+      : path.join(REPO, 'target');
+    const cli = process.env.RLRP_CLI || path.join(targetDir, 'debug/rlrp');
     assert.ok(fs.existsSync(cli), `${cli} is missing: build it with \`cargo build --bin rlrp\``);
     const cliPng = path.join(ARTIFACTS, 'astronaut_cli.png');
     const json = execFileSync(

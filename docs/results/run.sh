@@ -29,6 +29,6 @@ for m in "${@:-${ALL[@]}}"; do
     *) args=(--images "$photos" --methods "$LITE0_METHODS") ;;
   esac
   echo "== $m"
-  "$RLRP" eval --model "$SHARED/models/$m.onnx" "${args[@]}" --out "$out.tmp"
-  rm -rf "$out" && mv "$out.tmp" "$out"
+  rm -rf "$out"
+  "$RLRP" eval --model "$SHARED/models/$m.onnx" "${args[@]}" --out "$out"
 done

@@ -27,6 +27,13 @@ cargo test --lib --bins --tests
 step "cargo clippy for wasm32 + simd128 (the core, the page and the worker; warnings are errors)"
 cargo clippy --lib --bins --target wasm32-unknown-unknown -- -D warnings
 
+step "cargo clippy for the page as trunk builds it: wasm32, without the engine feature (no tract)"
+cargo clippy --lib --bins --target wasm32-unknown-unknown --no-default-features -- -D warnings
+if cargo tree --target wasm32-unknown-unknown --no-default-features -e normal -i tract-core >/dev/null 2>&1; then
+  echo "the page (built without the engine feature) depends on tract" >&2
+  exit 1
+fi
+
 step "wasm32 golden tests in headless Chromium (every golden case, and the worker session)"
 # The runner's default limit for the whole suite (20 s) is too short for EfficientNet-Lite0.
 # tests/wasm/runner.mjs drops the module's DWARF sections, then runs wasm-bindgen-test-runner.

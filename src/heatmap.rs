@@ -215,6 +215,42 @@ where
     Ok(buf)
 }
 
+/// Heatmap settings.
+#[derive(Clone, Copy, Debug)]
+pub struct HeatmapStyle {
+    pub colormap: Colormap,
+    pub mode: ScaleMode,
+    /// The colour scale saturates at this percentile of |R| (Captum's outlier_perc = 100 − this).
+    pub clip_percentile: f64,
+}
+
+impl Default for HeatmapStyle {
+    fn default() -> Self {
+        HeatmapStyle { colormap: Colormap::Bwr, mode: ScaleMode::Signed, clip_percentile: 99.5 }
+    }
+}
+
+/// The colour picture of a channel-summed relevance map (h × w values) and the |R| at which its
+/// colour scale saturates. The command line and the page both draw with this.
+pub fn paint(h: usize, w: usize, values: &[f32], style: &HeatmapStyle) -> (f32, image::RgbaImage) {
+    let clip = percentile_abs(values, style.clip_percentile);
+    (clip, render(h, w, values, style.colormap, style.mode, clip))
+}
+
+/// The heatmap laid over the (resized, cropped) image: colour where relevance is, the photo where it
+/// is not. Returns the clip value and the picture.
+pub fn paint_over(
+    base: &image::RgbImage,
+    values: &[f32],
+    style: &HeatmapStyle,
+    opacity: f32,
+) -> (f32, image::RgbImage) {
+    let (w, h) = base.dimensions();
+    let (clip, mut heat) = paint(h as usize, w as usize, values, style);
+    alpha_by_magnitude(&mut heat, values, style.mode, clip);
+    (clip, overlay(base, &heat, opacity))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,18 +8,32 @@
 //! - [`relevance`]: one reverse walk of the graph, parametrised by a method (R-LRP, LRP rules, gradient).
 //! - [`kernels`]: the numeric kernels (convolution, dense, pooling, each forward and transposed).
 //! - [`preprocess`], [`sidecar`], [`heatmap`], [`npy`]: image in, pictures and arrays out.
+//! - [`method`], [`report`]: the vocabulary shared by the engine and the page.
+//!
+//! The `engine` feature (on by default) is everything that computes: tract, the graph, the kernels,
+//! the relevance pass and the evaluation. The page (`rlrp-app`) is built without it, so its wasm holds
+//! only the UI, the shared vocabulary and the painting code; the Web Worker holds the engine.
 pub mod app;
 pub mod error;
-pub mod eval;
-pub mod explain;
-pub mod forward;
 pub mod heatmap;
-pub mod kernels;
-pub mod model;
+pub mod method;
 pub mod npy;
 pub mod preprocess;
-pub mod relevance;
+pub mod report;
 pub mod sidecar;
 pub mod tensor;
+
+#[cfg(feature = "engine")]
+pub mod eval;
+#[cfg(feature = "engine")]
+pub mod explain;
+#[cfg(feature = "engine")]
+pub mod forward;
+#[cfg(feature = "engine")]
+pub mod kernels;
+#[cfg(feature = "engine")]
+pub mod model;
+#[cfg(feature = "engine")]
+pub mod relevance;
 
 pub use error::{Error, Result};

@@ -3,11 +3,12 @@
 //! R-LRP heatmaps agree with their f32 twins.
 mod common;
 use common::*;
-use rlrp::explain::{options_for, top_k};
+use rlrp::explain::options_for;
 use rlrp::heatmap::channel_sum;
 use rlrp::model::{LoadOptions, Model};
 use rlrp::preprocess::preprocess_bytes;
 use rlrp::relevance::{explain, Method, MethodParams};
+use rlrp::report::top_k;
 use rlrp::sidecar::{find_sidecar, Layout, Sidecar};
 use std::path::{Path, PathBuf};
 

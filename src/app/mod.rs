@@ -3,11 +3,12 @@
 //! and answers with [`protocol::Response`]s (progress along the way). The protocol and the session
 //! are plain Rust, tested natively; the worker and page glue exist only on wasm32.
 pub mod protocol;
+#[cfg(feature = "engine")]
 pub mod session;
 
 #[cfg(target_arch = "wasm32")]
 pub mod ui;
 #[cfg(target_arch = "wasm32")]
 pub mod wire;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "engine"))]
 pub mod worker;

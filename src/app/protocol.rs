@@ -1,9 +1,8 @@
 //! Messages between the page and the worker. Each message is `{ id, body }` where `body` is JSON of
 //! [`Request`] / [`Response`] and large byte payloads travel beside it as a list of byte arrays
 //! (`data`), described by each variant's documentation.
-use crate::explain::{ClassScore, Report};
-use crate::model::ModelInfo;
-use crate::relevance::{Method, MethodParams};
+use crate::method::{Method, MethodParams};
+use crate::report::{ClassScore, ModelInfo, Report};
 use crate::sidecar::Sidecar;
 use serde::{Deserialize, Serialize};
 

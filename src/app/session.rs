@@ -4,13 +4,14 @@ use super::protocol::{f32_bytes, LayerMapInfo, Request, Response, SidecarSource,
 use crate::error::{Error, Result};
 use crate::eval::perturbation::{aopc, logit_fn, morf_order, patch_scores, perturbation_curve, random_order};
 use crate::eval::perturbation::{Baseline, PerturbationConfig};
-use crate::explain::{self, top_k, Report};
+use crate::explain;
 use crate::forward::Activations;
 use crate::heatmap::channel_sum;
 use crate::model::{LoadOptions, Model};
 use crate::npy::write_npy;
 use crate::preprocess::{preprocess_bytes, Preprocessed};
 use crate::relevance::{self, Explanation, Method, MethodParams};
+use crate::report::{top_k, Report};
 use crate::sidecar::{parse_labels, Sidecar};
 use crate::tensor::Tensor;
 

@@ -13,10 +13,11 @@ fn main() {
 #[cfg(not(target_arch = "wasm32"))]
 mod cli {
     use clap::{Args, Parser, Subcommand};
-    use rlrp::explain::{self, HeatmapStyle, Report, Timings};
-    use rlrp::heatmap::{self, Colormap, ScaleMode};
+    use rlrp::explain;
+    use rlrp::heatmap::{self, Colormap, HeatmapStyle, ScaleMode};
     use rlrp::model::{LoadOptions, Model};
     use rlrp::relevance::{Method, MethodParams};
+    use rlrp::report::{Report, Timings};
     use rlrp::sidecar::{self, Sidecar};
     use rlrp::Error;
     use std::path::{Path, PathBuf};
@@ -196,7 +197,7 @@ mod cli {
             };
             let (_, _, values, _, heat) = explain::heatmap(&e, layout, &style);
             let png = match (&display, args.overlay) {
-                (Some(base), true) => heatmap::encode_png(&explain::paint_over(base, &values, &style, args.opacity).1)?,
+                (Some(base), true) => heatmap::encode_png(&heatmap::paint_over(base, &values, &style, args.opacity).1)?,
                 (None, true) => {
                     return Err(Error::Request(
                         "--overlay needs --image (there is no picture under a preprocessed tensor)".into(),

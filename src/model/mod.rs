@@ -10,6 +10,8 @@ use crate::forward::{Activations, Engine, TypedWithValues};
 use crate::tensor::Tensor;
 use graph::{Graph, Op};
 use std::collections::BTreeMap;
+
+pub use crate::report::ModelInfo;
 use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::Framework;
 
@@ -19,21 +21,6 @@ pub struct LoadOptions {
     /// The input shape (batch included), for models whose input has free dimensions. A free batch
     /// dimension alone is set to 1 without this.
     pub input_shape: Option<Vec<usize>>,
-}
-
-/// Facts about a loaded model, for display.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct ModelInfo {
-    pub input_name: String,
-    pub input_shape: Vec<usize>,
-    pub output_name: String,
-    pub classes: usize,
-    pub opset: i64,
-    pub producer: String,
-    /// ONNX operators on the explained path and how often each occurs.
-    pub operators: BTreeMap<String, usize>,
-    /// Number of Conv/Dense layers after canonisation.
-    pub weighted_layers: usize,
 }
 
 /// A loaded, canonised model ready to explain.

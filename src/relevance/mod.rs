@@ -1,12 +1,13 @@
 //! The relevance pass: one reverse walk of the graph ([`walk`]), parametrised by a [`Method`]
-//! ([`method`]), whose linear layers use the rules of [`rules`] on the kernels of [`linear`].
+//! (its rule per layer: [`composite`]), whose linear layers use the rules of [`rules`] on the kernels of [`linear`].
+pub mod composite;
 pub mod linear;
-pub mod method;
 pub mod rules;
 pub mod walk;
 
-pub use method::{Family, Method, MethodParams};
-pub use walk::{LayerMass, Progress};
+pub use crate::method::{Family, Method, MethodParams};
+pub use crate::report::LayerMass;
+pub use walk::Progress;
 
 use crate::error::{Error, Result};
 use crate::forward::Activations;

@@ -1,27 +1,15 @@
 //! One reverse walk of the graph: relevance flows from the logits to the input, node by node, with
 //! fan-out summed (RLRP.md, "Other operations"). The method only changes the linear rule (see
-//! [`super::method::rule_for`]), the skip-addition split and, for gradients, the activations.
-use super::method::{rule_for, Family, Method, MethodParams};
+//! [`super::composite::rule_for`]), the skip-addition split and, for gradients, the activations.
+use super::composite::rule_for;
 use super::rules::{l1, propagate, LayerContext};
 use crate::error::{Error, Result};
 use crate::forward::Activations;
 use crate::kernels::pool;
+use crate::method::{Family, Method, MethodParams};
 use crate::model::graph::{Graph, Op};
+use crate::report::LayerMass;
 use crate::tensor::{ndarray, Tensor};
-
-/// The relevance mass after one node (RLRP.md: "‖R‖₁ after every layer").
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct LayerMass {
-    /// Node name ("input" for the network input).
-    pub node: String,
-    /// ONNX operator(s) of the node.
-    pub op: String,
-    pub shape: Vec<usize>,
-    /// ‖R‖₁ of the relevance at the node's output.
-    pub l1: f64,
-    /// ΣR at the node's output.
-    pub sum: f64,
-}
 
 /// Progress reports: (nodes done, nodes in all). Returning false cancels the walk.
 pub type Progress<'a> = &'a mut dyn FnMut(usize, usize) -> bool;

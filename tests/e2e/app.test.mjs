@@ -9,8 +9,9 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import {
-  REPO, ARTIFACTS, APP_TIMEOUT, DEFAULT_MODEL, tid, distProblem, launch, startServer, openPage, collectCsp,
+  REPO, DIST, ARTIFACTS, APP_TIMEOUT, DEFAULT_MODEL, tid, distProblem, launch, startServer, openPage, collectCsp,
   waitHeatmap, dropFiles, canvasPixels, decodePng, pixelDiff, screenshot, sharedFile,
 } from './lib.mjs';
 
@@ -196,5 +197,27 @@ describe('rlrp-web page (dist/ under a sub-path, headless Chromium)', { timeout:
     } finally {
       await context.close();
     }
+  });
+
+  // The issue's download budget (gzip -9, as a static host would serve it): all wasm ≤ 3 MB, and the
+  // wasm + JS + default model (with its sidecar and labels) ≤ 8 MB. The page's wasm must not contain
+  // the engine (tract): it is built without the `engine` feature (index.html).
+  test('f. download budget: wasm ≤ 3 MB gzip, wasm + JS + default model ≤ 8 MB gzip', () => {
+    assert.equal(problem, null, problem);
+    const gz = (f) => zlib.gzipSync(fs.readFileSync(path.join(DIST, f)), { level: 9 }).length;
+    const files = fs.readdirSync(DIST);
+    const wasm = files.filter((f) => f.endsWith('.wasm'));
+    const js = files.filter((f) => f.endsWith('.js'));
+    assert.deepEqual(wasm.sort(), ['rlrp-app_bg.wasm', 'rlrp-worker_bg.wasm']);
+    const wasmGz = wasm.reduce((n, f) => n + gz(f), 0);
+    const stem = path.basename(DEFAULT_MODEL, '.onnx');
+    const model = [`models/${stem}.onnx`, `models/${stem}.json`, 'models/imagenet_categories.json'];
+    const totalGz = wasmGz + [...js, ...model].reduce((n, f) => n + gz(f), 0);
+    const MB = (n) => (n / 1e6).toFixed(2) + ' MB';
+    console.log(`download budget: wasm ${MB(wasmGz)} gzip (page ${MB(gz('rlrp-app_bg.wasm'))}), ` +
+      `wasm + JS + default model ${MB(totalGz)} gzip`);
+    assert.ok(wasmGz <= 3e6, `all wasm: ${MB(wasmGz)} gzip > 3 MB`);
+    assert.ok(totalGz <= 8e6, `wasm + JS + default model: ${MB(totalGz)} gzip > 8 MB`);
+    assert.ok(gz('rlrp-app_bg.wasm') <= 1e6, `the page's wasm is ${MB(gz('rlrp-app_bg.wasm'))} gzip: does it hold the engine?`);
   });
 });

@@ -1,7 +1,7 @@
 //! SVG charts: the colour bar, ‖R‖₁ after every layer, and the pixel-flipping curves.
 use super::state::{fmt_num, Faith};
 use crate::heatmap::{color, Colormap, ScaleMode};
-use crate::relevance::LayerMass;
+use crate::report::LayerMass;
 use yew::prelude::*;
 
 fn hex([r, g, b]: [u8; 3]) -> String {

@@ -1,5 +1,5 @@
 //! The page: a Yew app that sends requests to the engine's Web Worker and paints its answers with
-//! the same code as the command line ([`crate::explain::paint_over`]).
+//! the same code as the command line ([`crate::heatmap::paint_over`]).
 //!
 //! - [`app`]: the root component, its state and the reconciliation of what the page wants with what
 //!   the worker holds (replayed after a cancel or a crash);

@@ -1,9 +1,8 @@
 //! What the page holds: the sources it can replay to a fresh worker, the keys that say which
 //! explanation is wanted or shown, and the worker's answers.
 use crate::app::protocol::LayerMapInfo;
-use crate::explain::{ClassScore, Report};
-use crate::relevance::method::Family;
-use crate::relevance::{Method, MethodParams};
+use crate::method::{Family, Method, MethodParams};
+use crate::report::{ClassScore, Report};
 use crate::sidecar::Sidecar;
 use std::rc::Rc;
 

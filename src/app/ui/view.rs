@@ -7,7 +7,7 @@ use super::sidecar_form::SidecarForm;
 use super::state::{fmt_ms, fmt_num, Shown};
 use crate::app::protocol::SidecarSource;
 use crate::heatmap::{Colormap, ScaleMode};
-use crate::relevance::Method;
+use crate::method::Method;
 use web_sys::{HtmlInputElement, HtmlSelectElement, KeyboardEvent};
 use yew::prelude::*;
 
@@ -102,6 +102,9 @@ impl App {
         let on_model = link.callback(|e: Event| Msg::PickModel(select_value(&e)));
         let samples = self.desired_model.as_ref().map(|m| m.samples.clone()).unwrap_or_default();
         let current_sample = self.desired_image.as_ref().and_then(|i| i.url.clone());
+        // Thumbnails are the full sample files: fetch them only after the first heatmap (or a
+        // failure), so they do not compete with the wasm and the model on the way to it.
+        let thumbnails = self.main.is_some() || self.error.is_some();
         let open = link.callback(|_: MouseEvent| Msg::OpenPicker);
         let key_open = link.batch_callback(|e: KeyboardEvent| {
             if e.key() == "Enter" || e.key() == " " {
@@ -168,7 +171,11 @@ impl App {
                         html! {
                             <button type="button" data-testid="sample" class="sample" aria-pressed={pressed.to_string()}
                                     title={name.clone()} onclick={link.callback(move |_| Msg::PickSample(u.clone()))}>
-                                <img src={url} alt={format!("sample {name}")} width="56" height="56" />
+                                if thumbnails {
+                                    <img src={url} alt={format!("sample {name}")} width="56" height="56" />
+                                } else {
+                                    <span class="sample-name">{ name.clone() }</span>
+                                }
                             </button>
                         }
                     }) }

@@ -10,7 +10,8 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
 case ":$PATH:" in *":$cargo_bin:"*) ;; *) export PATH="$cargo_bin:$PATH" ;; esac
 
-step() { printf '\n=== %s\n' "$*"; }
+started=$(date +%s)
+step() { printf '\n=== [%s, %d s] %s\n' "$(date +%T)" "$(($(date +%s) - started))" "$*"; }
 
 step "setup (installs only what is missing)"
 scripts/setup.sh

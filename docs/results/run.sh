@@ -32,3 +32,5 @@ for m in "${@:-${ALL[@]}}"; do
   rm -rf "$out"
   "$RLRP" eval --model "$SHARED/models/$m.onnx" "${args[@]}" --out "$out"
 done
+# The summary tables of README.md and docs/results/README.md.
+python3 docs/results/summarise.py >/dev/null

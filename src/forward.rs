@@ -93,7 +93,7 @@ pub fn values_to_keep(graph: &Graph) -> Vec<ValueId> {
     let mut keep = vec![false; graph.values.len()];
     keep[graph.output] = true;
     for n in &graph.nodes {
-        if matches!(n.op, Op::Linear(_) | Op::Activation(_) | Op::MaxPool(_) | Op::Add) {
+        if matches!(n.op, Op::Linear(_) | Op::Activation(_) | Op::MaxPool(_) | Op::Add | Op::Saturate { .. }) {
             for &i in &n.inputs {
                 keep[i] = true;
             }

@@ -217,8 +217,17 @@ pub enum Op {
     },
     /// Constant-mode padding: (begin, end) per axis.
     Pad(Vec<(usize, usize)>),
-    /// Dropout, Identity, Cast, and QuantizeLinear/DequantizeLinear on activations.
+    /// Dropout, Identity, Cast, and DequantizeLinear (or a QuantizeLinear whose range is unknown)
+    /// on activations.
     Identity,
+    /// QuantizeLinear on an activation: it saturates outside [min, max], the real interval its
+    /// integer type holds (static QDQ exports drop the Relu/Clip this saturation already does).
+    /// The identity for relevance (RLRP.md, fake quantisation); for gradients the clip to
+    /// [min, max], rounding passing straight through.
+    Saturate {
+        min: f32,
+        max: f32,
+    },
 }
 
 impl Op {
@@ -233,6 +242,7 @@ impl Op {
             Op::Concat { .. } => "Concat",
             Op::Pad(_) => "Pad",
             Op::Identity => "Identity",
+            Op::Saturate { .. } => "Saturate",
         }
     }
 }
@@ -280,7 +290,7 @@ impl Graph {
             let from_input = n.inputs.first().map(|&i| reaches_input[i]).unwrap_or(false);
             match &n.op {
                 Op::Linear(l) if l.is_weighted() && from_input => firsts.push(ix),
-                Op::Reshape | Op::Transpose(_) | Op::Pad(_) | Op::Identity if from_input => {
+                Op::Reshape | Op::Transpose(_) | Op::Pad(_) | Op::Identity | Op::Saturate { .. } if from_input => {
                     reaches_input[n.output] = true
                 }
                 _ => {}

@@ -4,7 +4,7 @@
 //! Anything without a rule in RLRP.md is an error naming the operator and the node.
 use super::constants::{normalise_axis, Constants};
 use super::graph::*;
-use super::proto::Attrs;
+use super::proto::{Attrs, Constant};
 use crate::error::{Error, Result};
 use crate::kernels::conv::Conv2dGeometry;
 use crate::kernels::pool::Pool2dGeometry;
@@ -246,6 +246,39 @@ fn const_input(n: &NodeProto, consts: &mut Constants, ix: usize, what: &str) -> 
             None => Err(unsupported_usage(n, format!("its {what} ('{name}') is computed, not a constant"))),
         },
     }
+}
+
+/// The real interval a QuantizeLinear maps into its integer type without saturating,
+/// [(q_min − zero_point)·scale, (q_max − zero_point)·scale]; None unless the scale and zero point
+/// are single constants and the type is an 8- or 16-bit integer (then the node stays an identity).
+fn quantize_range(n: &NodeProto, consts: &mut Constants) -> Result<Option<(f32, f32)>> {
+    let single =
+        |c: Option<Constant>| c.filter(|c| c.values.len() == 1).map(|c| (c.values.iter().copied().next(), c.data_type));
+    let Some((Some(scale), _)) = single(match n.input.get(1) {
+        Some(name) if !name.is_empty() => consts.get(name)?,
+        _ => None,
+    }) else {
+        return Ok(None);
+    };
+    // ONNX: without a zero point the output is uint8 (or the type of the `output_dtype` attribute).
+    let (zero_point, data_type) = match n.input.get(2).filter(|name| !name.is_empty()) {
+        None => (0.0, Attrs::of(n).int("output_dtype").filter(|&t| t != 0).unwrap_or(2) as i32),
+        Some(name) => match single(consts.get(name)?) {
+            Some((Some(z), t)) => (z, t),
+            _ => return Ok(None),
+        },
+    };
+    let (q_min, q_max) = match data_type {
+        2 => (0.0, 255.0),
+        3 => (-128.0, 127.0),
+        4 => (0.0, 65535.0),
+        5 => (-32768.0, 32767.0),
+        _ => return Ok(None),
+    };
+    if !(scale.is_finite() && scale > 0.0 && zero_point.is_finite()) {
+        return Ok(None);
+    }
+    Ok(Some(((q_min - zero_point) * scale, (q_max - zero_point) * scale)))
 }
 
 /// Spatial view of an activation: (channels, height, width) for [1,C,H,W] or [1,C,L] (height 1).
@@ -543,7 +576,11 @@ fn build_op(n: &NodeProto, consts: &mut Constants, ins: &[Vec<usize>], out: &[us
             }
             Op::Pad((0..r).map(|i| (pads[i] as usize, pads[i + r] as usize)).collect())
         }
-        "Dropout" | "Identity" | "Cast" | "QuantizeLinear" | "DequantizeLinear" => Op::Identity,
+        "QuantizeLinear" => match quantize_range(n, consts)? {
+            Some((min, max)) => Op::Saturate { min, max },
+            None => Op::Identity,
+        },
+        "Dropout" | "Identity" | "Cast" | "DequantizeLinear" => Op::Identity,
         // Softmax is only allowed as the last node: canonisation removes it (RLRP.md, "Start").
         "Softmax" | "LogSoftmax" => Op::Identity,
         other => return Err(Error::UnsupportedOperator { op: other.to_string(), node: node_name(n) }),

@@ -91,6 +91,20 @@ pub fn walk(
         let in_shape = |k: usize| g.values[node.inputs[k]].shape.clone();
         let messages: Vec<(usize, Tensor)> = match &node.op {
             Op::Identity => vec![(node.inputs[0], r)],
+            Op::Saturate { min, max } => match family {
+                Family::Gradient => {
+                    let x = activation(acts, g, node.inputs[0])?;
+                    let mut r = r;
+                    r.zip_mut_with(x, |a, &xv| {
+                        if !(*min..=*max).contains(&xv) {
+                            *a = 0.0
+                        }
+                    });
+                    vec![(node.inputs[0], r)]
+                }
+                // RLRP.md: activation fake-quantisation is the identity for relevance.
+                _ => vec![(node.inputs[0], r)],
+            },
             Op::Reshape => vec![(node.inputs[0], reshape(r, &in_shape(0)))],
             Op::Activation(act) => match family {
                 Family::Gradient => {

@@ -26,6 +26,20 @@ fn activation<'a>(acts: &'a Activations, g: &Graph, v: usize) -> Result<&'a Tens
     acts.get(v).ok_or_else(|| Error::Engine(format!("activation '{}' was not kept", g.values[v].name)))
 }
 
+/// The gradient through an element-wise op y = f(x): `apply(r, x)` turns each incoming r into
+/// r · f'(x), with x the op's input activation. Returns the message to that input.
+fn elementwise_gradient(
+    acts: &Activations,
+    g: &Graph,
+    input: usize,
+    mut r: Tensor,
+    apply: impl Fn(&mut f32, f32),
+) -> Result<Vec<(usize, Tensor)>> {
+    let x = activation(acts, g, input)?;
+    r.zip_mut_with(x, |a, &xv| apply(a, xv));
+    Ok(vec![(input, r)])
+}
+
 fn reshape(t: Tensor, shape: &[usize]) -> Tensor {
     let t = if t.is_standard_layout() { t } else { t.as_standard_layout().into_owned() };
     t.into_shape_with_order(ndarray::IxDyn(shape)).expect("relevance keeps the element count")
@@ -92,27 +106,17 @@ pub fn walk(
         let messages: Vec<(usize, Tensor)> = match &node.op {
             Op::Identity => vec![(node.inputs[0], r)],
             Op::Saturate { min, max } => match family {
-                Family::Gradient => {
-                    let x = activation(acts, g, node.inputs[0])?;
-                    let mut r = r;
-                    r.zip_mut_with(x, |a, &xv| {
-                        if !(*min..=*max).contains(&xv) {
-                            *a = 0.0
-                        }
-                    });
-                    vec![(node.inputs[0], r)]
-                }
+                Family::Gradient => elementwise_gradient(acts, g, node.inputs[0], r, |a, x| {
+                    if !(*min..=*max).contains(&x) {
+                        *a = 0.0
+                    }
+                })?,
                 // RLRP.md: activation fake-quantisation is the identity for relevance.
                 _ => vec![(node.inputs[0], r)],
             },
             Op::Reshape => vec![(node.inputs[0], reshape(r, &in_shape(0)))],
             Op::Activation(act) => match family {
-                Family::Gradient => {
-                    let x = activation(acts, g, node.inputs[0])?;
-                    let mut r = r;
-                    r.zip_mut_with(x, |a, &xv| *a *= act.derivative(xv));
-                    vec![(node.inputs[0], r)]
-                }
+                Family::Gradient => elementwise_gradient(acts, g, node.inputs[0], r, |a, x| *a *= act.derivative(x))?,
                 // RLRP.md: activations pass relevance unchanged (Zennit's Pass rule, likewise).
                 _ => vec![(node.inputs[0], r)],
             },

@@ -1,8 +1,8 @@
 //! The forward pass, run by tract. The plan's outputs are the logits plus every activation the
-//! relevance pass reads (inputs of linear layers, activations, max-pools and skip additions), so one
+//! relevance pass reads (each op says which: [`crate::model::graph::Op::reads_activations`]), so one
 //! run yields all of them.
 use crate::error::{Error, Result};
-use crate::model::graph::{Graph, Op, ValueId};
+use crate::model::graph::{Graph, ValueId};
 use crate::tensor::{ndarray, Tensor};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -64,6 +64,23 @@ impl TypedWithValues {
         Ok(out)
     }
 
+    /// The value of a tensor that tract found constant (shape arithmetic), if it did.
+    pub fn constant(&self, name: &str) -> Result<Option<crate::model::proto::Constant>> {
+        let Some(i) = self.names.iter().position(|n| n == name) else { return Ok(None) };
+        let fact = guarded("reading a constant", || self.model.output_fact(i).cloned())?;
+        let Some(k) = fact.konst else { return Ok(None) };
+        guarded("reading a constant", || {
+            let is_int = k.datum_type().is_integer();
+            let ints = if is_int {
+                Some(k.cast_to::<i64>()?.to_plain_array_view::<i64>()?.iter().copied().collect())
+            } else {
+                None
+            };
+            let values = k.cast_to::<f32>()?.to_plain_array_view::<f32>()?.to_owned();
+            Ok(Some(crate::model::proto::Constant { values, ints, data_type: if is_int { 7 } else { 1 } }))
+        })
+    }
+
     /// Optimises the model into a runnable plan whose outputs are the values the graph's relevance pass
     /// needs.
     pub fn into_engine(mut self, graph: &Graph) -> Result<Engine> {
@@ -93,10 +110,8 @@ pub fn values_to_keep(graph: &Graph) -> Vec<ValueId> {
     let mut keep = vec![false; graph.values.len()];
     keep[graph.output] = true;
     for n in &graph.nodes {
-        if matches!(n.op, Op::Linear(_) | Op::Activation(_) | Op::MaxPool(_) | Op::Add | Op::Saturate { .. }) {
-            for &i in &n.inputs {
-                keep[i] = true;
-            }
+        for k in n.op.reads_activations(n.inputs.len()) {
+            keep[n.inputs[k]] = true;
         }
     }
     keep[graph.input] = false; // the input is known

@@ -113,21 +113,30 @@ fn other_file_types() {
 // Models with operators or structures the relevance pass has no rule for.
 
 #[test]
-fn unsupported_operator_erf() {
-    let bytes = mlp_bytes(Some(&|b: &mut OnnxBuilder| b.named_node("my_erf", "Erf", &["r"], &["m"], vec![])));
-    let e = load_err(&bytes, "an Erf node");
-    assert!(matches!(&e, Error::UnsupportedOperator { op, node } if op == "Erf" && node == "my_erf"), "{e:?}");
+fn unsupported_operator_cos() {
+    let bytes = mlp_bytes(Some(&|b: &mut OnnxBuilder| b.named_node("my_cos", "Cos", &["r"], &["m"], vec![])));
+    let e = load_err(&bytes, "a Cos node");
+    assert!(matches!(&e, Error::UnsupportedOperator { op, node } if op == "Cos" && node == "my_cos"), "{e:?}");
     let msg = e.to_string();
-    assert!(msg.contains("Erf") && msg.contains("my_erf"), "{msg}");
+    assert!(msg.contains("Cos") && msg.contains("my_cos"), "{msg}");
+}
+
+#[test]
+fn element_wise_function_without_relevance_rule_on_the_signal_path() {
+    // Erf is known (GELU is written with it) but erf(x) alone is not x ⊙ g(x): no relevance rule.
+    let bytes = mlp_bytes(Some(&|b: &mut OnnxBuilder| b.named_node("my_erf", "Erf", &["r"], &["m"], vec![])));
+    let e = load_err(&bytes, "an Erf node on the relevance path");
+    assert!(matches!(&e, Error::UnsupportedUsage { op, node, .. } if op == "Erf" && node == "my_erf"), "{e:?}");
+    assert!(e.to_string().contains("x ⊙ g(x)"), "{e}");
 }
 
 #[test]
 fn unsupported_operator_without_node_name() {
     // A node without a name is named after its operator and output tensor.
-    let bytes = mlp_bytes(Some(&|b: &mut OnnxBuilder| b.named_node("", "Erf", &["r"], &["m"], vec![])));
-    let e = load_err(&bytes, "an unnamed Erf node");
-    assert!(matches!(&e, Error::UnsupportedOperator { op, .. } if op == "Erf"), "{e:?}");
-    assert!(e.to_string().contains("Erf:m"), "{e}");
+    let bytes = mlp_bytes(Some(&|b: &mut OnnxBuilder| b.named_node("", "Cos", &["r"], &["m"], vec![])));
+    let e = load_err(&bytes, "an unnamed Cos node");
+    assert!(matches!(&e, Error::UnsupportedOperator { op, .. } if op == "Cos"), "{e:?}");
+    assert!(e.to_string().contains("Cos:m"), "{e}");
 }
 
 #[test]
@@ -159,9 +168,12 @@ fn unsupported_custom_domain_operator() {
 
 #[test]
 fn product_of_two_computed_tensors() {
-    for op in ["Mul", "Sub", "Div"] {
+    // A second dense layer h2 beside h: r ⊙ h2 has no gate (no Sigmoid-like factor, neither side
+    // broadcast), r − h2 is not a centring, r ⊘ relu(h2) divides by a non-normaliser of the same
+    // shape... only the first two have no rule; a quotient by a computed tensor is a normaliser.
+    for op in ["Mul", "Sub"] {
         let bytes = mlp_bytes(Some(&|b: &mut OnnxBuilder| {
-            b.named_node("sig", "Sigmoid", &["h"], &["s"], vec![]);
+            b.named_node("fc1b", "Gemm", &["x", "W1", "B1"], &["s"], vec![]);
             b.named_node("gate", op, &["r", "s"], &["m"], vec![]);
         }));
         let e = load_err(&bytes, &format!("{op} of two computed tensors"));

@@ -72,3 +72,51 @@ pub fn dense_transpose(rows: usize, k: usize, n: usize, r: &[f32], w: &[f32], ou
         );
     }
 }
+
+/// `c_b = op(a_b) · op(b_b)` for every batch `b`, with `op(a_b)` of logical shape `[m, k]` and
+/// `op(b_b)` of `[k, n]`; `a_t`/`b_t` say the operand is stored transposed (`[k, m]` / `[n, k]`).
+/// `c` is `[batch, m, n]`, overwritten. Attention mixing and its transpose, and the gradient of a
+/// product of two computed matrices, are all this one call. Panics on mismatched lengths.
+#[allow(clippy::too_many_arguments)]
+pub fn batched_matmul(
+    batch: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    a_t: bool,
+    b: &[f32],
+    b_t: bool,
+    c: &mut [f32],
+) {
+    assert_eq!(a.len(), batch * m * k, "batched_matmul: left length");
+    assert_eq!(b.len(), batch * k * n, "batched_matmul: right length");
+    assert_eq!(c.len(), batch * m * n, "batched_matmul: output length");
+    let (rsa, csa) = if a_t { (1, m as isize) } else { (k as isize, 1) };
+    let (rsb, csb) = if b_t { (1, k as isize) } else { (n as isize, 1) };
+    for i in 0..batch {
+        let (ab, bb) = (&a[i * m * k..(i + 1) * m * k], &b[i * k * n..(i + 1) * k * n]);
+        let cb = &mut c[i * m * n..(i + 1) * m * n];
+        // SAFETY: each batch's operands are the slices above, whose lengths (m·k, k·n, m·n) match the
+        // strides given (a row-major [m, k] or [k, m], b [k, n] or [n, k], c [m, n]); c does not
+        // alias a or b.
+        unsafe {
+            matrixmultiply::sgemm(
+                m,
+                k,
+                n,
+                1.0,
+                ab.as_ptr(),
+                rsa,
+                csa,
+                bb.as_ptr(),
+                rsb,
+                csb,
+                0.0,
+                cb.as_mut_ptr(),
+                n as isize,
+                1,
+            );
+        }
+    }
+}

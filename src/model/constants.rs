@@ -29,6 +29,11 @@ impl<'a> Constants<'a> {
         self.producers.get(name).copied()
     }
 
+    /// Records the value of a tensor computed elsewhere (tract's constant propagation).
+    pub fn provide(&mut self, name: &str, value: Constant) {
+        self.memo.insert(name.to_string(), Some(value));
+    }
+
     pub fn is_initializer(&self, name: &str) -> bool {
         self.initializers.contains_key(name)
     }

@@ -1,6 +1,7 @@
 //! The explainable graph: a small, typed graph of the operations the relevance pass knows
 //! (RLRP.md, "Notation" and "Other operations"). Built from ONNX by [`super::import`], rewritten by
 //! [`super::canonise`], walked backwards by [`crate::relevance`].
+use super::scalar::ScalarFn;
 use crate::kernels::conv::Conv2dGeometry;
 use crate::kernels::pool::Pool2dGeometry;
 use crate::tensor::Tensor;
@@ -33,15 +34,29 @@ pub struct Node {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Activation {
     Relu,
-    LeakyRelu { alpha: f32 },
-    Clip { min: f32, max: f32 },
+    LeakyRelu {
+        alpha: f32,
+    },
+    Clip {
+        min: f32,
+        max: f32,
+    },
     Sigmoid,
     Tanh,
-    HardSigmoid { alpha: f32, beta: f32 },
+    HardSigmoid {
+        alpha: f32,
+        beta: f32,
+    },
     HardSwish,
     Gelu,
-    Elu { alpha: f32 },
+    Elu {
+        alpha: f32,
+    },
     Softplus,
+    /// An element-wise function written out by the exporter (SiLU as `x * Sigmoid(x)`, GELU with Erf
+    /// or Tanh, `Sqrt`, ...), fused into one program ([`super::fuse`]). Identity for relevance when
+    /// self-gated (`x ⊙ g(x)`), no relevance rule otherwise; its exact derivative for gradients.
+    Fused(ScalarFn),
 }
 
 impl Activation {
@@ -75,6 +90,7 @@ impl Activation {
                     x.exp().ln_1p()
                 }
             }
+            Activation::Fused(ref f) => f.apply(x),
         }
     }
 
@@ -126,6 +142,7 @@ impl Activation {
                 }
             }
             Activation::Softplus => 1.0 / (1.0 + (-x).exp()),
+            Activation::Fused(ref f) => f.derivative(x),
         }
     }
 }
@@ -175,6 +192,44 @@ pub struct Affine {
     pub bias: Tensor,
 }
 
+/// A tensor viewed as `[outer, n, inner]` around a contiguous block of axes (reductions,
+/// normalisations): `n` elements are combined for each of the `outer · inner` positions.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Axes3 {
+    pub outer: usize,
+    pub n: usize,
+    pub inner: usize,
+}
+
+impl Axes3 {
+    /// The view of `shape` around the contiguous axes `first..=last`.
+    pub fn of(shape: &[usize], first: usize, last: usize) -> Axes3 {
+        Axes3 {
+            outer: shape[..first].iter().product(),
+            n: shape[first..=last].iter().product(),
+            inner: shape[last + 1..].iter().product(),
+        }
+    }
+    pub fn len(&self) -> usize {
+        self.outer * self.n * self.inner
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// LayerNormalization over trailing axes (`inner` = 1) or, written out over the channels of NCHW,
+/// any contiguous block: y = (x − mean) / sqrt(var + ε) · γ + β, with γ and β of the full input
+/// shape (broadcast at import). RLRP.md: the centring is a linear layer, the division by the
+/// standard deviation a constant scale, γ/β a diagonal linear layer with bias.
+#[derive(Clone, Debug)]
+pub struct LayerNorm {
+    pub axes: Axes3,
+    pub epsilon: f32,
+    pub gamma: Tensor,
+    pub beta: Tensor,
+}
+
 /// The linear layers of RLRP.md ("Notation"): every rule treats them through their forward map and its
 /// transpose.
 #[derive(Clone, Debug)]
@@ -182,8 +237,30 @@ pub enum Linear {
     Conv(Conv),
     Dense(Dense),
     AvgPool(Pool2dGeometry),
-    GlobalAvgPool { channels: usize, hw: usize },
+    GlobalAvgPool {
+        channels: usize,
+        hw: usize,
+    },
     Affine(Affine),
+    /// ReduceMean / ReduceSum over a contiguous block of axes: y[o, i] = scale · Σ_k x[o, k, i].
+    Reduce {
+        axes: Axes3,
+        scale: f32,
+    },
+    /// The centring x − mean(x) over a contiguous block of axes (weights I − 1/n), as LayerNorm and
+    /// its written-out form `Sub(x, ReduceMean(x))` do.
+    Centre(Axes3),
+    /// Attention mixing with the attention weights held constant (RLRP.md): per batch b,
+    /// y_b = A_b · V_b (`weights_left`) or y_b = V_b · A_b, with V [batch, k, n] (or [batch, m, k])
+    /// the layer input. Built during the walk from the forward pass's attention weights.
+    Mix {
+        batch: usize,
+        m: usize,
+        k: usize,
+        n: usize,
+        weights: Vec<f32>,
+        weights_left: bool,
+    },
 }
 
 impl Linear {
@@ -194,12 +271,31 @@ impl Linear {
             Linear::AvgPool(_) => "AvgPool",
             Linear::GlobalAvgPool { .. } => "GlobalAvgPool",
             Linear::Affine(_) => "Affine",
+            Linear::Reduce { .. } => "Reduce",
+            Linear::Centre(_) => "Centre",
+            Linear::Mix { .. } => "AttentionMix",
         }
     }
     /// Conv and Dense layers: those the LRP composites assign rules to (Zennit's `Linear` type).
     pub fn is_weighted(&self) -> bool {
         matches!(self, Linear::Conv(_) | Linear::Dense(_))
     }
+}
+
+/// One piece of a concatenation: a computed input (its index among the node's inputs) or a constant
+/// of the given length along the axis (a class token), which takes no relevance.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Piece {
+    Input(usize),
+    Constant(usize),
+}
+
+/// A strided range along one axis (Slice, Split).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AxisRange {
+    pub axis: usize,
+    pub start: usize,
+    pub step: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -214,6 +310,7 @@ pub enum Op {
     Transpose(Vec<usize>),
     Concat {
         axis: usize,
+        pieces: Vec<Piece>,
     },
     /// Constant-mode padding: (begin, end) per axis.
     Pad(Vec<(usize, usize)>),
@@ -228,6 +325,38 @@ pub enum Op {
         min: f32,
         max: f32,
     },
+    /// y = x ⊙ g (or x ⊘ g) of two computed tensors, g broadcast to x's shape: a gate
+    /// (squeeze-and-excitation, GLU) or a normaliser (the standard deviation of a written-out
+    /// LayerNorm). `gate` is the index of g among the inputs. RLRP.md: g is a constant, R_x = R_y,
+    /// the gate branch gets no relevance; gradients use the product (quotient) rule.
+    Gate {
+        gate: usize,
+        divide: bool,
+    },
+    /// MatMul of two computed tensors (batched over leading axes). With `weights` (the index of an
+    /// input computed by a Softmax: attention weights) it is attention mixing, linear in the other
+    /// input (RLRP.md); without, a bilinear product that only the gradient methods can pass.
+    MatMul {
+        weights: Option<usize>,
+    },
+    /// Softmax inside the network (attention): only gradients pass it (relevance never reaches the
+    /// attention weights).
+    Softmax {
+        axis: usize,
+    },
+    LayerNorm(LayerNorm),
+    /// ReduceMax / GlobalMaxPool over a contiguous block of axes: winner takes all (first on ties).
+    ReduceMax(Axes3),
+    /// Slice / Split: every output element is input element `start + i·step` along each listed axis.
+    Slice(Vec<AxisRange>),
+    /// Gather with constant indices along `axis` (the class token: index 0); `indices` are already
+    /// non-negative; the output shape is the graph's.
+    Gather {
+        axis: usize,
+        indices: Vec<usize>,
+    },
+    /// Expand / Tile of a computed tensor: relevance (and gradient) summed over the copies.
+    Broadcast,
 }
 
 impl Op {
@@ -243,7 +372,80 @@ impl Op {
             Op::Pad(_) => "Pad",
             Op::Identity => "Identity",
             Op::Saturate { .. } => "Saturate",
+            Op::Gate { .. } => "Gate",
+            Op::MatMul { weights: Some(_) } => "Attention",
+            Op::MatMul { weights: None } => "MatMul",
+            Op::Softmax { .. } => "Softmax",
+            Op::LayerNorm(_) => "LayerNorm",
+            Op::ReduceMax(_) => "ReduceMax",
+            Op::Slice(_) => "Slice",
+            Op::Gather { .. } => "Gather",
+            Op::Broadcast => "Broadcast",
         }
+    }
+
+    /// The inputs (indices into the node's inputs) whose forward activations the backward pass of
+    /// this op reads; the forward plan keeps exactly those ([`crate::forward::values_to_keep`]).
+    pub fn reads_activations(&self, inputs: usize) -> Vec<usize> {
+        match self {
+            Op::Linear(_)
+            | Op::Activation(_)
+            | Op::MaxPool(_)
+            | Op::Add
+            | Op::Saturate { .. }
+            | Op::Gate { .. }
+            | Op::MatMul { .. }
+            | Op::Softmax { .. }
+            | Op::LayerNorm(_)
+            | Op::ReduceMax(_) => (0..inputs).collect(),
+            Op::Reshape
+            | Op::Transpose(_)
+            | Op::Concat { .. }
+            | Op::Pad(_)
+            | Op::Identity
+            | Op::Slice(_)
+            | Op::Gather { .. }
+            | Op::Broadcast => Vec::new(),
+        }
+    }
+
+    /// The inputs that relevance flows to (conservative propagation: not into gates, normalisers
+    /// or attention weights).
+    pub fn relevance_inputs(&self, inputs: usize) -> Vec<usize> {
+        match self {
+            Op::Gate { gate, .. } => (0..inputs).filter(|i| i != gate).collect(),
+            Op::MatMul { weights: Some(w) } => (0..inputs).filter(|i| i != w).collect(),
+            _ => (0..inputs).collect(),
+        }
+    }
+
+    /// Why relevance cannot pass this op, if it cannot (RLRP.md has no rule for it); gradients
+    /// pass every op.
+    pub fn relevance_refusal(&self) -> Option<&'static str> {
+        match self {
+            Op::MatMul { weights: None } => Some(
+                "a product of two computed tensors that is neither attention (no Softmax on either side) nor a gate has no relevance rule in RLRP.md",
+            ),
+            Op::Softmax { .. } => Some("relevance would flow into a Softmax inside the network (RLRP.md: attention weights are constants and get no relevance)"),
+            Op::Activation(Activation::Fused(f)) if !f.self_gated => Some(
+                "this element-wise function is not of the form x ⊙ g(x) (RLRP.md has a rule only for such activations)",
+            ),
+            _ => None,
+        }
+    }
+
+    /// Shape-only operations (the first-layer search looks through them).
+    pub fn is_shape_only(&self) -> bool {
+        matches!(
+            self,
+            Op::Reshape
+                | Op::Transpose(_)
+                | Op::Pad(_)
+                | Op::Identity
+                | Op::Saturate { .. }
+                | Op::Slice(_)
+                | Op::Gather { .. }
+        )
     }
 }
 
@@ -290,9 +492,7 @@ impl Graph {
             let from_input = n.inputs.first().map(|&i| reaches_input[i]).unwrap_or(false);
             match &n.op {
                 Op::Linear(l) if l.is_weighted() && from_input => firsts.push(ix),
-                Op::Reshape | Op::Transpose(_) | Op::Pad(_) | Op::Identity | Op::Saturate { .. } if from_input => {
-                    reaches_input[n.output] = true
-                }
+                op if op.is_shape_only() && from_input => reaches_input[n.output] = true,
                 _ => {}
             }
         }

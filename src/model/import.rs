@@ -1,67 +1,72 @@
 //! ONNX → explainable [`Graph`]. Two phases: [`trace`] finds the data path from the network input to
-//! the logits (shape sub-graphs and constants are not on it); after tract has inferred every shape,
-//! [`build`] turns each ONNX node on that path into one typed [`Op`], with its constants folded in.
-//! Anything without a rule in RLRP.md is an error naming the operator and the node.
+//! the logits (which tensors carry data follows from the operator registry, [`super::registry`]:
+//! weights, shapes and shape arithmetic are not on it); after tract has inferred every shape (and
+//! the values of the shape arithmetic), [`build`] fuses written-out element-wise functions
+//! ([`super::fuse`]) and turns each remaining ONNX node on the path into one typed [`Op`], with its
+//! constants folded in. Anything without a rule in RLRP.md is an error naming the operator and the node.
 use super::constants::{normalise_axis, Constants};
+use super::fuse::{self, Unit};
 use super::graph::*;
 use super::proto::{Attrs, Constant};
+use super::registry::{self, DataInputs, OnnxOp};
 use crate::error::{Error, Result};
 use crate::kernels::conv::Conv2dGeometry;
 use crate::kernels::pool::Pool2dGeometry;
 use crate::tensor::{ndarray, Tensor};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use tract_onnx::pb::{GraphProto, NodeProto};
+
+/// One ONNX node on the data path, with the output of it that the path uses (Split has several).
+#[derive(Clone, Copy)]
+pub struct TraceNode<'a> {
+    pub proto: &'a NodeProto,
+    pub output: usize,
+    pub spec: &'static OnnxOp,
+}
+
+impl TraceNode<'_> {
+    pub fn output_name(&self) -> &str {
+        &self.proto.output[self.output]
+    }
+}
 
 /// The data path of an ONNX graph.
 pub struct Trace<'a> {
     /// Nodes on the path from input to output, in topological order.
-    pub nodes: Vec<&'a NodeProto>,
+    pub nodes: Vec<TraceNode<'a>>,
     /// Every tensor name on the path (the input first).
     pub values: Vec<String>,
+    /// Tensors the path's nodes read that carry no data (weights, shapes, axes, a class token):
+    /// their shapes, and values where our folding cannot compute them, come from tract.
+    pub statics: Vec<String>,
+    /// Further tensors whose shapes the builders need (every output of a Split).
+    pub extra_shapes: Vec<String>,
     pub input: String,
     pub output: String,
+    /// Which tensors carry data from the network input.
+    data: HashSet<String>,
 }
 
-const SUPPORTED: &[&str] = &[
-    "Conv",
-    "Gemm",
-    "MatMul",
-    "BatchNormalization",
-    "Relu",
-    "Clip",
-    "LeakyRelu",
-    "Sigmoid",
-    "Tanh",
-    "HardSigmoid",
-    "HardSwish",
-    "Gelu",
-    "Elu",
-    "Softplus",
-    "MaxPool",
-    "AveragePool",
-    "GlobalAveragePool",
-    "GlobalMaxPool",
-    "Add",
-    "Sub",
-    "Mul",
-    "Div",
-    "Flatten",
-    "Reshape",
-    "Squeeze",
-    "Unsqueeze",
-    "Transpose",
-    "Concat",
-    "Pad",
-    "Dropout",
-    "Identity",
-    "Cast",
-    "Softmax",
-    "LogSoftmax",
-    "QuantizeLinear",
-    "DequantizeLinear",
-];
+impl Trace<'_> {
+    pub fn is_data(&self, name: &str) -> bool {
+        self.data.contains(name)
+    }
 
-fn node_name(n: &NodeProto) -> String {
+    /// The inputs of a node that carry data (registry: which inputs may; data flow: which do).
+    pub fn data_inputs(&self, n: &NodeProto, spec: &OnnxOp) -> Vec<String> {
+        data_inputs(n, spec, &self.data)
+    }
+
+    /// Every tensor whose shape tract must infer: the path, the statics and the extras.
+    pub fn shape_names(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.values[1..].to_vec();
+        out.extend(self.statics.iter().cloned());
+        out.extend(self.extra_shapes.iter().cloned());
+        out
+    }
+}
+
+pub(crate) fn node_name(n: &NodeProto) -> String {
     if n.name.is_empty() {
         format!("{}:{}", n.op_type, n.output.first().map(String::as_str).unwrap_or("?"))
     } else {
@@ -69,56 +74,49 @@ fn node_name(n: &NodeProto) -> String {
     }
 }
 
-fn unsupported_usage(n: &NodeProto, reason: impl Into<String>) -> Error {
+pub(crate) fn unsupported_usage(n: &NodeProto, reason: impl Into<String>) -> Error {
     Error::UnsupportedUsage { op: n.op_type.clone(), node: node_name(n), reason: reason.into() }
 }
 
-/// Which inputs of a node carry data from the network input (the rest must be constants or are shape
-/// computations that relevance never flows through).
-fn data_inputs(n: &NodeProto, consts: &mut Constants) -> Result<Vec<String>> {
-    let only_first = matches!(
-        n.op_type.as_str(),
-        "Conv"
-            | "Gemm"
-            | "BatchNormalization"
-            | "Relu"
-            | "Clip"
-            | "LeakyRelu"
-            | "Sigmoid"
-            | "Tanh"
-            | "HardSigmoid"
-            | "HardSwish"
-            | "Gelu"
-            | "Elu"
-            | "Softplus"
-            | "MaxPool"
-            | "AveragePool"
-            | "GlobalAveragePool"
-            | "GlobalMaxPool"
-            | "Flatten"
-            | "Reshape"
-            | "Squeeze"
-            | "Unsqueeze"
-            | "Transpose"
-            | "Pad"
-            | "Dropout"
-            | "Identity"
-            | "Cast"
-            | "Softmax"
-            | "LogSoftmax"
-            | "QuantizeLinear"
-            | "DequantizeLinear"
-    );
-    let mut out = Vec::new();
-    for (i, name) in n.input.iter().enumerate() {
-        if name.is_empty() || (only_first && i > 0) {
-            continue;
-        }
-        if !consts.is_constant(name)? {
-            out.push(name.clone());
+fn data_inputs(n: &NodeProto, spec: &OnnxOp, data: &HashSet<String>) -> Vec<String> {
+    let slots = match spec.data {
+        DataInputs::None => 0,
+        DataInputs::First => 1,
+        DataInputs::All => n.input.len(),
+    };
+    n.input.iter().take(slots).filter(|i| !i.is_empty() && data.contains(i.as_str())).cloned().collect()
+}
+
+/// The tensors that carry data: everything reachable from the network input through inputs the
+/// registry marks as data inputs (an unknown operator passes data through all its inputs, so that
+/// the trace reaches it and names it). One pass over the readers, no recursion.
+fn data_flow(graph: &GraphProto, input: &str) -> HashSet<String> {
+    let mut readers: HashMap<&str, Vec<&NodeProto>> = HashMap::new();
+    for n in &graph.node {
+        for i in &n.input {
+            readers.entry(i.as_str()).or_default().push(n);
         }
     }
-    Ok(out)
+    let mut data = HashSet::from([input.to_string()]);
+    let mut queue = vec![input.to_string()];
+    while let Some(t) = queue.pop() {
+        for n in readers.get(t.as_str()).into_iter().flatten() {
+            let slots = match registry::lookup(n).map(|s| s.data) {
+                Some(DataInputs::None) => 0,
+                Some(DataInputs::First) => 1,
+                _ => n.input.len(),
+            };
+            if !n.input.iter().take(slots).any(|i| *i == t) {
+                continue;
+            }
+            for o in &n.output {
+                if !o.is_empty() && data.insert(o.clone()) {
+                    queue.push(o.clone());
+                }
+            }
+        }
+    }
+    data
 }
 
 /// Finds the data path of the graph (phase 1).
@@ -141,23 +139,31 @@ pub fn trace<'a>(graph: &'a GraphProto, consts: &mut Constants<'a>) -> Result<Tr
         .first()
         .map(|o| o.name.clone())
         .ok_or_else(|| Error::InvalidModel("the graph has no output".into()))?;
+    let data = data_flow(graph, &input);
+    if !data.contains(&output) {
+        return Err(Error::InvalidModel(format!("the output '{output}' does not depend on the input '{input}'")));
+    }
 
     // Iterative post-order DFS from the output along data inputs.
-    let mut order: Vec<&NodeProto> = Vec::new();
+    let mut order: Vec<TraceNode> = Vec::new();
     let mut state: HashMap<String, u8> = HashMap::new(); // 1 = visiting, 2 = done
     let mut stack: Vec<(String, bool)> = vec![(output.clone(), false)];
+    let mut statics: Vec<String> = Vec::new();
+    let mut seen_static: HashSet<String> = HashSet::new();
+    let mut extra_shapes: Vec<String> = Vec::new();
     while let Some((name, expanded)) = stack.pop() {
         if name == input {
             state.insert(name, 2);
             continue;
         }
+        let producer = consts.producer(&name).ok_or_else(|| {
+            Error::InvalidModel(format!("tensor '{name}' is neither the input, an initializer, nor a node output"))
+        })?;
         if expanded {
             state.insert(name.clone(), 2);
-            if let Some(p) = consts.producer(&name) {
-                if !order.iter().any(|o| std::ptr::eq(*o, p)) {
-                    order.push(p);
-                }
-            }
+            let spec = registry::lookup(producer).expect("checked when first visited");
+            let out = producer.output.iter().position(|o| *o == name).expect("the producer outputs it");
+            order.push(TraceNode { proto: producer, output: out, spec });
             continue;
         }
         match state.get(&name) {
@@ -165,29 +171,34 @@ pub fn trace<'a>(graph: &'a GraphProto, consts: &mut Constants<'a>) -> Result<Tr
             Some(_) => return Err(Error::InvalidModel(format!("the graph has a cycle through '{name}'"))),
             None => {}
         }
-        let producer = consts.producer(&name).ok_or_else(|| {
-            Error::InvalidModel(format!("tensor '{name}' is neither the input, an initializer, nor a node output"))
-        })?;
-        if !producer.domain.is_empty() && producer.domain != "ai.onnx" {
-            return Err(Error::UnsupportedOperator {
-                op: format!("{}.{}", producer.domain, producer.op_type),
-                node: node_name(producer),
-            });
-        }
-        if !SUPPORTED.contains(&producer.op_type.as_str()) {
-            return Err(Error::UnsupportedOperator { op: producer.op_type.clone(), node: node_name(producer) });
+        let Some(spec) = registry::lookup(producer) else {
+            let op = if producer.domain.is_empty() || producer.domain == "ai.onnx" {
+                producer.op_type.clone()
+            } else {
+                format!("{}.{}", producer.domain, producer.op_type)
+            };
+            return Err(Error::UnsupportedOperator { op, node: node_name(producer) });
+        };
+        if spec.build.is_none() {
+            return Err(unsupported_usage(producer, "it computes from shapes only, yet its output is used as data"));
         }
         if producer.output.first() != Some(&name) {
-            return Err(unsupported_usage(producer, format!("its secondary output '{name}' is used")));
+            if !spec.multi_output {
+                return Err(unsupported_usage(producer, format!("its secondary output '{name}' is used")));
+            }
+            for o in &producer.output {
+                if !o.is_empty() && !extra_shapes.contains(o) {
+                    extra_shapes.push(o.clone());
+                }
+            }
         }
         state.insert(name.clone(), 1);
         stack.push((name.clone(), true));
-        let ins = data_inputs(producer, consts)?;
-        if ins.is_empty() {
-            return Err(Error::InvalidModel(format!(
-                "the output does not depend on the input (node '{}' only reads constants)",
-                node_name(producer)
-            )));
+        let ins = data_inputs(producer, spec, &data);
+        for i in &producer.input {
+            if !i.is_empty() && !ins.contains(i) && !data.contains(i) && seen_static.insert(i.clone()) {
+                statics.push(i.clone());
+            }
         }
         for i in ins.into_iter().rev() {
             if state.get(&i) != Some(&2) {
@@ -197,13 +208,68 @@ pub fn trace<'a>(graph: &'a GraphProto, consts: &mut Constants<'a>) -> Result<Tr
     }
     let mut values = vec![input.clone()];
     for n in &order {
-        values.push(n.output[0].clone());
+        values.push(n.output_name().to_string());
     }
-    Ok(Trace { nodes: order, values, input, output })
+    Ok(Trace { nodes: order, values, statics, extra_shapes, input, output, data })
 }
 
+/// Everything a builder sees of one node.
+pub struct BuildCtx<'c, 'a> {
+    pub node: &'a NodeProto,
+    /// Which output of the node this op produces (Split).
+    pub output: usize,
+    pub consts: &'c mut Constants<'a>,
+    /// Shapes of the node's data inputs, in order.
+    pub ins: Vec<Vec<usize>>,
+    /// The data inputs' names.
+    pub in_names: Vec<String>,
+    pub out: Vec<usize>,
+    pub shapes: &'c HashMap<String, Vec<usize>>,
+    /// The op types that computed each data input, looking through shape-only operators (gate and
+    /// attention detection).
+    pub in_sources: Vec<Vec<&'a str>>,
+}
+
+impl<'a> BuildCtx<'_, 'a> {
+    fn x(&self) -> &[usize] {
+        self.ins.first().map(Vec::as_slice).unwrap_or(&[])
+    }
+    fn err(&self, reason: impl Into<String>) -> Error {
+        unsupported_usage(self.node, reason)
+    }
+    fn attrs(&self) -> Attrs<'a> {
+        Attrs::of(self.node)
+    }
+    /// A constant input (checked finite), or None if the slot is empty or absent.
+    fn constant(&mut self, ix: usize, what: &str) -> Result<Option<Tensor>> {
+        const_input(self.node, self.consts, ix, what)
+    }
+    /// A constant integer input (shapes, axes, indices).
+    fn ints(&mut self, ix: usize, what: &str) -> Result<Option<Vec<i64>>> {
+        match self.node.input.get(ix).filter(|s| !s.is_empty()) {
+            None => Ok(None),
+            Some(name) => {
+                let c =
+                    self.consts.get(name)?.ok_or_else(|| self.err(format!("its {what} ('{name}') is not constant")))?;
+                Ok(Some(c.ints.unwrap_or_else(|| c.values.iter().map(|&v| v as i64).collect())))
+            }
+        }
+    }
+    /// A static input's shape (inferred by tract).
+    fn shape_of(&self, name: &str) -> Result<Vec<usize>> {
+        self.shapes
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::Engine(format!("no shape was inferred for tensor '{name}'")))
+    }
+}
+
+/// Operators that only move or relabel data: gate and attention detection looks through them.
+const SHAPE_ONLY: &[&str] =
+    &["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Identity", "Dropout", "Cast", "Expand"];
+
 /// Builds the explainable graph from the traced path once shapes are known (phase 2).
-pub fn build(trace: &Trace, consts: &mut Constants, shapes: &HashMap<String, Vec<usize>>) -> Result<Graph> {
+pub fn build<'a>(trace: &Trace<'a>, consts: &mut Constants<'a>, shapes: &HashMap<String, Vec<usize>>) -> Result<Graph> {
     let mut ids: HashMap<String, ValueId> = HashMap::new();
     let mut values = Vec::new();
     for name in &trace.values {
@@ -214,14 +280,64 @@ pub fn build(trace: &Trace, consts: &mut Constants, shapes: &HashMap<String, Vec
         ids.insert(name.clone(), values.len());
         values.push(Value { name: name.clone(), shape });
     }
+    let producers: HashMap<&str, usize> = trace.nodes.iter().enumerate().map(|(i, n)| (n.output_name(), i)).collect();
+    // The op types behind a value, looking through shape-only operators.
+    let sources = |name: &str| -> Vec<&str> {
+        let mut out = Vec::new();
+        let mut at = name;
+        while let Some(&p) = producers.get(at) {
+            let n = trace.nodes[p].proto;
+            out.push(n.op_type.as_str());
+            if !SHAPE_ONLY.contains(&n.op_type.as_str()) {
+                break;
+            }
+            match trace.data_inputs(n, trace.nodes[p].spec).into_iter().next() {
+                Some(i) => at = producers.get_key_value(i.as_str()).map(|(k, _)| *k).unwrap_or(""),
+                None => break,
+            }
+        }
+        out
+    };
+    let units = fuse::plan(trace, consts, shapes)?;
     let mut nodes = Vec::new();
-    for &n in &trace.nodes {
-        let ins: Vec<ValueId> = data_inputs(n, consts)?.iter().map(|i| ids[i]).collect();
-        let in_shapes: Vec<Vec<usize>> = ins.iter().map(|&i| values[i].shape.clone()).collect();
-        let output = ids[&n.output[0]];
-        let out_shape = values[output].shape.clone();
-        let op = build_op(n, consts, &in_shapes, &out_shape)?;
-        nodes.push(Node { name: node_name(n), onnx_op: n.op_type.clone(), op, inputs: ins, output });
+    for unit in units {
+        match unit {
+            Unit::Fused { root, output, function, members } => {
+                let op_types: Vec<&str> = members.iter().map(|&i| trace.nodes[i].proto.op_type.as_str()).collect();
+                let onnx_op = match op_types.as_slice() {
+                    [one] => one.to_string(),
+                    many => format!("{} ({})", function.name, many.join("+")),
+                };
+                nodes.push(Node {
+                    name: members.last().map(|&i| node_name(trace.nodes[i].proto)).unwrap_or_default(),
+                    onnx_op,
+                    op: Op::Activation(Activation::Fused(function)),
+                    inputs: vec![ids[&root]],
+                    output: ids[&output],
+                });
+            }
+            Unit::Node(ix) => {
+                let t = trace.nodes[ix];
+                let n = t.proto;
+                let in_names = trace.data_inputs(n, t.spec);
+                let ins: Vec<ValueId> = in_names.iter().map(|i| ids[i]).collect();
+                let output = ids[t.output_name()];
+                let mut ctx = BuildCtx {
+                    node: n,
+                    output: t.output,
+                    consts,
+                    ins: ins.iter().map(|&i| values[i].shape.clone()).collect(),
+                    in_sources: in_names.iter().map(|i| sources(i)).collect(),
+                    in_names,
+                    out: values[output].shape.clone(),
+                    shapes,
+                };
+                let build = t.spec.build.expect("the trace only keeps buildable operators");
+                let op = build(&mut ctx)?;
+                let name = if t.output > 0 { format!("{}#{}", node_name(n), t.output) } else { node_name(n) };
+                nodes.push(Node { name, onnx_op: n.op_type.clone(), op, inputs: ins, output });
+            }
+        }
     }
     Ok(Graph { values, nodes, input: ids[&trace.input], output: ids[&trace.output] })
 }
@@ -365,229 +481,6 @@ fn broadcast_to(n: &NodeProto, c: &Tensor, shape: &[usize]) -> Result<Tensor> {
     })
 }
 
-fn build_op(n: &NodeProto, consts: &mut Constants, ins: &[Vec<usize>], out: &[usize]) -> Result<Op> {
-    let a = Attrs::of(n);
-    let x = ins.first().cloned().unwrap_or_default();
-    let op = match n.op_type.as_str() {
-        "Conv" => {
-            let w = const_input(n, consts, 1, "weight")?.ok_or_else(|| unsupported_usage(n, "no weight"))?;
-            let ws = w.shape().to_vec();
-            let (cin, h, wd) = spatial(n, &x)?;
-            let groups = a.int("group").unwrap_or(1).max(1) as usize;
-            let kernel = &ws[2..];
-            let win = window(n, kernel, (h, wd))?;
-            if ws.len() < 3 || ws[1] * groups != cin {
-                return Err(unsupported_usage(
-                    n,
-                    format!("weight shape {ws:?} does not fit {cin} input channels in {groups} groups"),
-                ));
-            }
-            let cout = ws[0];
-            let geometry = Conv2dGeometry::new(
-                cin,
-                h,
-                wd,
-                cout,
-                win.kernel.0,
-                win.kernel.1,
-                win.stride,
-                win.dilation,
-                win.pads,
-                groups,
-            )
-            .map_err(|e| unsupported_usage(n, e))?;
-            if geometry.output_len() != out.iter().product::<usize>() {
-                return Err(Error::Engine(format!(
-                    "Conv '{}': output size disagrees with the engine's {out:?}",
-                    node_name(n)
-                )));
-            }
-            let bias = match const_input(n, consts, 2, "bias")? {
-                Some(b) => b.iter().copied().collect(),
-                None => vec![0.0; cout],
-            };
-            Op::Linear(Linear::Conv(Conv { geometry, weight: w.iter().copied().collect(), bias }))
-        }
-        "Gemm" | "MatMul" => {
-            let w = const_input(n, consts, 1, "weight (B)")?.ok_or_else(|| unsupported_usage(n, "no weight"))?;
-            if w.ndim() != 2 {
-                return Err(unsupported_usage(
-                    n,
-                    format!("weight of rank {} (only 2-D weights are supported)", w.ndim()),
-                ));
-            }
-            let gemm = n.op_type == "Gemm";
-            if gemm && a.int("transA").unwrap_or(0) != 0 {
-                return Err(unsupported_usage(n, "transA = 1 on a computed input"));
-            }
-            let alpha = if gemm { a.float("alpha").unwrap_or(1.0) } else { 1.0 };
-            let beta = if gemm { a.float("beta").unwrap_or(1.0) } else { 1.0 };
-            let w = if gemm && a.int("transB").unwrap_or(0) != 0 { w.t().to_owned() } else { w };
-            let (k, nn) = (w.shape()[0], w.shape()[1]);
-            if x.last() != Some(&k) {
-                return Err(unsupported_usage(n, format!("input shape {x:?} does not end in the weight's {k} rows")));
-            }
-            let rows = x.iter().product::<usize>() / k.max(1);
-            if gemm && x.len() != 2 {
-                return Err(unsupported_usage(n, format!("Gemm input of rank {}", x.len())));
-            }
-            let bias = match if gemm { const_input(n, consts, 2, "bias (C)")? } else { None } {
-                Some(c) => {
-                    let b = broadcast_to(n, &c, &[rows, nn])?;
-                    let first: Vec<f32> = b.iter().take(nn).copied().collect();
-                    if b.iter().enumerate().any(|(i, &v)| v != first[i % nn]) {
-                        return Err(unsupported_usage(n, "a bias C that varies across rows"));
-                    }
-                    first.iter().map(|v| v * beta).collect()
-                }
-                None => vec![0.0; nn],
-            };
-            Op::Linear(Linear::Dense(Dense { rows, k, n: nn, weight: w.iter().map(|v| v * alpha).collect(), bias }))
-        }
-        "BatchNormalization" => {
-            let get = |consts: &mut Constants, i: usize, what: &str| -> Result<Vec<f32>> {
-                Ok(const_input(n, consts, i, what)?
-                    .ok_or_else(|| unsupported_usage(n, format!("missing {what}")))?
-                    .iter()
-                    .copied()
-                    .collect())
-            };
-            let (gamma, beta, mean, var) = (
-                get(consts, 1, "scale")?,
-                get(consts, 2, "bias")?,
-                get(consts, 3, "mean")?,
-                get(consts, 4, "variance")?,
-            );
-            let eps = a.float("epsilon").unwrap_or(1e-5);
-            let c = *x.get(1).ok_or_else(|| unsupported_usage(n, "input of rank < 2"))?;
-            if [&gamma, &beta, &mean, &var].iter().any(|v| v.len() != c) {
-                return Err(unsupported_usage(n, "parameter length differs from the channel count"));
-            }
-            let scale: Vec<f32> = (0..c).map(|i| gamma[i] / (var[i] + eps).sqrt()).collect();
-            let shift: Vec<f32> = (0..c).map(|i| beta[i] - mean[i] * scale[i]).collect();
-            channel_affine(n, &x, &scale, &shift)?
-        }
-        "Relu" => Op::Activation(Activation::Relu),
-        "LeakyRelu" => Op::Activation(Activation::LeakyRelu { alpha: a.float("alpha").unwrap_or(0.01) }),
-        "Clip" => {
-            let scalar = |consts: &mut Constants, i: usize| -> Result<Option<f32>> {
-                Ok(const_input(n, consts, i, "bound")?.and_then(|t| t.iter().next().copied()))
-            };
-            let min = scalar(consts, 1)?.or(a.float("min")).unwrap_or(f32::NEG_INFINITY);
-            let max = scalar(consts, 2)?.or(a.float("max")).unwrap_or(f32::INFINITY);
-            Op::Activation(Activation::Clip { min, max })
-        }
-        "Sigmoid" => Op::Activation(Activation::Sigmoid),
-        "Tanh" => Op::Activation(Activation::Tanh),
-        "HardSigmoid" => Op::Activation(Activation::HardSigmoid {
-            alpha: a.float("alpha").unwrap_or(0.2),
-            beta: a.float("beta").unwrap_or(0.5),
-        }),
-        "HardSwish" => Op::Activation(Activation::HardSwish),
-        "Gelu" => Op::Activation(Activation::Gelu),
-        "Elu" => Op::Activation(Activation::Elu { alpha: a.float("alpha").unwrap_or(1.0) }),
-        "Softplus" => Op::Activation(Activation::Softplus),
-        "MaxPool" | "AveragePool" => {
-            let (c, h, w) = spatial(n, &x)?;
-            let kernel: Vec<usize> =
-                a.ints("kernel_shape").unwrap_or_default().iter().map(|&k| k.max(0) as usize).collect();
-            let win = window(n, &kernel, (h, w))?;
-            let max = n.op_type == "MaxPool";
-            let g = Pool2dGeometry::new(
-                c,
-                h,
-                w,
-                win.kernel,
-                win.stride,
-                if max { win.dilation } else { (1, 1) },
-                win.pads,
-                a.int("ceil_mode").unwrap_or(0) != 0,
-                a.int("count_include_pad").unwrap_or(0) != 0,
-            )
-            .map_err(|e| unsupported_usage(n, e))?;
-            if g.channels * g.out_h * g.out_w != out.iter().product::<usize>() {
-                return Err(Error::Engine(format!(
-                    "{} '{}': output size disagrees with the engine's {out:?}",
-                    n.op_type,
-                    node_name(n)
-                )));
-            }
-            if max {
-                Op::MaxPool(g)
-            } else {
-                Op::Linear(Linear::AvgPool(g))
-            }
-        }
-        "GlobalAveragePool" => {
-            let c = *x.get(1).ok_or_else(|| unsupported_usage(n, "input of rank < 2"))?;
-            Op::Linear(Linear::GlobalAvgPool { channels: c, hw: x[2..].iter().product() })
-        }
-        "GlobalMaxPool" => {
-            let (c, h, w) = spatial(n, &x)?;
-            Op::MaxPool(
-                Pool2dGeometry::new(c, h, w, (h, w), (1, 1), (1, 1), [0; 4], false, false)
-                    .map_err(|e| unsupported_usage(n, e))?,
-            )
-        }
-        "Add" | "Sub" | "Mul" | "Div" => elementwise(n, consts, &x, ins.len())?,
-        "Flatten" | "Reshape" | "Squeeze" | "Unsqueeze" => Op::Reshape,
-        "Transpose" => {
-            let perm: Vec<usize> = match a.ints("perm") {
-                Some(p) => p
-                    .iter()
-                    .map(|&i| normalise_axis(i, x.len()))
-                    .collect::<std::result::Result<_, _>>()
-                    .map_err(|e| unsupported_usage(n, e))?,
-                None => (0..x.len()).rev().collect(),
-            };
-            Op::Transpose(perm)
-        }
-        "Concat" => {
-            if n.input.len() != ins.len() {
-                return Err(unsupported_usage(n, "concatenation with a constant tensor"));
-            }
-            let axis = normalise_axis(a.int("axis").unwrap_or(0), x.len()).map_err(|e| unsupported_usage(n, e))?;
-            Op::Concat { axis }
-        }
-        "Pad" => {
-            let mode = a.string("mode").unwrap_or_else(|| "constant".into());
-            if mode != "constant" {
-                return Err(unsupported_usage(n, format!("pad mode '{mode}' (only constant padding has a rule)")));
-            }
-            let pads: Vec<i64> = match a.ints("pads") {
-                Some(p) => p,
-                None => {
-                    let name = n.input.get(1).cloned().unwrap_or_default();
-                    consts
-                        .get(&name)?
-                        .and_then(|c| c.ints)
-                        .ok_or_else(|| unsupported_usage(n, "pads are not constant"))?
-                }
-            };
-            if n.input.get(3).is_some_and(|s| !s.is_empty()) {
-                return Err(unsupported_usage(n, "the axes input of Pad"));
-            }
-            let r = x.len();
-            if pads.len() != 2 * r || pads.iter().any(|&p| p < 0) {
-                return Err(unsupported_usage(
-                    n,
-                    format!("pads {pads:?} for rank {r} (negative pads are not supported)"),
-                ));
-            }
-            Op::Pad((0..r).map(|i| (pads[i] as usize, pads[i + r] as usize)).collect())
-        }
-        "QuantizeLinear" => match quantize_range(n, consts)? {
-            Some((min, max)) => Op::Saturate { min, max },
-            None => Op::Identity,
-        },
-        "Dropout" | "Identity" | "Cast" | "DequantizeLinear" => Op::Identity,
-        // Softmax is only allowed as the last node: canonisation removes it (RLRP.md, "Start").
-        "Softmax" | "LogSoftmax" => Op::Identity,
-        other => return Err(Error::UnsupportedOperator { op: other.to_string(), node: node_name(n) }),
-    };
-    Ok(op)
-}
-
 /// A per-channel affine map on axis 1 (BatchNorm): kept as a broadcast [`Affine`].
 fn channel_affine(n: &NodeProto, x: &[usize], scale: &[f32], shift: &[f32]) -> Result<Op> {
     let c = scale.len();
@@ -600,37 +493,561 @@ fn channel_affine(n: &NodeProto, x: &[usize], scale: &[f32], shift: &[f32]) -> R
     Ok(Op::Linear(Linear::Affine(Affine { scale: broadcast_to(n, &s, x)?, bias: broadcast_to(n, &b, x)? })))
 }
 
-/// Add/Sub/Mul/Div: of two computed tensors (only Add has a rule: the skip connection), or with a
-/// constant (part of a linear layer: a bias or a diagonal weight, RLRP.md "Other operations").
-fn elementwise(n: &NodeProto, consts: &mut Constants, x: &[usize], computed: usize) -> Result<Op> {
-    if computed == 2 {
-        return match n.op_type.as_str() {
-            "Add" => Ok(Op::Add),
-            _ => Err(unsupported_usage(
-                n,
-                "an element-wise product/quotient/difference of two computed tensors has no relevance rule in RLRP.md",
-            )),
-        };
+/// The builders the registry names: one per operator family.
+pub mod builders {
+    use super::*;
+    use crate::model::scalar::{Binary, Instr, ScalarFn, Unary};
+
+    pub fn identity(_: &mut BuildCtx) -> Result<Op> {
+        Ok(Op::Identity)
     }
-    // Exactly one computed input: which one?
-    let first_is_data = !consts.is_constant(&n.input[0])?;
-    let c_ix = if first_is_data { 1 } else { 0 };
-    let c = const_input(n, consts, c_ix, "operand")?.ok_or_else(|| unsupported_usage(n, "missing operand"))?;
-    let c = broadcast_to(n, &c, x)?;
-    let ones = Tensor::ones(ndarray::IxDyn(x));
-    let zeros = Tensor::zeros(ndarray::IxDyn(x));
-    let (scale, bias) = match (n.op_type.as_str(), first_is_data) {
-        ("Add", _) => (ones, c),
-        ("Sub", true) => (ones, c.mapv(|v| -v)),
-        ("Sub", false) => (ones.mapv(|v| -v), c),
-        ("Mul", _) => (c, zeros),
-        ("Div", true) => {
-            if c.iter().any(|&v| v == 0.0) {
-                return Err(unsupported_usage(n, "division by a constant that contains zeros"));
-            }
-            (c.mapv(|v| 1.0 / v), zeros)
+
+    pub fn reshape(_: &mut BuildCtx) -> Result<Op> {
+        Ok(Op::Reshape)
+    }
+
+    pub fn conv(c: &mut BuildCtx) -> Result<Op> {
+        let w = c.constant(1, "weight")?.ok_or_else(|| c.err("no weight"))?;
+        let ws = w.shape().to_vec();
+        let (cin, h, wd) = spatial(c.node, c.x())?;
+        let groups = c.attrs().int("group").unwrap_or(1).max(1) as usize;
+        if ws.len() < 3 || ws[1] * groups != cin {
+            return Err(c.err(format!("weight shape {ws:?} does not fit {cin} input channels in {groups} groups")));
         }
-        _ => return Err(unsupported_usage(n, "a constant divided by a computed tensor is not linear")),
-    };
-    Ok(Op::Linear(Linear::Affine(Affine { scale, bias })))
+        let win = window(c.node, &ws[2..], (h, wd))?;
+        let cout = ws[0];
+        let geometry = Conv2dGeometry::new(
+            cin,
+            h,
+            wd,
+            cout,
+            win.kernel.0,
+            win.kernel.1,
+            win.stride,
+            win.dilation,
+            win.pads,
+            groups,
+        )
+        .map_err(|e| c.err(e))?;
+        if geometry.output_len() != c.out.iter().product::<usize>() {
+            return Err(Error::Engine(format!(
+                "Conv '{}': output size disagrees with the engine's {:?}",
+                node_name(c.node),
+                c.out
+            )));
+        }
+        let bias = match c.constant(2, "bias")? {
+            Some(b) => b.iter().copied().collect(),
+            None => vec![0.0; cout],
+        };
+        Ok(Op::Linear(Linear::Conv(Conv { geometry, weight: w.iter().copied().collect(), bias })))
+    }
+
+    /// Gemm, and MatMul with a constant weight (a dense layer over the last axis).
+    pub fn gemm(c: &mut BuildCtx) -> Result<Op> {
+        let a = c.attrs();
+        let w = c.constant(1, "weight (B)")?.ok_or_else(|| c.err("no weight"))?;
+        if w.ndim() != 2 {
+            return Err(c.err(format!("weight of rank {} (only 2-D weights are supported)", w.ndim())));
+        }
+        let gemm = c.node.op_type == "Gemm";
+        if gemm && a.int("transA").unwrap_or(0) != 0 {
+            return Err(c.err("transA = 1 on a computed input"));
+        }
+        let alpha = if gemm { a.float("alpha").unwrap_or(1.0) } else { 1.0 };
+        let beta = if gemm { a.float("beta").unwrap_or(1.0) } else { 1.0 };
+        let w = if gemm && a.int("transB").unwrap_or(0) != 0 { w.t().to_owned() } else { w };
+        let (k, nn) = (w.shape()[0], w.shape()[1]);
+        let x = c.x().to_vec();
+        if x.last() != Some(&k) {
+            return Err(c.err(format!("input shape {x:?} does not end in the weight's {k} rows")));
+        }
+        let rows = x.iter().product::<usize>() / k.max(1);
+        if gemm && x.len() != 2 {
+            return Err(c.err(format!("Gemm input of rank {}", x.len())));
+        }
+        let bias = match if gemm { c.constant(2, "bias (C)")? } else { None } {
+            Some(bc) => {
+                let b = broadcast_to(c.node, &bc, &[rows, nn])?;
+                let first: Vec<f32> = b.iter().take(nn).copied().collect();
+                if b.iter().enumerate().any(|(i, &v)| v != first[i % nn]) {
+                    return Err(c.err("a bias C that varies across rows"));
+                }
+                first.iter().map(|v| v * beta).collect()
+            }
+            None => vec![0.0; nn],
+        };
+        Ok(Op::Linear(Linear::Dense(Dense { rows, k, n: nn, weight: w.iter().map(|v| v * alpha).collect(), bias })))
+    }
+
+    /// MatMul: with a constant weight a dense layer; of two computed tensors, attention mixing when
+    /// one side is a Softmax's output (RLRP.md), otherwise a bilinear product.
+    pub fn matmul(c: &mut BuildCtx) -> Result<Op> {
+        if c.ins.len() < 2 {
+            return gemm(c);
+        }
+        let (a, b) = (&c.ins[0], &c.ins[1]);
+        if a.len() < 2 || b.len() < 2 || a.len() != b.len() || a[..a.len() - 2] != b[..b.len() - 2] {
+            return Err(c.err(format!(
+                "a product of computed tensors of shapes {a:?} and {b:?} (only equal batch dimensions are supported)"
+            )));
+        }
+        let from_softmax = |i: usize| c.in_sources[i].last() == Some(&"Softmax");
+        let weights = match (from_softmax(0), from_softmax(1)) {
+            (true, false) => Some(0),
+            (false, true) => Some(1),
+            _ => None,
+        };
+        Ok(Op::MatMul { weights })
+    }
+
+    pub fn batch_norm(c: &mut BuildCtx) -> Result<Op> {
+        let get = |c: &mut BuildCtx, i: usize, what: &str| -> Result<Vec<f32>> {
+            Ok(c.constant(i, what)?.ok_or_else(|| c.err(format!("missing {what}")))?.iter().copied().collect())
+        };
+        let (gamma, beta, mean, var) =
+            (get(c, 1, "scale")?, get(c, 2, "bias")?, get(c, 3, "mean")?, get(c, 4, "variance")?);
+        let eps = c.attrs().float("epsilon").unwrap_or(1e-5);
+        let x = c.x().to_vec();
+        let ch = *x.get(1).ok_or_else(|| c.err("input of rank < 2"))?;
+        if [&gamma, &beta, &mean, &var].iter().any(|v| v.len() != ch) {
+            return Err(c.err("parameter length differs from the channel count"));
+        }
+        let scale: Vec<f32> = (0..ch).map(|i| gamma[i] / (var[i] + eps).sqrt()).collect();
+        let shift: Vec<f32> = (0..ch).map(|i| beta[i] - mean[i] * scale[i]).collect();
+        channel_affine(c.node, &x, &scale, &shift)
+    }
+
+    pub fn clip(n: &NodeProto, consts: &mut Constants) -> Result<Unary> {
+        let mut scalar = |i: usize| -> Result<Option<f32>> {
+            Ok(const_input(n, consts, i, "bound")?.and_then(|t| t.iter().next().copied()))
+        };
+        let a = Attrs::of(n);
+        let min = scalar(1)?.or(a.float("min")).unwrap_or(f32::NEG_INFINITY);
+        let max = scalar(2)?.or(a.float("max")).unwrap_or(f32::INFINITY);
+        Ok(Unary::Act(Activation::Clip { min, max }))
+    }
+
+    /// Gelu (opset 20): exact, or its tanh approximation written as a program.
+    pub fn gelu(n: &NodeProto, _: &mut Constants) -> Result<Unary> {
+        match Attrs::of(n).string("approximate").as_deref().unwrap_or("none") {
+            "none" => Ok(Unary::Act(Activation::Gelu)),
+            "tanh" => {
+                let k = (2.0f32 / std::f32::consts::PI).sqrt();
+                Ok(Unary::Act(Activation::Fused(ScalarFn::new(vec![
+                    Instr::Input,                                  // 0 x
+                    Instr::Binary(Binary::Mul, 0, 0),              // 1 x²
+                    Instr::Binary(Binary::Mul, 1, 0),              // 2 x³
+                    Instr::Const(0.044715),                        // 3
+                    Instr::Binary(Binary::Mul, 2, 3),              // 4
+                    Instr::Binary(Binary::Add, 0, 4),              // 5
+                    Instr::Const(k),                               // 6
+                    Instr::Binary(Binary::Mul, 5, 6),              // 7
+                    Instr::Unary(Unary::Act(Activation::Tanh), 7), // 8
+                    Instr::Const(1.0),                             // 9
+                    Instr::Binary(Binary::Add, 8, 9),              // 10
+                    Instr::Binary(Binary::Mul, 0, 10),             // 11
+                    Instr::Const(0.5),                             // 12
+                    Instr::Binary(Binary::Mul, 11, 12),            // 13
+                ]))))
+            }
+            other => Err(unsupported_usage(n, format!("approximate = '{other}'"))),
+        }
+    }
+
+    /// A unary element-wise operator that was not fused: a named activation, or a one-step program.
+    pub fn unary(c: &mut BuildCtx) -> Result<Op> {
+        let spec = registry::lookup(c.node).expect("built from the registry");
+        let registry::Scalar::Unary(f) = spec.scalar else { unreachable!("unary entries have a unary scalar") };
+        Ok(match f(c.node, c.consts)? {
+            Unary::Act(a) => Op::Activation(a),
+            u => Op::Activation(Activation::Fused(ScalarFn::new(vec![Instr::Input, Instr::Unary(u, 0)]))),
+        })
+    }
+
+    /// Add/Sub/Mul/Div/Pow/Max/Min that were not fused into an element-wise function: of two
+    /// computed tensors (Add: a skip connection; Sub of a mean: the centring; Mul/Div: a gate), or
+    /// with a constant (part of a linear layer: a bias or a diagonal weight, RLRP.md).
+    pub fn binary(c: &mut BuildCtx) -> Result<Op> {
+        if c.ins.len() == 2 {
+            return two_computed(c);
+        }
+        let x = c.x().to_vec();
+        let first_is_data = c.node.input.first().is_some_and(|i| *i == c.in_names[0]);
+        let c_ix = if first_is_data { 1 } else { 0 };
+        let k = c.constant(c_ix, "operand")?.ok_or_else(|| c.err("missing operand"))?;
+        if k.ndim() > x.len() || k.shape().iter().rev().zip(x.iter().rev()).any(|(&a, &b)| a != 1 && a != b) {
+            return Err(c.err(format!("constant of shape {:?} does not broadcast to the input shape {x:?}", k.shape())));
+        }
+        let op = c.node.op_type.as_str();
+        if matches!(op, "Pow" | "Max" | "Min") {
+            // A scalar constant: a one-step element-wise function; anything else has no rule.
+            let Some(&v) = (k.len() == 1).then(|| k.iter().next()).flatten() else {
+                return Err(c.err("an element-wise power/max/min with a non-scalar constant"));
+            };
+            let b = match op {
+                "Pow" => Binary::Pow,
+                "Max" => Binary::Max,
+                _ => Binary::Min,
+            };
+            let instrs = if first_is_data {
+                vec![Instr::Input, Instr::Const(v), Instr::Binary(b, 0, 1)]
+            } else {
+                vec![Instr::Const(v), Instr::Input, Instr::Binary(b, 0, 1)]
+            };
+            return Ok(Op::Activation(Activation::Fused(ScalarFn::new(instrs))));
+        }
+        let k = broadcast_to(c.node, &k, &x)?;
+        let ones = Tensor::ones(ndarray::IxDyn(&x));
+        let zeros = Tensor::zeros(ndarray::IxDyn(&x));
+        let (scale, bias) = match (op, first_is_data) {
+            ("Add", _) => (ones, k),
+            ("Sub", true) => (ones, k.mapv(|v| -v)),
+            ("Sub", false) => (ones.mapv(|v| -v), k),
+            ("Mul", _) => (k, zeros),
+            ("Div", true) => {
+                if k.iter().any(|&v| v == 0.0) {
+                    return Err(c.err("division by a constant that contains zeros"));
+                }
+                (k.mapv(|v| 1.0 / v), zeros)
+            }
+            _ => return Err(c.err("a constant divided by a computed tensor is not linear")),
+        };
+        Ok(Op::Linear(Linear::Affine(Affine { scale, bias })))
+    }
+
+    fn two_computed(c: &mut BuildCtx) -> Result<Op> {
+        let full = |i: usize| c.ins[i] == c.out;
+        match c.node.op_type.as_str() {
+            "Add" if full(0) && full(1) => Ok(Op::Add),
+            "Sub" => centring(c),
+            "Mul" => {
+                let gate = match (full(0), full(1)) {
+                    (true, false) => 1,
+                    (false, true) => 0,
+                    (true, true) => {
+                        let gate_like = |i: usize| {
+                            matches!(c.in_sources[i].last(), Some(&("Sigmoid" | "HardSigmoid" | "Softmax" | "Tanh")))
+                        };
+                        match (gate_like(0), gate_like(1)) {
+                            (false, true) => 1,
+                            (true, false) => 0,
+                            _ => {
+                                return Err(c.err(
+                                    "a product of two computed tensors where neither is recognisably a gate (a Sigmoid, HardSigmoid, Tanh or Softmax output, or a tensor broadcast over the other) has no relevance rule in RLRP.md",
+                                ))
+                            }
+                        }
+                    }
+                    (false, false) => return Err(c.err("a product of two broadcast computed tensors")),
+                };
+                check_broadcasts(c, gate)?;
+                Ok(Op::Gate { gate, divide: false })
+            }
+            "Div" if full(0) => {
+                check_broadcasts(c, 1)?;
+                Ok(Op::Gate { gate: 1, divide: true })
+            }
+            _ => Err(c.err(format!(
+                "an element-wise {} of two computed tensors of shapes {:?} and {:?} has no relevance rule in RLRP.md",
+                c.node.op_type, c.ins[0], c.ins[1]
+            ))),
+        }
+    }
+
+    fn check_broadcasts(c: &BuildCtx, gate: usize) -> Result<()> {
+        let (g, x) = (&c.ins[gate], &c.out);
+        if g.len() > x.len() || g.iter().rev().zip(x.iter().rev()).any(|(&a, &b)| a != 1 && a != b) {
+            return Err(c.err(format!("gate of shape {g:?} does not broadcast to {x:?}")));
+        }
+        Ok(())
+    }
+
+    /// `Sub(x, ReduceMean(x, axes, keepdims = 1))`: the centring of a written-out LayerNorm.
+    fn centring(c: &mut BuildCtx) -> Result<Op> {
+        let refuse = |c: &BuildCtx| {
+            c.err("a difference of two computed tensors has no relevance rule in RLRP.md (only x − mean(x) does)")
+        };
+        let Some(mean_node) = c.consts.producer(&c.in_names[1]) else { return Err(refuse(c)) };
+        if mean_node.op_type != "ReduceMean" || mean_node.input.first() != Some(&c.in_names[0]) || c.ins[0] != c.out {
+            return Err(refuse(c));
+        }
+        let x = c.x().to_vec();
+        let axes = reduce_axes(mean_node, c.consts, x.len())?;
+        if Attrs::of(mean_node).int("keepdims").unwrap_or(1) == 0 {
+            return Err(refuse(c));
+        }
+        let (first, last) = contiguous(mean_node, &axes)?;
+        Ok(Op::Linear(Linear::Centre(Axes3::of(&x, first, last))))
+    }
+
+    pub fn pool(c: &mut BuildCtx) -> Result<Op> {
+        let a = c.attrs();
+        let (ch, h, w) = spatial(c.node, c.x())?;
+        let kernel: Vec<usize> =
+            a.ints("kernel_shape").unwrap_or_default().iter().map(|&k| k.max(0) as usize).collect();
+        let win = window(c.node, &kernel, (h, w))?;
+        let max = c.node.op_type == "MaxPool";
+        let g = Pool2dGeometry::new(
+            ch,
+            h,
+            w,
+            win.kernel,
+            win.stride,
+            if max { win.dilation } else { (1, 1) },
+            win.pads,
+            a.int("ceil_mode").unwrap_or(0) != 0,
+            a.int("count_include_pad").unwrap_or(0) != 0,
+        )
+        .map_err(|e| c.err(e))?;
+        if g.channels * g.out_h * g.out_w != c.out.iter().product::<usize>() {
+            return Err(Error::Engine(format!(
+                "{} '{}': output size disagrees with the engine's {:?}",
+                c.node.op_type,
+                node_name(c.node),
+                c.out
+            )));
+        }
+        Ok(if max { Op::MaxPool(g) } else { Op::Linear(Linear::AvgPool(g)) })
+    }
+
+    pub fn global_average_pool(c: &mut BuildCtx) -> Result<Op> {
+        let x = c.x();
+        let ch = *x.get(1).ok_or_else(|| c.err("input of rank < 2"))?;
+        Ok(Op::Linear(Linear::GlobalAvgPool { channels: ch, hw: x[2..].iter().product() }))
+    }
+
+    pub fn global_max_pool(c: &mut BuildCtx) -> Result<Op> {
+        let x = c.x();
+        if x.len() < 3 {
+            return Err(c.err("input of rank < 3"));
+        }
+        Ok(Op::ReduceMax(Axes3::of(x, 2, x.len() - 1)))
+    }
+
+    /// The axes of a Reduce* node (attribute, or input 1 from opset 13/18), normalised and sorted.
+    fn reduce_axes(n: &NodeProto, consts: &mut Constants, rank: usize) -> Result<Vec<usize>> {
+        let a = Attrs::of(n);
+        let given = match a.ints("axes") {
+            Some(v) => Some(v),
+            None => match n.input.get(1).filter(|s| !s.is_empty()) {
+                Some(name) => Some(
+                    consts
+                        .get(name)?
+                        .and_then(|c| c.ints)
+                        .ok_or_else(|| unsupported_usage(n, "its axes are not constant"))?,
+                ),
+                None => None,
+            },
+        };
+        let mut axes: Vec<usize> = match given {
+            Some(v) if !v.is_empty() => v
+                .iter()
+                .map(|&i| normalise_axis(i, rank))
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| unsupported_usage(n, e))?,
+            _ if a.int("noop_with_empty_axes").unwrap_or(0) != 0 => Vec::new(),
+            _ => (0..rank).collect(),
+        };
+        axes.sort_unstable();
+        axes.dedup();
+        Ok(axes)
+    }
+
+    fn contiguous(n: &NodeProto, axes: &[usize]) -> Result<(usize, usize)> {
+        match (axes.first(), axes.last()) {
+            (Some(&f), Some(&l)) if l - f + 1 == axes.len() => Ok((f, l)),
+            _ => Err(unsupported_usage(n, format!("reduction over the non-contiguous axes {axes:?}"))),
+        }
+    }
+
+    /// ReduceMean / ReduceSum (linear layers, RLRP.md) and ReduceMax (winner takes all).
+    pub fn reduce(c: &mut BuildCtx) -> Result<Op> {
+        let x = c.x().to_vec();
+        let axes = reduce_axes(c.node, c.consts, x.len())?;
+        if axes.is_empty() {
+            return Ok(Op::Identity);
+        }
+        let (first, last) = contiguous(c.node, &axes)?;
+        let a3 = Axes3::of(&x, first, last);
+        Ok(match c.node.op_type.as_str() {
+            "ReduceMean" => Op::Linear(Linear::Reduce { axes: a3, scale: 1.0 / a3.n.max(1) as f32 }),
+            "ReduceSum" => Op::Linear(Linear::Reduce { axes: a3, scale: 1.0 }),
+            _ => Op::ReduceMax(a3),
+        })
+    }
+
+    pub fn layer_norm(c: &mut BuildCtx) -> Result<Op> {
+        let x = c.x().to_vec();
+        let axis = normalise_axis(c.attrs().int("axis").unwrap_or(-1), x.len()).map_err(|e| c.err(e))?;
+        let epsilon = c.attrs().float("epsilon").unwrap_or(1e-5);
+        let normalised = &x[axis..];
+        let param = |c: &mut BuildCtx, ix: usize, what: &str, default: f32| -> Result<Tensor> {
+            let t = c.constant(ix, what)?.unwrap_or_else(|| Tensor::from_elem(ndarray::IxDyn(&[1]), default));
+            let t = broadcast_to(c.node, &t, normalised)?;
+            broadcast_to(c.node, &t, &x)
+        };
+        let gamma = param(c, 1, "scale", 1.0)?;
+        let beta = param(c, 2, "bias", 0.0)?;
+        Ok(Op::LayerNorm(LayerNorm { axes: Axes3::of(&x, axis, x.len() - 1), epsilon, gamma, beta }))
+    }
+
+    pub fn transpose(c: &mut BuildCtx) -> Result<Op> {
+        let x = c.x().to_vec();
+        let perm: Vec<usize> = match c.attrs().ints("perm") {
+            Some(p) => p
+                .iter()
+                .map(|&i| normalise_axis(i, x.len()))
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| c.err(e))?,
+            None => (0..x.len()).rev().collect(),
+        };
+        let mut seen = vec![false; x.len()];
+        if perm.len() != x.len() || perm.iter().any(|&p| std::mem::replace(&mut seen[p], true)) {
+            return Err(c.err(format!("perm {perm:?} is not a permutation of {} axes", x.len())));
+        }
+        Ok(Op::Transpose(perm))
+    }
+
+    /// Concat of computed tensors, and of constants (a class token), which take no relevance.
+    pub fn concat(c: &mut BuildCtx) -> Result<Op> {
+        let rank = c.out.len();
+        let axis = normalise_axis(c.attrs().int("axis").unwrap_or(0), rank).map_err(|e| c.err(e))?;
+        let mut pieces = Vec::new();
+        let mut k = 0;
+        for name in c.node.input.iter().filter(|s| !s.is_empty()) {
+            if c.in_names.get(k) == Some(name) {
+                pieces.push(Piece::Input(k));
+                k += 1;
+            } else {
+                let len = *c.shape_of(name)?.get(axis).ok_or_else(|| c.err("a constant of another rank"))?;
+                pieces.push(Piece::Constant(len));
+            }
+        }
+        Ok(Op::Concat { axis, pieces })
+    }
+
+    /// Split output `k`: a slice along the axis, after the outputs before it.
+    pub fn split(c: &mut BuildCtx) -> Result<Op> {
+        let x = c.x().to_vec();
+        let axis = normalise_axis(c.attrs().int("axis").unwrap_or(0), x.len()).map_err(|e| c.err(e))?;
+        let mut start = 0;
+        for name in &c.node.output[..c.output] {
+            start += c.shape_of(name)?.get(axis).copied().unwrap_or(0);
+        }
+        if start + c.out.get(axis).copied().unwrap_or(0) > x[axis] {
+            return Err(c.err("its outputs are longer than its input"));
+        }
+        Ok(Op::Slice(vec![AxisRange { axis, start, step: 1 }]))
+    }
+
+    /// Slice with constant starts/ends/axes/steps (inputs from opset 10, attributes before).
+    pub fn slice(c: &mut BuildCtx) -> Result<Op> {
+        let x = c.x().to_vec();
+        let a = c.attrs();
+        let (starts, ends, axes, steps) = if c.node.input.len() > 1 {
+            (c.ints(1, "starts")?, c.ints(2, "ends")?, c.ints(3, "axes")?, c.ints(4, "steps")?)
+        } else {
+            (a.ints("starts"), a.ints("ends"), a.ints("axes"), None)
+        };
+        let (Some(starts), Some(ends)) = (starts, ends) else { return Err(c.err("no starts or ends")) };
+        let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
+        let steps = steps.unwrap_or_else(|| vec![1; starts.len()]);
+        if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
+            return Err(c.err("starts, ends, axes and steps differ in length"));
+        }
+        let mut ranges = Vec::new();
+        for i in 0..starts.len() {
+            let axis = normalise_axis(axes[i], x.len()).map_err(|e| c.err(e))?;
+            let dim = x[axis] as i64;
+            if steps[i] <= 0 {
+                return Err(c.err("a slice with a negative or zero step"));
+            }
+            let clamp = |v: i64| if v < 0 { (v + dim).max(0) } else { v.min(dim) };
+            let (start, end) = (clamp(starts[i]), clamp(ends[i]));
+            let len = if end > start { (end - start + steps[i] - 1) / steps[i] } else { 0 };
+            if c.out.get(axis) != Some(&(len as usize)) {
+                return Err(Error::Engine(format!(
+                    "Slice '{}': {len} elements on axis {axis} disagree with the engine's shape {:?}",
+                    node_name(c.node),
+                    c.out
+                )));
+            }
+            ranges.push(AxisRange { axis, start: start as usize, step: steps[i] as usize });
+        }
+        Ok(Op::Slice(ranges))
+    }
+
+    /// Gather with constant indices (the class token: position 0).
+    pub fn gather(c: &mut BuildCtx) -> Result<Op> {
+        let x = c.x().to_vec();
+        let axis = normalise_axis(c.attrs().int("axis").unwrap_or(0), x.len()).map_err(|e| c.err(e))?;
+        let idx = c.ints(1, "indices")?.ok_or_else(|| c.err("no indices"))?;
+        let dim = x[axis] as i64;
+        let indices = idx
+            .iter()
+            .map(|&i| {
+                let j = if i < 0 { i + dim } else { i };
+                (0..dim)
+                    .contains(&j)
+                    .then_some(j as usize)
+                    .ok_or_else(|| c.err(format!("index {i} is out of range for {dim}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let expected = x.iter().product::<usize>() / x[axis].max(1) * indices.len();
+        if expected != c.out.iter().product::<usize>() {
+            return Err(Error::Engine(format!(
+                "Gather '{}': output size disagrees with the engine's",
+                node_name(c.node)
+            )));
+        }
+        Ok(Op::Gather { axis, indices })
+    }
+
+    /// Expand of a computed tensor.
+    pub fn broadcast(c: &mut BuildCtx) -> Result<Op> {
+        let (x, out) = (c.x(), &c.out);
+        if x.len() > out.len() || x.iter().rev().zip(out.iter().rev()).any(|(&a, &b)| a != 1 && a != b) {
+            return Err(c.err(format!("shape {x:?} does not broadcast to {out:?}")));
+        }
+        Ok(Op::Broadcast)
+    }
+
+    pub fn pad(c: &mut BuildCtx) -> Result<Op> {
+        let x = c.x().to_vec();
+        let mode = c.attrs().string("mode").unwrap_or_else(|| "constant".into());
+        if mode != "constant" {
+            return Err(c.err(format!("pad mode '{mode}' (only constant padding has a rule)")));
+        }
+        let pads: Vec<i64> = match c.attrs().ints("pads") {
+            Some(p) => p,
+            None => c.ints(1, "pads")?.ok_or_else(|| c.err("pads are not constant"))?,
+        };
+        if c.node.input.get(3).is_some_and(|s| !s.is_empty()) {
+            return Err(c.err("the axes input of Pad"));
+        }
+        let r = x.len();
+        if pads.len() != 2 * r || pads.iter().any(|&p| p < 0) {
+            return Err(c.err(format!("pads {pads:?} for rank {r} (negative pads are not supported)")));
+        }
+        Ok(Op::Pad((0..r).map(|i| (pads[i] as usize, pads[i + r] as usize)).collect()))
+    }
+
+    /// Softmax: removed at the end of the network (RLRP.md, "Start"), attention weights inside.
+    /// LogSoftmax is allowed only at the end.
+    pub fn softmax(c: &mut BuildCtx) -> Result<Op> {
+        if c.node.op_type == "LogSoftmax" {
+            return Ok(Op::Identity);
+        }
+        let rank = c.x().len();
+        let axis = normalise_axis(c.attrs().int("axis").unwrap_or(-1), rank).map_err(|e| c.err(e))?;
+        Ok(Op::Softmax { axis })
+    }
+
+    pub fn quantize(c: &mut BuildCtx) -> Result<Op> {
+        Ok(match quantize_range(c.node, c.consts)? {
+            Some((min, max)) => Op::Saturate { min, max },
+            None => Op::Identity,
+        })
+    }
 }

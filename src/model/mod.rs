@@ -1,9 +1,12 @@
 //! Models: ONNX bytes → an explainable [`Graph`] plus a forward-pass [`Engine`].
 pub mod canonise;
 pub mod constants;
+pub mod fuse;
 pub mod graph;
 pub mod import;
 pub mod proto;
+pub mod registry;
+pub mod scalar;
 
 use crate::error::{Error, Result};
 use crate::forward::{Activations, Engine, TypedWithValues};
@@ -110,13 +113,24 @@ impl Model {
         let mut consts = constants::Constants::new(&graph_proto);
         let trace = import::trace(&graph_proto, &mut consts)?;
         let input_shape = declared_input_shape(&proto, &trace.input, options.input_shape.as_deref())?;
-        let typed = TypedWithValues::new(&proto, &input_shape, &trace.values[1..])?;
+        let typed = TypedWithValues::new(&proto, &input_shape, &trace.shape_names())?;
         let mut shapes = typed.shapes()?;
         shapes.insert(trace.input.clone(), input_shape.clone());
+        // Shape arithmetic (Slice bounds from Shape → Gather → Div...) is constant once the input
+        // shape is fixed: tract has computed what our folding cannot.
+        for name in &trace.statics {
+            if consts.get(name)?.is_none() {
+                if let Some(c) = typed.constant(name)? {
+                    consts.provide(name, c);
+                }
+            }
+        }
         let mut graph = import::build(&trace, &mut consts, &shapes)?;
         let mut operators = BTreeMap::new();
         for n in &trace.nodes {
-            *operators.entry(n.op_type.clone()).or_insert(0) += 1;
+            if n.output == 0 {
+                *operators.entry(n.proto.op_type.clone()).or_insert(0) += 1;
+            }
         }
         canonise::canonise(&mut graph)?;
         // Logits: [1, classes], [classes], or [1, classes, 1, 1] (a convolutional head without Flatten).

@@ -13,9 +13,23 @@ pub fn rule_for(method: Method, p: &MethodParams, layer: &Linear, first: bool, r
         Family::Gradient => return LinearRule::Gradient,
         Family::Lrp => {}
     }
+    // LRP-0 is the ε = 0 rule at every linear layer: with gates, standard deviations and attention
+    // weights constant it equals Gradient × Input of that network (RLRP.md).
+    let lrp0 = method == Method::Lrp0;
     match layer {
-        Linear::AvgPool(_) | Linear::GlobalAvgPool { .. } => return LinearRule::Norm { stabilizer: stab },
-        Linear::Affine(_) => return LinearRule::Pass,
+        Linear::AvgPool(_) | Linear::GlobalAvgPool { .. } | Linear::Reduce { .. } if !lrp0 => {
+            return LinearRule::Norm { stabilizer: stab }
+        }
+        Linear::Affine(_) if !lrp0 => return LinearRule::Pass,
+        // The centring of a LayerNorm and attention mixing: no Zennit composite names them; they take
+        // the ε rule, as dense layers do in the composites.
+        Linear::Centre(_) | Linear::Mix { .. } if !lrp0 => return LinearRule::Epsilon { epsilon: p.epsilon },
+        Linear::AvgPool(_)
+        | Linear::GlobalAvgPool { .. }
+        | Linear::Reduce { .. }
+        | Linear::Affine(_)
+        | Linear::Centre(_)
+        | Linear::Mix { .. } => return LinearRule::Epsilon { epsilon: 0.0 },
         Linear::Conv(_) | Linear::Dense(_) => {}
     }
     let conv = matches!(layer, Linear::Conv(_));

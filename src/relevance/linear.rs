@@ -2,7 +2,7 @@
 //! optionally replaced (the parameter modifiers of the LRP rules). The transpose `Wᵀ r` excludes the bias:
 //! it is the same kernel as a gradient backward pass (RLRP.md, "The R-LRP linear rule").
 use crate::kernels::{conv, dense, pool};
-use crate::model::graph::Linear;
+use crate::model::graph::{Axes3, Linear};
 use crate::tensor::{ndarray, Tensor};
 
 fn slice(t: &Tensor) -> std::borrow::Cow<'_, [f32]> {
@@ -23,7 +23,8 @@ impl Linear {
             Linear::Conv(c) => Some(&c.weight),
             Linear::Dense(d) => Some(&d.weight),
             Linear::Affine(a) => a.scale.as_slice(),
-            Linear::AvgPool(_) | Linear::GlobalAvgPool { .. } => None,
+            Linear::Mix { weights, .. } => Some(weights),
+            Linear::AvgPool(_) | Linear::GlobalAvgPool { .. } | Linear::Reduce { .. } | Linear::Centre(_) => None,
         }
     }
 
@@ -33,7 +34,11 @@ impl Linear {
             Linear::Conv(c) => Some(&c.bias),
             Linear::Dense(d) => Some(&d.bias),
             Linear::Affine(a) => a.bias.as_slice(),
-            Linear::AvgPool(_) | Linear::GlobalAvgPool { .. } => None,
+            Linear::AvgPool(_)
+            | Linear::GlobalAvgPool { .. }
+            | Linear::Reduce { .. }
+            | Linear::Centre(_)
+            | Linear::Mix { .. } => None,
         }
     }
 
@@ -68,8 +73,26 @@ impl Linear {
                     y.iter_mut().zip(b).for_each(|(o, b)| *o += b);
                 }
             }
+            Linear::Reduce { axes, scale } => reduce_forward(axes, *scale, &xs, &mut y),
+            Linear::Centre(axes) => centre(axes, &xs, &mut y),
+            Linear::Mix { batch, m, k, n, weights: own, weights_left } => {
+                let a = weight.unwrap_or(own);
+                if *weights_left {
+                    dense::batched_matmul(*batch, *m, *k, *n, a, false, &xs, false, &mut y);
+                } else {
+                    dense::batched_matmul(*batch, *m, *k, *n, &xs, false, a, false, &mut y);
+                }
+            }
         }
-        if let (Some(b), Linear::AvgPool(_) | Linear::GlobalAvgPool { .. }) = (bias, self) {
+        if let (
+            Some(b),
+            Linear::AvgPool(_)
+            | Linear::GlobalAvgPool { .. }
+            | Linear::Reduce { .. }
+            | Linear::Centre(_)
+            | Linear::Mix { .. },
+        ) = (bias, self)
+        {
             y.iter_mut().zip(b).for_each(|(o, b)| *o += b);
         }
         tensor(out_shape, y)
@@ -90,6 +113,28 @@ impl Linear {
                     *o = rv * sv;
                 }
             }
+            Linear::Reduce { axes, scale } => {
+                for o in 0..axes.outer {
+                    for k in 0..axes.n {
+                        let at = (o * axes.n + k) * axes.inner;
+                        for (d, &rv) in
+                            out[at..at + axes.inner].iter_mut().zip(&rs[o * axes.inner..(o + 1) * axes.inner])
+                        {
+                            *d = scale * rv;
+                        }
+                    }
+                }
+            }
+            // I − J/n is symmetric: its transpose is the same centring.
+            Linear::Centre(axes) => centre(axes, &rs, &mut out),
+            Linear::Mix { batch, m, k, n, weights: own, weights_left } => {
+                let a = weight.unwrap_or(own);
+                if *weights_left {
+                    dense::batched_matmul(*batch, *k, *m, *n, a, true, &rs, false, &mut out);
+                } else {
+                    dense::batched_matmul(*batch, *m, *n, *k, &rs, false, a, true, &mut out);
+                }
+            }
         }
         tensor(in_shape, out)
     }
@@ -98,5 +143,37 @@ impl Linear {
     /// used, but a composite may still ask): None means "use the layer's own".
     pub fn has_explicit_weights(&self) -> bool {
         self.weight().is_some()
+    }
+}
+
+/// y[o, i] = scale · Σ_k x[o, k, i].
+fn reduce_forward(axes: &Axes3, scale: f32, x: &[f32], y: &mut [f32]) {
+    y.fill(0.0);
+    for o in 0..axes.outer {
+        let row = &mut y[o * axes.inner..(o + 1) * axes.inner];
+        for k in 0..axes.n {
+            let at = (o * axes.n + k) * axes.inner;
+            row.iter_mut().zip(&x[at..at + axes.inner]).for_each(|(d, &v)| *d += v);
+        }
+        row.iter_mut().for_each(|d| *d *= scale);
+    }
+}
+
+/// y = x − mean_k x over the middle axis of [outer, n, inner] (f64 means).
+fn centre(axes: &Axes3, x: &[f32], y: &mut [f32]) {
+    let mut mean = vec![0f64; axes.inner];
+    for o in 0..axes.outer {
+        mean.fill(0.0);
+        for k in 0..axes.n {
+            let at = (o * axes.n + k) * axes.inner;
+            mean.iter_mut().zip(&x[at..at + axes.inner]).for_each(|(m, &v)| *m += v as f64);
+        }
+        mean.iter_mut().for_each(|m| *m /= axes.n as f64);
+        for k in 0..axes.n {
+            let at = (o * axes.n + k) * axes.inner;
+            for ((d, &v), &m) in y[at..at + axes.inner].iter_mut().zip(&x[at..at + axes.inner]).zip(&mean) {
+                *d = (v as f64 - m) as f32;
+            }
+        }
     }
 }

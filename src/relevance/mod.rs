@@ -2,6 +2,7 @@
 //! (its rule per layer: [`composite`]), whose linear layers use the rules of [`rules`] on the kernels of [`linear`].
 pub mod composite;
 pub mod linear;
+pub mod ops;
 pub mod rules;
 pub mod walk;
 

@@ -2,12 +2,13 @@
 //! fan-out summed (RLRP.md, "Other operations"). The method only changes the linear rule (see
 //! [`super::composite::rule_for`]), the skip-addition split and, for gradients, the activations.
 use super::composite::rule_for;
+use super::ops;
 use super::rules::{l1, propagate, LayerContext};
 use crate::error::{Error, Result};
 use crate::forward::Activations;
 use crate::kernels::pool;
 use crate::method::{Family, Method, MethodParams};
-use crate::model::graph::{Graph, Op};
+use crate::model::graph::{Graph, Linear, Op, Piece};
 use crate::report::LayerMass;
 use crate::tensor::{ndarray, Tensor};
 
@@ -118,7 +119,10 @@ pub fn walk(
             Op::Activation(act) => match family {
                 Family::Gradient => elementwise_gradient(acts, g, node.inputs[0], r, |a, x| *a *= act.derivative(x))?,
                 // RLRP.md: activations pass relevance unchanged (Zennit's Pass rule, likewise).
-                _ => vec![(node.inputs[0], r)],
+                _ => {
+                    refuse(node)?;
+                    vec![(node.inputs[0], r)]
+                }
             },
             Op::Transpose(perm) => {
                 let mut inverse = vec![0; perm.len()];
@@ -128,16 +132,83 @@ pub fn walk(
                 let t = r.permuted_axes(ndarray::IxDyn(&inverse)).as_standard_layout().into_owned();
                 vec![(node.inputs[0], t)]
             }
-            Op::Concat { axis } => {
+            Op::Concat { axis, pieces } => {
+                // A constant piece (a class token) takes no relevance.
                 let mut at = 0;
                 let mut out = Vec::new();
-                for (k, &v) in node.inputs.iter().enumerate() {
-                    let len = in_shape(k)[*axis];
-                    let part = r.slice_axis(ndarray::Axis(*axis), ndarray::Slice::from(at..at + len)).to_owned();
-                    at += len;
-                    out.push((v, part));
+                for piece in pieces {
+                    match *piece {
+                        Piece::Input(k) => {
+                            let len = in_shape(k)[*axis];
+                            let part =
+                                r.slice_axis(ndarray::Axis(*axis), ndarray::Slice::from(at..at + len)).to_owned();
+                            at += len;
+                            out.push((node.inputs[k], part));
+                        }
+                        Piece::Constant(len) => at += len,
+                    }
                 }
                 out
+            }
+            Op::Slice(ranges) => vec![(node.inputs[0], ops::slice_scatter(ranges, &in_shape(0), &r))],
+            Op::Gather { axis, indices } => {
+                vec![(node.inputs[0], ops::gather_scatter(*axis, indices, &in_shape(0), &r))]
+            }
+            Op::Broadcast => vec![(node.inputs[0], ops::unbroadcast(r, &in_shape(0)))],
+            Op::ReduceMax(axes) => {
+                let x = activation(acts, g, node.inputs[0])?;
+                vec![(node.inputs[0], ops::reduce_max_route(axes, x, &r))]
+            }
+            Op::Gate { gate, divide } => {
+                let signal = 1 - gate;
+                match family {
+                    Family::Gradient => {
+                        let x = activation(acts, g, node.inputs[signal])?;
+                        let gv = activation(acts, g, node.inputs[*gate])?;
+                        let (rx, rg) = ops::gate_gradient(x, gv, &r, *divide);
+                        vec![(node.inputs[signal], rx), (node.inputs[*gate], rg)]
+                    }
+                    // RLRP.md: the gate is a constant, R_x = R_y; the gate branch gets nothing.
+                    _ => vec![(node.inputs[signal], r)],
+                }
+            }
+            Op::MatMul { weights } => match (family, *weights) {
+                (Family::Gradient, _) => {
+                    let a = activation(acts, g, node.inputs[0])?;
+                    let b = activation(acts, g, node.inputs[1])?;
+                    let (da, db) = ops::matmul_gradient(a, b, &r);
+                    vec![(node.inputs[0], da), (node.inputs[1], db)]
+                }
+                (_, Some(w)) => {
+                    let values = 1 - w;
+                    let a = activation(acts, g, node.inputs[w])?;
+                    let v = activation(acts, g, node.inputs[values])?;
+                    let rule = |l: &Linear| rule_for(method, params, l, false, range);
+                    vec![(node.inputs[values], ops::attention_relevance(a, w == 0, v, &r, &rule))]
+                }
+                (_, None) => {
+                    refuse(node)?;
+                    Vec::new()
+                }
+            },
+            Op::Softmax { axis } => match family {
+                Family::Gradient => {
+                    let x = activation(acts, g, node.inputs[0])?;
+                    vec![(node.inputs[0], ops::softmax_gradient(x, *axis, &r))]
+                }
+                _ => {
+                    refuse(node)?;
+                    Vec::new()
+                }
+            },
+            Op::LayerNorm(ln) => {
+                let x = activation(acts, g, node.inputs[0])?;
+                let rule = |l: &Linear| rule_for(method, params, l, false, range);
+                let rule: Option<&dyn Fn(&Linear) -> _> = match family {
+                    Family::Gradient => None,
+                    _ => Some(&rule),
+                };
+                vec![(node.inputs[0], ops::layer_norm_backward(ln, x, &r, rule))]
             }
             Op::Pad(pads) => {
                 let shape = in_shape(0);
@@ -164,7 +235,10 @@ pub fn walk(
             Op::Add => {
                 let a = activation(acts, g, node.inputs[0])?;
                 let b = activation(acts, g, node.inputs[1])?;
-                let (ra, rb) = split_skip(family, params.stabilizer, a, b, &r);
+                // LRP-0 splits exactly in proportion (its ε is 0 everywhere); the other LRP methods use
+                // Zennit's Norm rule with its stabiliser.
+                let stabilizer = if method == Method::Lrp0 { 0.0 } else { params.stabilizer };
+                let (ra, rb) = split_skip(family, stabilizer, a, b, &r);
                 vec![(node.inputs[0], ra), (node.inputs[1], rb)]
             }
             Op::Linear(layer) => {
@@ -195,6 +269,17 @@ pub fn walk(
     });
     progress(total, total);
     Ok(WalkResult { input_relevance, layers, layer_maps })
+}
+
+/// The error for relevance reaching an op that has no relevance rule (import refuses such graphs;
+/// this guards the walk itself).
+fn refuse(node: &crate::model::graph::Node) -> Result<()> {
+    match node.op.relevance_refusal() {
+        Some(reason) => {
+            Err(Error::UnsupportedUsage { op: node.onnx_op.clone(), node: node.name.clone(), reason: reason.into() })
+        }
+        None => Ok(()),
+    }
 }
 
 /// Splits relevance at a skip connection y = a + b.
@@ -243,7 +328,7 @@ fn split_skip(family: Family, stabilizer: f32, a: &Tensor, b: &Tensor, r: &Tenso
                 } else {
                     stabilizer
                 };
-                let s = *ra / d;
+                let s = if d == 0.0 { 0.0 } else { *ra / d };
                 *ra = av * s;
                 *rb = bv * s;
             });

@@ -1,0 +1,227 @@
+//! The backward steps of the operators of RLRP.md's section "Gates, global reductions,
+//! normalisations and attention", and of the routing operators (Slice, Gather, Expand): for the
+//! relevance rules under conservative propagation (gates, standard deviations and attention
+//! weights held constant), and for the gradient methods the exact vector-Jacobian product of the
+//! whole operator.
+use super::rules::{propagate, LayerContext, LinearRule};
+use crate::kernels::dense::batched_matmul;
+use crate::model::graph::{Affine, Axes3, AxisRange, LayerNorm, Linear};
+use crate::tensor::{ndarray, Tensor};
+
+fn contiguous(t: &Tensor) -> std::borrow::Cow<'_, [f32]> {
+    match t.as_slice() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(t.iter().copied().collect()),
+    }
+}
+
+fn tensor(shape: &[usize], data: Vec<f32>) -> Tensor {
+    Tensor::from_shape_vec(ndarray::IxDyn(shape), data).expect("the op keeps the element count")
+}
+
+/// Sums `t` over the axes along which `shape` was broadcast to `t`'s shape (numpy rules): the
+/// transpose of a broadcast.
+pub fn unbroadcast(mut t: Tensor, shape: &[usize]) -> Tensor {
+    let pad = t.ndim() - shape.len();
+    for ax in 0..t.ndim() {
+        let want = if ax < pad { 1 } else { shape[ax - pad] };
+        if want == 1 && t.shape()[ax] != 1 {
+            t = t.sum_axis(ndarray::Axis(ax)).insert_axis(ndarray::Axis(ax));
+        }
+    }
+    let t = if t.is_standard_layout() { t } else { t.as_standard_layout().into_owned() };
+    t.into_shape_with_order(ndarray::IxDyn(shape)).expect("unbroadcast keeps the element count")
+}
+
+/// The gradient of y = x ⊙ g (or x ⊘ g), g broadcast to x: (to x, to g).
+pub fn gate_gradient(x: &Tensor, g: &Tensor, r: &Tensor, divide: bool) -> (Tensor, Tensor) {
+    let gb = g.broadcast(x.raw_dim()).expect("checked at import");
+    let mut rx = r.clone();
+    let mut rg = r.clone();
+    ndarray::Zip::from(&mut rx).and(&mut rg).and(x).and(&gb).for_each(|rx, rg, &xv, &gv| {
+        let rv = *rx;
+        if divide {
+            *rx = rv / gv;
+            *rg = -rv * xv / (gv * gv);
+        } else {
+            *rx = rv * gv;
+            *rg = rv * xv;
+        }
+    });
+    (rx, unbroadcast(rg, g.shape()))
+}
+
+/// Batch, rows and columns of a [..., rows, cols] tensor.
+fn matrix_dims(shape: &[usize]) -> (usize, usize, usize) {
+    let r = shape.len();
+    (shape[..r - 2].iter().product(), shape[r - 2], shape[r - 1])
+}
+
+/// The gradient of y = a · b (batched): (r · bᵀ, aᵀ · r).
+pub fn matmul_gradient(a: &Tensor, b: &Tensor, r: &Tensor) -> (Tensor, Tensor) {
+    let (batch, m, k) = matrix_dims(a.shape());
+    let n = b.shape()[b.ndim() - 1];
+    let (a_s, b_s, r_s) = (contiguous(a), contiguous(b), contiguous(r));
+    let mut da = vec![0f32; a.len()];
+    let mut db = vec![0f32; b.len()];
+    batched_matmul(batch, m, n, k, &r_s, false, &b_s, true, &mut da);
+    batched_matmul(batch, k, m, n, &a_s, true, &r_s, false, &mut db);
+    (tensor(a.shape(), da), tensor(b.shape(), db))
+}
+
+/// Attention mixing with the weights held constant (RLRP.md): the linear layer `A·V` (or `V·A`)
+/// as the method's rule sees it. Returns the relevance of the value input.
+pub fn attention_relevance(
+    weights: &Tensor,
+    weights_left: bool,
+    values: &Tensor,
+    r: &Tensor,
+    rule_for: &dyn Fn(&Linear) -> LinearRule,
+) -> Tensor {
+    let (batch, m, k, n) = if weights_left {
+        let (batch, m, k) = matrix_dims(weights.shape());
+        (batch, m, k, values.shape()[values.ndim() - 1])
+    } else {
+        let (batch, m, k) = matrix_dims(values.shape());
+        (batch, m, k, weights.shape()[weights.ndim() - 1])
+    };
+    let layer = Linear::Mix { batch, m, k, n, weights: contiguous(weights).into_owned(), weights_left };
+    let ctx = LayerContext { layer: &layer, x: values, out_shape: r.shape() };
+    propagate(&rule_for(&layer), &ctx, r)
+}
+
+/// Applies `f(lane_in, lane_out)` to every lane along `axis`.
+fn softmax_lanes(x: &Tensor, axis: usize) -> Tensor {
+    let mut y = x.clone();
+    for mut lane in y.lanes_mut(ndarray::Axis(axis)) {
+        let max = lane.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0f64;
+        lane.mapv_inplace(|v| {
+            let e = (v - max).exp();
+            sum += e as f64;
+            e
+        });
+        lane.mapv_inplace(|v| (v as f64 / sum) as f32);
+    }
+    y
+}
+
+/// The gradient of a Softmax along `axis`: y ⊙ (r − Σ r ⊙ y).
+pub fn softmax_gradient(x: &Tensor, axis: usize, r: &Tensor) -> Tensor {
+    let y = softmax_lanes(x, axis);
+    let mut out = r.clone();
+    for (mut o, yl) in out.lanes_mut(ndarray::Axis(axis)).into_iter().zip(y.lanes(ndarray::Axis(axis))) {
+        let dot: f64 = o.iter().zip(yl.iter()).map(|(&rv, &yv)| rv as f64 * yv as f64).sum();
+        o.zip_mut_with(&yl, |rv, &yv| *rv = yv * (*rv - dot as f32));
+    }
+    out
+}
+
+/// Per group of a LayerNorm: the normalised input x̂ and 1/σ.
+fn normalise(ln: &LayerNorm, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let Axes3 { outer, n, inner } = ln.axes;
+    let mut xhat = vec![0f32; x.len()];
+    let mut inv_std = vec![0f32; outer * inner];
+    for o in 0..outer {
+        for i in 0..inner {
+            let at = |k: usize| (o * n + k) * inner + i;
+            let mean = (0..n).map(|k| x[at(k)] as f64).sum::<f64>() / n as f64;
+            let var = (0..n).map(|k| (x[at(k)] as f64 - mean).powi(2)).sum::<f64>() / n as f64;
+            let s = 1.0 / (var + ln.epsilon as f64).sqrt();
+            inv_std[o * inner + i] = s as f32;
+            for k in 0..n {
+                xhat[at(k)] = ((x[at(k)] as f64 - mean) * s) as f32;
+            }
+        }
+    }
+    (xhat, inv_std)
+}
+
+/// The relevance (RLRP.md: γ/β a diagonal linear layer with bias, the division by σ the identity,
+/// the centring a linear layer, each through the method's rule) or, with `rule_for` = None, the
+/// exact gradient of a LayerNorm.
+pub fn layer_norm_backward(
+    ln: &LayerNorm,
+    x: &Tensor,
+    r: &Tensor,
+    rule_for: Option<&dyn Fn(&Linear) -> LinearRule>,
+) -> Tensor {
+    let xs = contiguous(x);
+    let (xhat, inv_std) = normalise(ln, &xs);
+    let Some(rule_for) = rule_for else {
+        // dx = (1/σ) (g − mean(g) − x̂ · mean(g ⊙ x̂)), g = r ⊙ γ.
+        let Axes3 { outer, n, inner } = ln.axes;
+        let (rs, gamma) = (contiguous(r), contiguous(&ln.gamma));
+        let mut dx = vec![0f32; xs.len()];
+        for o in 0..outer {
+            for i in 0..inner {
+                let at = |k: usize| (o * n + k) * inner + i;
+                let g = |k: usize| rs[at(k)] as f64 * gamma[at(k)] as f64;
+                let mean_g = (0..n).map(g).sum::<f64>() / n as f64;
+                let mean_gx = (0..n).map(|k| g(k) * xhat[at(k)] as f64).sum::<f64>() / n as f64;
+                let s = inv_std[o * inner + i] as f64;
+                for k in 0..n {
+                    dx[at(k)] = (s * (g(k) - mean_g - xhat[at(k)] as f64 * mean_gx)) as f32;
+                }
+            }
+        }
+        return tensor(x.shape(), dx);
+    };
+    let xhat = tensor(x.shape(), xhat);
+    let affine = Linear::Affine(Affine { scale: ln.gamma.clone(), bias: ln.beta.clone() });
+    let r_hat = propagate(&rule_for(&affine), &LayerContext { layer: &affine, x: &xhat, out_shape: x.shape() }, r);
+    let centre = Linear::Centre(ln.axes);
+    propagate(&rule_for(&centre), &LayerContext { layer: &centre, x, out_shape: x.shape() }, &r_hat)
+}
+
+/// ReduceMax / GlobalMaxPool: each output's relevance (or gradient) to the first maximal input.
+pub fn reduce_max_route(axes: &Axes3, x: &Tensor, r: &Tensor) -> Tensor {
+    let xs = contiguous(x);
+    let rs = contiguous(r);
+    let Axes3 { outer, n, inner } = *axes;
+    let mut out = vec![0f32; xs.len()];
+    for o in 0..outer {
+        for i in 0..inner {
+            let at = |k: usize| (o * n + k) * inner + i;
+            let best = (0..n).fold(0, |b, k| if xs[at(k)] > xs[at(b)] { k } else { b });
+            if n > 0 {
+                out[at(best)] = rs[o * inner + i];
+            }
+        }
+    }
+    tensor(x.shape(), out)
+}
+
+/// Slice / Split: the output's relevance put back where it was taken from, zero elsewhere.
+pub fn slice_scatter(ranges: &[AxisRange], in_shape: &[usize], r: &Tensor) -> Tensor {
+    let mut out = Tensor::zeros(ndarray::IxDyn(in_shape));
+    let mut view = out.view_mut();
+    for range in ranges {
+        let len = r.shape()[range.axis];
+        let end = if len == 0 { range.start } else { range.start + (len - 1) * range.step + 1 };
+        view.slice_axis_inplace(
+            ndarray::Axis(range.axis),
+            ndarray::Slice::new(range.start as isize, Some(end as isize), range.step as isize),
+        );
+    }
+    view.assign(r);
+    out
+}
+
+/// Gather along `axis`: relevance summed back onto the gathered positions, zero elsewhere.
+pub fn gather_scatter(axis: usize, indices: &[usize], in_shape: &[usize], r: &Tensor) -> Tensor {
+    let outer: usize = in_shape[..axis].iter().product();
+    let dim = in_shape[axis];
+    let inner: usize = in_shape[axis + 1..].iter().product();
+    let rs = contiguous(r);
+    let mut out = vec![0f32; in_shape.iter().product()];
+    for o in 0..outer {
+        for (j, &ix) in indices.iter().enumerate() {
+            let src = &rs[(o * indices.len() + j) * inner..][..inner];
+            for (d, &v) in out[(o * dim + ix) * inner..][..inner].iter_mut().zip(src) {
+                *d += v;
+            }
+        }
+    }
+    tensor(in_shape, out)
+}

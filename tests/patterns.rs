@@ -1,0 +1,253 @@
+//! The pattern matchers of the importer (RLRP.md, "Gates, global reductions, normalisations and
+//! attention"), on small hand-built ONNX graphs: each written-out form becomes the op it means, the
+//! near-misses do not, and every new backward step is the exact vector-Jacobian product (the
+//! gradient equals central finite differences of the forward pass, which tract computes).
+mod common;
+use common::onnx_builder::{attr, OnnxBuilder};
+use common::rng::Rng;
+use common::*;
+use rlrp::model::graph::{Activation, Linear, Op};
+use rlrp::model::{LoadOptions, Model};
+use rlrp::relevance::{explain, ExplainOptions, Method};
+use rlrp::tensor::{ndarray, Tensor};
+
+fn load(b: &OnnxBuilder) -> Model {
+    Model::from_onnx_bytes(&b.build(), &LoadOptions::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn input(shape: &[usize], seed: u64) -> Tensor {
+    let mut rng = Rng::new(seed);
+    Tensor::from_shape_vec(ndarray::IxDyn(shape), rng.sym_vec(shape.iter().product(), 1.5)).unwrap()
+}
+
+fn ops(m: &Model) -> Vec<&Op> {
+    m.graph.nodes.iter().map(|n| &n.op).collect()
+}
+
+/// Our gradient of logit `target` against central differences of the forward pass (f64 steps in
+/// f32 arithmetic: 2e-3 relative).
+fn check_gradient(m: &Model, x: &Tensor, target: usize) {
+    let acts = m.forward(x).unwrap();
+    let opts = ExplainOptions { target: Some(target), ..Default::default() };
+    let g = explain(m, &acts, Method::Gradient, &opts, &mut no_progress()).unwrap().relevance;
+    let f = |x: &Tensor| m.logits(&m.forward(x).unwrap()).unwrap()[target] as f64;
+    let h = 1e-2f32;
+    let mut worst = 0f64;
+    let scale = g.iter().map(|v| v.abs() as f64).fold(1e-6, f64::max);
+    for i in 0..x.len() {
+        let (mut xp, mut xm) = (x.clone(), x.clone());
+        xp.as_slice_mut().unwrap()[i] += h;
+        xm.as_slice_mut().unwrap()[i] -= h;
+        let fd = (f(&xp) - f(&xm)) / (2.0 * h as f64);
+        worst = worst.max((fd - g.as_slice().unwrap()[i] as f64).abs() / scale);
+    }
+    assert!(worst < 2e-3, "gradient vs finite differences: worst relative error {worst:.2e}");
+}
+
+/// x [1, 6] → Gemm (6 → 5) → `middle` (reads "h", writes "m") → Gemm (5 → 3).
+fn dense_sandwich(middle: &dyn Fn(&mut OnnxBuilder)) -> OnnxBuilder {
+    let mut rng = Rng::new(3);
+    let mut b = OnnxBuilder::new("x", &[1, 6]);
+    b.init("W1", &[6, 5], &rng.sym_vec(30, 0.8));
+    b.init("B1", &[5], &rng.sym_vec(5, 0.3));
+    b.init("W2", &[5, 3], &rng.sym_vec(15, 0.8));
+    b.init("B2", &[3], &rng.sym_vec(3, 0.3));
+    b.init("W3", &[6, 5], &rng.sym_vec(30, 0.8));
+    b.named_node("fc1", "Gemm", &["x", "W1", "B1"], &["h"], vec![]);
+    middle(&mut b);
+    b.named_node("fc2", "Gemm", &["m", "W2", "B2"], &["logits"], vec![]);
+    b.output("logits", &[1, 3]);
+    b
+}
+
+fn scalar(b: &mut OnnxBuilder, name: &str, v: f32) -> String {
+    b.init(name, &[], &[v])
+}
+
+#[test]
+fn silu_written_out_is_one_activation() {
+    let b = dense_sandwich(&|b| {
+        b.named_node("sig", "Sigmoid", &["h"], &["s"], vec![]);
+        b.named_node("silu", "Mul", &["h", "s"], &["m"], vec![]);
+    });
+    let m = load(&b);
+    assert!(
+        matches!(ops(&m)[1], Op::Activation(Activation::Fused(f)) if f.name == "SiLU" && f.self_gated),
+        "{:?}",
+        ops(&m)
+    );
+    assert_eq!(m.graph.nodes.len(), 3);
+    check_gradient(&m, &input(&[1, 6], 1), 0);
+}
+
+#[test]
+fn gelu_erf_and_tanh_forms_are_recognised() {
+    let erf = dense_sandwich(&|b| {
+        let r2 = scalar(b, "r2", std::f32::consts::SQRT_2);
+        let one = scalar(b, "one", 1.0);
+        let half = scalar(b, "half", 0.5);
+        b.node("Div", &["h", &r2], "d", vec![]);
+        b.node("Erf", &["d"], "e", vec![]);
+        b.node("Add", &["e", &one], "a", vec![]);
+        b.node("Mul", &["h", "a"], "p", vec![]);
+        b.node("Mul", &["p", &half], "m", vec![]);
+    });
+    let m = load(&erf);
+    assert!(matches!(ops(&m)[1], Op::Activation(Activation::Fused(f)) if f.name == "GELU"), "{:?}", ops(&m));
+    check_gradient(&m, &input(&[1, 6], 2), 1);
+    // tanh form as timm exports it: x·x, x·x², 0.044715·x³, x + ·, √(2/π)·, Tanh, 1 + ·, x·, 0.5·
+    let tanh = dense_sandwich(&|b| {
+        let c0 = scalar(b, "c0", 0.044715);
+        let c1 = scalar(b, "c1", (2.0f32 / std::f32::consts::PI).sqrt());
+        let one = scalar(b, "one", 1.0);
+        let half = scalar(b, "half", 0.5);
+        b.node("Mul", &["h", "h"], "x2", vec![]);
+        b.node("Mul", &["h", "x2"], "x3", vec![]);
+        b.node("Mul", &[&c0, "x3"], "k", vec![]);
+        b.node("Add", &["h", "k"], "s", vec![]);
+        b.node("Mul", &[&c1, "s"], "t0", vec![]);
+        b.node("Tanh", &["t0"], "t", vec![]);
+        b.node("Add", &[&one, "t"], "a", vec![]);
+        b.node("Mul", &["h", "a"], "p", vec![]);
+        b.node("Mul", &[&half, "p"], "m", vec![]);
+    });
+    let m = load(&tanh);
+    assert!(matches!(ops(&m)[1], Op::Activation(Activation::Fused(f)) if f.name == "GELU (tanh)"), "{:?}", ops(&m));
+    check_gradient(&m, &input(&[1, 6], 3), 2);
+}
+
+#[test]
+fn a_sigmoid_of_another_tensor_is_a_gate_not_an_activation() {
+    // x · Sigmoid(y), y ≠ x: a gate (RLRP.md), never fused.
+    let b = dense_sandwich(&|b| {
+        b.named_node("fc1b", "Gemm", &["x", "W3", "B1"], &["y"], vec![]);
+        b.named_node("sig", "Sigmoid", &["y"], &["s"], vec![]);
+        b.named_node("gate", "Mul", &["h", "s"], &["m"], vec![]);
+    });
+    let m = load(&b);
+    assert!(ops(&m).iter().any(|op| matches!(op, Op::Gate { gate: 1, divide: false })), "{:?}", ops(&m));
+    assert!(!ops(&m).iter().any(|op| matches!(op, Op::Activation(Activation::Fused(_)))));
+    let x = input(&[1, 6], 4);
+    check_gradient(&m, &x, 0);
+    // Relevance flows through the signal only, and stays finite.
+    let acts = m.forward(&x).unwrap();
+    let e =
+        explain(&m, &acts, Method::Lrp0, &ExplainOptions { target: Some(0), ..Default::default() }, &mut no_progress())
+            .unwrap();
+    let kappa = e.kappa.unwrap();
+    assert!(kappa.is_finite() && e.non_finite == 0);
+}
+
+#[test]
+fn silu_whose_sigmoid_is_read_elsewhere_stays_a_gate() {
+    // The Sigmoid's output is also read by a dense layer: the region cannot be fused, and the
+    // product is a gate on h (its Sigmoid factor).
+    let mut b = dense_sandwich(&|b| {
+        b.named_node("sig", "Sigmoid", &["h"], &["s"], vec![]);
+        b.named_node("silu", "Mul", &["h", "s"], &["m"], vec![]);
+    });
+    b.named_node("aux", "Gemm", &["s", "W2", "B2"], &["a"], vec![]);
+    b.named_node("sum", "Add", &["logits", "a"], &["out"], vec![]);
+    let mut proto = b.proto();
+    proto.graph.as_mut().unwrap().output[0].name = "out".into();
+    let bytes = prost::Message::encode_to_vec(&proto);
+    let m = Model::from_onnx_bytes(&bytes, &LoadOptions::default()).unwrap();
+    assert!(ops(&m).iter().any(|op| matches!(op, Op::Gate { gate: 1, .. })), "{:?}", ops(&m));
+    assert!(!ops(&m).iter().any(|op| matches!(op, Op::Activation(Activation::Fused(_)))));
+    check_gradient(&m, &input(&[1, 6], 5), 1);
+}
+
+/// x [1, 4, 6] (4 tokens of 6 features) → `norm` (reads "x", writes "n") → MatMul (6 → 3) → mean over
+/// tokens → [1, 3].
+fn token_model(norm: &dyn Fn(&mut OnnxBuilder)) -> OnnxBuilder {
+    let mut rng = Rng::new(9);
+    let mut b = OnnxBuilder::new("x", &[1, 4, 6]);
+    b.init("gamma", &[6], &rng.sym_vec(6, 1.0));
+    b.init("beta", &[6], &rng.sym_vec(6, 0.5));
+    b.init("W", &[6, 3], &rng.sym_vec(18, 0.8));
+    norm(&mut b);
+    b.node("MatMul", &["n", "W"], "y", vec![]);
+    b.node("ReduceMean", &["y"], "logits", vec![attr::ints("axes", &[1]), attr::int("keepdims", 0)]);
+    b.output("logits", &[1, 3]);
+    b.opset(17);
+    b
+}
+
+#[test]
+fn layer_norm_written_out_equals_the_fused_operator() {
+    let fused = token_model(&|b| {
+        b.node(
+            "LayerNormalization",
+            &["x", "gamma", "beta"],
+            "n",
+            vec![attr::int("axis", -1), attr::float("epsilon", 1e-5)],
+        );
+    });
+    let written = token_model(&|b| {
+        let two = scalar(b, "two", 2.0);
+        let eps = scalar(b, "eps", 1e-5);
+        b.node("ReduceMean", &["x"], "mu", vec![attr::ints("axes", &[-1])]);
+        b.node("Sub", &["x", "mu"], "c", vec![]);
+        b.node("Pow", &["c", &two], "c2", vec![]);
+        b.node("ReduceMean", &["c2"], "var", vec![attr::ints("axes", &[-1])]);
+        b.node("Add", &["var", &eps], "ve", vec![]);
+        b.node("Sqrt", &["ve"], "sd", vec![]);
+        b.node("Div", &["c", "sd"], "xh", vec![]);
+        b.node("Mul", &["xh", "gamma"], "g", vec![]);
+        b.node("Add", &["g", "beta"], "n", vec![]);
+    });
+    let (mf, mw) = (load(&fused), load(&written));
+    assert!(ops(&mf).iter().any(|op| matches!(op, Op::LayerNorm(_))));
+    assert!(ops(&mw).iter().any(|op| matches!(op, Op::Linear(Linear::Centre(_)))), "{:?}", ops(&mw));
+    assert!(ops(&mw).iter().any(|op| matches!(op, Op::Gate { gate: 1, divide: true })), "{:?}", ops(&mw));
+    let x = input(&[1, 4, 6], 6);
+    check_gradient(&mf, &x, 0);
+    check_gradient(&mw, &x, 0);
+    for method in [Method::Gradient, Method::Lrp0, Method::Rlrp, Method::Epsilon, Method::EpsilonPlusFlat] {
+        let run = |m: &Model| {
+            let acts = m.forward(&x).unwrap();
+            explain(m, &acts, method, &ExplainOptions { target: Some(1), ..Default::default() }, &mut no_progress())
+                .unwrap()
+                .relevance
+        };
+        let err = rel_l1(&run(&mw), &run(&mf));
+        assert!(err < 1e-4, "{method:?}: written-out vs fused LayerNorm differ by {err:.2e}");
+    }
+}
+
+#[test]
+fn attention_weights_are_constants_for_relevance() {
+    // Single-head self-attention over 4 tokens: softmax(q kᵀ / √d) v, with q, k, v dense maps of x.
+    let mut rng = Rng::new(11);
+    let mut b = OnnxBuilder::new("x", &[1, 4, 6]);
+    for w in ["Wq", "Wk", "Wv"] {
+        b.init(w, &[6, 6], &rng.sym_vec(36, 0.6));
+    }
+    b.init("W", &[6, 3], &rng.sym_vec(18, 0.8));
+    let scale = scalar(&mut b, "scale", 1.0 / 6f32.sqrt());
+    b.node("MatMul", &["x", "Wq"], "q", vec![]);
+    b.node("MatMul", &["x", "Wk"], "k", vec![]);
+    b.node("MatMul", &["x", "Wv"], "v", vec![]);
+    b.node("Transpose", &["k"], "kt", vec![attr::ints("perm", &[0, 2, 1])]);
+    b.node("MatMul", &["q", "kt"], "s0", vec![]);
+    b.node("Mul", &["s0", &scale], "s", vec![]);
+    b.node("Softmax", &["s"], "a", vec![attr::int("axis", -1)]);
+    b.node("MatMul", &["a", "v"], "o", vec![]);
+    b.node("MatMul", &["o", "W"], "y", vec![]);
+    b.node("ReduceMean", &["y"], "logits", vec![attr::ints("axes", &[1]), attr::int("keepdims", 0)]);
+    b.output("logits", &[1, 3]);
+    b.opset(17);
+    let m = load(&b);
+    assert!(ops(&m).iter().any(|op| matches!(op, Op::MatMul { weights: Some(0) })), "{:?}", ops(&m));
+    assert!(ops(&m).iter().any(|op| matches!(op, Op::MatMul { weights: None })), "q·kᵀ is bilinear");
+    let x = input(&[1, 4, 6], 12);
+    check_gradient(&m, &x, 2);
+    // LRP-0 with the attention weights frozen is linear in x: scaling x scales R by s² (R = x ⊙ ∂f/∂x
+    // of a map that is linear in x once A is fixed) — checked through conservation instead: no bias,
+    // so ΣR = f_c exactly.
+    let acts = m.forward(&x).unwrap();
+    let e =
+        explain(&m, &acts, Method::Lrp0, &ExplainOptions { target: Some(2), ..Default::default() }, &mut no_progress())
+            .unwrap();
+    assert!((e.kappa.unwrap() - 1.0).abs() < 1e-4, "bias-free attention under CP conserves: κ = {:?}", e.kappa);
+}

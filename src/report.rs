@@ -68,6 +68,9 @@ pub struct ModelInfo {
 pub struct LayerMass {
     /// Node name ("input" for the network input).
     pub node: String,
+    /// A readable label: the layer's kind and index ("Conv 12", "SiLU 3"; "Input").
+    #[serde(default)]
+    pub label: String,
     /// ONNX operator(s) of the node.
     pub op: String,
     pub shape: Vec<usize>,

@@ -86,6 +86,9 @@ impl Stage {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LayerMapInfo {
     pub node: String,
+    /// The layer's readable label ("Conv 12").
+    #[serde(default)]
+    pub label: String,
     pub height: usize,
     pub width: usize,
 }

@@ -234,8 +234,8 @@ impl Session {
         let (height, width, values) = channel_sum(&e.relevance, m.sidecar.input.layout);
         let mut data = vec![f32_bytes(&values), write_npy(&e.relevance)];
         let mut layer_maps = Vec::new();
-        for (node, h, w, map) in &e.layer_maps {
-            layer_maps.push(LayerMapInfo { node: node.clone(), height: *h, width: *w });
+        for (node, label, h, w, map) in &e.layer_maps {
+            layer_maps.push(LayerMapInfo { node: node.clone(), label: label.clone(), height: *h, width: *w });
             data.push(f32_bytes(map));
         }
         Ok(Reply { response: Response::Explained { report, width, height, layer_maps }, data })

@@ -255,7 +255,7 @@ mod cli {
             .ok();
         writeln!(out, "relevance mass ‖R‖₁ after each node (logits → input):").ok();
         for l in &r.layers {
-            writeln!(out, "  {:>14.6}  {:<28} {:<36} {:?}", l.l1, l.op, l.node, l.shape).ok();
+            writeln!(out, "  {:>14.6}  {:<32} {:<28} {}", l.l1, l.label, l.op, l.node).ok();
         }
         let t = &r.timings;
         writeln!(

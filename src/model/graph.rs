@@ -60,6 +60,24 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// A readable name ("ReLU6", "SiLU", "GELU (tanh)", ...).
+    pub fn name(&self) -> &str {
+        match self {
+            Activation::Relu => "ReLU",
+            Activation::LeakyRelu { .. } => "LeakyReLU",
+            Activation::Clip { min, max } if *min == 0.0 && *max == 6.0 => "ReLU6",
+            Activation::Clip { .. } => "Clip",
+            Activation::Sigmoid => "Sigmoid",
+            Activation::Tanh => "Tanh",
+            Activation::HardSigmoid { .. } => "HardSigmoid",
+            Activation::HardSwish => "HardSwish",
+            Activation::Gelu => "GELU",
+            Activation::Elu { .. } => "ELU",
+            Activation::Softplus => "Softplus",
+            Activation::Fused(f) => &f.name,
+        }
+    }
+
     pub fn apply(&self, x: f32) -> f32 {
         match *self {
             Activation::Relu => x.max(0.0),
@@ -475,6 +493,28 @@ impl Graph {
     /// The node producing a value, if any.
     pub fn producer(&self, v: ValueId) -> Option<usize> {
         self.nodes.iter().position(|n| n.output == v)
+    }
+
+    /// A readable label per node for the layer views: its kind and its index among the nodes of that
+    /// kind ("Conv 12", "SiLU 3", "Attention 2"), in place of raw ONNX node ids.
+    pub fn labels(&self) -> Vec<String> {
+        let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        self.nodes
+            .iter()
+            .map(|n| {
+                let kind = match &n.op {
+                    Op::Activation(a) => a.name().to_string(),
+                    Op::Linear(Linear::Affine(_)) if n.onnx_op.contains("BatchNormalization") => {
+                        "BatchNorm".to_string()
+                    }
+                    Op::Linear(Linear::Reduce { .. }) => "ReduceMean/Sum".to_string(),
+                    op => op.kind().to_string(),
+                };
+                let k = counts.entry(kind.clone()).or_insert(0);
+                *k += 1;
+                format!("{kind} {k}")
+            })
+            .collect()
     }
 
     /// Number of Conv/Dense layers.

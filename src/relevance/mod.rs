@@ -32,7 +32,7 @@ pub struct Explanation {
     /// ‖R‖₁ after every node, from the logits down to the input.
     pub layers: Vec<LayerMass>,
     /// Channel-summed relevance maps of the intermediate feature maps (only if requested).
-    pub layer_maps: Vec<(String, usize, usize, Vec<f32>)>,
+    pub layer_maps: Vec<(String, String, usize, usize, Vec<f32>)>,
     /// Number of non-finite values that were found in the result (and set to zero).
     pub non_finite: usize,
 }

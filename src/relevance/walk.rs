@@ -19,8 +19,8 @@ pub struct WalkResult {
     pub input_relevance: Tensor,
     pub layers: Vec<LayerMass>,
     /// Channel-summed relevance at the output of every node whose output is a feature map (for the
-    /// per-layer view), when requested: (node name, height, width, values).
-    pub layer_maps: Vec<(String, usize, usize, Vec<f32>)>,
+    /// per-layer view), when requested: (node name, label, height, width, values).
+    pub layer_maps: Vec<(String, String, usize, usize, Vec<f32>)>,
 }
 
 fn activation<'a>(acts: &'a Activations, g: &Graph, v: usize) -> Result<&'a Tensor> {
@@ -86,6 +86,7 @@ pub fn walk(
     let mut layers = Vec::with_capacity(g.nodes.len() + 1);
     let mut layer_maps = Vec::new();
     let total = g.nodes.len();
+    let labels = g.labels();
     for (done, (ix, node)) in g.nodes.iter().enumerate().rev().enumerate() {
         if !progress(done, total) {
             return Err(Error::Cancelled);
@@ -93,6 +94,7 @@ pub fn walk(
         let Some(r) = rel[node.output].take() else { continue };
         layers.push(LayerMass {
             node: node.name.clone(),
+            label: format!("{} {:?}", labels[ix], r.shape()),
             op: node.onnx_op.clone(),
             shape: r.shape().to_vec(),
             l1: l1(&r),
@@ -100,7 +102,7 @@ pub fn walk(
         });
         if keep_layer_maps {
             if let Some((h, w, m)) = channel_map(&r) {
-                layer_maps.push((node.name.clone(), h, w, m));
+                layer_maps.push((node.name.clone(), labels[ix].clone(), h, w, m));
             }
         }
         let in_shape = |k: usize| g.values[node.inputs[k]].shape.clone();
@@ -262,6 +264,7 @@ pub fn walk(
         rel[g.input].take().unwrap_or_else(|| Tensor::zeros(ndarray::IxDyn(&g.values[g.input].shape)));
     layers.push(LayerMass {
         node: "input".into(),
+        label: "Input".into(),
         op: "Input".into(),
         shape: input_relevance.shape().to_vec(),
         l1: l1(&input_relevance),

@@ -144,7 +144,7 @@ pub fn layer_chart(layers: &[LayerMass], highlight: Option<&str>) -> Html {
         let class = classes!("dot", selected.then_some("selected"), v.is_none().then_some("zero"));
         html! {
             <circle class={class} cx={f(fr.x(ux(i)))} cy={f(y)} r={if selected { "4.5" } else { "2.5" }}>
-                <title>{ format!("{} ({}) {:?}\n‖R‖₁ = {}\nΣR = {}", l.node, l.op, l.shape, fmt_num(l.l1, 5), fmt_num(l.sum, 5)) }</title>
+                <title>{ format!("{}: {} ({})\n‖R‖₁ = {}\nΣR = {}", l.label, l.op, l.node, fmt_num(l.l1, 5), fmt_num(l.sum, 5)) }</title>
             </circle>
         }
     });

@@ -470,7 +470,7 @@ impl App {
                                 disabled={maps.is_empty()}>
                             { for maps.iter().map(|(info, _)| html! {
                                 <option value={info.node.clone()} selected={info.node == selected}>
-                                    { format!("{} ({}×{})", info.node, info.height, info.width) }
+                                    { format!("{} ({}×{})", if info.label.is_empty() { &info.node } else { &info.label }, info.height, info.width) }
                                 </option>
                             }) }
                         </select>

@@ -238,8 +238,8 @@ fn attention_weights_are_constants_for_relevance() {
     b.output("logits", &[1, 3]);
     b.opset(17);
     let m = load(&b);
-    assert!(ops(&m).iter().any(|op| matches!(op, Op::MatMul { weights: Some(0) })), "{:?}", ops(&m));
-    assert!(ops(&m).iter().any(|op| matches!(op, Op::MatMul { weights: None })), "q·kᵀ is bilinear");
+    assert!(ops(&m).iter().any(|op| matches!(op, Op::MatMul { weights: Some(0), .. })), "{:?}", ops(&m));
+    assert!(ops(&m).iter().any(|op| matches!(op, Op::MatMul { weights: None, .. })), "q·kᵀ is bilinear");
     let x = input(&[1, 4, 6], 12);
     check_gradient(&m, &x, 2);
     // LRP-0 with the attention weights frozen is linear in x: scaling x scales R by s² (R = x ⊙ ∂f/∂x

@@ -157,7 +157,7 @@ fn zoo_patterns_are_recognised() {
     assert_eq!(count(&convnext, &|op| matches!(op, Op::LayerNorm(_))), 14);
     let vit = load("test_vit");
     assert_eq!(count(&vit, &fused("GELU")), 6, "GELU, Erf form");
-    assert_eq!(count(&vit, &|op| matches!(op, Op::MatMul { weights: Some(_) })), 6, "attention A·V");
+    assert_eq!(count(&vit, &|op| matches!(op, Op::MatMul { weights: Some(_), .. })), 6, "attention A·V");
     assert_eq!(count(&vit, &|op| matches!(op, Op::Softmax { .. })), 6);
     assert_eq!(count(&vit, &|op| matches!(op, Op::Gather { .. })), 1, "the class token");
     let mobilenet = load("mobilenetv3_small_050");

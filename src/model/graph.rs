@@ -351,11 +351,14 @@ pub enum Op {
         gate: usize,
         divide: bool,
     },
-    /// MatMul of two computed tensors (batched over leading axes). With `weights` (the index of an
-    /// input computed by a Softmax: attention weights) it is attention mixing, linear in the other
-    /// input (RLRP.md); without, a bilinear product that only the gradient methods can pass.
+    /// MatMul (or a matrix-product Einsum) of two computed tensors, batched over equal leading
+    /// axes: y = a · b, or y = a · bᵀ with `transpose_b` (q·kᵀ written as `...id,...jd->...ij`).
+    /// With `weights` (the index of an input computed by a Softmax: attention weights) it is
+    /// attention mixing, linear in the other input (RLRP.md); without, a bilinear product that
+    /// only the gradient methods can pass.
     MatMul {
         weights: Option<usize>,
+        transpose_b: bool,
     },
     /// Softmax inside the network (attention): only gradients pass it (relevance never reaches the
     /// attention weights).
@@ -391,8 +394,8 @@ impl Op {
             Op::Identity => "Identity",
             Op::Saturate { .. } => "Saturate",
             Op::Gate { .. } => "Gate",
-            Op::MatMul { weights: Some(_) } => "Attention",
-            Op::MatMul { weights: None } => "MatMul",
+            Op::MatMul { weights: Some(_), .. } => "Attention",
+            Op::MatMul { weights: None, .. } => "MatMul",
             Op::Softmax { .. } => "Softmax",
             Op::LayerNorm(_) => "LayerNorm",
             Op::ReduceMax(_) => "ReduceMax",
@@ -432,7 +435,7 @@ impl Op {
     pub fn relevance_inputs(&self, inputs: usize) -> Vec<usize> {
         match self {
             Op::Gate { gate, .. } => (0..inputs).filter(|i| i != gate).collect(),
-            Op::MatMul { weights: Some(w) } => (0..inputs).filter(|i| i != w).collect(),
+            Op::MatMul { weights: Some(w), .. } => (0..inputs).filter(|i| i != w).collect(),
             _ => (0..inputs).collect(),
         }
     }
@@ -441,7 +444,7 @@ impl Op {
     /// pass every op.
     pub fn relevance_refusal(&self) -> Option<&'static str> {
         match self {
-            Op::MatMul { weights: None } => Some(
+            Op::MatMul { weights: None, .. } => Some(
                 "a product of two computed tensors that is neither attention (no Softmax on either side) nor a gate has no relevance rule in RLRP.md",
             ),
             Op::Softmax { .. } => Some("relevance would flow into a Softmax inside the network (RLRP.md: attention weights are constants and get no relevance)"),

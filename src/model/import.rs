@@ -592,13 +592,58 @@ pub mod builders {
                 "a product of computed tensors of shapes {a:?} and {b:?} (only equal batch dimensions are supported)"
             )));
         }
+        Ok(Op::MatMul { weights: attention_weights(c, false), transpose_b: false })
+    }
+
+    /// Which input of a product is attention weights (a Softmax's output), if exactly one is; a
+    /// transposed right operand cannot be (it would mix along the other axis).
+    fn attention_weights(c: &BuildCtx, transpose_b: bool) -> Option<usize> {
         let from_softmax = |i: usize| c.in_sources[i].last() == Some(&"Softmax");
-        let weights = match (from_softmax(0), from_softmax(1)) {
+        match (from_softmax(0), from_softmax(1)) {
             (true, false) => Some(0),
-            (false, true) => Some(1),
+            (false, true) if !transpose_b => Some(1),
             _ => None,
+        }
+    }
+
+    /// Einsum of two computed tensors that is a batched matrix product: `P ij, P jk -> P ik` or
+    /// `P ij, P kj -> P ik` (P: the same batch letters in the same order), as attention is written
+    /// (MaxViT). Any other equation is refused, naming it.
+    pub fn einsum(c: &mut BuildCtx) -> Result<Op> {
+        let eq = c.attrs().string("equation").unwrap_or_default();
+        let clean: String = eq.chars().filter(|ch| !ch.is_whitespace()).collect();
+        let refuse = |c: &BuildCtx| {
+            c.err(format!("the equation '{eq}' is not a batched matrix product of two computed tensors"))
         };
-        Ok(Op::MatMul { weights })
+        let Some((lhs, out)) = clean.split_once("->") else { return Err(refuse(c)) };
+        let terms: Vec<Vec<char>> = lhs.split(',').map(|t| t.chars().collect()).collect();
+        let out: Vec<char> = out.chars().collect();
+        if c.ins.len() != 2 || terms.len() != 2 || c.node.input.len() != 2 {
+            return Err(refuse(c));
+        }
+        let (a, b) = (&terms[0], &terms[1]);
+        let r = a.len();
+        if r < 2 || b.len() != r || out.len() != r || a[..r - 2] != b[..r - 2] || a[..r - 2] != out[..r - 2] {
+            return Err(refuse(c));
+        }
+        let (i, j) = (a[r - 2], a[r - 1]);
+        let transpose_b = if b[r - 2] == j && out[r - 1] == b[r - 1] {
+            false
+        } else if b[r - 1] == j && out[r - 1] == b[r - 2] {
+            true
+        } else {
+            return Err(refuse(c));
+        };
+        let distinct = |v: &[char]| v.iter().all(|x| v.iter().filter(|y| *y == x).count() == 1);
+        if out[r - 2] != i
+            || !distinct(a)
+            || !distinct(&out)
+            || c.ins[0].len() != r
+            || c.ins[0][..r - 2] != c.ins[1][..r - 2]
+        {
+            return Err(refuse(c));
+        }
+        Ok(Op::MatMul { weights: attention_weights(c, transpose_b), transpose_b })
     }
 
     pub fn batch_norm(c: &mut BuildCtx) -> Result<Op> {

@@ -74,6 +74,7 @@ pub static REGISTRY: &[OnnxOp] = &[
     op("Conv", First, b::conv),
     op("Gemm", First, b::gemm),
     op("MatMul", All, b::matmul),
+    op("Einsum", All, b::einsum),
     op("BatchNormalization", First, b::batch_norm),
     op("MaxPool", First, b::pool),
     op("AveragePool", First, b::pool),

@@ -57,15 +57,20 @@ fn matrix_dims(shape: &[usize]) -> (usize, usize, usize) {
     (shape[..r - 2].iter().product(), shape[r - 2], shape[r - 1])
 }
 
-/// The gradient of y = a · b (batched): (r · bᵀ, aᵀ · r).
-pub fn matmul_gradient(a: &Tensor, b: &Tensor, r: &Tensor) -> (Tensor, Tensor) {
+/// The gradient of y = a · b (batched): (r · bᵀ, aᵀ · r); of y = a · bᵀ: (r · b, rᵀ · a).
+pub fn matmul_gradient(a: &Tensor, b: &Tensor, transpose_b: bool, r: &Tensor) -> (Tensor, Tensor) {
     let (batch, m, k) = matrix_dims(a.shape());
-    let n = b.shape()[b.ndim() - 1];
+    let n = if transpose_b { b.shape()[b.ndim() - 2] } else { b.shape()[b.ndim() - 1] };
     let (a_s, b_s, r_s) = (contiguous(a), contiguous(b), contiguous(r));
     let mut da = vec![0f32; a.len()];
     let mut db = vec![0f32; b.len()];
-    batched_matmul(batch, m, n, k, &r_s, false, &b_s, true, &mut da);
-    batched_matmul(batch, k, m, n, &a_s, true, &r_s, false, &mut db);
+    if transpose_b {
+        batched_matmul(batch, m, n, k, &r_s, false, &b_s, false, &mut da);
+        batched_matmul(batch, n, m, k, &r_s, true, &a_s, false, &mut db);
+    } else {
+        batched_matmul(batch, m, n, k, &r_s, false, &b_s, true, &mut da);
+        batched_matmul(batch, k, m, n, &a_s, true, &r_s, false, &mut db);
+    }
     (tensor(a.shape(), da), tensor(b.shape(), db))
 }
 

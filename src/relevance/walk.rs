@@ -174,11 +174,11 @@ pub fn walk(
                     _ => vec![(node.inputs[signal], r)],
                 }
             }
-            Op::MatMul { weights } => match (family, *weights) {
+            Op::MatMul { weights, transpose_b } => match (family, *weights) {
                 (Family::Gradient, _) => {
                     let a = activation(acts, g, node.inputs[0])?;
                     let b = activation(acts, g, node.inputs[1])?;
-                    let (da, db) = ops::matmul_gradient(a, b, &r);
+                    let (da, db) = ops::matmul_gradient(a, b, *transpose_b, &r);
                     vec![(node.inputs[0], da), (node.inputs[1], db)]
                 }
                 (_, Some(w)) => {

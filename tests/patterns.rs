@@ -251,3 +251,51 @@ fn attention_weights_are_constants_for_relevance() {
             .unwrap();
     assert!((e.kappa.unwrap() - 1.0).abs() < 1e-4, "bias-free attention under CP conserves: κ = {:?}", e.kappa);
 }
+
+#[test]
+fn attention_written_with_einsum() {
+    // MaxViT writes q·kᵀ and A·v as Einsum.
+    let mut rng = Rng::new(13);
+    let mut b = OnnxBuilder::new("x", &[1, 4, 6]);
+    for w in ["Wq", "Wk", "Wv"] {
+        b.init(w, &[6, 6], &rng.sym_vec(36, 0.6));
+    }
+    b.init("W", &[6, 3], &rng.sym_vec(18, 0.8));
+    b.node("MatMul", &["x", "Wq"], "q", vec![]);
+    b.node("MatMul", &["x", "Wk"], "k", vec![]);
+    b.node("MatMul", &["x", "Wv"], "v", vec![]);
+    b.node("Einsum", &["q", "k"], "s", vec![attr::string("equation", "B I D, B J D -> B I J")]);
+    b.node("Softmax", &["s"], "a", vec![attr::int("axis", -1)]);
+    b.node("Einsum", &["a", "v"], "o", vec![attr::string("equation", "bij,bjd->bid")]);
+    b.node("MatMul", &["o", "W"], "y", vec![]);
+    b.node("ReduceMean", &["y"], "logits", vec![attr::ints("axes", &[1]), attr::int("keepdims", 0)]);
+    b.output("logits", &[1, 3]);
+    b.opset(17);
+    let m = load(&b);
+    assert!(
+        ops(&m).iter().any(|op| matches!(op, Op::MatMul { weights: Some(0), transpose_b: false })),
+        "{:?}",
+        ops(&m)
+    );
+    assert!(ops(&m).iter().any(|op| matches!(op, Op::MatMul { weights: None, transpose_b: true })), "{:?}", ops(&m));
+    let x = input(&[1, 4, 6], 14);
+    check_gradient(&m, &x, 1);
+    let acts = m.forward(&x).unwrap();
+    let e =
+        explain(&m, &acts, Method::Lrp0, &ExplainOptions { target: Some(1), ..Default::default() }, &mut no_progress())
+            .unwrap();
+    assert!((e.kappa.unwrap() - 1.0).abs() < 1e-4, "κ = {:?}", e.kappa);
+}
+
+#[test]
+fn an_einsum_that_is_not_a_matrix_product_is_refused() {
+    let mut b = OnnxBuilder::new("x", &[1, 4, 6]);
+    b.init("W", &[6, 3], &[0.1; 18]);
+    b.node("MatMul", &["x", "W"], "y", vec![]);
+    b.named_node("outer", "Einsum", &["y", "y"], &["z"], vec![attr::string("equation", "bij,bij->bij")]);
+    b.node("ReduceMean", &["z"], "logits", vec![attr::ints("axes", &[1]), attr::int("keepdims", 0)]);
+    b.output("logits", &[1, 3]);
+    b.opset(17);
+    let e = Model::from_onnx_bytes(&b.build(), &LoadOptions::default()).err().expect("refused");
+    assert!(e.to_string().contains("bij,bij->bij") && e.to_string().contains("outer"), "{e}");
+}

@@ -299,3 +299,44 @@ fn an_einsum_that_is_not_a_matrix_product_is_refused() {
     let e = Model::from_onnx_bytes(&b.build(), &LoadOptions::default()).err().expect("refused");
     assert!(e.to_string().contains("bij,bij->bij") && e.to_string().contains("outer"), "{e}");
 }
+
+#[test]
+fn tile_and_expand_sum_relevance_over_the_copies() {
+    // x [1, 6] → Gemm → h [1, 5] → Tile ×(1, 2) → [1, 10] → Gemm (10 → 3); and Expand of [1, 1, 5]
+    // to [1, 2, 5]. Gradients are exact; LRP-0 of these bias-free routing ops conserves.
+    let mut rng = Rng::new(21);
+    let mut b = OnnxBuilder::new("x", &[1, 6]);
+    b.init("W1", &[6, 5], &rng.sym_vec(30, 0.8));
+    b.init("W2", &[10, 3], &rng.sym_vec(30, 0.8));
+    b.init_i64("reps", &[2], &[1, 2]);
+    b.node("Gemm", &["x", "W1"], "h", vec![]);
+    b.node("Tile", &["h", "reps"], "t", vec![]);
+    b.node("Gemm", &["t", "W2"], "logits", vec![]);
+    b.output("logits", &[1, 3]);
+    let m = load(&b);
+    assert!(ops(&m).iter().any(|op| matches!(op, Op::Tile)), "{:?}", ops(&m));
+    let x = input(&[1, 6], 22);
+    check_gradient(&m, &x, 0);
+    let acts = m.forward(&x).unwrap();
+    let e =
+        explain(&m, &acts, Method::Lrp0, &ExplainOptions { target: Some(0), ..Default::default() }, &mut no_progress())
+            .unwrap();
+    assert!((e.kappa.unwrap() - 1.0).abs() < 1e-4, "κ = {:?}", e.kappa);
+
+    let mut b = OnnxBuilder::new("x", &[1, 6]);
+    b.init("W1", &[6, 5], &rng.sym_vec(30, 0.8));
+    b.init("W3", &[10, 3], &rng.sym_vec(30, 0.8));
+    b.init_i64("shape3", &[3], &[1, 1, 5]);
+    b.init_i64("target", &[3], &[1, 2, 5]);
+    b.init_i64("flat", &[2], &[1, 10]);
+    b.node("Gemm", &["x", "W1"], "h", vec![]);
+    b.node("Reshape", &["h", "shape3"], "h3", vec![]);
+    b.node("Expand", &["h3", "target"], "e", vec![]);
+    b.node("Relu", &["e"], "er", vec![]);
+    b.node("Reshape", &["er", "flat"], "f", vec![]);
+    b.node("Gemm", &["f", "W3"], "logits", vec![]);
+    b.output("logits", &[1, 3]);
+    let m = load(&b);
+    assert!(ops(&m).iter().any(|op| matches!(op, Op::Broadcast)), "{:?}", ops(&m));
+    check_gradient(&m, &x, 2);
+}

@@ -163,3 +163,46 @@ fn zoo_patterns_are_recognised() {
     let mobilenet = load("mobilenetv3_small_050");
     assert_eq!(count(&mobilenet, &|op| matches!(op, Op::Gate { .. })), 9, "SE gates (HardSigmoid)");
 }
+
+/// RLRP.md property 3 on the zoo's ReLU network (ShuffleNetV2: Conv, ReLU, MaxPool, channel split
+/// and shuffle, ReduceMean): with every bias zeroed, R-LRP's normalised heatmap does not change when
+/// the input is scaled.
+#[test]
+fn zoo_bias_free_relu_network_is_scale_invariant_under_r_lrp() {
+    use common::onnx_builder::{decode, edit_initializer};
+    let mut proto = decode(&read("zoo/shufflenet_v2_x0_5.onnx"));
+    let graph = proto.graph.as_ref().unwrap();
+    let identity_source = |name: &str| -> String {
+        let mut at = name.to_string();
+        while let Some(n) = graph.node.iter().find(|n| n.op_type == "Identity" && n.output.first() == Some(&at)) {
+            at = n.input[0].clone();
+        }
+        at
+    };
+    let mut biases: Vec<String> = graph
+        .node
+        .iter()
+        .filter(|n| matches!(n.op_type.as_str(), "Conv" | "Gemm"))
+        .filter_map(|n| n.input.get(2).filter(|s| !s.is_empty()).map(|b| identity_source(b)))
+        .collect();
+    biases.sort();
+    biases.dedup();
+    assert!(biases.len() > 10, "ShuffleNet has biases: {}", biases.len());
+    for b in &biases {
+        edit_initializer(&mut proto, b, |v| v.iter_mut().for_each(|x| *x = 0.0));
+    }
+    let model = Model::from_onnx_bytes(&prost::Message::encode_to_vec(&proto), &LoadOptions::default()).unwrap();
+    let x = npy("zoo/shufflenet_v2_x0_5_x.npy");
+    let target = 510;
+    let normalised = |x: &Tensor| {
+        let e = relevance(&model, x, Method::Rlrp, target);
+        let l1: f64 = e.relevance.iter().map(|v| v.abs() as f64).sum();
+        e.relevance.mapv(|v| (v as f64 / l1) as f32)
+    };
+    let base = normalised(&x);
+    for s in [0.25f32, 3.0] {
+        let scaled = normalised(&x.mapv(|v| v * s));
+        let err = rel_l1(&scaled, &base);
+        assert!(err < 1e-4, "scaling the input by {s} moved the normalised R-LRP heatmap by {err:.2e}");
+    }
+}

@@ -217,17 +217,13 @@ impl<'t> Relations<'t, '_> {
     }
 
     /// Whether a value inside the region (not its output) is read outside it.
-    fn escapes(&self, nodes: &[usize], y_ix: usize) -> Vec<usize> {
+    fn escapes(&self, nodes: &[usize], y_ix: usize) -> bool {
         let trace = self.trace;
-        nodes
-            .iter()
-            .copied()
-            .filter(|&i| i != y_ix)
-            .filter(|&i| {
-                let v = trace.nodes[i].output_name();
-                v == trace.output || self.readers.get(v).is_some_and(|rs| rs.iter().any(|k| !nodes.contains(k)))
-            })
-            .collect()
+        let inside: std::collections::HashSet<usize> = nodes.iter().copied().collect();
+        nodes.iter().copied().filter(|&i| i != y_ix).any(|i| {
+            let v = trace.nodes[i].output_name();
+            v == trace.output || self.readers.get(v).is_some_and(|rs| rs.iter().any(|k| !inside.contains(k)))
+        })
     }
 
     /// The region of element-wise nodes ending at node `y_ix` and its root, if no value inside it is
@@ -244,13 +240,18 @@ impl<'t> Relations<'t, '_> {
         let r = self.root[self.vid[trace.nodes[y_ix].output_name()]];
         let mut best = None;
         let full = self.collect(assigned, y_ix, &trace.values[r], r)?;
+        // A sub-region of a region with nothing to fuse has nothing to fuse either (a chain of
+        // ReLUs stays ReLUs, without trying every cut).
+        if !fusable(&full) {
+            return None;
+        }
         // Candidate roots, latest first: inner values, then the root itself.
         let mut candidates: Vec<&'t str> =
             full.iter().rev().filter(|&&i| i != y_ix).map(|&i| trace.nodes[i].output_name()).collect();
         candidates.push(trace.values[r].as_str());
         for stop in candidates {
             let Some(nodes) = self.collect(assigned, y_ix, stop, r) else { continue };
-            if self.escapes(&nodes, y_ix).is_empty() && fusable(&nodes) {
+            if !self.escapes(&nodes, y_ix) && fusable(&nodes) {
                 best = Some((nodes, stop));
                 break;
             }

@@ -376,8 +376,11 @@ pub enum Op {
         axis: usize,
         indices: Vec<usize>,
     },
-    /// Expand / Tile of a computed tensor: relevance (and gradient) summed over the copies.
+    /// Expand of a computed tensor: relevance (and gradient) summed over the copies.
     Broadcast,
+    /// Tile of a computed tensor (each axis repeated whole): relevance (and gradient) summed over
+    /// the tiles.
+    Tile,
 }
 
 impl Op {
@@ -402,6 +405,7 @@ impl Op {
             Op::Slice(_) => "Slice",
             Op::Gather { .. } => "Gather",
             Op::Broadcast => "Broadcast",
+            Op::Tile => "Tile",
         }
     }
 
@@ -426,7 +430,8 @@ impl Op {
             | Op::Identity
             | Op::Slice(_)
             | Op::Gather { .. }
-            | Op::Broadcast => Vec::new(),
+            | Op::Broadcast
+            | Op::Tile => Vec::new(),
         }
     }
 

@@ -1058,6 +1058,15 @@ pub mod builders {
         Ok(Op::Broadcast)
     }
 
+    /// Tile of a computed tensor: every output axis a whole multiple of the input's.
+    pub fn tile(c: &mut BuildCtx) -> Result<Op> {
+        let (x, out) = (c.x(), &c.out);
+        if x.len() != out.len() || x.iter().zip(out).any(|(&a, &b)| a == 0 || b % a != 0) {
+            return Err(c.err(format!("shape {x:?} does not tile to {out:?}")));
+        }
+        Ok(Op::Tile)
+    }
+
     pub fn pad(c: &mut BuildCtx) -> Result<Op> {
         let x = c.x().to_vec();
         let mode = c.attrs().string("mode").unwrap_or_else(|| "constant".into());

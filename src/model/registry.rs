@@ -125,6 +125,7 @@ pub static REGISTRY: &[OnnxOp] = &[
     op("Slice", First, b::slice),
     op("Gather", First, b::gather),
     op("Expand", First, b::broadcast),
+    op("Tile", First, b::tile),
     op("Pad", First, b::pad),
     op("Dropout", First, b::identity),
     op("Identity", First, b::identity),

@@ -33,6 +33,18 @@ pub fn unbroadcast(mut t: Tensor, shape: &[usize]) -> Tensor {
     t.into_shape_with_order(ndarray::IxDyn(shape)).expect("unbroadcast keeps the element count")
 }
 
+/// Sums `t` (the output of a Tile) over its tiles, back to `shape`.
+pub fn untile(t: Tensor, shape: &[usize]) -> Tensor {
+    // Along each axis, output index k = tile · d + i: view [tiles₀, d₀, tiles₁, d₁, ...] and sum the tiles.
+    let split: Vec<usize> = t.shape().iter().zip(shape).flat_map(|(&o, &d)| [o / d, d]).collect();
+    let t = if t.is_standard_layout() { t } else { t.as_standard_layout().into_owned() };
+    let mut v = t.into_shape_with_order(ndarray::IxDyn(&split)).expect("checked at import");
+    for ax in (0..shape.len()).rev() {
+        v = v.sum_axis(ndarray::Axis(2 * ax));
+    }
+    v
+}
+
 /// The gradient of y = x ⊙ g (or x ⊘ g), g broadcast to x: (to x, to g).
 pub fn gate_gradient(x: &Tensor, g: &Tensor, r: &Tensor, divide: bool) -> (Tensor, Tensor) {
     let gb = g.broadcast(x.raw_dim()).expect("checked at import");

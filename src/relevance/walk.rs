@@ -157,6 +157,7 @@ pub fn walk(
                 vec![(node.inputs[0], ops::gather_scatter(*axis, indices, &in_shape(0), &r))]
             }
             Op::Broadcast => vec![(node.inputs[0], ops::unbroadcast(r, &in_shape(0)))],
+            Op::Tile => vec![(node.inputs[0], ops::untile(r, &in_shape(0)))],
             Op::ReduceMax(axes) => {
                 let x = activation(acts, g, node.inputs[0])?;
                 vec![(node.inputs[0], ops::reduce_max_route(axes, x, &r))]

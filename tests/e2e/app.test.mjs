@@ -199,6 +199,47 @@ describe('rlrp-web page (dist/ under a sub-path, headless Chromium)', { timeout:
     }
   });
 
+  // Issue 9: a modern architecture (ConvNeXt: LayerNorm over channels, GELU in its tanh form, layer
+  // scale) dropped with its sidecar is explained by every method family, and the layer chart names
+  // layers by kind ("LayerNorm 3", "GELU (tanh) 2"), not by raw ONNX ids.
+  test('g. a dropped ConvNeXt (LayerNorm, written-out GELU) is explained; layers have readable names', { timeout: TEST_TIMEOUT }, async () => {
+    const { context, page, problems, first } = await ready();
+    try {
+      const sidecar = {
+        name: 'test ConvNeXt (zoo)',
+        input: {
+          width: 160, height: 160, channels: 3, color: 'rgb', layout: 'nchw', resize: 'stretch',
+          scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225],
+        },
+      };
+      await dropFiles(page, tid('drop-zone'), [
+        { name: 'test_convnext.onnx', type: 'application/octet-stream', bytes: sharedFile('zoo/test_convnext.onnx') },
+        { name: 'test_convnext.json', type: 'application/json', bytes: Buffer.from(JSON.stringify(sidecar)) },
+      ]);
+      await page.waitForFunction(
+        ([sel, before]) => document.querySelector(sel)?.textContent && document.querySelector(sel).textContent !== before,
+        [tid('model-name'), await page.locator(tid('model-name')).innerText()],
+        { timeout: APP_TIMEOUT },
+      );
+      const h = await waitHeatmap(page, { method: 'rlrp' });
+      assert.notEqual(h.model, first.model, 'the dropped model is in use');
+      assert.equal(h.width, 160);
+      await screenshot(page, 'g-convnext-rlrp');
+      const chart = await page.locator('.layers-card').innerHTML();
+      assert.match(chart, /LayerNorm \d+/, 'the layer chart names LayerNorm layers');
+      assert.match(chart, /GELU \(tanh\) \d+/, 'the written-out GELU is one named layer');
+      for (const method of ['gradient', 'epsilon-plus-flat']) {
+        await page.selectOption(tid('method-picker'), method);
+        await waitHeatmap(page, { method });
+      }
+      await screenshot(page, 'g-convnext-epsilon-plus-flat');
+      assert.equal(await page.locator(tid('error-banner')).isVisible(), false, 'no error');
+      assert.deepEqual(problems.console, [], 'console errors');
+    } finally {
+      await context.close();
+    }
+  });
+
   // The issue's download budget (gzip -9, as a static host would serve it): all wasm ≤ 3 MB, and the
   // wasm + JS + default model (with its sidecar and labels) ≤ 8 MB. The page's wasm must not contain
   // the engine (tract): it is built without the `engine` feature (index.html).

@@ -50,6 +50,38 @@ pub struct ScalarFn {
     pub name: String,
     /// f(x) = x ⊙ g(x) (times constants): an activation in RLRP.md's sense, identity for relevance.
     pub self_gated: bool,
+    /// The closed form of a well-known function, used instead of the program for speed (they agree
+    /// to float rounding: the name is only given after checking the program on a grid).
+    known: Option<Known>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Known {
+    Silu,
+    Gelu,
+    GeluTanh,
+    HardSwish,
+}
+
+impl Known {
+    /// (f(x), f'(x)).
+    fn eval(self, x: f32) -> (f32, f32) {
+        match self {
+            Known::Silu => {
+                let s = 1.0 / (1.0 + (-x).exp());
+                (x * s, s + x * s * (1.0 - s))
+            }
+            Known::Gelu => (Activation::Gelu.apply(x), Activation::Gelu.derivative(x)),
+            Known::GeluTanh => {
+                let k = (2.0f32 / std::f32::consts::PI).sqrt();
+                let u = k * (x + 0.044715 * x * x * x);
+                let t = u.tanh();
+                let du = k * (1.0 + 3.0 * 0.044715 * x * x);
+                (0.5 * x * (1.0 + t), 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du)
+            }
+            Known::HardSwish => (Activation::HardSwish.apply(x), Activation::HardSwish.derivative(x)),
+        }
+    }
 }
 
 /// A dual number v + d·ε.
@@ -143,33 +175,53 @@ impl Binary {
 impl ScalarFn {
     /// Builds a function from its instructions, naming it and deciding whether it is self-gated.
     pub fn new(instrs: Vec<Instr>) -> ScalarFn {
-        let mut f = ScalarFn { instrs, name: String::new(), self_gated: false };
+        let mut f = ScalarFn { instrs, name: String::new(), self_gated: false, known: None };
         f.self_gated = f.is_self_gated();
-        f.name = f.known_name().unwrap_or(if f.self_gated { "x·g(x)" } else { "element-wise" }).to_string();
+        let known = f.known_name();
+        f.known = known.and_then(|(_, k)| k);
+        f.name = known.map(|(n, _)| n).unwrap_or(if f.self_gated { "x·g(x)" } else { "element-wise" }).to_string();
         f
     }
 
-    /// (f(x), f'(x)) in f64.
+    /// (f(x), f'(x)) in f64. Registers live on the stack for programs of up to 32 steps (every
+    /// exporter's activation); longer ones use the heap.
     fn eval_dual(&self, x: f32) -> Dual {
-        let mut regs: Vec<Dual> = Vec::with_capacity(self.instrs.len());
-        for ins in &self.instrs {
-            let r = match *ins {
+        const STACK: usize = 32;
+        if self.instrs.len() <= STACK {
+            let mut regs = [Dual { v: 0.0, d: 0.0 }; STACK];
+            self.run(x, &mut regs)
+        } else {
+            self.run(x, &mut vec![Dual { v: 0.0, d: 0.0 }; self.instrs.len()])
+        }
+    }
+
+    fn run(&self, x: f32, regs: &mut [Dual]) -> Dual {
+        for (i, ins) in self.instrs.iter().enumerate() {
+            regs[i] = match *ins {
                 Instr::Input => Dual { v: x as f64, d: 1.0 },
                 Instr::Const(c) => Dual { v: c as f64, d: 0.0 },
                 Instr::Unary(ref u, a) => u.eval(regs[a]),
                 Instr::Binary(b, l, r) => b.eval(regs[l], regs[r]),
             };
-            regs.push(r);
         }
-        regs.last().copied().unwrap_or(Dual { v: x as f64, d: 1.0 })
+        match self.instrs.len() {
+            0 => Dual { v: x as f64, d: 1.0 },
+            n => regs[n - 1],
+        }
     }
 
     pub fn apply(&self, x: f32) -> f32 {
-        self.eval_dual(x).v as f32
+        match self.known {
+            Some(k) => k.eval(x).0,
+            None => self.eval_dual(x).v as f32,
+        }
     }
 
     pub fn derivative(&self, x: f32) -> f32 {
-        self.eval_dual(x).d as f32
+        match self.known {
+            Some(k) => k.eval(x).1,
+            None => self.eval_dual(x).d as f32,
+        }
     }
 
     /// Strips multiplications/divisions by constants from instruction `ix`.
@@ -198,27 +250,28 @@ impl ScalarFn {
     }
 
     /// The name of a well-known function this program computes (checked numerically on a grid).
-    fn known_name(&self) -> Option<&'static str> {
+    fn known_name(&self) -> Option<(&'static str, Option<Known>)> {
         let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());
-        let known: [(&str, &dyn Fn(f64) -> f64); 5] = [
-            ("SiLU", &|x| x * sigmoid(x)),
-            ("GELU", &|x| 0.5 * x * (1.0 + erf64(x / std::f64::consts::SQRT_2))),
-            ("GELU (tanh)", &|x| {
+        type Reference<'r> = (&'static str, Option<Known>, &'r dyn Fn(f64) -> f64);
+        let known: [Reference; 5] = [
+            ("SiLU", Some(Known::Silu), &|x| x * sigmoid(x)),
+            ("GELU", Some(Known::Gelu), &|x| 0.5 * x * (1.0 + erf64(x / std::f64::consts::SQRT_2))),
+            ("GELU (tanh)", Some(Known::GeluTanh), &|x| {
                 0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh())
             }),
-            ("HardSwish", &|x| x * (x / 6.0 + 0.5).clamp(0.0, 1.0)),
-            ("Mish", &|x| x * (x.exp().ln_1p()).tanh()),
+            ("HardSwish", Some(Known::HardSwish), &|x| x * (x / 6.0 + 0.5).clamp(0.0, 1.0)),
+            ("Mish", None, &|x| x * (x.exp().ln_1p()).tanh()),
         ];
         let grid: Vec<f32> = (-40..=40).map(|i| i as f32 * 0.2).collect();
         known
             .iter()
-            .find(|(_, f)| {
+            .find(|(_, _, f)| {
                 grid.iter().all(|&x| {
                     let want = f(x as f64);
                     (self.eval_dual(x).v - want).abs() <= 1e-5 * (1.0 + want.abs())
                 })
             })
-            .map(|(name, _)| *name)
+            .map(|&(name, k, _)| (name, k))
     }
 }
 
@@ -284,6 +337,17 @@ mod tests {
         ]);
         assert!(!sum.self_gated);
         assert_eq!(sum.name, "element-wise");
+    }
+
+    #[test]
+    fn closed_forms_agree_with_the_programs() {
+        let silu = silu();
+        let program = ScalarFn { known: None, ..silu.clone() };
+        for i in -80..=80 {
+            let x = i as f32 * 0.1;
+            assert!((silu.apply(x) - program.apply(x)).abs() < 1e-5, "{x}");
+            assert!((silu.derivative(x) - program.derivative(x)).abs() < 1e-5, "{x}");
+        }
     }
 
     #[test]

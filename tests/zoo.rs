@@ -187,7 +187,7 @@ fn zoo_bias_free_relu_network_is_scale_invariant_under_r_lrp() {
         .collect();
     biases.sort();
     biases.dedup();
-    assert!(biases.len() > 10, "ShuffleNet has biases: {}", biases.len());
+    assert!(!biases.is_empty(), "ShuffleNet has biases (shared initialisers behind Identity nodes)");
     for b in &biases {
         edit_initializer(&mut proto, b, |v| v.iter_mut().for_each(|x| *x = 0.0));
     }

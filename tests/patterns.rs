@@ -340,3 +340,87 @@ fn tile_and_expand_sum_relevance_over_the_copies() {
     assert!(ops(&m).iter().any(|op| matches!(op, Op::Broadcast)), "{:?}", ops(&m));
     check_gradient(&m, &x, 2);
 }
+
+#[test]
+fn hardswish_written_out_is_one_activation() {
+    let b = dense_sandwich(&|b| {
+        b.named_node(
+            "hs",
+            "HardSigmoid",
+            &["h"],
+            &["s"],
+            vec![attr::float("alpha", 1.0 / 6.0), attr::float("beta", 0.5)],
+        );
+        b.named_node("hswish", "Mul", &["h", "s"], &["m"], vec![]);
+    });
+    let m = load(&b);
+    assert!(matches!(ops(&m)[1], Op::Activation(Activation::Fused(f)) if f.name == "HardSwish"), "{:?}", ops(&m));
+    check_gradient(&m, &input(&[1, 6], 31), 0);
+}
+
+/// ConvNeXt's LayerNorm2d, normalising the channels of NCHW: as Transpose → LayerNormalization →
+/// Transpose, and written out with ReduceMean over axis 1. Both are one centring over the channels,
+/// a constant scale and a diagonal layer, and agree for every method.
+#[test]
+fn channels_first_layer_norm_in_both_forms() {
+    let build = |written: bool| {
+        let mut rng = Rng::new(41);
+        let mut b = OnnxBuilder::new("x", &[1, 3, 4, 4]);
+        b.init("Wc", &[5, 3, 1, 1], &rng.sym_vec(15, 0.8));
+        let (gamma, beta) = (rng.sym_vec(5, 1.0), rng.sym_vec(5, 0.5));
+        b.init("g", &[5], &gamma);
+        b.init("bb", &[5], &beta);
+        b.init("g4", &[1, 5, 1, 1], &gamma);
+        b.init("b4", &[1, 5, 1, 1], &beta);
+        b.init("Wf", &[5, 2], &rng.sym_vec(10, 0.8));
+        b.node("Conv", &["x", "Wc"], "c", vec![attr::ints("kernel_shape", &[1, 1])]);
+        if written {
+            let two = scalar(&mut b, "two", 2.0);
+            let eps = scalar(&mut b, "eps", 1e-6);
+            b.node("ReduceMean", &["c"], "mu", vec![attr::ints("axes", &[1])]);
+            b.node("Sub", &["c", "mu"], "d", vec![]);
+            b.node("Pow", &["d", &two], "d2", vec![]);
+            b.node("ReduceMean", &["d2"], "var", vec![attr::ints("axes", &[1])]);
+            b.node("Add", &["var", &eps], "ve", vec![]);
+            b.node("Sqrt", &["ve"], "sd", vec![]);
+            b.node("Div", &["d", "sd"], "xh", vec![]);
+            b.node("Mul", &["xh", "g4"], "gx", vec![]);
+            b.node("Add", &["gx", "b4"], "n", vec![]);
+        } else {
+            b.node("Transpose", &["c"], "ct", vec![attr::ints("perm", &[0, 2, 3, 1])]);
+            b.node(
+                "LayerNormalization",
+                &["ct", "g", "bb"],
+                "nt",
+                vec![attr::int("axis", -1), attr::float("epsilon", 1e-6)],
+            );
+            b.node("Transpose", &["nt"], "n", vec![attr::ints("perm", &[0, 3, 1, 2])]);
+        }
+        b.node("GlobalAveragePool", &["n"], "p", vec![]);
+        b.node("Flatten", &["p"], "pf", vec![]);
+        b.node("Gemm", &["pf", "Wf"], "logits", vec![]);
+        b.output("logits", &[1, 2]);
+        b.opset(17);
+        load(&b)
+    };
+    let (mw, mf) = (build(true), build(false));
+    // The written-out form: the centring is over the channels (inner = 16 positions).
+    assert!(
+        ops(&mw).iter().any(|op| matches!(op, Op::Linear(Linear::Centre(a)) if a.n == 5 && a.inner == 16)),
+        "{:?}",
+        ops(&mw)
+    );
+    let x = input(&[1, 3, 4, 4], 42);
+    check_gradient(&mw, &x, 1);
+    check_gradient(&mf, &x, 1);
+    for method in [Method::Gradient, Method::Lrp0, Method::Rlrp, Method::Epsilon, Method::EpsilonGammaBox] {
+        let run = |m: &Model| {
+            let acts = m.forward(&x).unwrap();
+            explain(m, &acts, method, &ExplainOptions { target: Some(0), ..Default::default() }, &mut no_progress())
+                .unwrap()
+                .relevance
+        };
+        let err = rel_l1(&run(&mw), &run(&mf));
+        assert!(err < 1e-4, "{method:?}: the two forms of LayerNorm2d differ by {err:.2e}");
+    }
+}

@@ -165,21 +165,9 @@ impl Activation {
     }
 }
 
-/// erf by Abramowitz-Stegun 7.1.26 refined (max error ~1e-7 in f32 use).
+/// erf (Abramowitz-Stegun 7.1.26 refined, max error ~1e-7 in f32 use; [`super::scalar::erf64`]).
 fn erf(x: f32) -> f32 {
-    let x = x as f64;
-    let t = 1.0 / (1.0 + 0.5 * x.abs());
-    let y = 1.0
-        - t * (-x * x - 1.265_512_23
-            + t * (1.000_023_68
-                + t * (0.374_091_96
-                    + t * (0.096_784_18
-                        + t * (-0.186_288_06
-                            + t * (0.278_868_07
-                                + t * (-1.135_203_98
-                                    + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
-            .exp();
-    (if x >= 0.0 { y } else { -y }) as f32
+    super::scalar::erf64(x as f64) as f32
 }
 
 /// A 2-D convolution (1-D convolutions are imported with height 1). Weight layout

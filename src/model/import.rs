@@ -36,8 +36,9 @@ pub struct Trace<'a> {
     pub nodes: Vec<TraceNode<'a>>,
     /// Every tensor name on the path (the input first).
     pub values: Vec<String>,
-    /// Tensors the path's nodes read that carry no data (weights, shapes, axes, a class token):
-    /// their shapes, and values where our folding cannot compute them, come from tract.
+    /// Tensors the path's nodes read that carry no data and that are not initialisers (shapes,
+    /// axes, a class token behind Expand): their shapes, and values where our folding cannot compute
+    /// them, come from tract.
     pub statics: Vec<String>,
     /// Further tensors whose shapes the builders need (every output of a Split).
     pub extra_shapes: Vec<String>,
@@ -196,7 +197,13 @@ pub fn trace<'a>(graph: &'a GraphProto, consts: &mut Constants<'a>) -> Result<Tr
         stack.push((name.clone(), true));
         let ins = data_inputs(producer, spec, &data);
         for i in &producer.input {
-            if !i.is_empty() && !ins.contains(i) && !data.contains(i) && seen_static.insert(i.clone()) {
+            // Initialisers are known from the file itself (values and shapes).
+            if !i.is_empty()
+                && !ins.contains(i)
+                && !data.contains(i)
+                && !consts.is_initializer(i)
+                && seen_static.insert(i.clone())
+            {
                 statics.push(i.clone());
             }
         }
@@ -255,12 +262,15 @@ impl<'a> BuildCtx<'_, 'a> {
             }
         }
     }
-    /// A static input's shape (inferred by tract).
-    fn shape_of(&self, name: &str) -> Result<Vec<usize>> {
-        self.shapes
-            .get(name)
-            .cloned()
-            .ok_or_else(|| Error::Engine(format!("no shape was inferred for tensor '{name}'")))
+    /// A static input's shape (an initialiser's, or inferred by tract).
+    fn shape_of(&mut self, name: &str) -> Result<Vec<usize>> {
+        if let Some(s) = self.shapes.get(name) {
+            return Ok(s.clone());
+        }
+        match self.consts.get(name)? {
+            Some(c) => Ok(c.values.shape().to_vec()),
+            None => Err(Error::Engine(format!("no shape was inferred for tensor '{name}'"))),
+        }
     }
 }
 
@@ -960,7 +970,8 @@ pub mod builders {
         let axis = normalise_axis(c.attrs().int("axis").unwrap_or(0), rank).map_err(|e| c.err(e))?;
         let mut pieces = Vec::new();
         let mut k = 0;
-        for name in c.node.input.iter().filter(|s| !s.is_empty()) {
+        let node = c.node;
+        for name in node.input.iter().filter(|s| !s.is_empty()) {
             if c.in_names.get(k) == Some(name) {
                 pieces.push(Piece::Input(k));
                 k += 1;
@@ -977,7 +988,8 @@ pub mod builders {
         let x = c.x().to_vec();
         let axis = normalise_axis(c.attrs().int("axis").unwrap_or(0), x.len()).map_err(|e| c.err(e))?;
         let mut start = 0;
-        for name in &c.node.output[..c.output] {
+        let node = c.node;
+        for name in &node.output[..c.output] {
             start += c.shape_of(name)?.get(axis).copied().unwrap_or(0);
         }
         if start + c.out.get(axis).copied().unwrap_or(0) > x[axis] {

@@ -5,15 +5,17 @@ use crate::kernels::{conv, dense, pool};
 use crate::model::graph::{Axes3, Linear};
 use crate::tensor::{ndarray, Tensor};
 
-fn slice(t: &Tensor) -> std::borrow::Cow<'_, [f32]> {
+/// The elements of `t` in row-major order, borrowed when it is contiguous.
+pub(crate) fn slice(t: &Tensor) -> std::borrow::Cow<'_, [f32]> {
     match t.as_slice() {
         Some(s) => std::borrow::Cow::Borrowed(s),
         None => std::borrow::Cow::Owned(t.iter().copied().collect()),
     }
 }
 
-fn tensor(shape: &[usize], data: Vec<f32>) -> Tensor {
-    Tensor::from_shape_vec(ndarray::IxDyn(shape), data).expect("kernel output has the layer's size")
+/// A tensor of `shape` from row-major data of exactly that many elements.
+pub(crate) fn tensor(shape: &[usize], data: Vec<f32>) -> Tensor {
+    Tensor::from_shape_vec(ndarray::IxDyn(shape), data).expect("a kernel's output has its op's size")
 }
 
 impl Linear {

@@ -8,16 +8,7 @@ use crate::kernels::dense::batched_matmul;
 use crate::model::graph::{Affine, Axes3, AxisRange, LayerNorm, Linear};
 use crate::tensor::{ndarray, Tensor};
 
-fn contiguous(t: &Tensor) -> std::borrow::Cow<'_, [f32]> {
-    match t.as_slice() {
-        Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(t.iter().copied().collect()),
-    }
-}
-
-fn tensor(shape: &[usize], data: Vec<f32>) -> Tensor {
-    Tensor::from_shape_vec(ndarray::IxDyn(shape), data).expect("the op keeps the element count")
-}
+use super::linear::{slice as contiguous, tensor};
 
 /// Sums `t` over the axes along which `shape` was broadcast to `t`'s shape (numpy rules): the
 /// transpose of a broadcast.

@@ -15,6 +15,8 @@
 //! only the UI, the shared vocabulary and the painting code; the Web Worker holds the engine.
 pub mod app;
 pub mod error;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod fsread;
 pub mod heatmap;
 pub mod method;
 pub mod npy;

@@ -376,14 +376,16 @@ impl Sidecar {
     /// Reads a sidecar file and, if needed, its labels file (relative to the sidecar's directory).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn load(path: &std::path::Path) -> Result<Sidecar> {
-        let bytes = std::fs::read(path).map_err(|e| Error::Sidecar(format!("cannot read {}: {e}", path.display())))?;
+        use crate::fsread::{check_beside, read_regular, MAX_TEXT_BYTES};
+        let bytes = read_regular(path, MAX_TEXT_BYTES)
+            .map_err(|e| Error::Sidecar(format!("cannot read {}: {e}", path.display())))?;
         let mut sc = Sidecar::from_json(&bytes)
             .map_err(|e| Error::Sidecar(format!("{}: {}", path.display(), strip_prefix(&e))))?;
         if sc.labels.is_none() {
             if let Some(f) = sc.labels_file.clone() {
                 let dir = path.parent().unwrap_or(std::path::Path::new("."));
                 let lp = dir.join(&f);
-                let lb = std::fs::read(&lp).map_err(|e| {
+                let lb = check_beside(&f, &lp).and_then(|()| read_regular(&lp, MAX_TEXT_BYTES)).map_err(|e| {
                     Error::Sidecar(format!("{}: cannot read labels_file {}: {e}", path.display(), lp.display()))
                 })?;
                 sc.resolve_labels_file(&lb)

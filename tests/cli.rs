@@ -102,3 +102,40 @@ fn methods_lists_every_method() {
         assert!(stdout.contains(m.name()), "{} missing", m.name());
     }
 }
+
+/// A named pipe given as model, image, .npy or sidecar is refused at once (reading it would block
+/// forever), and a sidecar's labels_file may not leave the sidecar's folder.
+#[test]
+fn named_pipes_and_escaping_labels_files_are_refused() {
+    let dir = std::env::temp_dir().join(format!("rlrp-cli-fifo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("pipe");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().map(|s| s.success()).unwrap_or(false);
+    assert!(made, "mkfifo is needed for this test");
+    let fifo = fifo.to_str().unwrap();
+    let model = path("models/mnist_simple_cnn_fp32_opset13.onnx");
+    let digit = path("images/mnist_test_00000_label7.png");
+    for args in [
+        vec!["explain", "--model", fifo, "--image", &digit],
+        vec!["explain", "--model", &model, "--image", fifo],
+        vec!["explain", "--model", &model, "--input-npy", fifo],
+        vec!["explain", "--model", &model, "--image", &digit, "--sidecar", fifo],
+    ] {
+        let started = std::time::Instant::now();
+        let (code, _, stderr) = rlrp(&args);
+        assert_eq!(code, 1, "{args:?}: {stderr}");
+        assert!(stderr.contains("not a regular file"), "{args:?}: {stderr}");
+        assert!(started.elapsed().as_secs() < 20, "{args:?} took {:?}", started.elapsed());
+    }
+    let sidecar = dir.join("escape.json");
+    std::fs::write(
+        &sidecar,
+        r#"{"input": {"width": 28, "height": 28, "channels": 1, "std": [255]}, "labels_file": "../../../../etc/passwd"}"#,
+    )
+    .unwrap();
+    let (code, _, stderr) =
+        rlrp(&["explain", "--model", &model, "--image", &digit, "--sidecar", sidecar.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("labels_file") && stderr.contains(".."), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -129,7 +129,8 @@ mod cli {
     }
 
     fn read(path: &Path) -> Result<Vec<u8>, Error> {
-        std::fs::read(path).map_err(|e| Error::Request(format!("cannot read {}: {e}", path.display())))
+        rlrp::fsread::read_regular(path, rlrp::fsread::MAX_FILE_BYTES)
+            .map_err(|e| Error::Request(format!("cannot read {}: {e}", path.display())))
     }
 
     /// Sidecar: explicit, next to the model, or in this repository's models/ folder.

@@ -4,8 +4,12 @@
 use super::proto::{decode_tensor, Attrs, Constant};
 use crate::error::{Error, Result};
 use crate::tensor::{ndarray, Tensor};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use tract_onnx::pb::{GraphProto, NodeProto};
+
+/// The operators folded here when all their inputs are constants (besides `Constant` itself).
+const FOLDABLE: &[&str] =
+    &["DequantizeLinear", "Identity", "Cast", "Reshape", "Unsqueeze", "Squeeze", "Transpose", "Flatten"];
 
 pub struct Constants<'a> {
     producers: HashMap<&'a str, &'a NodeProto>,
@@ -44,6 +48,10 @@ impl<'a> Constants<'a> {
     }
 
     /// The value of a constant tensor, or None if it is computed from the network input.
+    ///
+    /// The tensors it depends on are resolved first, depth-first with an explicit stack (no
+    /// recursion: a chain of 20,000 Identity nodes must not overflow the stack), and a tensor that
+    /// depends on itself is an error naming it.
     pub fn get(&mut self, name: &str) -> Result<Option<Constant>> {
         if name.is_empty() {
             return Ok(None);
@@ -51,15 +59,38 @@ impl<'a> Constants<'a> {
         if let Some(c) = self.memo.get(name) {
             return Ok(c.clone());
         }
-        let value = if let Some(t) = self.initializers.get(name) {
-            Some(decode_tensor(t)?)
-        } else if let Some(node) = self.producer(name) {
-            self.fold(node)?
-        } else {
-            None
-        };
-        self.memo.insert(name.to_string(), value.clone());
-        Ok(value)
+        let mut stack: Vec<(String, bool)> = vec![(name.to_string(), false)];
+        let mut on_path: HashSet<String> = HashSet::new();
+        while let Some((n, expanded)) = stack.pop() {
+            if self.memo.contains_key(&n) {
+                continue;
+            }
+            if expanded {
+                on_path.remove(&n);
+                let value = if let Some(t) = self.initializers.get(n.as_str()) {
+                    Some(decode_tensor(t)?)
+                } else if let Some(node) = self.producer(&n) {
+                    self.fold(node)?
+                } else {
+                    None
+                };
+                self.memo.insert(n, value);
+                continue;
+            }
+            if !on_path.insert(n.clone()) {
+                return Err(Error::InvalidModel(format!("the graph has a cycle through '{n}'")));
+            }
+            stack.push((n.clone(), true));
+            if self.initializers.contains_key(n.as_str()) {
+                continue;
+            }
+            if let Some(node) = self.producer(&n).filter(|p| FOLDABLE.contains(&p.op_type.as_str())) {
+                for i in node.input.iter().filter(|i| !i.is_empty() && !self.memo.contains_key(i.as_str())) {
+                    stack.push((i.clone(), false));
+                }
+            }
+        }
+        Ok(self.memo.get(name).cloned().flatten())
     }
 
     /// The constant values of all of a node's inputs, or None if any input is computed.
@@ -106,10 +137,7 @@ impl<'a> Constants<'a> {
             }
             return Err(bad("Constant node without a supported value attribute".into()));
         }
-        if !matches!(
-            node.op_type.as_str(),
-            "DequantizeLinear" | "Identity" | "Cast" | "Reshape" | "Unsqueeze" | "Squeeze" | "Transpose" | "Flatten"
-        ) {
+        if !FOLDABLE.contains(&node.op_type.as_str()) {
             return Ok(None);
         }
         let Some(inputs) = self.inputs(node)? else { return Ok(None) };
@@ -130,6 +158,21 @@ impl<'a> Constants<'a> {
                 let rank = x.values.ndim();
                 let axis = normalise_axis(attrs.int("axis").unwrap_or(1), rank.max(1)).map_err(bad)?;
                 let per_axis = scale.values.len() > 1;
+                let channels = if rank == 0 { 1 } else { x.values.shape()[axis] };
+                if per_axis && scale.values.len() != channels {
+                    return Err(bad(format!(
+                        "{} scales for {channels} elements along axis {axis}",
+                        scale.values.len()
+                    )));
+                }
+                if let Some(z) = &zero {
+                    if z.values.len() != 1 && z.values.len() != scale.values.len() {
+                        return Err(bad(format!("{} zero points for {} scales", z.values.len(), scale.values.len())));
+                    }
+                }
+                if scale.values.is_empty() {
+                    return Err(bad("an empty scale".into()));
+                }
                 let mut out = x.values.clone();
                 for (ix, v) in out.indexed_iter_mut() {
                     let k = if per_axis { ix[axis] } else { 0 };
@@ -191,9 +234,15 @@ impl<'a> Constants<'a> {
                     }
                     _ => {
                         let perm: Vec<usize> = match attrs.ints("perm") {
-                            Some(p) => p.iter().map(|&i| i as usize).collect(),
+                            Some(p) => p.iter().map(|&i| usize::try_from(i).unwrap_or(usize::MAX)).collect(),
                             None => (0..shape.len()).rev().collect(),
                         };
+                        let mut seen = vec![false; shape.len()];
+                        let valid = perm.len() == shape.len()
+                            && perm.iter().all(|&p| p < shape.len() && !std::mem::replace(&mut seen[p], true));
+                        if !valid {
+                            return Err(bad(format!("perm {perm:?} is not a permutation of {} axes", shape.len())));
+                        }
                         let values =
                             x.values.clone().permuted_axes(ndarray::IxDyn(&perm)).as_standard_layout().into_owned();
                         let ints = x.ints.as_ref().map(|_| values.iter().map(|&v| v as i64).collect());
@@ -215,7 +264,8 @@ impl<'a> Constants<'a> {
 
 /// Resolves an ONNX Reshape target (0 = copy, -1 = infer).
 pub fn reshape_target(shape: &[usize], spec: &[i64]) -> std::result::Result<Vec<usize>, String> {
-    let total: usize = shape.iter().product();
+    let product = |dims: &[usize]| dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    let total = product(shape).ok_or("reshape: the input size overflows")?;
     let mut out = Vec::with_capacity(spec.len());
     let mut infer = None;
     for (i, &s) in spec.iter().enumerate() {
@@ -232,14 +282,14 @@ pub fn reshape_target(shape: &[usize], spec: &[i64]) -> std::result::Result<Vec<
             _ => return Err(format!("reshape: invalid dimension {s}")),
         }
     }
-    let known: usize = out.iter().product();
+    let known = product(&out).ok_or_else(|| format!("reshape: the target {spec:?} overflows"))?;
     if let Some(i) = infer {
         if known == 0 || !total.is_multiple_of(known) {
             return Err(format!("reshape: cannot infer -1 for {total} elements into {spec:?}"));
         }
         out[i] = total / known;
     }
-    if out.iter().product::<usize>() != total {
+    if product(&out) != Some(total) {
         return Err(format!("reshape: {shape:?} cannot become {spec:?}"));
     }
     Ok(out)
@@ -252,4 +302,78 @@ pub fn normalise_axis(axis: i64, rank: usize) -> std::result::Result<usize, Stri
         return Err(format!("axis {axis} is out of range for rank {rank}"));
     }
     Ok(a as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tract_onnx::pb::{AttributeProto, TensorProto};
+
+    fn node(op: &str, inputs: &[&str], output: &str) -> NodeProto {
+        NodeProto {
+            op_type: op.into(),
+            name: output.into(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec![output.into()],
+            ..Default::default()
+        }
+    }
+
+    fn tensor(name: &str, dims: &[i64], values: &[f32]) -> TensorProto {
+        TensorProto {
+            name: name.into(),
+            dims: dims.to_vec(),
+            data_type: 1,
+            float_data: values.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_chain_of_20000_identities_folds_without_recursion() {
+        let mut graph = GraphProto { initializer: vec![tensor("w", &[2], &[1.5, -2.0])], ..Default::default() };
+        let mut prev = "w".to_string();
+        for i in 0..20_000 {
+            let out = format!("t{i}");
+            graph.node.push(node("Identity", &[&prev], &out));
+            prev = out;
+        }
+        let mut c = Constants::new(&graph);
+        let v = c.get(&prev).unwrap().expect("a constant");
+        assert_eq!(v.values.iter().copied().collect::<Vec<_>>(), vec![1.5, -2.0]);
+    }
+
+    #[test]
+    fn a_cycle_is_an_error_naming_the_tensor() {
+        let graph = GraphProto {
+            node: vec![node("Identity", &["b"], "a"), node("Identity", &["a"], "b")],
+            ..Default::default()
+        };
+        let e = Constants::new(&graph).get("a").unwrap_err();
+        assert!(e.to_string().contains("cycle"), "{e}");
+        // A node reading its own output.
+        let graph = GraphProto { node: vec![node("Identity", &["x"], "x")], ..Default::default() };
+        assert!(Constants::new(&graph).get("x").is_err());
+    }
+
+    #[test]
+    fn bad_constant_folds_are_errors_not_panics() {
+        // Transpose with a perm that is not a permutation.
+        let mut t = node("Transpose", &["w"], "t");
+        t.attribute.push(AttributeProto { name: "perm".into(), ints: vec![0, 7], r#type: 7, ..Default::default() });
+        let graph =
+            GraphProto { initializer: vec![tensor("w", &[2, 1], &[1.0, 2.0])], node: vec![t], ..Default::default() };
+        assert!(Constants::new(&graph).get("t").is_err());
+        // DequantizeLinear with more scales than channels.
+        let graph = GraphProto {
+            initializer: vec![tensor("q", &[2, 2], &[1.0, 2.0, 3.0, 4.0]), tensor("s", &[5], &[0.1; 5])],
+            node: vec![node("DequantizeLinear", &["q", "s"], "d")],
+            ..Default::default()
+        };
+        let e = Constants::new(&graph).get("d").unwrap_err();
+        assert!(e.to_string().contains("scales"), "{e}");
+        // A reshape whose target overflows.
+        assert!(reshape_target(&[4], &[1 << 62, 1 << 62]).is_err());
+        assert!(reshape_target(&[1 << 40, 1 << 40], &[-1]).is_err());
+    }
 }

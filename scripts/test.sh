@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test: formatting, lints, native unit/integration/golden tests (against ../shared), the
-# wasm32 + simd128 build of the core, the golden tests again in headless Chromium (wasm32), the
-# release build of the app (trunk) and the end-to-end tests of that build in headless Chromium.
+# Runs every test, cheapest checks first: formatting, lints (native, then wasm32 with and without
+# the engine), native unit/integration/golden tests (against ../shared), the golden tests again in
+# headless Chromium (wasm32 + simd128), the release build of the app (trunk) and the end-to-end
+# tests of that build in headless Chromium.
 # Installs what is missing first (scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,9 +23,6 @@ cargo fmt --all -- --check
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --all-targets -- -D warnings
 
-step "native tests (unit, kernels, rules, golden vs Zennit and the R-LRP oracle, properties, models, bad input)"
-cargo test --lib --bins --tests
-
 step "cargo clippy for wasm32 + simd128 (the core, the page and the worker; warnings are errors)"
 cargo clippy --lib --bins --target wasm32-unknown-unknown -- -D warnings
 
@@ -34,6 +32,9 @@ if cargo tree --target wasm32-unknown-unknown --no-default-features -e normal -i
   echo "the page (built without the engine feature) depends on tract" >&2
   exit 1
 fi
+
+step "native tests (unit, kernels, rules, golden vs Zennit and the R-LRP oracle, properties, models, bad input)"
+cargo test --lib --bins --tests
 
 step "wasm32 golden tests in headless Chromium (every golden case, and the worker session)"
 # The runner's default limit for the whole suite (20 s) is too short for EfficientNet-Lite0.

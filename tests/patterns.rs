@@ -424,3 +424,25 @@ fn channels_first_layer_norm_in_both_forms() {
         assert!(err < 1e-4, "{method:?}: the two forms of LayerNorm2d differ by {err:.2e}");
     }
 }
+
+#[test]
+fn extreme_slice_and_gather_indices_are_clamped_or_refused_without_panicking() {
+    for (starts, ends, steps) in [(i64::MIN, i64::MAX, 1i64), (0, 3, i64::MAX), (i64::MAX, i64::MIN, 1)] {
+        let mut b = OnnxBuilder::new("x", &[1, 6]);
+        b.init("W", &[6, 3], &[0.1; 18]);
+        b.init_i64("s", &[1], &[starts]);
+        b.init_i64("e", &[1], &[ends]);
+        b.init_i64("a", &[1], &[1]);
+        b.init_i64("st", &[1], &[steps]);
+        b.node("Slice", &["x", "s", "e", "a", "st"], "y", vec![]);
+        b.node("Gemm", &["y", "W"], "logits", vec![]);
+        b.output("logits", &[1, 3]);
+        // Loads (clamped as ONNX says) or fails with an error, in tract's inference or in ours; never a panic.
+        let _ = Model::from_onnx_bytes(&b.build(), &LoadOptions::default());
+    }
+    let mut b = OnnxBuilder::new("x", &[1, 6]);
+    b.init_i64("ix", &[1], &[i64::MIN]);
+    b.node("Gather", &["x", "ix"], "logits", vec![attr::int("axis", 1)]);
+    b.output("logits", &[1, 1]);
+    assert!(Model::from_onnx_bytes(&b.build(), &LoadOptions::default()).is_err());
+}

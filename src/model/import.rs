@@ -649,6 +649,7 @@ pub mod builders {
             || !distinct(a)
             || !distinct(&out)
             || c.ins[0].len() != r
+            || c.ins[1].len() != r
             || c.ins[0][..r - 2] != c.ins[1][..r - 2]
         {
             return Err(refuse(c));
@@ -1020,10 +1021,11 @@ pub mod builders {
             if steps[i] <= 0 {
                 return Err(c.err("a slice with a negative or zero step"));
             }
-            let clamp = |v: i64| if v < 0 { (v + dim).max(0) } else { v.min(dim) };
+            let clamp = |v: i64| if v < 0 { v.saturating_add(dim).max(0) } else { v.min(dim) };
             let (start, end) = (clamp(starts[i]), clamp(ends[i]));
-            let len = if end > start { (end - start + steps[i] - 1) / steps[i] } else { 0 };
-            if c.out.get(axis) != Some(&(len as usize)) {
+            // In i128: a step near i64::MAX must not overflow.
+            let len = if end > start { ((end - start) as i128 + steps[i] as i128 - 1) / steps[i] as i128 } else { 0 };
+            if c.out.get(axis).map(|&d| d as i128) != Some(len) {
                 return Err(Error::Engine(format!(
                     "Slice '{}': {len} elements on axis {axis} disagree with the engine's shape {:?}",
                     node_name(c.node),
@@ -1044,7 +1046,7 @@ pub mod builders {
         let indices = idx
             .iter()
             .map(|&i| {
-                let j = if i < 0 { i + dim } else { i };
+                let j = if i < 0 { i.saturating_add(dim) } else { i };
                 (0..dim)
                     .contains(&j)
                     .then_some(j as usize)

@@ -18,6 +18,15 @@ pub enum Error {
     /// An operator we support, used in a way we do not (e.g. a Conv whose weights are computed).
     #[error("unsupported use of {op} at node '{node}': {reason}")]
     UnsupportedUsage { op: String, node: String, reason: String },
+    /// A forward or relevance pass produced NaN or ±∞ (where first, and why, is in the message).
+    #[error("non-finite values: {0}")]
+    NonFinite(String),
+    /// An explanation that cannot be trusted (non-finite values, a map that is zero everywhere).
+    #[error("degenerate explanation: {0}")]
+    Degenerate(String),
+    /// The file asks for more memory or work than [`crate::budget`] allows.
+    #[error("over budget: {0}")]
+    Budget(String),
     /// tract (the forward-pass engine) rejected the model: opset, shapes, types.
     #[error("the inference engine (tract) rejected the model: {0}")]
     Engine(String),

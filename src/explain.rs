@@ -34,6 +34,7 @@ impl Report {
             relevance_sum: input.map(|l| l.sum).unwrap_or(0.0),
             relevance_l1: input.map(|l| l.l1).unwrap_or(0.0),
             non_finite: e.non_finite,
+            warning: e.warning.clone(),
             top: top_k(logits, 5, sidecar),
             layers: e.layers.clone(),
             timings: Timings::default(),

@@ -1,6 +1,7 @@
 //! The forward pass, run by tract. The plan's outputs are the logits plus every activation the
 //! relevance pass reads (each op says which: [`crate::model::graph::Op::reads_activations`]), so one
 //! run yields all of them.
+use crate::budget;
 use crate::error::{Error, Result};
 use crate::model::graph::{Graph, ValueId};
 use crate::tensor::{ndarray, Tensor};
@@ -99,8 +100,20 @@ impl TypedWithValues {
             kept.push(v);
         }
         guarded("selecting outputs", || self.model.select_output_outlets(&outlets))?;
+        self.check_optimiser_work()?;
         let plan = guarded("optimising the model", || self.model.into_optimized()?.into_runnable())?;
         Ok(Engine { plan, kept, input_shape: graph.values[graph.input].shape.clone() })
+    }
+}
+
+impl TypedWithValues {
+    /// Refuses a model that would keep tract's optimiser busy for minutes ([`budget::optimiser_work`]).
+    fn check_optimiser_work(&self) -> Result<()> {
+        let nodes = self.model.nodes();
+        let readers = || nodes.iter().flat_map(|n| n.outputs.iter().map(|o| o.successors.len()));
+        let convolutions = nodes.iter().filter(|n| n.op.name() == "Conv").count();
+        let work = budget::optimiser_work(readers(), self.model.outputs.len(), convolutions);
+        budget::check_optimiser_work(work, nodes.len(), readers().max().unwrap_or(0), convolutions)
     }
 }
 

@@ -5,10 +5,7 @@
 use std::io::{Error, ErrorKind, Read};
 use std::path::Path;
 
-/// The largest file the command line reads (the biggest classifiers are ~0.5 GB).
-pub const MAX_FILE_BYTES: u64 = 2 << 30;
-/// Sidecars and labels files are small text files.
-pub const MAX_TEXT_BYTES: u64 = 16 << 20;
+pub use crate::budget::{MAX_FILE_BYTES, MAX_TEXT_BYTES};
 
 /// Reads a regular file of at most `limit` bytes.
 pub fn read_regular(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {

@@ -14,9 +14,11 @@
 //! the relevance pass and the evaluation. The page (`rlrp-app`) is built without it, so its wasm holds
 //! only the UI, the shared vocabulary and the painting code; the Web Worker holds the engine.
 pub mod app;
+pub mod budget;
 pub mod error;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fsread;
+pub mod fuzz;
 pub mod heatmap;
 pub mod method;
 pub mod npy;

@@ -120,11 +120,7 @@ pub fn read_npy(bytes: &[u8]) -> Result<Tensor> {
         return err("Fortran-ordered arrays (fortran_order: True) are not supported; save a C-ordered array (numpy.ascontiguousarray)");
     }
     let (kind, size, little) = parse_descr(&h.descr)?;
-    let count = h
-        .shape
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| Error::Npy(format!("the shape {:?} has too many elements", h.shape)))?;
+    let count = crate::budget::tensor_elements("the array", &h.shape).map_err(Error::Npy)? as usize;
     let data = &bytes[h.data_offset..];
     let expected =
         count.checked_mul(size).ok_or_else(|| Error::Npy(format!("the shape {:?} has too many elements", h.shape)))?;

@@ -24,10 +24,8 @@ use crate::tensor::{ndarray, Tensor};
 use image::{DynamicImage, ImageFormat, ImageReader, Limits, RgbImage};
 use std::io::Cursor;
 
-/// Largest accepted image width or height, checked from the header before any pixel is decoded.
-pub const MAX_IMAGE_SIDE: u32 = 12_000;
-/// Largest accepted image area in pixels (100 megapixels), checked before decoding.
-pub const MAX_IMAGE_PIXELS: u64 = 100_000_000;
+use crate::budget::{MAX_IMAGE_DECODE_BYTES, MAX_IMAGE_HEADER_BYTES};
+pub use crate::budget::{MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE};
 /// Largest intermediate (resized, before cropping) size accepted, per side; only the cropped part
 /// is ever computed, so this is a sanity bound against absurd aspect ratios, not a memory bound.
 const MAX_RESIZED_SIDE: u64 = 1 << 24;
@@ -105,20 +103,25 @@ pub fn decode_image(bytes: &[u8]) -> Result<DynamicImage> {
         }
     };
     let name = format_name(format);
-    // Read the header without limits so that an oversized image gets our own clear message, then
-    // put the limits on the decoder as a second line of defence while the pixels are decoded.
+    // Read the header with a memory limit but no size limit (metadata such as a PNG's compressed ICC
+    // profile is decoded with the header: a decompression bomb there must not allocate), so that an
+    // oversized image gets our own clear message; then put the size limits on the decoder as a
+    // second line of defence while the pixels are decoded.
     let mut reader = reader;
-    reader.no_limits();
-    let mut decoder = reader
-        .into_decoder()
-        .map_err(|e| Error::Image(format!("cannot read the {name} header (truncated or corrupt file?): {e}")))?;
+    reader.limits(header_limits());
+    let mut decoder = reader.into_decoder().map_err(|e| match e {
+        image::ImageError::Limits(l) => Error::Image(format!(
+            "the {name} header asks for more memory than the limit of {} ({l}; a compressed metadata chunk such as an ICC profile?)",
+            crate::budget::human_bytes(MAX_IMAGE_HEADER_BYTES)
+        )),
+        e => Error::Image(format!("cannot read the {name} header (truncated or corrupt file?): {e}")),
+    })?;
     let (w, h) = image::ImageDecoder::dimensions(&decoder);
     check_dimensions(w, h)?;
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_IMAGE_SIDE);
     limits.max_image_height = Some(MAX_IMAGE_SIDE);
-    // 16-bit RGBA of the largest accepted image, plus slack for the decoder's own buffers
-    limits.max_alloc = Some(MAX_IMAGE_PIXELS * 8 + (64 << 20));
+    limits.max_alloc = Some(MAX_IMAGE_DECODE_BYTES);
     let total = image::ImageDecoder::total_bytes(&decoder);
     if limits.max_alloc.is_some_and(|m| total > m) {
         return img_err(format!("the {name} image ({w}x{h}) would need {} MB of memory to decode", total >> 20));
@@ -137,7 +140,7 @@ pub fn decode_image(bytes: &[u8]) -> Result<DynamicImage> {
 
 /// Reads only the dimensions (width, height) of an image from its header, with the same format
 /// detection and errors as [`decode_image`] but without decoding any pixel and without the size
-/// limits.
+/// limits (the header's memory limit holds).
 pub fn probe_dimensions(bytes: &[u8]) -> Result<(u32, u32)> {
     if bytes.is_empty() {
         return img_err("the image file is empty (0 bytes)");
@@ -151,8 +154,16 @@ pub fn probe_dimensions(bytes: &[u8]) -> Result<(u32, u32)> {
             sniff(bytes)
         ));
     }
-    reader.no_limits();
+    reader.limits(header_limits());
     reader.into_dimensions().map_err(|e| Error::Image(format!("cannot read the image header: {e}")))
+}
+
+/// Limits for reading an image header: no size limit (the size is checked with our own message),
+/// but a memory limit for what the header's metadata may decompress to.
+fn header_limits() -> Limits {
+    let mut limits = Limits::no_limits();
+    limits.max_alloc = Some(MAX_IMAGE_HEADER_BYTES);
+    limits
 }
 
 fn check_dimensions(w: u32, h: u32) -> Result<()> {

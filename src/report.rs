@@ -98,6 +98,9 @@ pub struct Report {
     pub relevance_sum: f64,
     pub relevance_l1: f64,
     pub non_finite: usize,
+    /// Where and why non-finite values first appeared (they are shown as zero), when there were any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
     pub top: Vec<ClassScore>,
     pub layers: Vec<LayerMass>,
     pub timings: Timings,

@@ -159,7 +159,7 @@ pub struct Sidecar {
 }
 
 /// Largest accepted input side (the model input, not the uploaded image).
-const MAX_INPUT_SIDE: usize = 16_384;
+use crate::budget::{MAX_INPUT_PIXELS, MAX_INPUT_SIDE};
 
 fn bad<T>(msg: impl Into<String>) -> Result<T> {
     Err(Error::Sidecar(msg.into()))
@@ -197,6 +197,14 @@ impl Sidecar {
             return bad(format!(
                 "input size {}x{} is too large (at most {MAX_INPUT_SIDE} per side)",
                 i.width, i.height
+            ));
+        }
+        if (i.width as u64) * (i.height as u64) > MAX_INPUT_PIXELS {
+            return bad(format!(
+                "input size {}x{} is too large ({} pixels; at most {MAX_INPUT_PIXELS})",
+                i.width,
+                i.height,
+                i.width as u64 * i.height as u64
             ));
         }
         match (i.channels, i.color) {

@@ -122,6 +122,11 @@ mod cli {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+        /// Write the outputs and exit 0 even when the explanation is degenerate: non-finite values
+        /// (NaN, ±∞; shown as zero) or a map that is zero everywhere. Without it such an explanation
+        /// is an error (exit 1) that says where and why.
+        #[arg(long)]
+        allow_degenerate: bool,
     }
 
     fn ms(t: Instant) -> f64 {
@@ -184,6 +189,12 @@ mod cli {
         let t = Instant::now();
         let e = explain::explain(&model, &acts, method, &opts)?;
         timings.relevance_ms = ms(t);
+        if let Some(origin) = &e.warning {
+            if !args.allow_degenerate {
+                return Err(Error::Degenerate(format!("{origin} (--allow-degenerate writes the outputs anyway)")));
+            }
+            eprintln!("warning: {origin}");
+        }
 
         let name = args.model.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
         let mut report = Report::new(&name, &model, &acts, &e, sidecar.as_ref(), &opts.params)?;

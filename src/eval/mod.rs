@@ -175,6 +175,7 @@ mod tests {
             layers: Vec::new(),
             layer_maps: Vec::new(),
             non_finite: 3,
+            warning: None,
         };
         let c = conservation(&e);
         assert_eq!(c, Conservation { kappa: Some(-1.0), l1_over_logit: 2.0, non_finite: 3 });

@@ -125,15 +125,23 @@ pub fn plan(trace: &Trace, consts: &mut Constants, shapes: &HashMap<String, Vec<
     let graph = Relations { trace, producer: &producer, readers: &readers, member: &member, root: &root, vid: &vid };
 
     let mut assigned = vec![false; count];
+    // Nodes inside a full region with nothing to fuse: their own regions are sub-regions of it, with
+    // nothing to fuse either (this keeps a chain of 5,000 ReLUs linear, not quadratic).
+    let mut barren = vec![false; count];
     let mut fused_at: HashMap<usize, Unit> = HashMap::new();
     for y_ix in (0..count).rev() {
-        if !member[y_ix] || assigned[y_ix] {
+        if !member[y_ix] || assigned[y_ix] || barren[y_ix] {
             continue;
         }
         let y = trace.nodes[y_ix].output_name();
         let fusable = |nodes: &[usize]| nodes.iter().any(|&i| !steps[i].as_ref().is_some_and(Step::standalone));
-        let Some((region, region_root)) = graph.region(&assigned, y_ix, &fusable) else {
-            continue;
+        let (region, region_root) = match graph.region(&assigned, y_ix, &fusable) {
+            Region::Fused(region, root) => (region, root),
+            Region::Barren(full) => {
+                full.iter().for_each(|&i| barren[i] = true);
+                continue;
+            }
+            Region::None => continue,
         };
         // One instruction per region node, in trace order.
         let mut instrs = vec![Instr::Input];
@@ -230,20 +238,14 @@ impl<'t> Relations<'t, '_> {
     /// read outside it and `fusable` accepts it. The root is the latest value the output is a
     /// function of alone (so a ReLU before `x · Sigmoid(x)` stays a ReLU); where an inner value is
     /// read outside, the region is re-rooted at the latest such value.
-    fn region(
-        &self,
-        assigned: &[bool],
-        y_ix: usize,
-        fusable: &dyn Fn(&[usize]) -> bool,
-    ) -> Option<(Vec<usize>, &'t str)> {
+    fn region(&self, assigned: &[bool], y_ix: usize, fusable: &dyn Fn(&[usize]) -> bool) -> Region<'t> {
         let trace = self.trace;
         let r = self.root[self.vid[trace.nodes[y_ix].output_name()]];
-        let mut best = None;
-        let full = self.collect(assigned, y_ix, &trace.values[r], r)?;
+        let Some(full) = self.collect(assigned, y_ix, &trace.values[r], r) else { return Region::None };
         // A sub-region of a region with nothing to fuse has nothing to fuse either (a chain of
         // ReLUs stays ReLUs, without trying every cut).
         if !fusable(&full) {
-            return None;
+            return Region::Barren(full);
         }
         // Candidate roots, latest first: inner values, then the root itself.
         let mut candidates: Vec<&'t str> =
@@ -252,10 +254,19 @@ impl<'t> Relations<'t, '_> {
         for stop in candidates {
             let Some(nodes) = self.collect(assigned, y_ix, stop, r) else { continue };
             if !self.escapes(&nodes, y_ix) && fusable(&nodes) {
-                best = Some((nodes, stop));
-                break;
+                return Region::Fused(nodes, stop);
             }
         }
-        best
+        Region::None
     }
+}
+
+/// What [`Relations::region`] found for one output.
+enum Region<'t> {
+    /// A region to fuse, and its root.
+    Fused(Vec<usize>, &'t str),
+    /// The full region (every node on a path from the root), which has nothing to fuse.
+    Barren(Vec<usize>),
+    /// Nothing.
+    None,
 }

@@ -352,6 +352,10 @@ pub fn build<'a>(trace: &Trace<'a>, consts: &mut Constants<'a>, shapes: &HashMap
     Ok(Graph { values, nodes, input: ids[&trace.input], output: ids[&trace.output] })
 }
 
+fn invalid_statistics(n: &NodeProto, what: String) -> Error {
+    Error::InvalidModel(format!("node '{}' has invalid BatchNorm statistics: {what}", node_name(n)))
+}
+
 fn check_finite(n: &NodeProto, v: &[f32]) -> Result<()> {
     let count = v.iter().filter(|x| !x.is_finite()).count();
     if count > 0 {
@@ -669,8 +673,19 @@ pub mod builders {
         if [&gamma, &beta, &mean, &var].iter().any(|v| v.len() != ch) {
             return Err(c.err("parameter length differs from the channel count"));
         }
+        if !eps.is_finite() || eps < 0.0 {
+            return Err(invalid_statistics(c.node, format!("epsilon is {eps}")));
+        }
+        if let Some(i) = (0..ch).find(|&i| (var[i] + eps).partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)) {
+            return Err(invalid_statistics(
+                c.node,
+                format!("channel {i} has variance {} (+ epsilon {eps}); a variance is never negative", var[i]),
+            ));
+        }
         let scale: Vec<f32> = (0..ch).map(|i| gamma[i] / (var[i] + eps).sqrt()).collect();
         let shift: Vec<f32> = (0..ch).map(|i| beta[i] - mean[i] * scale[i]).collect();
+        check_finite(c.node, &scale)?;
+        check_finite(c.node, &shift)?;
         channel_affine(c.node, &x, &scale, &shift)
     }
 

@@ -8,6 +8,7 @@ pub mod proto;
 pub mod registry;
 pub mod scalar;
 
+use crate::budget;
 use crate::error::{Error, Result};
 use crate::forward::{Activations, Engine, TypedWithValues};
 use crate::tensor::Tensor;
@@ -41,8 +42,15 @@ pub fn decode_proto(bytes: &[u8]) -> Result<ModelProto> {
     let proto = std::panic::catch_unwind(|| tract_onnx::onnx().proto_model_for_read(&mut &bytes[..]))
         .map_err(|_| Error::OnnxDecode("the protobuf decoder failed".into()))?
         .map_err(|e| Error::OnnxDecode(format!("{e} (truncated or not an ONNX file?)")))?;
-    if proto.graph.as_ref().is_none_or(|g| g.node.is_empty()) {
+    let nodes = proto.graph.as_ref().map_or(0, |g| g.node.len());
+    if nodes == 0 {
         return Err(Error::OnnxDecode("the file holds no ONNX graph (truncated or not an ONNX file?)".into()));
+    }
+    if nodes > budget::MAX_NODES {
+        return Err(budget::budget_error(format!(
+            "the graph has {nodes} operators; the limit is {}",
+            budget::MAX_NODES
+        )));
     }
     Ok(proto)
 }
@@ -113,9 +121,11 @@ impl Model {
         let mut consts = constants::Constants::new(&graph_proto);
         let trace = import::trace(&graph_proto, &mut consts)?;
         let input_shape = declared_input_shape(&proto, &trace.input, options.input_shape.as_deref())?;
+        budget::tensor_elements(&format!("the input '{}'", trace.input), &input_shape).map_err(budget::budget_error)?;
         let typed = TypedWithValues::new(&proto, &input_shape, &trace.shape_names())?;
         let mut shapes = typed.shapes()?;
         shapes.insert(trace.input.clone(), input_shape.clone());
+        budget::check_activations(shapes.iter().map(|(n, s)| (n.as_str(), s.as_slice())))?;
         // Shape arithmetic (Slice bounds from Shape → Gather → Div...) is constant once the input
         // shape is fixed: tract has computed what our folding cannot.
         for name in &trace.statics {

@@ -2,6 +2,7 @@
 //! (its rule per layer: [`composite`]), whose linear layers use the rules of [`rules`] on the kernels of [`linear`].
 pub mod composite;
 pub mod linear;
+pub mod non_finite;
 pub mod ops;
 pub mod rules;
 pub mod walk;
@@ -35,6 +36,9 @@ pub struct Explanation {
     pub layer_maps: Vec<(String, String, usize, usize, Vec<f32>)>,
     /// Number of non-finite values that were found in the result (and set to zero).
     pub non_finite: usize,
+    /// Why the explanation cannot be trusted, when it cannot: non-finite values (where they first
+    /// appeared, and why) or a map that is zero everywhere (where the relevance vanished).
+    pub warning: Option<String>,
 }
 
 /// Options of one explanation.
@@ -77,6 +81,10 @@ pub fn explain(
         )));
     }
     let logit = logits[target];
+    if !logit.is_finite() {
+        let origin = non_finite::forward_origin(&model.graph, acts).map(|o| format!("; {o}")).unwrap_or_default();
+        return Err(Error::NonFinite(format!("the logit of class {target} is {logit}{origin}")));
+    }
     let start = match method.family() {
         // RLRP.md, "Start": R = |f_c(x)|·onehot(c), M = 1 when f_c(x) = 0.
         Family::Rlrp { .. } => {
@@ -109,11 +117,27 @@ pub fn explain(
             0.0
         }
     });
-    let total: f64 = relevance.iter().map(|&v| v as f64).sum();
-    let kappa = (logit != 0.0).then(|| total / logit as f64);
     let mut layers = result.layers;
     if let Some(last) = layers.last_mut() {
         last.l1 = rules::l1(&relevance);
+    }
+    let warning = if non_finite > 0 {
+        let at = match &result.first_non_finite {
+            Some(o) => o.to_string(),
+            None => "in the input layer's product with the input".to_string(),
+        };
+        let input = acts.get(model.graph.input).and_then(non_finite::input_note);
+        Some(format!(
+            "{non_finite} of {} input relevance values were non-finite and are shown as zero: {at}{}",
+            relevance.len(),
+            input.map(|n| format!("; {n}")).unwrap_or_default()
+        ))
+    } else {
+        non_finite::vanished(&model.graph, acts, &layers)
+    };
+    let total: f64 = relevance.iter().map(|&v| v as f64).sum();
+    let kappa = (logit != 0.0).then(|| total / logit as f64);
+    if let Some(last) = layers.last_mut() {
         last.sum = total;
     }
     Ok(Explanation {
@@ -126,5 +150,6 @@ pub fn explain(
         layers,
         layer_maps: result.layer_maps,
         non_finite,
+        warning,
     })
 }

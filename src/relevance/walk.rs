@@ -2,6 +2,7 @@
 //! fan-out summed (RLRP.md, "Other operations"). The method only changes the linear rule (see
 //! [`super::composite::rule_for`]), the skip-addition split and, for gradients, the activations.
 use super::composite::rule_for;
+use super::non_finite;
 use super::ops;
 use super::rules::{l1, propagate, LayerContext};
 use crate::error::{Error, Result};
@@ -21,6 +22,8 @@ pub struct WalkResult {
     /// Channel-summed relevance at the output of every node whose output is a feature map (for the
     /// per-layer view), when requested: (node name, label, height, width, values).
     pub layer_maps: Vec<(String, String, usize, usize, Vec<f32>)>,
+    /// The first layer whose rule turned finite relevance into non-finite values.
+    pub first_non_finite: Option<non_finite::Origin>,
 }
 
 fn activation<'a>(acts: &'a Activations, g: &Graph, v: usize) -> Result<&'a Tensor> {
@@ -85,6 +88,7 @@ pub fn walk(
     rel[g.output] = Some(start);
     let mut layers = Vec::with_capacity(g.nodes.len() + 1);
     let mut layer_maps = Vec::new();
+    let mut first_non_finite = None;
     let total = g.nodes.len();
     let labels = g.labels();
     for (done, (ix, node)) in g.nodes.iter().enumerate().rev().enumerate() {
@@ -252,6 +256,12 @@ pub fn walk(
             }
         };
         for (v, m) in messages {
+            if first_non_finite.is_none() {
+                let bad = non_finite::count(&m);
+                if bad > 0 {
+                    first_non_finite = Some(non_finite::relevance_origin(g, acts, ix, bad));
+                }
+            }
             rel[v] = Some(match rel[v].take() {
                 Some(mut acc) => {
                     acc += &m;
@@ -272,7 +282,7 @@ pub fn walk(
         sum: input_relevance.iter().map(|&v| v as f64).sum(),
     });
     progress(total, total);
-    Ok(WalkResult { input_relevance, layers, layer_maps })
+    Ok(WalkResult { input_relevance, layers, layer_maps, first_non_finite })
 }
 
 /// The error for relevance reaching an op that has no relevance rule (import refuses such graphs;

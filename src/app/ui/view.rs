@@ -282,6 +282,11 @@ impl App {
                             role="img" aria-label={format!("heatmap: {caption}")}></canvas>
                     <figcaption>{ caption }</figcaption>
                 </figure>
+                if let Some(warning) = main.and_then(|m| m.report.warning.clone()) {
+                    <p data-testid="map-warning" class="map-warning" role="alert">
+                        <strong>{ "This map cannot be trusted: " }</strong>{ warning }
+                    </p>
+                }
                 { charts::colorbar(self.style.colormap, self.style.mode, self.heat_clip) }
                 <div class="controls">
                     <label class="field" for="opacity">{ format!("Overlay opacity {:.2}", self.opacity) }
@@ -445,6 +450,11 @@ impl App {
                             role="img" aria-label={format!("second heatmap: {caption}")}></canvas>
                     <figcaption>{ caption }</figcaption>
                 </figure>
+                if let Some(warning) = cmp.and_then(|c| c.report.warning.clone()) {
+                    <p data-testid="compare-warning" class="map-warning" role="alert">
+                        <strong>{ "This map cannot be trusted: " }</strong>{ warning }
+                    </p>
+                }
             </section>
         }
     }

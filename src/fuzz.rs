@@ -1,0 +1,57 @@
+//! The entry points of the fuzz targets (`fuzz/`, cargo fuzz), shared with their regression tests
+//! (`tests/fuzz_regressions.rs`, which replay every input the fuzzers ever crashed on): each takes
+//! untrusted bytes through one parser and what follows it, and must return (any error is fine)
+//! without a panic, an abort, a hang or an allocation beyond [`crate::budget`]. The ONNX target also
+//! runs the forward pass and an explanation, so a model that parses but breaks the engine or a rule
+//! is found too. (Not part of the method: RLRP.md says nothing of untrusted input.)
+use crate::preprocess::preprocess_bytes;
+use crate::sidecar::Sidecar;
+
+/// Largest model input the ONNX target runs the forward pass on (elements): the fuzzer looks for
+/// wrong behaviour, not for slow big models, which the budget already bounds.
+#[cfg(feature = "engine")]
+const FUZZ_INPUT_ELEMENTS: u64 = 1 << 16;
+
+/// An ONNX model: load, and if it loads and is small, run it and explain it with two methods.
+#[cfg(feature = "engine")]
+pub fn onnx(bytes: &[u8]) {
+    use crate::model::{LoadOptions, Model};
+    use crate::relevance::{explain, ExplainOptions, Method};
+    use crate::tensor::{ndarray, Tensor};
+    let Ok(model) = Model::from_onnx_bytes(bytes, &LoadOptions::default()) else { return };
+    let shape = model.input_shape().to_vec();
+    if crate::budget::tensor_elements("input", &shape).map_or(true, |n| n > FUZZ_INPUT_ELEMENTS) {
+        return;
+    }
+    let n: usize = shape.iter().product();
+    let values = (0..n).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
+    let Ok(input) = Tensor::from_shape_vec(ndarray::IxDyn(&shape), values) else { return };
+    let Ok(acts) = model.forward(&input) else { return };
+    for method in [Method::Rlrp, Method::EpsilonPlusFlat] {
+        if let Ok(e) = explain(&model, &acts, method, &ExplainOptions::default(), &mut |_, _| true) {
+            assert!(e.relevance.iter().all(|v| v.is_finite()), "a non-finite value reached the map");
+        }
+    }
+}
+
+/// An image, preprocessed for a 3×224×224 ImageNet model.
+pub fn image(bytes: &[u8]) {
+    let sidecar = Sidecar::default_for_input_shape(&[1, 3, 224, 224]);
+    let _ = preprocess_bytes(bytes, &sidecar);
+}
+
+/// A sidecar (model.json), and if it is valid, an image preprocessed with it.
+pub fn sidecar(bytes: &[u8]) {
+    if let Ok(s) = Sidecar::from_json(bytes) {
+        let _ = s.input_shape();
+        const PNG_8X8: &[u8] = include_bytes!("../tests/data/hostile/gray8.png");
+        let _ = preprocess_bytes(PNG_8X8, &s);
+    }
+}
+
+/// A .npy array.
+pub fn npy(bytes: &[u8]) {
+    if let Ok(t) = crate::npy::read_npy(bytes) {
+        let _ = crate::npy::write_npy(&t);
+    }
+}

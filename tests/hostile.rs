@@ -1,0 +1,299 @@
+//! Hostile input (issue 13): one regression test per reproducer class of the fuzzing campaign — a
+//! clear error or warning, never a panic, an abort, a hang or runaway memory. The memory-hungry
+//! cases run the real `rlrp` binary under `ulimit -v`, so an allocation the budget failed to stop
+//! kills the child and fails the test instead of the machine; every case is timed.
+mod common;
+use common::onnx_builder::{attr, OnnxBuilder, Rng};
+use rlrp::model::{LoadOptions, Model};
+use rlrp::relevance::{explain, ExplainOptions, Method};
+use rlrp::tensor::{ndarray, Tensor};
+use rlrp::Error;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn load(bytes: &[u8]) -> rlrp::Result<Model> {
+    Model::from_onnx_bytes(bytes, &LoadOptions::default())
+}
+
+/// Loads `bytes`, which must fail within `limit`; returns the message.
+fn refused(bytes: &[u8], limit: Duration, what: &str) -> String {
+    let t = Instant::now();
+    let e = match load(bytes) {
+        Ok(_) => panic!("{what}: loaded"),
+        Err(e) => e,
+    };
+    let took = t.elapsed();
+    println!("{what:<36} {took:>8.2?} → {e}");
+    assert!(took < limit, "{what}: took {took:?}");
+    e.to_string()
+}
+
+/// x [1, 1, 8, 8] → Conv 4×1×3×3 (pad 1) → `body` → GlobalAveragePool → Flatten → Gemm 4→10.
+/// `body` gets the builder and the name of the conv output, and returns the name of its own.
+fn network(body: impl FnOnce(&mut OnnxBuilder, &str) -> String) -> Vec<u8> {
+    network_with_input(&[1, 1, 8, 8], body)
+}
+
+fn network_with_input(input: &[i64], body: impl FnOnce(&mut OnnxBuilder, &str) -> String) -> Vec<u8> {
+    let mut rng = Rng::new(13);
+    let mut b = OnnxBuilder::new("x", input);
+    b.init("cw", &[4, input[1], 3, 3], &rng.sym_vec(36 * input[1] as usize, 1.0));
+    b.node("Conv", &["x", "cw"], "c0", vec![attr::ints("pads", &[1, 1, 1, 1])]);
+    let last = body(&mut b, "c0");
+    b.init("W", &[10, 4], &rng.sym_vec(40, 1.0));
+    b.init("B", &[10], &[0.0; 10]);
+    b.node("GlobalAveragePool", &[&last], "gap", vec![]);
+    b.node("Flatten", &["gap"], "flat", vec![]);
+    b.node("Gemm", &["flat", "W", "B"], "y", vec![attr::int("transB", 1)]);
+    b.output("y", &[1, 10]);
+    b.build()
+}
+
+/// `n` ReLUs in a chain (tract shares one zero constant among them).
+fn relu_chain(n: usize) -> Vec<u8> {
+    network(|b, x| {
+        let mut prev = x.to_string();
+        for i in 0..n {
+            let out = format!("r{i}");
+            b.node("Relu", &[&prev], &out, vec![]);
+            prev = out;
+        }
+        prev
+    })
+}
+
+/// `n` 1×1 convolutions in a chain.
+fn conv_chain(n: usize) -> Vec<u8> {
+    let mut rng = Rng::new(5);
+    network(|b, x| {
+        let mut prev = x.to_string();
+        for i in 0..n {
+            let (w, out) = (format!("w{i}"), format!("k{i}"));
+            b.init(&w, &[4, 4, 1, 1], &rng.sym_vec(16, 1.0));
+            b.node("Conv", &[&prev, &w], &out, vec![]);
+            prev = out;
+        }
+        prev
+    })
+}
+
+fn pad(pads: i64) -> Vec<u8> {
+    network(|b, x| {
+        b.init_i64("pads", &[8], &[0, 0, pads, pads, 0, 0, pads, pads]);
+        b.node("Pad", &[x, "pads"], "p", vec![]);
+        b.init("two", &[1], &[2.0]);
+        b.node("Mul", &["p", "two"], "m", vec![]);
+        "m".into()
+    })
+}
+
+fn batch_norm(variance: f32, epsilon: f32) -> Vec<u8> {
+    network(|b, x| {
+        for (name, v) in [("g", 1.0), ("be", 0.0), ("mu", 0.0), ("var", variance)] {
+            b.init(name, &[4], &[v; 4]);
+        }
+        b.node("BatchNormalization", &[x, "g", "be", "mu", "var"], "bn", vec![attr::float("epsilon", epsilon)]);
+        b.node("Relu", &["bn"], "r", vec![]);
+        "r".into()
+    })
+}
+
+/// The Conv weights of [`network`] set to `w` everywhere.
+fn first_weights(w: f32) -> Vec<u8> {
+    let mut proto = common::onnx_builder::decode(&network(|b, x| {
+        b.node("Relu", &[x], "r", vec![]);
+        "r".into()
+    }));
+    common::onnx_builder::edit_initializer(&mut proto, "cw", |v| v.iter_mut().for_each(|x| *x = w));
+    prost::Message::encode_to_vec(&proto)
+}
+
+fn input(value: f32) -> Tensor {
+    let v: Vec<f32> = (0..64).map(|i| if value == 0.0 { 0.0 } else { value * (1.0 + (i % 7) as f32) }).collect();
+    Tensor::from_shape_vec(ndarray::IxDyn(&[1, 1, 8, 8]), v).expect("shape")
+}
+
+#[test]
+fn long_chains_are_refused_by_the_budget_in_seconds_not_left_to_the_optimiser() {
+    // Measured before the budget: 1,000/2,000/5,000 ReLUs 1.2/8.5/200 s; 1,000 convolutions 13 s.
+    for (what, bytes) in [("5,000 chained ReLUs", relu_chain(5000)), ("1,000 chained convolutions", conv_chain(1000))] {
+        let e = refused(&bytes, Duration::from_secs(5), what);
+        assert!(e.contains("optimiser") && e.contains("the limit is"), "{e}");
+    }
+    // Under the budget, a long chain still loads and explains.
+    let t = Instant::now();
+    let model = load(&relu_chain(300)).expect("300 ReLUs");
+    let acts = model.forward(&input(1.0)).expect("forward");
+    let e = explain(&model, &acts, Method::Rlrp, &ExplainOptions::default(), &mut |_, _| true).expect("R-LRP");
+    assert!(e.warning.is_none() && e.relevance.iter().any(|v| *v != 0.0));
+    assert!(t.elapsed() < Duration::from_secs(10), "300 ReLUs took {:?}", t.elapsed());
+}
+
+#[test]
+fn too_many_operators_is_refused_before_anything_else() {
+    let bytes = relu_chain(rlrp::budget::MAX_NODES);
+    let e = refused(&bytes, Duration::from_secs(2), "20,000 operators");
+    assert!(e.contains(&format!("the graph has {} operators", rlrp::budget::MAX_NODES + 4)), "{e}");
+}
+
+#[test]
+fn pad_bombs_are_refused_on_their_declared_shapes() {
+    let e = refused(&pad(80_000), Duration::from_secs(2), "Pad to 160,006² (410 GB)");
+    assert!(e.contains("over budget") && e.contains("410 GB") && e.contains("the limit is"), "{e}");
+    let e = refused(&pad(1 << 30), Duration::from_secs(2), "Pad of 2^30");
+    assert!(e.contains("over budget") && e.contains("more elements than can be counted"), "{e}");
+}
+
+#[test]
+fn huge_input_dimensions_are_refused_before_the_engine_sees_them() {
+    let e = refused(&network_with_input(&[1, 1, 1 << 62, 8], |_, x| x.into()), Duration::from_secs(2), "2^62 rows");
+    assert!(e.contains("the input 'x'") && e.contains("more elements than can be counted"), "{e}");
+    let e = refused(&network_with_input(&[1, 3, 1 << 16, 1 << 16], |_, x| x.into()), Duration::from_secs(2), "65536²");
+    assert!(e.contains("the input 'x'") && e.contains("51.5 GB"), "{e}");
+}
+
+#[test]
+fn invalid_batch_norm_statistics_are_named() {
+    for (var, eps, expect) in [
+        (-1.0, 1e-5, "channel 0 has variance -1"),
+        (1.0, f32::NAN, "epsilon is NaN"),
+        (0.0, 0.0, "channel 0 has variance 0"),
+    ] {
+        let e = refused(&batch_norm(var, eps), Duration::from_secs(2), expect);
+        assert!(e.contains("invalid BatchNorm statistics") && e.contains(expect), "{e}");
+    }
+}
+
+#[test]
+fn overflowing_logits_are_an_error_naming_the_first_layer() {
+    let model = load(&first_weights(3e38)).expect("loads");
+    let acts = model.forward(&input(1.0)).expect("forward");
+    for method in [Method::Rlrp, Method::Gradient] {
+        match explain(&model, &acts, method, &ExplainOptions::default(), &mut |_, _| true) {
+            Err(Error::NonFinite(m)) => {
+                assert!(m.contains("first at Conv 1") && m.contains("overflow"), "{m}")
+            }
+            other => panic!("{method:?}: expected a non-finite error, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn subnormal_inputs_and_weights_warn_instead_of_painting_a_blank_map() {
+    // Every value subnormal: the forward pass flushes them to zero and the map would be blank.
+    let model = load(&first_weights(0.5)).expect("loads");
+    let acts = model.forward(&input(1e-42)).expect("forward");
+    let e = explain(&model, &acts, Method::Rlrp, &ExplainOptions::default(), &mut |_, _| true).expect("explains");
+    let w = e.warning.expect("a warning");
+    assert!(w.contains("zero or subnormal") && w.contains("64 subnormal values"), "{w}");
+
+    let model = load(&first_weights(1e-42)).expect("loads");
+    let acts = model.forward(&input(1.0)).expect("forward");
+    for method in [Method::Rlrp, Method::Epsilon, Method::Gradient] {
+        let e = explain(&model, &acts, method, &ExplainOptions::default(), &mut |_, _| true).expect("explains");
+        let w = e.warning.unwrap_or_else(|| panic!("{method:?}: no warning for a blank map"));
+        assert!(w.contains("relevance is zero everywhere") || w.contains("non-finite"), "{method:?}: {w}");
+        assert!(e.relevance.iter().all(|v| v.is_finite()));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Through the command line, under a memory cap.
+
+fn rlrp() -> &'static str {
+    env!("CARGO_BIN_EXE_rlrp")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("hostile");
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir.join(name)
+}
+
+/// Runs `rlrp args…` with at most 1.5 GiB of address space and 60 s; returns (exit code, stderr).
+fn capped(args: &[&str]) -> (Option<i32>, String) {
+    let line = std::iter::once(rlrp()).chain(args.iter().copied()).map(|a| format!("'{a}'")).collect::<Vec<_>>();
+    let t = Instant::now();
+    let out = Command::new("timeout")
+        .args(["60", "sh", "-c", &format!("ulimit -v 1572864; exec {}", line.join(" "))])
+        .output()
+        .expect("sh");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    println!("{:?} {:.2?}: {}", args.first(), t.elapsed(), stderr.trim());
+    assert!(!stderr.contains("panicked") && !stderr.contains("memory allocation"), "{args:?}: {stderr}");
+    (out.status.code(), stderr)
+}
+
+fn write(name: &str, bytes: &[u8]) -> String {
+    let p = scratch(name);
+    std::fs::write(&p, bytes).expect("write");
+    p.display().to_string()
+}
+
+fn mnist() -> String {
+    common::shared().join("models/mnist_simple_cnn_fp32_opset13.onnx").display().to_string()
+}
+
+#[test]
+fn cli_refuses_bombs_within_a_memory_cap() {
+    let npy = write("x.npy", &rlrp::npy::write_npy(&input(1.0)));
+    for (name, bytes) in [("pad_bomb.onnx", pad(80_000)), ("pad_huge.onnx", pad(1 << 30))] {
+        let model = write(name, &bytes);
+        let (code, err) = capped(&["explain", "--model", &model, "--input-npy", &npy]);
+        assert_eq!(code, Some(1), "{name}: {err}");
+        assert!(err.contains("over budget"), "{name}: {err}");
+        let (code, err) = capped(&["info", "--model", &model]);
+        assert_eq!(code, Some(1), "{name} info: {err}");
+    }
+    let model = write("dim62.onnx", &network_with_input(&[1, 1, 1 << 62, 8], |_, x| x.into()));
+    let (code, err) = capped(&["info", "--model", &model]);
+    assert!(code == Some(1) && err.contains("over budget"), "{err}");
+}
+
+#[test]
+fn an_iccp_decompression_bomb_is_not_inflated() {
+    // An 8×8 PNG whose ICC profile inflates to 256 MiB: it was decoded with the header, with no limit
+    // (a 3 MB file took 3 GB and 13 s). The header's memory limit stops it; the pixels still decode.
+    let png = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/hostile/iccp_bomb.png");
+    let t = Instant::now();
+    let (code, err) = capped(&["explain", "--model", &mnist(), "--image", &png.display().to_string()]);
+    assert!(t.elapsed() < Duration::from_secs(20));
+    // Either refused with a message naming the header, or decoded without the profile.
+    assert!(code == Some(0) || err.contains("header"), "{err}");
+}
+
+#[test]
+fn degenerate_explanations_fail_the_cli_unless_allowed() {
+    let model = write("subnormal_w.onnx", &first_weights(1e-42));
+    let npy = write("x1.npy", &rlrp::npy::write_npy(&input(1.0)));
+    let out = scratch("subnormal_w_relevance.npy").display().to_string();
+    let (code, err) = capped(&["explain", "--model", &model, "--input-npy", &npy, "--npy", &out]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("degenerate explanation") && err.contains("--allow-degenerate"), "{err}");
+    let (code, err) =
+        capped(&["explain", "--model", &model, "--input-npy", &npy, "--npy", &out, "--allow-degenerate", "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("warning: the relevance is zero everywhere"), "{err}");
+    let written = rlrp::npy::read_npy(&std::fs::read(&out).expect("written")).expect("npy");
+    assert!(written.iter().all(|v| v.is_finite()));
+
+    let model = write("overflow.onnx", &first_weights(3e38));
+    let (code, err) = capped(&["explain", "--model", &model, "--input-npy", &npy, "--allow-degenerate"]);
+    assert!(code == Some(1) && err.contains("non-finite values") && err.contains("Conv 1"), "{err}");
+}
+
+#[test]
+fn oversized_sidecars_are_refused_by_area() {
+    let json = r#"{ "name": "big", "input": { "width": 8192, "height": 8192, "channels": 3 } }"#;
+    let e = rlrp::sidecar::Sidecar::from_json(json.as_bytes()).expect_err("8192² is refused");
+    assert!(e.to_string().contains("at most 16777216"), "{e}");
+    // A .npy that declares 2^40 elements is refused from its header, before any data is read.
+    let mut header = b"\x93NUMPY\x01\x00".to_vec();
+    let dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (1048576, 1048576), }";
+    let text = format!("{dict:<117}\n");
+    header.extend_from_slice(&(text.len() as u16).to_le_bytes());
+    header.extend_from_slice(text.as_bytes());
+    let e = rlrp::npy::read_npy(&header).expect_err("2^40 elements");
+    assert!(e.to_string().contains("the limit is"), "{e}");
+}

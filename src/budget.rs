@@ -31,6 +31,9 @@ const SECONDS_PER_OPTIMISER_STEP: f64 = 2.5e-9;
 /// 250/500/1,000 chained convolutions take 0.8/3.1/13 s).
 pub const CONV_AXIS_STEPS: u64 = 5_000;
 
+/// Padding of one side of one axis (a `pads` attribute or a Pad's pads), in elements.
+pub const MAX_PAD: i64 = 1 << 16;
+
 /// Image width or height, read from the header before any pixel is decoded.
 pub const MAX_IMAGE_SIDE: u32 = 12_000;
 /// Image area in pixels (100 megapixels), checked before decoding.

@@ -1,7 +1,7 @@
 //! Every input the fuzz targets (`fuzz/`, issue 13) ever failed on, replayed through the same entry
 //! points (`rlrp::fuzz`) in the normal test command: each must return without a panic. The inputs
-//! live in `tests/data/fuzz/<target>/`, named after the bug they found; the fuzz seeds in
-//! `fuzz/seeds/` are replayed too.
+//! live in `tests/data/fuzz/<target>/`, named after the bug they found; the hostile fixtures
+//! (`tests/data/hostile/`) and the fuzz seeds (`fuzz/seeds/`) are replayed too.
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -39,7 +39,7 @@ fn replay(dirs: &[&str], target: fn(&[u8])) {
 
 #[test]
 fn onnx_regressions_and_seeds() {
-    replay(&["tests/data/fuzz/onnx", "fuzz/seeds/onnx"], rlrp::fuzz::onnx);
+    replay(&["tests/data/fuzz/onnx", "tests/data/hostile", "fuzz/seeds/onnx"], rlrp::fuzz::onnx);
 }
 
 #[test]

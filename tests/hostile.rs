@@ -297,3 +297,48 @@ fn oversized_sidecars_are_refused_by_area() {
     let e = rlrp::npy::read_npy(&header).expect_err("2^40 elements");
     assert!(e.to_string().contains("the limit is"), "{e}");
 }
+
+#[test]
+fn window_attributes_that_make_tract_panic_are_refused_before_it_sees_them() {
+    let mut rng = Rng::new(3);
+    for (what, op, attrs, expect) in [
+        ("zero stride", "Conv", vec![attr::ints("strides", &[0, 0])], "'strides' has the value 0"),
+        ("zero kernel", "MaxPool", vec![attr::ints("kernel_shape", &[0, 0])], "'kernel_shape' has the value 0"),
+        (
+            "pool stride 0",
+            "MaxPool",
+            vec![attr::ints("kernel_shape", &[2, 2]), attr::ints("strides", &[0, 0])],
+            "'strides' has the value 0",
+        ),
+        ("huge pads", "Conv", vec![attr::ints("pads", &[0, 0, 1 << 40, 0])], "'pads' has the value 1099511627776"),
+        ("zero group", "Conv", vec![attr::int("group", 0)], "'group' has the value 0"),
+    ] {
+        let w = rng.sym_vec(16, 1.0);
+        let bytes = network(|b, x| {
+            let inputs: Vec<&str> = if op == "Conv" {
+                b.init("w3", &[4, 4, 1, 1], &w);
+                vec![x, "w3"]
+            } else {
+                vec![x]
+            };
+            b.node(op, &inputs, "win", attrs);
+            "win".into()
+        });
+        let e = refused(&bytes, Duration::from_secs(2), what);
+        assert!(e.contains(expect), "{what}: {e}");
+    }
+}
+
+#[test]
+fn panics_inside_tract_are_errors_natively() {
+    // Flatten with an axis beyond the rank panics inside tract's shape inference (tract 0.23.9); the
+    // browser's worker cannot catch it (panic = "abort"): the page restarts it (tests/e2e).
+    let bytes = network(|b, x| {
+        b.node("Flatten", &[x], "fl9", vec![attr::int("axis", 9)]);
+        b.init_i64("back", &[4], &[1, 4, 8, 8]);
+        b.node("Reshape", &["fl9", "back"], "rs", vec![]);
+        "rs".into()
+    });
+    let e = refused(&bytes, Duration::from_secs(5), "Flatten axis 9");
+    assert!(e.contains("the engine failed on this model"), "{e}");
+}

@@ -115,10 +115,8 @@ fn value_names(g: &GraphProto) -> Vec<String> {
 }
 
 fn dims_of(vi: &mut ValueInfoProto) -> Option<&mut Vec<tract_onnx::pb::tensor_shape_proto::Dimension>> {
-    match vi.r#type.as_mut()?.value.as_mut()? {
-        type_proto::Value::TensorType(t) => Some(&mut t.shape.as_mut()?.dim),
-        _ => None,
-    }
+    let type_proto::Value::TensorType(t) = vi.r#type.as_mut()?.value.as_mut()?;
+    Some(&mut t.shape.as_mut()?.dim)
 }
 
 fn mutate_attribute(a: &mut AttributeProto, rng: &mut Rng) {
@@ -213,16 +211,20 @@ fn mutate(g: &mut GraphProto, rng: &mut Rng) {
                         t.float_data.truncate(keep);
                     }
                     3 => {
-                        for v in t.float_data.iter_mut().filter(|_| rng.below(4) == 0) {
-                            *v = *rng.pick(FLOATS).unwrap_or(&0.0);
+                        for k in 0..t.float_data.len() {
+                            if rng.below(4) == 0 {
+                                t.float_data[k] = *rng.pick(FLOATS).unwrap_or(&0.0);
+                            }
                         }
                         if t.raw_data.len() >= 4 && t.data_type == 1 {
                             let i = rng.below(t.raw_data.len() / 4) * 4;
                             let v = rng.pick(FLOATS).unwrap_or(&0.0).to_le_bytes();
                             t.raw_data[i..i + 4].copy_from_slice(&v);
                         }
-                        for v in t.int64_data.iter_mut().filter(|_| rng.below(3) == 0) {
-                            *v = interesting_int(rng);
+                        for k in 0..t.int64_data.len() {
+                            if rng.below(3) == 0 {
+                                t.int64_data[k] = interesting_int(rng);
+                            }
                         }
                     }
                     _ => t.dims.push(interesting_int(rng)),

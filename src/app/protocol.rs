@@ -99,6 +99,11 @@ pub struct LayerMapInfo {
 pub enum Response {
     /// The worker has started and takes requests.
     Ready,
+    /// The engine panicked (the worker is built with `panic = "abort"`, so it stops right after
+    /// saying this): the panic's message and place, for the page to tell the user.
+    Panicked {
+        message: String,
+    },
     Progress {
         stage: Stage,
         done: usize,

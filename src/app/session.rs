@@ -163,7 +163,10 @@ impl Session {
         let acts = m.model.forward(&input.tensor)?;
         let logits = m.model.logits(&acts)?;
         if let Some(bad) = logits.iter().find(|v| !v.is_finite()) {
-            return Err(Error::Engine(format!("the model's output is not finite ({bad}) for this image")));
+            let origin = crate::relevance::non_finite::forward_origin(&m.model.graph, &acts)
+                .map(|o| format!("; {o}"))
+                .unwrap_or_default();
+            return Err(Error::NonFinite(format!("the model's output is {bad} for this image{origin}")));
         }
         let top = top_k(logits, 5, Some(&m.sidecar));
         let classes = logits.len();

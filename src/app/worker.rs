@@ -21,7 +21,13 @@ fn post(scope: &DedicatedWorkerGlobalScope, id: u64, response: &Response, data: 
 
 /// Installs the message handler and tells the page that the worker is ready.
 pub fn start() {
-    console_error_panic_hook::set_once();
+    // The worker aborts on a panic (wasm32 has no unwinding on stable Rust): tell the page what
+    // failed before it does, so that the page can say more than "unreachable" and restart us.
+    std::panic::set_hook(Box::new(|info| {
+        console_error_panic_hook::hook(info);
+        let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+        post(&scope, 0, &Response::Panicked { message: info.to_string() }, &[]);
+    }));
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
     let session = Rc::new(RefCell::new(Session::new()));
     let handler_scope = scope.clone();

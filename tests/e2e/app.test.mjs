@@ -240,6 +240,51 @@ describe('rlrp-web page (dist/ under a sub-path, headless Chromium)', { timeout:
     }
   });
 
+  test('h. a model that makes the engine panic, and one over budget: the page says so and keeps working', { timeout: TEST_TIMEOUT }, async () => {
+    const { context, page, first } = await ready();
+    const hostile = (name) => fs.readFileSync(path.join(REPO, 'tests/data/hostile', name));
+    const banner = page.locator(tid('error-banner'));
+    const bannerSays = (re) =>
+      page.waitForFunction(
+        ([sel, source]) => new RegExp(source, 'i').test(document.querySelector(sel)?.textContent ?? ''),
+        [tid('error-banner'), re.source],
+        { timeout: APP_TIMEOUT },
+      );
+    try {
+      // tract panics in its shape inference on this model; the worker (panic = "abort") dies.
+      await dropFiles(page, tid('drop-zone'), [
+        { name: 'tract_panic_flatten.onnx', type: 'application/octet-stream', bytes: hostile('tract_panic_flatten.onnx') },
+      ]);
+      await bannerSays(/restarted/);
+      const crash = (await banner.innerText()).trim();
+      console.log(`panic banner: ${JSON.stringify(crash)}`);
+      await screenshot(page, 'h-tract-panic');
+      assert.match(crash, /tract_panic_flatten\.onnx/, 'the banner names the model');
+      assert.match(crash, /engine failed \(panicked at .*flatten/i, 'the panic message reaches the user');
+      // The restarted engine has the previous model and image: a method change repaints.
+      await page.selectOption(tid('method-picker'), 'gradient');
+      const g = await waitHeatmap(page, { method: 'gradient' });
+      assert.equal(g.model, first.model, 'the previous model is back');
+      assert.equal(g.image, first.image, 'the previous image is back');
+
+      await dropFiles(page, tid('drop-zone'), [
+        { name: 'over_budget_pad.onnx', type: 'application/octet-stream', bytes: hostile('over_budget_pad.onnx') },
+      ]);
+      await bannerSays(/over budget/);
+      const budget = (await banner.innerText()).trim();
+      console.log(`budget banner: ${JSON.stringify(budget)}`);
+      await screenshot(page, 'h-over-budget');
+      assert.match(budget, /307 GB.*the limit is/, 'the banner says how much and the limit');
+
+      await dropFiles(page, tid('drop-zone'), [{ name: 'coffee.png', type: 'image/png', bytes: sharedFile('images/coffee.png') }]);
+      const h = await waitHeatmap(page, { image: 'coffee.png' });
+      assert.equal(h.model, first.model, 'the previous model is still in use');
+      assert.equal(await banner.isVisible(), false, 'a successful action clears the error banner');
+    } finally {
+      await context.close();
+    }
+  });
+
   // The issue's download budget (gzip -9, as a static host would serve it): all wasm ≤ 3 MB, and the
   // wasm + JS + default model (with its sidecar and labels) ≤ 8 MB. The page's wasm must not contain
   // the engine (tract): it is built without the `engine` feature (index.html).

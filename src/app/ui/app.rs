@@ -170,6 +170,8 @@ pub struct App {
     engine: Engine,
     in_flight: Option<InFlight>,
     crashes: u32,
+    /// What the worker said when it panicked, until its crash is handled.
+    panic_message: Option<String>,
     worker_model: Option<u64>,
     worker_image: Option<u64>,
     next_generation: u64,
@@ -242,6 +244,7 @@ impl Component for App {
             engine,
             in_flight: None,
             crashes: 0,
+            panic_message: None,
             worker_model: None,
             worker_image: None,
             next_generation: 1,
@@ -929,12 +932,34 @@ impl App {
         }
     }
 
+    /// What a job was doing, with the name of the model or image it was loading.
+    fn describe_job(&self, job: &Job) -> String {
+        let named = |what: &str, name: Option<&String>| match name {
+            Some(n) => format!("{what} {n}"),
+            None => what.to_string(),
+        };
+        match job {
+            Job::LoadModel(g) => {
+                named("loading the model", self.desired_model.as_ref().filter(|m| m.generation == *g).map(|m| &m.name))
+            }
+            Job::SetImage(g) => named(
+                "preparing the image",
+                self.desired_image.as_ref().filter(|i| i.generation == *g).map(|i| &i.name),
+            ),
+            other => other.describe(),
+        }
+    }
+
     /// The worker died: say so, go back to what was committed, and start a new worker (unless it
     /// keeps dying).
     fn crashed(&mut self, message: String) {
         self.crashes += 1;
+        let message = match self.panic_message.take() {
+            Some(panic) => format!("the engine failed ({panic})"),
+            None => message,
+        };
         let job = self.in_flight.take().map(|f| f.job);
-        let during = job.as_ref().map(|j| format!(" while {}", j.describe())).unwrap_or_default();
+        let during = job.as_ref().map(|j| format!(" while {}", self.describe_job(j))).unwrap_or_default();
         if let Some(job) = &job {
             self.revert(job);
         }
@@ -959,6 +984,11 @@ impl App {
             self.engine.ready = true;
             self.pump();
             return true;
+        }
+        if let Response::Panicked { message } = response {
+            // The crash itself follows (the worker's error event).
+            self.panic_message = Some(message);
+            return false;
         }
         if self.in_flight.as_ref().is_none_or(|f| f.id != id) {
             if let Response::Error { message } = response {

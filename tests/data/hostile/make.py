@@ -1,0 +1,30 @@
+"""Writes the hostile ONNX fixtures of tests/e2e (h) and tests/fuzz_regressions.rs (python3 make.py; needs onnx, numpy).
+
+tract_panic_flatten.onnx: Flatten with axis 9 on a rank-4 tensor; tract 0.23.9 panics in its shape
+    inference (natively caught; in the browser's worker an abort, which the page must survive).
+over_budget_pad.onnx: a Pad to 3 x 160,006 x 160,006 (307 GB of activations), refused by the budget.
+The PNGs (gray8.png, iccp_bomb.png) were written with zlib by hand (see tests/hostile.rs).
+"""
+import numpy as np
+import onnx
+from onnx import TensorProto as T, helper as h, numpy_helper as nh
+
+rng = np.random.default_rng(0)
+
+
+def save(name, body, inits):
+    nodes = [h.make_node('Conv', ['x', 'cw'], ['c'], pads=[1, 1, 1, 1])] + body + [
+        h.make_node('GlobalAveragePool', ['b'], ['gap']), h.make_node('Flatten', ['gap'], ['fl']),
+        h.make_node('Gemm', ['fl', 'W', 'B'], ['y'], transB=1)]
+    inits = inits + [nh.from_array(rng.standard_normal((3, 3, 3, 3)).astype(np.float32), 'cw'),
+                     nh.from_array(rng.standard_normal((10, 3)).astype(np.float32), 'W'),
+                     nh.from_array(np.zeros(10, np.float32), 'B')]
+    g = h.make_graph(nodes, name, [h.make_tensor_value_info('x', T.FLOAT, [1, 3, 8, 8])],
+                     [h.make_tensor_value_info('y', T.FLOAT, [1, 10])], inits)
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid('', 13)]), name + '.onnx')
+
+
+save('tract_panic_flatten', [h.make_node('Flatten', ['c'], ['f'], axis=9), h.make_node('Reshape', ['f', 'shape'], ['b'])],
+     [nh.from_array(np.array([1, 3, 8, 8], np.int64), 'shape')])
+save('over_budget_pad', [h.make_node('Pad', ['c', 'pads'], ['b'])],
+     [nh.from_array(np.array([0, 0, 80000, 80000, 0, 0, 80000, 80000], np.int64), 'pads')])

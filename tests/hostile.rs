@@ -342,3 +342,75 @@ fn panics_inside_tract_are_errors_natively() {
     let e = refused(&bytes, Duration::from_secs(5), "Flatten axis 9");
     assert!(e.contains("the engine failed on this model"), "{e}");
 }
+
+#[test]
+fn constant_inputs_and_attributes_tract_trusts_are_checked_first() {
+    // Each of these made tract 0.23.9 panic, loop allocating (Transpose) or fail an assertion.
+    type Body = Box<dyn Fn(&mut OnnxBuilder, &str) -> String>;
+    let cases: Vec<(&str, Body)> = vec![
+        (
+            "is not a permutation",
+            Box::new(|b, x| {
+                b.node("Transpose", &[x], "t", vec![attr::ints("perm", &[0, 1, 2, 2])]);
+                "t".into()
+            }),
+        ),
+        (
+            "'pads' has 3 values for 2 spatial axes",
+            Box::new(|b, x| {
+                b.init("w5", &[4, 4, 1, 1], &[0.5; 16]);
+                b.node("Conv", &[x, "w5"], "k", vec![attr::ints("pads", &[1, 1, 1])]);
+                "k".into()
+            }),
+        ),
+        (
+            "'strides' has 1 values for 2 spatial axes",
+            Box::new(|b, x| {
+                b.node("MaxPool", &[x], "k", vec![attr::ints("kernel_shape", &[2, 2]), attr::ints("strides", &[1])]);
+                "k".into()
+            }),
+        ),
+        (
+            "a step of 0",
+            Box::new(|b, x| {
+                for (name, v) in [("st", 0), ("en", 4), ("ax", 2), ("sp", 0)] {
+                    b.init_i64(name, &[1], &[v]);
+                }
+                b.node("Slice", &[x, "st", "en", "ax", "sp"], "s", vec![]);
+                "s".into()
+            }),
+        ),
+        (
+            "negative repeats",
+            Box::new(|b, x| {
+                b.init_i64("rp", &[4], &[1, 1, -1, 1]);
+                b.node("Tile", &[x, "rp"], "t", vec![]);
+                "t".into()
+            }),
+        ),
+        (
+            "is negative or over the budget",
+            Box::new(|b, x| {
+                b.init_i64("shape", &[4], &[1, 4, 8, -8]);
+                b.node("ConstantOfShape", &["shape"], "k", vec![]);
+                b.node("Add", &[x, "k"], "s", vec![]);
+                "s".into()
+            }),
+        ),
+        (
+            "is empty-stepped or over the budget",
+            Box::new(|b, x| {
+                for (name, v) in [("r0", 0), ("r1", 4), ("rd", 0)] {
+                    b.init_i64(name, &[], &[v]);
+                }
+                b.node("Range", &["r0", "r1", "rd"], "r", vec![]);
+                b.node("Reshape", &[x, "r"], "s", vec![]);
+                "s".into()
+            }),
+        ),
+    ];
+    for (expect, body) in cases {
+        let e = refused(&network(|b, x| body(b, x)), Duration::from_secs(2), expect);
+        assert!(e.contains("invalid model") && e.contains(expect), "{expect}: {e}");
+    }
+}

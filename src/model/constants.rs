@@ -42,6 +42,11 @@ impl<'a> Constants<'a> {
         self.initializers.contains_key(name)
     }
 
+    /// The declared dims of an initialiser (without decoding its data).
+    pub fn dims(&self, name: &str) -> Option<&[i64]> {
+        self.initializers.get(name).map(|t| t.dims.as_slice())
+    }
+
     /// Is this tensor a constant (known without running the model)?
     pub fn is_constant(&mut self, name: &str) -> Result<bool> {
         Ok(self.get(name)?.is_some())

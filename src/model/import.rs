@@ -120,36 +120,6 @@ fn data_flow(graph: &GraphProto, input: &str) -> HashSet<String> {
     data
 }
 
-/// Checks the window attributes of every node before tract sees them (tract panics on a zero
-/// stride or kernel): strides, dilations and kernel sizes at least 1, pads and groups in range.
-pub fn check_attributes(graph: &GraphProto) -> Result<()> {
-    for n in &graph.node {
-        for a in &n.attribute {
-            let values = if a.ints.is_empty() { vec![a.i] } else { a.ints.clone() };
-            let bad = match a.name.as_str() {
-                "strides" | "dilations" | "kernel_shape" => values.iter().find(|&&v| !(1..=1 << 16).contains(&v)),
-                "group" => values.iter().find(|&&v| v < 1),
-                "pads" => values.iter().find(|&&v| !(0..=crate::budget::MAX_PAD).contains(&v)),
-                _ => None,
-            };
-            if let Some(v) = bad {
-                let range = match a.name.as_str() {
-                    "pads" => format!("0..={}", crate::budget::MAX_PAD),
-                    "group" => "at least 1".into(),
-                    _ => format!("1..={}", 1 << 16),
-                };
-                return Err(Error::InvalidModel(format!(
-                    "node '{}' ({}): attribute '{}' has the value {v} (must be {range})",
-                    node_name(n),
-                    n.op_type,
-                    a.name
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Finds the data path of the graph (phase 1).
 pub fn trace<'a>(graph: &'a GraphProto, consts: &mut Constants<'a>) -> Result<Trace<'a>> {
     let inputs: Vec<&str> =

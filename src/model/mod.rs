@@ -4,6 +4,7 @@ pub mod constants;
 pub mod fuse;
 pub mod graph;
 pub mod import;
+pub mod precheck;
 pub mod proto;
 pub mod registry;
 pub mod scalar;
@@ -119,7 +120,7 @@ impl Model {
         drop_unused_domains(&mut proto);
         let graph_proto = proto.graph.clone().ok_or_else(|| Error::InvalidModel("no graph".into()))?;
         let mut consts = constants::Constants::new(&graph_proto);
-        import::check_attributes(&graph_proto)?;
+        precheck::check(&graph_proto, &mut consts)?;
         let trace = import::trace(&graph_proto, &mut consts)?;
         let input_shape = declared_input_shape(&proto, &trace.input, options.input_shape.as_deref())?;
         budget::tensor_elements(&format!("the input '{}'", trace.input), &input_shape).map_err(budget::budget_error)?;

@@ -955,7 +955,7 @@ impl App {
     fn crashed(&mut self, message: String) {
         self.crashes += 1;
         let message = match self.panic_message.take() {
-            Some(panic) => format!("the engine failed ({panic})"),
+            Some(panic) => format!("the engine {panic}"),
             None => message,
         };
         let job = self.in_flight.take().map(|f| f.job);
@@ -973,7 +973,9 @@ impl App {
                 "The engine crashed{during}: {message}. It keeps crashing, so it was not restarted: reload the page."
             ));
         } else {
-            self.error = Some(format!("The engine crashed{during}: {message}. It was restarted."));
+            self.error = Some(format!(
+                "The engine crashed{during}: {message}. It was restarted with the previous model and image."
+            ));
             self.engine.spawn();
             self.pump();
         }

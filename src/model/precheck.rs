@@ -1,0 +1,139 @@
+//! What tract (0.23) panics, loops or runs out of memory on, refused before it sees the model: in
+//! the browser's worker a panic is an abort, so every case caught here is a clear error instead of
+//! a restarted engine. Each check reads only the node's attributes and constant inputs, whatever the
+//! operator's later fate (the registry decides what is supported). Found by fuzzing (issue 13; the
+//! regression inputs are in `tests/hostile.rs`). Not part of the method: RLRP.md says nothing of it.
+use super::constants::Constants;
+use super::import::node_name;
+use super::proto::Attrs;
+use crate::budget::{MAX_PAD, MAX_TENSOR_ELEMENTS};
+use crate::error::{Error, Result};
+use tract_onnx::pb::{GraphProto, NodeProto};
+
+/// Operators with a sliding window (kernel_shape, strides, dilations, pads over the spatial axes).
+const WINDOWED: &[&str] = &["Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool", "ConvInteger", "QLinearConv"];
+/// Largest kernel, stride or dilation.
+const MAX_WINDOW: i64 = 1 << 16;
+
+fn invalid(n: &NodeProto, what: String) -> Error {
+    Error::InvalidModel(format!("node '{}' ({}): {what}", node_name(n), n.op_type))
+}
+
+/// Checks every node of `graph`.
+pub fn check(graph: &GraphProto, consts: &mut Constants) -> Result<()> {
+    for n in &graph.node {
+        attribute_ranges(n)?;
+        if WINDOWED.contains(&n.op_type.as_str()) {
+            window_lengths(n, consts)?;
+        }
+        constant_inputs(n, consts)?;
+    }
+    Ok(())
+}
+
+/// Kernel sizes, strides and dilations at least 1, groups at least 1, pads in `0..=MAX_PAD`, and a
+/// Transpose's `perm` a permutation (tract loops, allocating, on anything else).
+fn attribute_ranges(n: &NodeProto) -> Result<()> {
+    for a in &n.attribute {
+        let values = if a.ints.is_empty() { vec![a.i] } else { a.ints.clone() };
+        let (bad, range) = match a.name.as_str() {
+            "strides" | "dilations" | "kernel_shape" => {
+                (values.iter().find(|&&v| !(1..=MAX_WINDOW).contains(&v)), format!("1..={MAX_WINDOW}"))
+            }
+            "group" => (values.iter().find(|&&v| v < 1), "at least 1".into()),
+            "pads" => (values.iter().find(|&&v| !(0..=MAX_PAD).contains(&v)), format!("0..={MAX_PAD}")),
+            _ => (None, String::new()),
+        };
+        if let Some(v) = bad {
+            return Err(invalid(n, format!("attribute '{}' has the value {v} (must be {range})", a.name)));
+        }
+    }
+    if n.op_type == "Transpose" {
+        if let Some(perm) = Attrs::of(n).ints("perm") {
+            let mut seen = vec![false; perm.len()];
+            for &p in &perm {
+                let slot = usize::try_from(p).ok().and_then(|i| seen.get_mut(i));
+                match slot {
+                    Some(s) if !*s => *s = true,
+                    _ => return Err(invalid(n, format!("perm {perm:?} is not a permutation of 0..{}", perm.len()))),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The window attributes agree on the number of spatial axes (the kernel's, or the weights' rank
+/// minus two): one stride and dilation per axis, two pads.
+fn window_lengths(n: &NodeProto, consts: &mut Constants) -> Result<()> {
+    let attrs = Attrs::of(n);
+    let from_weights = match n.input.get(1) {
+        Some(w) if n.op_type.starts_with("Conv") => consts.dims(w).map(|d| d.len().saturating_sub(2)),
+        _ => None,
+    };
+    let Some(k) = attrs.ints("kernel_shape").map(|v| v.len()).or(from_weights) else { return Ok(()) };
+    for (name, per_axis) in [("kernel_shape", 1), ("strides", 1), ("dilations", 1), ("pads", 2)] {
+        if let Some(v) = attrs.ints(name) {
+            if v.len() != k * per_axis {
+                return Err(invalid(
+                    n,
+                    format!(
+                        "attribute '{name}' has {} values for {k} spatial axes (expected {})",
+                        v.len(),
+                        k * per_axis
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Constant inputs tract trusts: a Slice step of 0, negative Tile repeats, a ConstantOfShape or
+/// Range that is negative, empty-stepped or over the element budget.
+fn constant_inputs(n: &NodeProto, consts: &mut Constants) -> Result<()> {
+    let mut ints = |ix: usize| -> Result<Option<Vec<i64>>> {
+        match n.input.get(ix).filter(|s| !s.is_empty()) {
+            Some(name) => Ok(consts.get(name)?.and_then(|c| c.ints)),
+            None => Ok(None),
+        }
+    };
+    match n.op_type.as_str() {
+        "Slice" => {
+            if let Some(steps) = ints(4)? {
+                if steps.contains(&0) {
+                    return Err(invalid(n, format!("a step of 0 (steps {steps:?})")));
+                }
+            }
+        }
+        "Tile" => {
+            if let Some(r) = ints(1)? {
+                if r.iter().any(|&v| v < 0) {
+                    return Err(invalid(n, format!("negative repeats {r:?}")));
+                }
+            }
+        }
+        "ConstantOfShape" => {
+            if let Some(shape) = ints(0)? {
+                let count =
+                    shape.iter().try_fold(1u64, |acc, &d| u64::try_from(d).ok().and_then(|d| acc.checked_mul(d)));
+                if count.is_none_or(|c| c > MAX_TENSOR_ELEMENTS) {
+                    return Err(invalid(n, format!("the shape {shape:?} is negative or over the budget")));
+                }
+            }
+        }
+        "Range" => {
+            if let (Some(start), Some(limit), Some(delta)) = (ints(0)?, ints(1)?, ints(2)?) {
+                let (s, l, d) = (start.first().copied(), limit.first().copied(), delta.first().copied());
+                if let (Some(s), Some(l), Some(d)) = (s, l, d) {
+                    let count = if d == 0 { None } else { Some(((l as i128 - s as i128) / d as i128).max(0)) };
+                    if count.is_none_or(|c| c > MAX_TENSOR_ELEMENTS as i128) {
+                        return Err(invalid(n, format!("range({s}, {l}, {d}) is empty-stepped or over the budget")));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}

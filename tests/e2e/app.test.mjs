@@ -280,6 +280,19 @@ describe('rlrp-web page (dist/ under a sub-path, headless Chromium)', { timeout:
       const h = await waitHeatmap(page, { image: 'coffee.png' });
       assert.equal(h.model, first.model, 'the previous model is still in use');
       assert.equal(await banner.isVisible(), false, 'a successful action clears the error banner');
+
+      // A model whose relevance vanishes (zero first-layer weights): no silent blank map.
+      await dropFiles(page, tid('drop-zone'), [
+        { name: 'degenerate_zero_weights.onnx', type: 'application/octet-stream', bytes: hostile('degenerate_zero_weights.onnx') },
+      ]);
+      await waitHeatmap(page, { model: 'degenerate_zero_weights.onnx' });
+      const warning = page.locator(tid('map-warning'));
+      await warning.waitFor({ state: 'visible', timeout: APP_TIMEOUT });
+      const said = (await warning.innerText()).trim();
+      console.log(`map warning: ${JSON.stringify(said)}`);
+      await screenshot(page, 'h-degenerate-warning');
+      assert.match(said, /cannot be trusted: the relevance is zero everywhere: it vanished at .*: the values entering it are all zero/);
+      assert.equal(await warning.getAttribute('role'), 'alert');
     } finally {
       await context.close();
     }

@@ -1,4 +1,5 @@
-//! What tract (0.23) panics, loops or runs out of memory on, refused before it sees the model: in
+//! What tract (0.23) panics, loops or runs out of memory on, refused before it sees the model (raw
+//! tensors of the wrong length or an unknown type, window attributes, constant inputs): in
 //! the browser's worker a panic is an abort, so every case caught here is a clear error instead of
 //! a restarted engine. Each check reads only the node's attributes and constant inputs, whatever the
 //! operator's later fate (the registry decides what is supported). Found by fuzzing (issue 13; the
@@ -19,14 +20,54 @@ fn invalid(n: &NodeProto, what: String) -> Error {
     Error::InvalidModel(format!("node '{}' ({}): {what}", node_name(n), n.op_type))
 }
 
-/// Checks every node of `graph`.
+/// Checks every node and initialiser of `graph`.
 pub fn check(graph: &GraphProto, consts: &mut Constants) -> Result<()> {
+    for t in &graph.initializer {
+        tensor(t).map_err(|e| Error::InvalidModel(format!("initializer '{}': {e}", t.name)))?;
+    }
     for n in &graph.node {
+        for t in n.attribute.iter().filter_map(|a| a.t.as_ref()) {
+            tensor(t).map_err(|e| invalid(n, format!("its tensor attribute: {e}")))?;
+        }
         attribute_ranges(n)?;
         if WINDOWED.contains(&n.op_type.as_str()) {
             window_lengths(n, consts)?;
         }
         constant_inputs(n, consts)?;
+    }
+    Ok(())
+}
+
+/// ONNX element types tract can read from raw bytes, with their sizes.
+fn element_size(data_type: i32) -> Option<u64> {
+    Some(match data_type {
+        2 | 3 | 9 => 1,   // uint8, int8, bool
+        4 | 5 | 10 => 2,  // uint16, int16, float16
+        1 | 6 | 12 => 4,  // float, int32, uint32
+        7 | 11 | 13 => 8, // int64, double, uint64
+        _ => return None,
+    })
+}
+
+/// A tensor's dims are non-negative and within the element budget, its element type is one tract
+/// reads (it panics on others), and raw data, if any, is exactly as long as the dims say.
+fn tensor(t: &tract_onnx::pb::TensorProto) -> std::result::Result<(), String> {
+    let count = t.dims.iter().try_fold(1u64, |acc, &d| u64::try_from(d).ok().and_then(|d| acc.checked_mul(d)));
+    let count = match count {
+        Some(c) if c <= MAX_TENSOR_ELEMENTS => c,
+        _ => {
+            return Err(format!("dims {:?} are negative or over the budget of {MAX_TENSOR_ELEMENTS} elements", t.dims))
+        }
+    };
+    if !t.raw_data.is_empty() {
+        let size = element_size(t.data_type).ok_or_else(|| format!("element type {} in raw data", t.data_type))?;
+        if t.raw_data.len() as u64 != count * size {
+            return Err(format!(
+                "{} bytes of raw data for dims {:?} ({count} elements of {size} bytes)",
+                t.raw_data.len(),
+                t.dims
+            ));
+        }
     }
     Ok(())
 }
@@ -99,6 +140,13 @@ fn constant_inputs(n: &NodeProto, consts: &mut Constants) -> Result<()> {
         }
     };
     match n.op_type.as_str() {
+        "Pad" => {
+            if let Some(pads) = ints(1)? {
+                if let Some(p) = pads.iter().find(|&&p| !(0..=MAX_PAD).contains(&p)) {
+                    return Err(invalid(n, format!("a pad of {p} (pads must be in 0..={MAX_PAD})")));
+                }
+            }
+        }
         "Slice" => {
             if let Some(steps) = ints(4)? {
                 if steps.contains(&0) {

@@ -274,7 +274,7 @@ describe('rlrp-web page (dist/ under a sub-path, headless Chromium)', { timeout:
       const budget = (await banner.innerText()).trim();
       console.log(`budget banner: ${JSON.stringify(budget)}`);
       await screenshot(page, 'h-over-budget');
-      assert.match(budget, /307 GB.*the limit is/, 'the banner says how much and the limit');
+      assert.match(budget, /173 GB.*the limit is/, 'the banner says how much and the limit');
 
       await dropFiles(page, tid('drop-zone'), [{ name: 'coffee.png', type: 'image/png', bytes: sharedFile('images/coffee.png') }]);
       const h = await waitHeatmap(page, { image: 'coffee.png' });

@@ -2,7 +2,7 @@
 
 tract_panic_flatten.onnx: Flatten with axis 9 on a rank-4 tensor; tract 0.23.9 panics in its shape
     inference (natively caught; in the browser's worker an abort, which the page must survive).
-over_budget_pad.onnx: a Pad to 3 x 160,006 x 160,006 (307 GB of activations), refused by the budget.
+over_budget_pad.onnx: a Pad to 3 x 120,008 x 120,008 (173 GB of activations), refused by the budget.
 degenerate_zero_weights.onnx: first-layer weights of zero: every activation is zero
     and the relevance vanishes; the page must say so under the map, not paint a blank one.
 The PNGs (gray8.png, iccp_bomb.png) were written with zlib by hand (see tests/hostile.rs).
@@ -30,5 +30,5 @@ def save(name, body, inits, first_weights=None):
 save('tract_panic_flatten', [h.make_node('Flatten', ['c'], ['f'], axis=9), h.make_node('Reshape', ['f', 'shape'], ['b'])],
      [nh.from_array(np.array([1, 3, 8, 8], np.int64), 'shape')])
 save('over_budget_pad', [h.make_node('Pad', ['c', 'pads'], ['b'])],
-     [nh.from_array(np.array([0, 0, 80000, 80000, 0, 0, 80000, 80000], np.int64), 'pads')])
+     [nh.from_array(np.array([0, 0, 60000, 60000, 0, 0, 60000, 60000], np.int64), 'pads')])
 save('degenerate_zero_weights', [h.make_node('Relu', ['c'], ['b'])], [], first_weights=0.0)

@@ -147,6 +147,22 @@ fn constant_inputs(n: &NodeProto, consts: &mut Constants) -> Result<()> {
                 }
             }
         }
+        "Clip" => {
+            // min and max are scalars; tract's shape inference took a vector's length as a rank,
+            // and a BatchNorm after it read out of bounds (tract-core's DataFormat::c).
+            for ix in [1, 2] {
+                if let Some(name) = n.input.get(ix).filter(|s| !s.is_empty()) {
+                    if let Some(c) = consts.get(name)? {
+                        if c.values.len() > 1 {
+                            return Err(invalid(
+                                n,
+                                format!("its bound '{name}' has {} values (it must be a scalar)", c.values.len()),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
         "Slice" => {
             if let Some(steps) = ints(4)? {
                 if steps.contains(&0) {

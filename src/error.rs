@@ -57,3 +57,23 @@ pub enum Error {
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
 }
+
+/// A panic as people read it: "panicked at tract-hir-0.23.9/src/ops/array/flatten.rs:15: range end
+/// index 9 out of range for slice of length 4" (the crate's file, not the build machine's cargo
+/// registry path). For the engine guard's errors and the browser worker's crash report.
+pub fn panic_text(info: &std::panic::PanicHookInfo) -> String {
+    let place = info
+        .location()
+        .map(|l| {
+            let file = l.file();
+            let short = match file.split_once("/registry/src/") {
+                Some((_, rest)) => rest.split_once('/').map_or(rest, |(_, crate_path)| crate_path),
+                None => file,
+            };
+            format!(" at {short}:{}", l.line())
+        })
+        .unwrap_or_default();
+    let payload = info.payload();
+    let what = payload.downcast_ref::<&str>().copied().or(payload.downcast_ref::<String>().map(String::as_str));
+    format!("panicked{place}: {}", what.unwrap_or("no message"))
+}

@@ -5,17 +5,65 @@ use crate::budget;
 use crate::error::{Error, Result};
 use crate::model::graph::{Graph, ValueId};
 use crate::tensor::{ndarray, Tensor};
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 
+thread_local! {
+    /// How many [`guarded`] calls this thread is inside.
+    static GUARDED: Cell<usize> = const { Cell::new(0) };
+    /// The last panic caught inside one, as [`crate::error::panic_text`] says it.
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Panics caught inside [`guarded`] on this thread so far.
+    static CAUGHT: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Panics that [`guarded`] has caught on this thread (tests and fuzzing: in the browser's worker
+/// each would be an abort).
+pub fn caught_panics() -> usize {
+    CAUGHT.with(Cell::get)
+}
+
+/// Installs (once) a panic hook that keeps a panic inside [`guarded`] quiet — it becomes the
+/// error's message instead of a "thread panicked" line — and passes every other panic to the hook
+/// it replaced (Rust's, a test harness's, libFuzzer's abort: a panic outside the guard is still a
+/// crash). Where panics abort (the wasm worker), the replaced hook always runs: it reports the crash.
+/// With `$RLRP_FUZZ_PANICS` set, the place of each caught panic is appended to that file.
+fn install_quiet_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !cfg!(panic = "unwind") || GUARDED.with(Cell::get) == 0 {
+                return previous(info);
+            }
+            let text = crate::error::panic_text(info);
+            if let Some(path) = std::env::var_os("RLRP_FUZZ_PANICS") {
+                if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+                    let _ = std::io::Write::write_all(&mut f, format!("{text}\n").as_bytes());
+                }
+            }
+            CAUGHT.with(|c| c.set(c.get() + 1));
+            LAST_PANIC.with(|l| *l.borrow_mut() = Some(text));
+        }));
+    });
+}
+
 /// Runs a closure that calls into tract, turning both errors and panics into [`Error::Engine`].
 fn guarded<T>(what: &str, f: impl FnOnce() -> TractResult<T>) -> Result<T> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+    install_quiet_hook();
+    GUARDED.with(|g| g.set(g.get() + 1));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(g.get() - 1));
+    match outcome {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(Error::Engine(format!("{what}: {}", error_chain(&e)))),
-        Err(_) => Err(Error::Engine(format!("{what}: the engine failed on this model"))),
+        Err(_) => {
+            let panic = LAST_PANIC.with(|l| l.borrow_mut().take()).unwrap_or_else(|| "panicked".into());
+            Err(Error::Engine(format!("{what}: the engine failed on this model ({panic})")))
+        }
     }
 }
 

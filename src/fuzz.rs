@@ -1,7 +1,9 @@
 //! The entry points of the fuzz targets (`fuzz/`, cargo fuzz), shared with their regression tests
 //! (`tests/fuzz_regressions.rs`, which replay every input the fuzzers ever crashed on): each takes
 //! untrusted bytes through one parser and what follows it, and must return (any error is fine)
-//! without a panic, an abort, a hang or an allocation beyond [`crate::budget`]. The ONNX target also
+//! without a panic, an abort, a hang or an allocation beyond [`crate::budget`]. (A panic inside
+//! tract that the engine guard catches is an error here, as natively; its place is recorded when
+//! `$RLRP_FUZZ_PANICS` names a file: `crate::forward`.) The ONNX target also
 //! runs the forward pass and an explanation, so a model that parses but breaks the engine or a rule
 //! is found too. (Not part of the method: RLRP.md says nothing of untrusted input.)
 use crate::preprocess::preprocess_bytes;
@@ -11,24 +13,6 @@ use crate::sidecar::Sidecar;
 /// wrong behaviour, not for slow big models, which the budget already bounds.
 #[cfg(feature = "engine")]
 const FUZZ_INPUT_ELEMENTS: u64 = 1 << 16;
-
-/// libFuzzer's panic hook aborts on every panic, also on the ones the engine guard catches inside
-/// tract (natively an error; in the browser's worker an abort, which the page survives by
-/// restarting it). The fuzz targets call this first: caught panics are then only recorded — their
-/// places appended to the file `$RLRP_FUZZ_PANICS`, for the campaign's report — while a panic that
-/// escapes still unwinds into libFuzzer's C frame and aborts, a crash as before.
-pub fn record_caught_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        std::panic::set_hook(Box::new(|info| {
-            let Some(path) = std::env::var_os("RLRP_FUZZ_PANICS") else { return };
-            let place = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
-            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
-                let _ = std::io::Write::write_all(&mut f, format!("{place}\n").as_bytes());
-            }
-        }));
-    });
-}
 
 /// An ONNX model: load, and if it loads and is small, run it and explain it with two methods.
 #[cfg(feature = "engine")]

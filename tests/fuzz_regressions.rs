@@ -18,39 +18,21 @@ fn inputs(dirs: &[&str]) -> Vec<PathBuf> {
     files
 }
 
-thread_local! {
-    /// Panics on this thread, caught or not (the engine guard catches tract's natively, but in the
-    /// browser's worker every panic is an abort).
-    static PANICS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-fn count_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            PANICS.with(|p| p.set(p.get() + 1));
-            default(info);
-        }));
-    });
-}
-
 /// Runs `target` on every input; any panic (even one the engine catches) or a run over 20 s fails
 /// the test, naming the file. Files named `tract_panic_*` are known panics inside tract that no
 /// check before it can prevent (the page restarts its worker on them: tests/e2e h): for those,
 /// only an uncaught panic fails.
 fn replay(dirs: &[&str], target: fn(&[u8])) {
-    count_panics();
     let files = inputs(dirs);
     let mut failures = Vec::new();
     for f in &files {
         let bytes = std::fs::read(f).expect("readable");
         let known = f.file_name().is_some_and(|n| n.to_string_lossy().starts_with("tract_panic_"));
-        let before = PANICS.with(|p| p.get());
+        let before = rlrp::forward::caught_panics();
         let t = Instant::now();
         let outcome = std::panic::catch_unwind(|| target(&bytes));
         let took = t.elapsed();
-        let panics = PANICS.with(|p| p.get()) - before;
+        let panics = rlrp::forward::caught_panics() - before;
         println!("{:<60} {:>6} bytes {took:>9.2?} {panics} panics", f.display(), bytes.len());
         if outcome.is_err() {
             failures.push(format!("{}: panicked", f.display()));

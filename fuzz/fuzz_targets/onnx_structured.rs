@@ -11,10 +11,7 @@ use tract_onnx::pb::{
     tensor_shape_proto::dimension::Value as Dim, type_proto, AttributeProto, GraphProto, ModelProto, ValueInfoProto,
 };
 
-fuzz_target!(|data: &[u8]| {
-    rlrp::fuzz::record_caught_panics();
-    rlrp::fuzz::onnx(data)
-});
+fuzz_target!(|data: &[u8]| rlrp::fuzz::onnx(data));
 
 fuzz_mutator!(|data: &mut [u8], size: usize, max_size: usize, seed: u32| {
     let Ok(mut model) = ModelProto::decode(&data[..size]) else {

@@ -19,15 +19,6 @@ fn post(scope: &DedicatedWorkerGlobalScope, id: u64, response: &Response, data: 
     }
 }
 
-/// A source path as people read it: `tract-hir-0.23.9/src/ops/array/flatten.rs`, not the build
-/// machine's cargo registry path.
-fn short_path(file: &str) -> &str {
-    match file.split_once("/registry/src/") {
-        Some((_, rest)) => rest.split_once('/').map_or(rest, |(_, crate_path)| crate_path),
-        None => file,
-    }
-}
-
 /// Installs the message handler and tells the page that the worker is ready.
 pub fn start() {
     // The worker aborts on a panic (wasm32 has no unwinding on stable Rust): tell the page what
@@ -35,11 +26,7 @@ pub fn start() {
     std::panic::set_hook(Box::new(|info| {
         console_error_panic_hook::hook(info);
         let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
-        let place = info.location().map(|l| format!(" at {}:{}", short_path(l.file()), l.line())).unwrap_or_default();
-        let payload = info.payload();
-        let what = payload.downcast_ref::<&str>().copied().or(payload.downcast_ref::<String>().map(String::as_str));
-        let message = format!("panicked{place}: {}", what.unwrap_or("no message"));
-        post(&scope, 0, &Response::Panicked { message }, &[]);
+        post(&scope, 0, &Response::Panicked { message: crate::error::panic_text(info) }, &[]);
     }));
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
     let session = Rc::new(RefCell::new(Session::new()));

@@ -120,8 +120,8 @@ impl Model {
         drop_unused_domains(&mut proto);
         let graph_proto = proto.graph.clone().ok_or_else(|| Error::InvalidModel("no graph".into()))?;
         let mut consts = constants::Constants::new(&graph_proto);
-        precheck::check(&graph_proto, &mut consts)?;
         let trace = import::trace(&graph_proto, &mut consts)?;
+        precheck::check(&graph_proto, &mut consts, &trace)?;
         let input_shape = declared_input_shape(&proto, &trace.input, options.input_shape.as_deref())?;
         budget::tensor_elements(&format!("the input '{}'", trace.input), &input_shape).map_err(budget::budget_error)?;
         let typed = TypedWithValues::new(&proto, &input_shape, &trace.shape_names())?;

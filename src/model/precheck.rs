@@ -5,7 +5,7 @@
 //! operator's later fate (the registry decides what is supported). Found by fuzzing (issue 13; the
 //! regression inputs are in `tests/hostile.rs`). Not part of the method: RLRP.md says nothing of it.
 use super::constants::Constants;
-use super::import::node_name;
+use super::import::{node_name, Trace};
 use super::proto::Attrs;
 use crate::budget::{MAX_PAD, MAX_TENSOR_ELEMENTS};
 use crate::error::{Error, Result};
@@ -13,6 +13,9 @@ use tract_onnx::pb::{GraphProto, NodeProto};
 
 /// Operators with a sliding window (kernel_shape, strides, dilations, pads over the spatial axes).
 const WINDOWED: &[&str] = &["Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool", "ConvInteger", "QLinearConv"];
+/// Operators that read a channel axis (axis 1) of their data input.
+const CHANNELLED: &[&str] =
+    &["BatchNormalization", "InstanceNormalization", "LRN", "GlobalAveragePool", "GlobalMaxPool"];
 /// Largest kernel, stride or dilation.
 const MAX_WINDOW: i64 = 1 << 16;
 
@@ -21,7 +24,7 @@ fn invalid(n: &NodeProto, what: String) -> Error {
 }
 
 /// Checks every node and initialiser of `graph`.
-pub fn check(graph: &GraphProto, consts: &mut Constants) -> Result<()> {
+pub fn check(graph: &GraphProto, consts: &mut Constants, trace: &Trace) -> Result<()> {
     for t in &graph.initializer {
         tensor(t).map_err(|e| Error::InvalidModel(format!("initializer '{}': {e}", t.name)))?;
     }
@@ -32,6 +35,9 @@ pub fn check(graph: &GraphProto, consts: &mut Constants) -> Result<()> {
         attribute_ranges(n)?;
         if WINDOWED.contains(&n.op_type.as_str()) {
             window_lengths(n, consts)?;
+        }
+        if WINDOWED.contains(&n.op_type.as_str()) || CHANNELLED.contains(&n.op_type.as_str()) {
+            data_input_is_computed(n, trace)?;
         }
         constant_inputs(n, consts)?;
     }
@@ -128,6 +134,19 @@ fn window_lengths(n: &NodeProto, consts: &mut Constants) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The data input of a channelled or windowed operator is computed from the network input: tract's
+/// shape rules index its channel axis unchecked (`DataFormat::c`, `get_unchecked`), and a constant
+/// of rank 1 there (a bias vector, found by fuzzing) is an out-of-bounds read. No classifier
+/// convolves or normalises a constant.
+fn data_input_is_computed(n: &NodeProto, trace: &Trace) -> Result<()> {
+    match n.input.first().filter(|s| !s.is_empty()) {
+        Some(name) if !trace.is_data(name) => {
+            Err(invalid(n, format!("its data input '{name}' is a constant, not computed from the network input")))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Constant inputs tract trusts: a Slice step of 0, negative Tile repeats, a ConstantOfShape or

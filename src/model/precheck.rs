@@ -25,6 +25,7 @@ fn invalid(n: &NodeProto, what: String) -> Error {
 
 /// Checks every node and initialiser of `graph`.
 pub fn check(graph: &GraphProto, consts: &mut Constants, trace: &Trace) -> Result<()> {
+    single_assignment_and_acyclic(graph)?;
     for t in &graph.initializer {
         tensor(t).map_err(|e| Error::InvalidModel(format!("initializer '{}': {e}", t.name)))?;
     }
@@ -40,6 +41,48 @@ pub fn check(graph: &GraphProto, consts: &mut Constants, trace: &Trace) -> Resul
             data_input_is_computed(n, trace)?;
         }
         constant_inputs(n, consts)?;
+    }
+    Ok(())
+}
+
+/// Every value is produced once (by a node, an initialiser or a graph input) and no node depends on
+/// its own output, also off the data path: tract's shape inference ran on a BatchNorm that read its
+/// own output (found by fuzzing) and indexed a shape out of bounds. Kahn's algorithm, no recursion.
+fn single_assignment_and_acyclic(graph: &GraphProto) -> Result<()> {
+    use std::collections::HashMap;
+    let mut producer: HashMap<&str, usize> = HashMap::new();
+    let outside: std::collections::HashSet<&str> =
+        graph.initializer.iter().map(|t| t.name.as_str()).chain(graph.input.iter().map(|i| i.name.as_str())).collect();
+    for (ix, n) in graph.node.iter().enumerate() {
+        for o in n.output.iter().filter(|o| !o.is_empty()) {
+            if outside.contains(o.as_str()) || producer.insert(o.as_str(), ix).is_some() {
+                return Err(invalid(n, format!("its output '{o}' is produced twice (an ONNX value has one producer)")));
+            }
+        }
+    }
+    let mut waiting = vec![0usize; graph.node.len()];
+    let mut readers: Vec<Vec<usize>> = vec![Vec::new(); graph.node.len()];
+    for (ix, n) in graph.node.iter().enumerate() {
+        for p in n.input.iter().filter_map(|i| producer.get(i.as_str())) {
+            waiting[ix] += 1;
+            readers[*p].push(ix);
+        }
+    }
+    let mut ready: Vec<usize> = (0..graph.node.len()).filter(|&i| waiting[i] == 0).collect();
+    let mut done = 0;
+    while let Some(ix) = ready.pop() {
+        done += 1;
+        for &r in &readers[ix] {
+            waiting[r] -= 1;
+            if waiting[r] == 0 {
+                ready.push(r);
+            }
+        }
+    }
+    if done < graph.node.len() {
+        let stuck = (0..graph.node.len()).find(|&i| waiting[i] > 0).map(|i| &graph.node[i]);
+        let n = stuck.unwrap_or(&graph.node[0]);
+        return Err(invalid(n, "it depends on its own output (the graph has a cycle)".into()));
     }
     Ok(())
 }

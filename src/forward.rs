@@ -152,9 +152,7 @@ impl TypedWithValues {
         let plan = guarded("optimising the model", || self.model.into_optimized()?.into_runnable())?;
         Ok(Engine { plan, kept, input_shape: graph.values[graph.input].shape.clone() })
     }
-}
 
-impl TypedWithValues {
     /// Refuses a model that would keep tract's optimiser busy for minutes ([`budget::optimiser_work`]).
     fn check_optimiser_work(&self) -> Result<()> {
         let nodes = self.model.nodes();

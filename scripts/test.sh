@@ -37,12 +37,14 @@ step "native tests (unit, kernels, rules, golden vs Zennit and the R-LRP oracle,
 cargo test --lib --bins --tests
 
 step "wasm32 golden tests in headless Chromium (every golden case, and the worker session)"
+# Built with the app's own profile (web): what ships is what is tested, and trunk's build below
+# reuses every compiled dependency (tract is compiled for wasm32 once).
 # The runner's default limit for the whole suite (20 s) is too short for EfficientNet-Lite0.
 # tests/wasm/runner.mjs drops the module's DWARF sections, then runs wasm-bindgen-test-runner.
 WASM_BINDGEN_TEST_TIMEOUT=${WASM_BINDGEN_TEST_TIMEOUT:-900} \
   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="node $PWD/tests/wasm/runner.mjs" \
   CHROMEDRIVER=${CHROMEDRIVER:-$(command -v chromedriver)} \
-  cargo test --target wasm32-unknown-unknown --test wasm_golden
+  cargo test --profile web --target wasm32-unknown-unknown --test wasm_golden
 
 step "trunk build --release --offline (the app, into dist/)"
 trunk build --release --offline

@@ -226,3 +226,81 @@ impl Engine {
         Ok(Activations { values })
     }
 }
+
+/// A forward pass that computes only the logits, of `batch` inputs at once: evaluation runs
+/// thousands of perturbed inputs, and a plan that keeps no activation lets tract fuse (Conv + Clip,
+/// …) and reuse memory the explaining plan cannot.
+pub struct LogitPlan {
+    plan: Arc<TypedRunnableModel>,
+    batch: usize,
+    /// The shape of one input (batch 1).
+    input_shape: Vec<usize>,
+    classes: usize,
+}
+
+impl LogitPlan {
+    /// A plan of `proto` for inputs of `input_shape` (batch 1) stacked `batch` at a time, whose one
+    /// output is the value `output` (`classes` scores per input). Fails where the model cannot take
+    /// that batch (e.g. a Reshape to a literal batch of 1).
+    pub fn new(proto: &ModelProto, input_shape: &[usize], output: &str, classes: usize, batch: usize) -> Result<Self> {
+        if input_shape.first() != Some(&1) || batch == 0 {
+            return Err(Error::Engine(format!("cannot batch inputs of shape {input_shape:?} by {batch}")));
+        }
+        let mut shape = input_shape.to_vec();
+        shape[0] = batch;
+        budget::tensor_elements("a batch of inputs", &shape).map_err(budget::budget_error)?;
+        let mut model = guarded("loading the model", || tract_onnx::onnx().model_for_proto_model(proto))?;
+        guarded("setting the input shape", || {
+            model.set_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), &shape))
+        })?;
+        let outlet = model
+            .find_outlet_label(output)
+            .ok_or_else(|| Error::Engine(format!("the engine does not expose tensor '{output}'")))?;
+        guarded("selecting outputs", || model.select_output_outlets(&[outlet]))?;
+        let plan = guarded("optimising the model", || model.into_optimized()?.into_runnable())?;
+        Ok(LogitPlan { plan, batch, input_shape: input_shape.to_vec(), classes })
+    }
+
+    /// Inputs per run.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// The logits of every input (each of the batch-1 input shape), `batch` at a time; a short last
+    /// batch is padded with copies of its last input.
+    pub fn run(&self, inputs: &[Tensor]) -> Result<Vec<Vec<f32>>> {
+        let per: usize = self.input_shape.iter().product();
+        let mut out = Vec::with_capacity(inputs.len());
+        for chunk in inputs.chunks(self.batch) {
+            let mut data: Vec<f32> = Vec::with_capacity(per * self.batch);
+            for k in 0..self.batch {
+                let x = &chunk[k.min(chunk.len() - 1)];
+                if x.shape() != self.input_shape.as_slice() {
+                    return Err(Error::InputShape { expected: self.input_shape.clone(), got: x.shape().to_vec() });
+                }
+                if x.iter().any(|v| !v.is_finite()) {
+                    return Err(Error::NonFiniteInput(x.iter().filter(|v| !v.is_finite()).count()));
+                }
+                data.extend(x.iter());
+            }
+            let mut shape = self.input_shape.clone();
+            shape[0] = self.batch;
+            let t = tract_onnx::prelude::Tensor::from_shape(&shape, &data)
+                .map_err(|e| Error::Engine(format!("building a batch: {e}")))?;
+            let outputs = guarded("running the forward pass", || self.plan.run(tvec!(t.into_tvalue())))?;
+            let logits = guarded("reading the logits", || {
+                Ok(outputs[0].cast_to::<f32>()?.to_plain_array_view::<f32>()?.iter().copied().collect::<Vec<f32>>())
+            })?;
+            if logits.len() != self.classes * self.batch {
+                return Err(Error::Engine(format!(
+                    "a batch of {} gave {} scores, not {} per input",
+                    self.batch,
+                    logits.len(),
+                    self.classes
+                )));
+            }
+            out.extend(logits.chunks(self.classes).take(chunk.len()).map(<[f32]>::to_vec));
+        }
+        Ok(out)
+    }
+}

@@ -54,8 +54,15 @@ def column(row, prefix):
     return next(v for k, v in row.items() if k.startswith(prefix))
 
 
+NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+
+
 def first_number(cell):
-    return float(cell.split("/")[0].strip())
+    """The value of a cell: `1.23`, `1.23 / 4.5` (mean / max) or `1.23 [1.1, 1.4] / 4.5` (with its
+    95 % interval), and the interval as (low, high) when there is one."""
+    value = float(re.match(r"\s*(" + NUMBER + ")", cell).group(1))
+    ci = re.match(r"\s*" + NUMBER + r"\s*\[(" + NUMBER + r"),\s*(" + NUMBER + r")\]", cell)
+    return value, (float(ci.group(1)), float(ci.group(2))) if ci else None
 
 
 def table(results, title, prefix, best):
@@ -63,12 +70,15 @@ def table(results, title, prefix, best):
     head = "| model | images | " + " | ".join(label for _, label in METHODS) + " |"
     out = [f"**{title}**", "", head, "|---|---:|" + "---:|" * len(METHODS)]
     for folder, label, rows, images in results:
-        values = [first_number(column(rows[m], prefix)) if m in rows else None for m, _ in METHODS]
+        parsed = [first_number(column(rows[m], prefix)) if m in rows else None for m, _ in METHODS]
+        values = [p[0] if p else None for p in parsed]
         known = [v for v in values if v is not None]
         top = best(known) if known else None
         cells = []
-        for v in values:
+        for v, p in zip(values, parsed):
             text = "—" if v is None else f"{v:.3f}"
+            if p and p[1]:
+                text += f" [{p[1][0]:.3f}, {p[1][1]:.3f}]"
             cells.append(f"**{text}**" if v is not None and v == top else text)
         out.append(f"| [{label}](docs/results/{folder}/summary.md) | {images} | " + " | ".join(cells) + " |")
     return out

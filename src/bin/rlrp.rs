@@ -334,6 +334,10 @@ mod cli {
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
+        /// Perturbed inputs per forward pass of the perturbation curves (a logits-only plan, checked
+        /// against the explaining pass; 0 = one explaining forward pass per input).
+        #[arg(long, default_value_t = rlrp::eval::run::DEFAULT_BATCH)]
+        batch: usize,
         #[command(flatten)]
         rule: RuleArgs,
     }
@@ -433,10 +437,17 @@ mod cli {
             cfg.perturbation.steps
         );
         let t = Instant::now();
+        let (plan, note) = run::choose_logit_plan(&model, &bytes, args.batch, &inputs[0]);
+        if let Some(note) = note {
+            eprintln!("note: {note}");
+        }
+        if let Some(p) = &plan {
+            eprintln!("perturbation curves: a logits-only forward pass of {} inputs at a time", p.batch());
+        }
         let progress = |done: usize, total: usize| {
             eprintln!("  {done}/{total} inputs  ({:.1} s)", t.elapsed().as_secs_f64());
         };
-        let results = run::evaluate(&model, &inputs, &names, &cfg, threads, &progress)?;
+        let results = run::evaluate(&model, plan.as_ref(), &inputs, &names, &cfg, threads, &progress)?;
 
         std::fs::create_dir_all(&args.out)
             .map_err(|e| Error::Request(format!("cannot create {}: {e}", args.out.display())))?;

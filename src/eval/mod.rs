@@ -5,6 +5,7 @@
 //! - [`robustness`]: relative L2 change of a heatmap under Gaussian input noise, and Max-Sensitivity
 //!   (Yeh et al. 2019) as Quantus implements it.
 //! - [`conservation`]: κ, ‖R‖₁/|f_c(x)| and the count of non-finite values of one explanation.
+//! - [`stats`]: bootstrap intervals of means over images and paired tests between methods.
 //!
 //! Everything here is pure computation (no threads, no clocks), so it also builds for wasm32. The
 //! model enters as a closure (`&Tensor → target logit`, or `&Tensor → heatmap`), which keeps the
@@ -15,6 +16,7 @@ pub mod perturbation;
 pub mod report;
 pub mod robustness;
 pub mod run;
+pub mod stats;
 
 pub use perturbation::{
     logit_fn, patch_scores, perturbation_curve, random_baseline, region_perturbation, region_perturbation_against,

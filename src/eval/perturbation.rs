@@ -16,6 +16,7 @@
 //!   `AOPC_MoRF − AOPC_LeRF` because both curves start at the same f(x⁰). Higher is better.
 use super::Rng;
 use crate::error::{Error, Result};
+use crate::forward::LogitPlan;
 use crate::model::Model;
 use crate::tensor::Tensor;
 
@@ -65,6 +66,48 @@ impl Baseline {
                 Ok(Tensor::from_shape_fn(shape, |_| rng.uniform_in(*low as f64, *high as f64) as f32))
             }
         }
+    }
+}
+
+/// The target logit of inputs, possibly many at once: a closure `&Tensor → f32` (one forward pass
+/// per input), or a batched logits-only plan ([`BatchedTarget`]). Curves hand over their perturbed
+/// inputs [`TargetLogit::batch`] at a time.
+pub trait TargetLogit {
+    /// How many inputs [`TargetLogit::logits`] takes best at once.
+    fn batch(&self) -> usize {
+        1
+    }
+    /// The target logit of every input, in order.
+    fn logits(&mut self, inputs: &[Tensor]) -> Result<Vec<f32>>;
+}
+
+impl<F: FnMut(&Tensor) -> Result<f32>> TargetLogit for F {
+    fn logits(&mut self, inputs: &[Tensor]) -> Result<Vec<f32>> {
+        inputs.iter().map(self).collect()
+    }
+}
+
+/// The target logit by a [`LogitPlan`]: `batch` perturbed inputs per forward pass.
+pub struct BatchedTarget<'p> {
+    pub plan: &'p LogitPlan,
+    pub target: usize,
+}
+
+impl TargetLogit for BatchedTarget<'_> {
+    fn batch(&self) -> usize {
+        self.plan.batch()
+    }
+
+    fn logits(&mut self, inputs: &[Tensor]) -> Result<Vec<f32>> {
+        self.plan
+            .run(inputs)?
+            .into_iter()
+            .map(|l| {
+                l.get(self.target).copied().ok_or_else(|| {
+                    Error::Request(format!("class {} does not exist: the model has {} classes", self.target, l.len()))
+                })
+            })
+            .collect()
     }
 }
 
@@ -180,7 +223,7 @@ pub fn random_order(patches: usize, seed: u64, index: u64) -> Vec<usize> {
 /// after each of the first `L = min(cfg.steps, order.len())` cumulative patch replacements. `f`
 /// returns the target logit of an input; `order` holds patch indices as in [`patch_scores`].
 pub fn perturbation_curve(
-    f: &mut dyn FnMut(&Tensor) -> Result<f32>,
+    f: &mut dyn TargetLogit,
     input: &Tensor,
     order: &[usize],
     cfg: &PerturbationConfig,
@@ -190,7 +233,7 @@ pub fn perturbation_curve(
 }
 
 fn curve_with_fill(
-    f: &mut dyn FnMut(&Tensor) -> Result<f32>,
+    f: &mut dyn TargetLogit,
     input: &Tensor,
     fill: &Tensor,
     order: &[usize],
@@ -202,11 +245,17 @@ fn curve_with_fill(
         return Err(Error::Request(format!("patch {bad} does not exist: the input has {} patches", rows * cols)));
     }
     let steps = cfg.steps.min(order.len());
+    let batch = f.batch().max(1);
     let mut x = input.clone();
     let mut curve = Vec::with_capacity(steps + 1);
-    curve.push(f(&x)?);
+    // x⁰, x¹, … are handed over `batch` at a time.
+    let mut pending = vec![x.clone()];
     let p = cfg.patch;
     for &i in &order[..steps] {
+        if pending.len() == batch {
+            curve.extend(f.logits(&pending)?);
+            pending.clear();
+        }
         let (y0, x0) = ((i / cols) * p, (i % cols) * p);
         for ch in 0..c {
             for y in y0..(y0 + p).min(h) {
@@ -215,7 +264,11 @@ fn curve_with_fill(
                 }
             }
         }
-        curve.push(f(&x)?);
+        pending.push(x.clone());
+    }
+    curve.extend(f.logits(&pending)?);
+    if curve.len() != steps + 1 {
+        return Err(Error::Request(format!("{} logits for {} inputs", curve.len(), steps + 1)));
     }
     Ok(curve)
 }
@@ -247,11 +300,7 @@ pub struct RandomBaseline {
 }
 
 /// Computes the [`RandomBaseline`] of `input` (`(L + 1)·random_orders` calls of `f`).
-pub fn random_baseline(
-    f: &mut dyn FnMut(&Tensor) -> Result<f32>,
-    input: &Tensor,
-    cfg: &PerturbationConfig,
-) -> Result<RandomBaseline> {
+pub fn random_baseline(f: &mut dyn TargetLogit, input: &Tensor, cfg: &PerturbationConfig) -> Result<RandomBaseline> {
     if cfg.random_orders == 0 {
         return Err(Error::Request("region perturbation needs at least one random order".into()));
     }
@@ -277,7 +326,7 @@ pub fn random_baseline(
 /// `f` is the target logit of an input (e.g. [`logit_fn`]); it is called
 /// `(2 + random_orders)·(L + 1)` times.
 pub fn region_perturbation(
-    f: &mut dyn FnMut(&Tensor) -> Result<f32>,
+    f: &mut dyn TargetLogit,
     input: &Tensor,
     relevance: &Tensor,
     cfg: &PerturbationConfig,
@@ -289,7 +338,7 @@ pub fn region_perturbation(
 /// [`region_perturbation`] with the random baseline already computed (by [`random_baseline`] with
 /// the same `input` and `cfg`): `2·(L + 1)` calls of `f`.
 pub fn region_perturbation_against(
-    f: &mut dyn FnMut(&Tensor) -> Result<f32>,
+    f: &mut dyn TargetLogit,
     input: &Tensor,
     relevance: &Tensor,
     cfg: &PerturbationConfig,

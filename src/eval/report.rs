@@ -4,6 +4,7 @@
 //! Aggregates are means over the values that are finite (a NaN or infinite metric of one image is
 //! left out of the mean and counted in the NaN column of the summary through the conservation count).
 use super::run::ImageMethodResult;
+use super::stats::{self, Interval};
 use crate::error::Result;
 use crate::heatmap::{self, Colormap, ScaleMode};
 use crate::relevance::Method;
@@ -12,21 +13,30 @@ use crate::tensor::Tensor;
 use image::{Rgb, RgbImage};
 use std::fmt::Write;
 
-/// The mean metrics of one method over all images.
+/// A mean over images with its 95 % bootstrap interval ([`stats::mean_ci`]); None without values.
+pub type Stat = Option<Interval>;
+
+/// Confidence level of every interval.
+pub const LEVEL: f64 = 0.95;
+
+/// Seed of the bootstrap resampling of the tables.
+const SEED: u64 = 0x0B00_7577;
+
+/// The mean metrics of one method over all images, with their intervals.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct MethodSummary {
     pub method: Method,
     pub images: usize,
     /// Images with robustness or max-sensitivity results.
     pub robustness_images: usize,
-    pub aopc_morf: f64,
-    pub aopc_lerf: f64,
-    pub aopc_random: f64,
-    pub abpc: f64,
+    pub aopc_morf: Stat,
+    pub aopc_lerf: Stat,
+    pub aopc_random: Stat,
+    pub abpc: Stat,
     /// (σ as a fraction of the input range, mean relative L2 change, mean of the per-image max).
-    pub noise: Vec<(f32, f64, f64)>,
+    pub noise: Vec<(f32, Stat, f64)>,
     /// Mean max-sensitivity (Quantus' definition), if computed.
-    pub max_sensitivity: Option<f64>,
+    pub max_sensitivity: Stat,
     pub kappa: f64,
     pub l1_over_logit: f64,
     /// Total NaN/±∞ values found in the explanations.
@@ -48,6 +58,10 @@ fn finite_mean(values: impl IntoIterator<Item = f64>) -> f64 {
     } else {
         s / n as f64
     }
+}
+
+fn stat(values: impl IntoIterator<Item = f64>) -> Stat {
+    stats::mean_ci(&values.into_iter().collect::<Vec<_>>(), LEVEL, stats::RESAMPLES, SEED)
 }
 
 /// The methods in order of first appearance in `results`.
@@ -74,22 +88,21 @@ pub fn summarise(results: &[ImageMethodResult]) -> Vec<MethodSummary> {
                 .map(|(i, &s)| {
                     (
                         s,
-                        finite_mean(rs.iter().filter_map(|r| r.noise.get(i)).map(|n| n.mean)),
+                        stat(rs.iter().filter_map(|r| r.noise.get(i)).map(|n| n.mean)),
                         finite_mean(rs.iter().filter_map(|r| r.noise.get(i)).map(|n| n.max)),
                     )
                 })
                 .collect();
-            let ms = rs.iter().filter_map(|r| r.sensitivity).map(|s| s.quantus).collect::<Vec<_>>();
             MethodSummary {
                 method: m,
                 images: rs.len(),
                 robustness_images: rs.iter().filter(|r| !r.noise.is_empty() || r.sensitivity.is_some()).count(),
-                aopc_morf: finite_mean(rs.iter().map(|r| r.perturbation.aopc_morf)),
-                aopc_lerf: finite_mean(rs.iter().map(|r| r.perturbation.aopc_lerf)),
-                aopc_random: finite_mean(rs.iter().map(|r| r.perturbation.aopc_random)),
-                abpc: finite_mean(rs.iter().map(|r| r.perturbation.abpc)),
+                aopc_morf: stat(rs.iter().map(|r| r.perturbation.aopc_morf)),
+                aopc_lerf: stat(rs.iter().map(|r| r.perturbation.aopc_lerf)),
+                aopc_random: stat(rs.iter().map(|r| r.perturbation.aopc_random)),
+                abpc: stat(rs.iter().map(|r| r.perturbation.abpc)),
                 noise,
-                max_sensitivity: (!ms.is_empty()).then(|| finite_mean(ms)),
+                max_sensitivity: stat(rs.iter().filter_map(|r| r.sensitivity).map(|s| s.quantus)),
                 kappa: finite_mean(rs.iter().filter_map(|r| r.conservation.kappa)),
                 l1_over_logit: finite_mean(rs.iter().map(|r| r.conservation.l1_over_logit)),
                 non_finite: rs.iter().map(|r| r.conservation.non_finite).sum(),
@@ -109,7 +122,220 @@ fn num(v: f64) -> String {
     }
 }
 
-/// `summary.md`: a header (model, image count, command line) and one table row per method.
+/// A difference with its sign always written.
+fn signed(v: f64) -> String {
+    if v > 0.0 {
+        format!("+{}", num(v))
+    } else {
+        num(v)
+    }
+}
+
+/// `mean [low, high]`, or "–".
+fn with_ci(s: &Stat) -> String {
+    match s {
+        Some(i) => format!("{} [{}, {}]", num(i.mean), num(i.low), num(i.high)),
+        None => "–".into(),
+    }
+}
+
+/// One column of the paired comparison: a per-image metric, and whether higher is better.
+struct PairedColumn {
+    title: &'static str,
+    higher_is_better: bool,
+    value: fn(&ImageMethodResult) -> Option<f64>,
+}
+
+fn noise_at(r: &ImageMethodResult, sigma: f32) -> Option<f64> {
+    r.noise.iter().find(|n| n.sigma == sigma).map(|n| n.mean)
+}
+
+const PAIRED_COLUMNS: [PairedColumn; 3] = [
+    PairedColumn { title: "ABPC ↑", higher_is_better: true, value: |r| Some(r.perturbation.abpc) },
+    PairedColumn { title: "AOPC-MoRF ↑", higher_is_better: true, value: |r| Some(r.perturbation.aopc_morf) },
+    PairedColumn { title: "rel. L2 σ=1e-2 ↓", higher_is_better: false, value: |r| noise_at(r, 1e-2) },
+];
+
+/// The values of `metric` for `method`, indexed by image (NaN where missing).
+fn per_image(
+    results: &[ImageMethodResult],
+    method: Method,
+    metric: impl Fn(&ImageMethodResult) -> Option<f64>,
+) -> Vec<f64> {
+    let n = results.iter().map(|r| r.image + 1).max().unwrap_or(0);
+    let mut v = vec![f64::NAN; n];
+    for r in results.iter().filter(|r| r.method == method) {
+        v[r.image] = metric(r).unwrap_or(f64::NAN);
+    }
+    v
+}
+
+/// Paired comparisons of every method with `reference` on one metric, Holm-adjusted over the methods.
+fn compare_all(
+    results: &[ImageMethodResult],
+    methods: &[Method],
+    reference: Method,
+    metric: impl Fn(&ImageMethodResult) -> Option<f64> + Copy,
+    against: impl Fn(Method) -> Vec<f64>,
+) -> Vec<Option<stats::Paired>> {
+    let mut out: Vec<Option<stats::Paired>> = methods
+        .iter()
+        .map(|&m| {
+            if m == reference {
+                return None;
+            }
+            stats::paired(&per_image(results, m, metric), &against(m), LEVEL, stats::RESAMPLES, SEED)
+                .filter(|p| p.difference.n >= 2)
+        })
+        .collect();
+    holm_in_place(&mut out);
+    out
+}
+
+/// Replaces the p-values of a family of comparisons by their Holm-adjusted values.
+fn holm_in_place(family: &mut [Option<stats::Paired>]) {
+    let adjusted = stats::holm(&family.iter().map(|p| p.map_or(f64::NAN, |p| p.p_value)).collect::<Vec<_>>());
+    for (p, a) in family.iter_mut().zip(adjusted) {
+        if let Some(p) = p {
+            p.p_value = a;
+        }
+    }
+}
+
+fn p_text(p: f64) -> String {
+    if p < 0.001 {
+        "p < 0.001".into()
+    } else {
+        format!("p = {p:.3}")
+    }
+}
+
+fn paired_cell(p: &Option<stats::Paired>) -> String {
+    match p {
+        Some(p) => {
+            let d = p.difference;
+            format!("{} [{}, {}], {}", signed(d.mean), signed(d.low), signed(d.high), p_text(p.p_value))
+        }
+        None => "–".into(),
+    }
+}
+
+/// Whether a Holm-adjusted comparison is real at the 5 % level (its interval then excludes 0 too,
+/// up to the Monte Carlo error of both).
+fn is_real(p: &stats::Paired) -> bool {
+    p.p_value < 0.05 && p.difference.excludes(0.0)
+}
+
+/// "a (+1.2), b (+0.3)", or "none".
+fn listing(items: &[(Method, f64)]) -> String {
+    if items.is_empty() {
+        return "none".into();
+    }
+    items.iter().map(|(m, d)| format!("{} ({})", m.label(), signed(*d))).collect::<Vec<_>>().join("; ")
+}
+
+/// The section of `summary.md` that says which differences are real: every method against the
+/// reference (R-LRP when evaluated) per image, and every method's MoRF order against the random order.
+pub fn paired_markdown(results: &[ImageMethodResult]) -> String {
+    let methods = methods_of(results);
+    let images = results.iter().map(|r| r.image + 1).max().unwrap_or(0);
+    let mut out = String::new();
+    if images < 2 || methods.is_empty() {
+        return out;
+    }
+    let reference = if methods.contains(&Method::Rlrp) { Method::Rlrp } else { methods[0] };
+    let columns: Vec<&PairedColumn> =
+        PAIRED_COLUMNS.iter().filter(|c| results.iter().any(|r| (c.value)(r).is_some_and(f64::is_finite))).collect();
+    writeln!(out, "\n## Which differences are real\n").ok();
+    writeln!(
+        out,
+        "Per-image differences (method − {r}) on the same images: mean [{l} % bootstrap interval], and the \
+         two-sided sign-flip test's p-value, Holm-adjusted over the methods of a column. A difference is \
+         called real when p < 0.05 (its interval then also excludes 0). Last column: the method's \
+         most-relevant-first order against the random order (AOPC-MoRF − AOPC-random, also Holm-adjusted).\n",
+        r = reference.label(),
+        l = (LEVEL * 100.0).round()
+    )
+    .ok();
+    let mut head = String::from("| method |");
+    for c in &columns {
+        write!(head, " {} − {} |", c.title, reference.label()).ok();
+    }
+    head.push_str(" AOPC-MoRF − random |");
+    writeln!(out, "{head}\n|{}", "---|".repeat(columns.len() + 2)).ok();
+    let by_column: Vec<Vec<Option<stats::Paired>>> = columns
+        .iter()
+        .map(|c| compare_all(results, &methods, reference, c.value, |_| per_image(results, reference, c.value)))
+        .collect();
+    // Every method (the reference included) against the random order on the same image.
+    let mut vs_random: Vec<Option<stats::Paired>> = methods
+        .iter()
+        .map(|&m| {
+            let morf = per_image(results, m, |r| Some(r.perturbation.aopc_morf));
+            let random = per_image(results, m, |r| Some(r.perturbation.aopc_random));
+            stats::paired(&morf, &random, LEVEL, stats::RESAMPLES, SEED).filter(|p| p.difference.n >= 2)
+        })
+        .collect();
+    holm_in_place(&mut vs_random);
+    for (k, m) in methods.iter().enumerate() {
+        let mut row = format!("| {} |", m.label());
+        for col in &by_column {
+            write!(row, " {} |", if *m == reference { "(reference)".to_string() } else { paired_cell(&col[k]) }).ok();
+        }
+        write!(row, " {} |", paired_cell(&vs_random[k])).ok();
+        writeln!(out, "{row}").ok();
+    }
+    writeln!(out).ok();
+    for (c, col) in columns.iter().zip(&by_column) {
+        let (mut better, mut worse, mut same) = (Vec::new(), Vec::new(), Vec::new());
+        for (m, p) in methods.iter().zip(col) {
+            let Some(p) = p else { continue };
+            let d = p.difference.mean;
+            if !is_real(p) {
+                same.push(m.label());
+            } else if (d > 0.0) == c.higher_is_better {
+                better.push((*m, d));
+            } else {
+                worse.push((*m, d));
+            }
+        }
+        writeln!(
+            out,
+            "- **{}**: better than {r}: {}; worse than {r}: {}; no real difference: {}.",
+            c.title,
+            listing(&better),
+            listing(&worse),
+            if same.is_empty() { "none".to_string() } else { same.join("; ") },
+            r = reference.label()
+        )
+        .ok();
+    }
+    let (mut above, mut below, mut same) = (Vec::new(), Vec::new(), Vec::new());
+    for (m, p) in methods.iter().zip(&vs_random) {
+        let Some(p) = p else { continue };
+        if !is_real(p) {
+            same.push(m.label());
+        } else if p.difference.mean > 0.0 {
+            above.push((*m, p.difference.mean));
+        } else {
+            below.push((*m, p.difference.mean));
+        }
+    }
+    writeln!(
+        out,
+        "- **Most-relevant-first against the random order** (AOPC-MoRF − AOPC-random): better than random: {}; \
+         worse than random: {}; not distinguishable: {}.",
+        listing(&above),
+        listing(&below),
+        if same.is_empty() { "none".to_string() } else { same.join("; ") }
+    )
+    .ok();
+    writeln!(out, "\n{images} images; with few images only large differences can be told from chance.").ok();
+    out
+}
+
+/// `summary.md`: a header (model, image count, command line), one table row per method (means with
+/// their 95 % bootstrap intervals over images) and the paired comparisons ([`paired_markdown`]).
 pub fn summary_markdown(model: &str, images: usize, command: &str, results: &[ImageMethodResult]) -> String {
     let sums = summarise(results);
     let mut out = String::new();
@@ -128,18 +354,18 @@ pub fn summary_markdown(model: &str, images: usize, command: &str, results: &[Im
         let mut row = format!(
             "| {i} | {} | {} | {} | {} | {} |",
             s.method.name(),
-            num(s.aopc_morf),
-            num(s.aopc_lerf),
-            num(s.aopc_random),
-            num(s.abpc)
+            with_ci(&s.aopc_morf),
+            with_ci(&s.aopc_lerf),
+            with_ci(&s.aopc_random),
+            with_ci(&s.abpc)
         );
         for n in &s.noise {
-            write!(row, " {} / {} |", num(n.1), num(n.2)).ok();
+            write!(row, " {} / {} |", with_ci(&n.1), num(n.2)).ok();
         }
         write!(
             row,
             " {} | {} | {} | {} | {:.2} |",
-            s.max_sensitivity.map_or("–".to_string(), num),
+            with_ci(&s.max_sensitivity),
             num(s.kappa),
             num(s.l1_over_logit),
             s.non_finite,
@@ -152,12 +378,16 @@ pub fn summary_markdown(model: &str, images: usize, command: &str, results: &[Im
         out,
         "\nAOPC: mean logit drop over the perturbation curve (Samek et al. 2017); ABPC = AOPC-MoRF − AOPC-LeRF. \
          Robustness: relative L2 change of the heatmap under Gaussian noise (σ relative to the input range). \
-         Max-sensitivity as Quantus defines it (divided by ‖x‖). Means over finite values."
+         Max-sensitivity as Quantus defines it (divided by ‖x‖). Means over finite values, with their \
+         {}% percentile bootstrap intervals over images in brackets ({} resamples).",
+        (LEVEL * 100.0).round(),
+        stats::RESAMPLES
     )
     .ok();
     if let Some(k) = sums.first().map(|s| s.robustness_images).filter(|&k| k > 0 && k < images) {
         writeln!(out, "\nRobustness and max-sensitivity: over the first {k} of the {images} images.").ok();
     }
+    out.push_str(&paired_markdown(results));
     out
 }
 
@@ -522,10 +752,15 @@ mod tests {
         let s = summarise(&rs);
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].non_finite, 2);
-        assert!(s[0].aopc_random.is_nan());
+        assert!(s[0].aopc_random.is_none());
         assert_eq!(mean_curve(&rs, Method::Rlrp, false), vec![1.0, 0.75, 0.0]);
         let md = summary_markdown("m.onnx", 2, "rlrp eval", &rs);
-        assert_eq!(md.lines().filter(|l| l.starts_with("| ")).count(), 3);
+        let (table, paired) = md.split_once("## Which differences are real").unwrap();
+        assert_eq!(table.lines().filter(|l| l.starts_with("| ")).count(), 3);
+        // The reference row and epsilon's row; 2 images give intervals but nothing "real".
+        assert_eq!(paired.lines().filter(|l| l.starts_with("| ")).count(), 3, "{paired}");
+        assert!(paired.contains("(reference)"), "{paired}");
+        assert!(table.contains(" [") && table.contains("bootstrap"), "{table}");
         let csv = results_csv(&rs);
         assert_eq!(csv.lines().count(), 5);
         assert!(csv.contains("\"img,0\""));

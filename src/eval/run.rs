@@ -2,16 +2,22 @@
 //! noise robustness, max-sensitivity, conservation and time per explanation.
 //!
 //! [`evaluate_image`] is pure computation (it builds for wasm32; time is measured only natively).
+//! The perturbation curves (most of the forward passes) run through a [`LogitPlan`] when one is
+//! given: logits only, many perturbed inputs per pass ([`choose_logit_plan`] checks it against the
+//! explaining forward pass first).
 //! [`evaluate`] runs a whole set, on native targets split across `std::thread::scope` workers
 //! that share one [`Model`] (`Model` is `Sync`: tract's plan sits behind an `Arc` and runs with
 //! `&self`). Inputs come from [`inputs_from_npy`] (a batch of preprocessed or raw-pixel inputs) or
 //! from the caller's own preprocessing of image files.
 use super::perturbation::PerturbationResult;
-use super::perturbation::{logit_fn, random_baseline, region_perturbation_against, Baseline, PerturbationConfig};
+use super::perturbation::{
+    logit_fn, random_baseline, region_perturbation_against, Baseline, BatchedTarget, PerturbationConfig, TargetLogit,
+};
 use super::robustness::{max_sensitivity, noise_robustness, MaxSensitivity};
 use super::{conservation, Conservation};
 use crate::error::{Error, Result};
 use crate::explain::options_for;
+use crate::forward::LogitPlan;
 use crate::model::Model;
 use crate::relevance::{self, ExplainOptions, Method, MethodParams};
 use crate::sidecar::{Layout, Sidecar};
@@ -124,6 +130,7 @@ fn relevance_of(model: &Model, input: &Tensor, method: Method, options: &Explain
 /// is the predicted class of the clean input and stays fixed under noise and perturbation.
 pub fn evaluate_image(
     model: &Model,
+    plan: Option<&LogitPlan>,
     image: usize,
     name: &str,
     input: &Tensor,
@@ -136,15 +143,19 @@ pub fn evaluate_image(
     let range = (hi - lo).abs().max(f32::MIN_POSITIVE);
     let mut out = Vec::with_capacity(cfg.methods.len());
     // The random-order curve depends on the input and the target only: once for all methods.
-    let random = random_baseline(&mut logit_fn(model, target), input, &cfg.perturbation)?;
+    let mut target_logit: Box<dyn TargetLogit + '_> = match plan {
+        Some(plan) => Box::new(BatchedTarget { plan, target }),
+        None => Box::new(logit_fn(model, target)),
+    };
+    let random = random_baseline(target_logit.as_mut(), input, &cfg.perturbation)?;
     for &method in &cfg.methods {
         let (e, ms) = timed(|| -> Result<_> {
             let acts = model.forward(input)?;
             relevance::explain(model, &acts, method, &options, &mut |_, _| true)
         });
         let e = e?;
-        let mut f = logit_fn(model, target);
-        let perturbation = region_perturbation_against(&mut f, input, &e.relevance, &cfg.perturbation, &random)?;
+        let perturbation =
+            region_perturbation_against(target_logit.as_mut(), input, &e.relevance, &cfg.perturbation, &random)?;
         let mut ex = |x: &Tensor| relevance_of(model, x, method, &options);
         let robust = cfg.robustness_limit.is_none_or(|n| image < n);
         let mut noise = Vec::new();
@@ -177,11 +188,13 @@ pub fn evaluate_image(
 }
 
 /// Evaluates every input (`names[i]` names `inputs[i]`) with every method; results are ordered by
-/// input, then by method as in `cfg.methods`. `progress(done, total)` is called after each input
+/// input, then by method as in `cfg.methods`. `plan` (see [`choose_logit_plan`]) computes the
+/// perturbation curves; without it every perturbed input takes one explaining forward pass. `progress(done, total)` is called after each input
 /// (from worker threads). Natively the inputs are split across `threads` workers (0 = all cores);
 /// on wasm32 they run one after the other.
 pub fn evaluate(
     model: &Model,
+    plan: Option<&LogitPlan>,
     inputs: &[Tensor],
     names: &[String],
     cfg: &EvalConfig,
@@ -194,13 +207,14 @@ pub fn evaluate(
     if cfg.methods.is_empty() {
         return Err(Error::Request("no methods to evaluate".into()));
     }
-    run_all(model, inputs, names, cfg, threads, progress)
+    run_all(model, plan, inputs, names, cfg, threads, progress)
 }
 
 /// Runs every input: natively on `threads` workers taking inputs from a shared counter; on wasm32
 /// (no threads) the same loop runs on the calling thread.
 fn run_all(
     model: &Model,
+    plan: Option<&LogitPlan>,
     inputs: &[Tensor],
     names: &[String],
     cfg: &EvalConfig,
@@ -229,7 +243,7 @@ fn run_all(
         if i >= inputs.len() {
             break;
         }
-        let r = evaluate_image(model, i, &names[i], &inputs[i], cfg);
+        let r = evaluate_image(model, plan, i, &names[i], &inputs[i], cfg);
         if r.is_err() {
             failed.store(true, Ordering::Relaxed);
         }
@@ -254,6 +268,60 @@ fn run_all(
         }
     }
     Ok(out)
+}
+
+/// Inputs per batched forward pass by default: on 2 cores, Lite0's perturbation curves are
+/// fastest around here (`rlrp eval --batch`).
+pub const DEFAULT_BATCH: usize = 16;
+
+/// Memory a batched plan may use for its largest activations (a few are alive at once).
+const BATCH_MEMORY: usize = 512 << 20;
+
+/// The logits-only plan for the perturbation curves: `batch` inputs per pass (fewer when the
+/// model's activations would take more than [`BATCH_MEMORY`]), else one per pass, else none (the
+/// explaining forward pass). A plan counts only if its logits agree with the explaining forward
+/// pass's (to 1e-4 of the largest logit) on `probe` and on `probe`/2 run in the same batch. Returns the plan and, when it is not the one
+/// asked for, why.
+pub fn choose_logit_plan(
+    model: &Model,
+    bytes: &[u8],
+    batch: usize,
+    probe: &Tensor,
+) -> (Option<LogitPlan>, Option<String>) {
+    if batch == 0 {
+        return (None, None);
+    }
+    let largest = model.graph.values.iter().map(|v| v.shape.iter().product::<usize>()).max().unwrap_or(1).max(1);
+    let fits = (BATCH_MEMORY / (4 * 4 * largest)).max(1);
+    let batch = batch.min(fits);
+    // Two different inputs in one batch: a rewrite for the batch that mixed images would show.
+    let inputs = [probe.clone(), probe.mapv(|v| 0.5 * v)];
+    let reference: Result<Vec<Vec<f32>>> =
+        inputs.iter().map(|x| model.forward(x).and_then(|a| model.logits(&a).map(<[f32]>::to_vec))).collect();
+    let agrees = |plan: &LogitPlan| -> Result<()> {
+        let want = reference.as_ref().map_err(|e| Error::Request(e.to_string()))?;
+        let got = plan.run(&inputs)?;
+        for (want, got) in want.iter().zip(&got) {
+            let scale = want.iter().fold(1e-30f32, |m, v| m.max(v.abs()));
+            let worst = want.iter().zip(got).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            if got.len() != want.len() || worst > 1e-4 * scale {
+                return Err(Error::Engine(format!("its logits differ from the explaining pass's by {worst:e}")));
+            }
+        }
+        Ok(())
+    };
+    let mut why = Vec::new();
+    for b in if batch > 1 { vec![batch, 1] } else { vec![1] } {
+        match model.logit_plan(bytes, b).and_then(|p| agrees(&p).map(|_| p)) {
+            Ok(p) => {
+                let note = (!why.is_empty()).then(|| why.join("; "));
+                return (Some(p), note);
+            }
+            Err(e) => why.push(format!("a logits-only plan of batch {b} failed: {e}")),
+        }
+    }
+    why.push("each perturbed input takes an explaining forward pass".into());
+    (None, Some(why.join("; ")))
 }
 
 /// The inputs of a `.npy` batch for a model of input shape `[1, …]` (`model_shape`), at most `limit`.

@@ -11,7 +11,7 @@ pub mod scalar;
 
 use crate::budget;
 use crate::error::{Error, Result};
-use crate::forward::{Activations, Engine, TypedWithValues};
+use crate::forward::{Activations, Engine, LogitPlan, TypedWithValues};
 use crate::tensor::Tensor;
 use graph::{Graph, Op};
 use std::collections::BTreeMap;
@@ -113,6 +113,39 @@ fn drop_unused_domains(proto: &mut ModelProto) {
     proto.opset_import.retain(|o| o.domain.is_empty() || o.domain == "ai.onnx" || used.contains(&o.domain));
 }
 
+/// Makes a graph exported for batch 1 take `batch` inputs: exporters record every intermediate
+/// shape with its batch of 1 (dropped: tract infers them), and a `Reshape` to a literal shape
+/// `[1, …]` (PyTorch's `x.view(1, -1)`) gets `[batch, …]`. A rewrite that mixes images would show
+/// in the logits: [`crate::eval::run::choose_logit_plan`] compares them with the explaining pass.
+fn for_batch(g: &mut tract_onnx::pb::GraphProto, batch: usize) {
+    g.value_info.clear();
+    for o in &mut g.output {
+        o.r#type = None;
+    }
+    let mut rewritten: Vec<tract_onnx::pb::TensorProto> = Vec::new();
+    for node in g.node.iter_mut().filter(|n| n.op_type == "Reshape" && n.input.len() == 2) {
+        let Some(shape) = g.initializer.iter().find(|t| t.name == node.input[1]) else { continue };
+        let Ok(proto::Constant { ints: Some(ints), .. }) = proto::decode_tensor(shape) else { continue };
+        if ints.len() < 2 || ints[0] != 1 {
+            continue;
+        }
+        let name = format!("{}__batch{batch}", shape.name);
+        if !rewritten.iter().any(|t| t.name == name) {
+            let mut dims = ints.clone();
+            dims[0] = batch as i64;
+            rewritten.push(tract_onnx::pb::TensorProto {
+                name: name.clone(),
+                dims: vec![dims.len() as i64],
+                data_type: proto::INT64,
+                int64_data: dims,
+                ..Default::default()
+            });
+        }
+        node.input[1] = name;
+    }
+    g.initializer.extend(rewritten);
+}
+
 impl Model {
     /// Loads an ONNX model from bytes (browser and native alike).
     pub fn from_onnx_bytes(bytes: &[u8], options: &LoadOptions) -> Result<Model> {
@@ -176,6 +209,17 @@ impl Model {
     /// Runs the forward pass, keeping every activation the relevance pass needs.
     pub fn forward(&self, input: &Tensor) -> Result<Activations> {
         self.engine.run(&self.graph, input)
+    }
+
+    /// A logits-only forward pass of this model for `batch` inputs at a time ([`LogitPlan`]);
+    /// `bytes` are the ONNX bytes the model was loaded from (the model does not keep them).
+    pub fn logit_plan(&self, bytes: &[u8], batch: usize) -> Result<LogitPlan> {
+        let mut proto = decode_proto(bytes)?;
+        drop_unused_domains(&mut proto);
+        if let Some(g) = proto.graph.as_mut() {
+            for_batch(g, batch);
+        }
+        LogitPlan::new(&proto, &self.info.input_shape, &self.info.output_name, self.info.classes, batch)
     }
 
     /// The logits of a forward pass.

@@ -335,7 +335,8 @@ mod cli {
         #[arg(long)]
         threads: Option<usize>,
         /// Perturbed inputs per forward pass of the perturbation curves (a logits-only plan, checked
-        /// against the explaining pass; 0 = one explaining forward pass per input).
+        /// against the explaining pass; 0 = one explaining forward pass per input). With tract 0.23
+        /// batches are slower than single inputs, hence the default 1.
         #[arg(long, default_value_t = rlrp::eval::run::DEFAULT_BATCH)]
         batch: usize,
         #[command(flatten)]

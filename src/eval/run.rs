@@ -270,9 +270,11 @@ fn run_all(
     Ok(out)
 }
 
-/// Inputs per batched forward pass by default: on 2 cores, Lite0's perturbation curves are
-/// fastest around here (`rlrp eval --batch`).
-pub const DEFAULT_BATCH: usize = 16;
+/// Inputs per logits-only forward pass by default (`rlrp eval --batch`). One: with tract 0.23 a
+/// batch costs more than its inputs one by one (measured, one thread, the 707 passes of one photo:
+/// Lite0 38 s at batch 1, 64 s at batch 8; MNIST ResNet, 20 digits: 14.1 s at 1, 18.0 s at 8,
+/// 20.6 s at 32; the explaining pass per input: 61.6 s and 14.7 s).
+pub const DEFAULT_BATCH: usize = 1;
 
 /// Memory a batched plan may use for its largest activations (a few are alive at once).
 const BATCH_MEMORY: usize = 512 << 20;

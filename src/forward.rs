@@ -241,7 +241,7 @@ pub struct LogitPlan {
 impl LogitPlan {
     /// A plan of `proto` for inputs of `input_shape` (batch 1) stacked `batch` at a time, whose one
     /// output is the value `output` (`classes` scores per input). Fails where the model cannot take
-    /// that batch (e.g. a Reshape to a literal batch of 1).
+    /// that batch (e.g. a Flatten from axis 0; see also `model::for_batch`).
     pub fn new(proto: &ModelProto, input_shape: &[usize], output: &str, classes: usize, batch: usize) -> Result<Self> {
         if input_shape.first() != Some(&1) || batch == 0 {
             return Err(Error::Engine(format!("cannot batch inputs of shape {input_shape:?} by {batch}")));

@@ -216,7 +216,7 @@ impl Model {
     pub fn logit_plan(&self, bytes: &[u8], batch: usize) -> Result<LogitPlan> {
         let mut proto = decode_proto(bytes)?;
         drop_unused_domains(&mut proto);
-        if let Some(g) = proto.graph.as_mut() {
+        if let Some(g) = proto.graph.as_mut().filter(|_| batch > 1) {
             for_batch(g, batch);
         }
         LogitPlan::new(&proto, &self.info.input_shape, &self.info.output_name, self.info.classes, batch)

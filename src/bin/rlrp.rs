@@ -2,6 +2,7 @@
 //!
 //!     rlrp explain --model M.onnx --image I.png [--class N] [--method rlrp] [--out heat.png] [--npy R.npy] [--json]
 //!     rlrp eval --model M.onnx --images DIR_OR_NPY [--methods rlrp,epsilon,...] [--out DIR]
+//!     rlrp diagnose --model M.onnx --images DIR_OR_NPY [--methods rlrp,...] [--out FILE.md]
 #[cfg(target_arch = "wasm32")]
 fn main() {}
 
@@ -48,6 +49,9 @@ mod cli {
         /// Evaluate methods on many inputs: region perturbation (AOPC, ABPC), robustness,
         /// max-sensitivity, conservation and time; writes summary.md, results.csv and plots.
         Eval(Box<EvalArgs>),
+        /// Where the relevance concentrates, layer by layer: the top-1 % share and Gini of |R|
+        /// after every node, per method (markdown).
+        Diagnose(Box<DiagnoseArgs>),
     }
 
     /// Parameters of the classical rules (R-LRP has none).
@@ -348,40 +352,56 @@ mod cli {
         matches!(ext.as_str(), "png" | "jpg" | "jpeg" | "webp" | "gif" | "bmp")
     }
 
-    fn eval(args: &EvalArgs) -> Result<(), Error> {
-        use rlrp::eval::{report, run, Baseline};
-        let methods = if args.methods.is_empty() {
-            Method::ALL.to_vec()
-        } else {
-            args.methods
-                .iter()
-                .filter(|m| !m.trim().is_empty())
-                .map(|m| Method::parse(m.trim()))
-                .collect::<Result<Vec<_>, _>>()?
-        };
-        let bytes = read(&args.model)?;
-        let sidecar = match &args.sidecar {
+    /// Comma-separated method names (all methods when none are given).
+    fn parse_methods(names: &[String]) -> Result<Vec<Method>, Error> {
+        if names.is_empty() {
+            return Ok(Method::ALL.to_vec());
+        }
+        names.iter().filter(|m| !m.trim().is_empty()).map(|m| Method::parse(m.trim())).collect()
+    }
+
+    /// What `eval` and `diagnose` work on: the model (and its bytes), its sidecar, and the inputs
+    /// with their names.
+    struct Inputs {
+        bytes: Vec<u8>,
+        model: Model,
+        sidecar: Sidecar,
+        tensors: Vec<rlrp::tensor::Tensor>,
+        names: Vec<String>,
+    }
+
+    /// Loads `model` and the inputs of `images` (a directory of images, or an .npy batch), at most
+    /// `limit` of them.
+    fn load_inputs(
+        model_path: &Path,
+        sidecar_path: Option<&Path>,
+        images: &Path,
+        limit: Option<usize>,
+    ) -> Result<Inputs, Error> {
+        use rlrp::eval::run;
+        let bytes = read(model_path)?;
+        let sidecar = match sidecar_path {
             Some(p) => Some(Sidecar::load(p)?),
             None => {
                 let repo_models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
-                sidecar::find_sidecar(&args.model, &[Path::new("models"), &repo_models])?
+                sidecar::find_sidecar(model_path, &[Path::new("models"), &repo_models])?
             }
         };
         let options = LoadOptions { input_shape: sidecar.as_ref().map(|s| s.input_shape()) };
         let model = Model::from_onnx_bytes(&bytes, &options)?;
         let sc = sidecar.clone().unwrap_or_else(|| {
-            eprintln!("warning: no sidecar for {}: pixels scaled to [0, 1], image stretched", args.model.display());
+            eprintln!("warning: no sidecar for {}: pixels scaled to [0, 1], image stretched", model_path.display());
             Sidecar::default_for_input_shape(model.input_shape())
         });
 
-        let (inputs, names): (Vec<_>, Vec<String>) = if args.images.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(&args.images)
-                .map_err(|e| Error::Request(format!("cannot read {}: {e}", args.images.display())))?
+        let (inputs, names): (Vec<_>, Vec<String>) = if images.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(images)
+                .map_err(|e| Error::Request(format!("cannot read {}: {e}", images.display())))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.is_file() && is_image_file(p))
                 .collect();
             files.sort();
-            if let Some(l) = args.limit {
+            if let Some(l) = limit {
                 files.truncate(l);
             }
             let mut inputs = Vec::new();
@@ -394,13 +414,21 @@ mod cli {
             }
             (inputs, names)
         } else {
-            let xs = run::inputs_from_npy(&read(&args.images)?, model.input_shape(), &sc, args.limit)?;
+            let xs = run::inputs_from_npy(&read(images)?, model.input_shape(), &sc, limit)?;
             let names = (0..xs.len()).map(|i| format!("npy[{i}]")).collect();
             (xs, names)
         };
         if inputs.is_empty() {
-            return Err(Error::Request(format!("no inputs found in {}", args.images.display())));
+            return Err(Error::Request(format!("no inputs found in {}", images.display())));
         }
+        Ok(Inputs { bytes, model, sidecar: sc, tensors: inputs, names })
+    }
+
+    fn eval(args: &EvalArgs) -> Result<(), Error> {
+        use rlrp::eval::{report, run, Baseline};
+        let methods = parse_methods(&args.methods)?;
+        let Inputs { bytes, model, sidecar: sc, tensors: inputs, names } =
+            load_inputs(&args.model, args.sidecar.as_deref(), &args.images, args.limit)?;
 
         let params = args.rule.params();
         params.validate()?;
@@ -469,6 +497,61 @@ mod cli {
         Ok(())
     }
 
+    #[derive(Args)]
+    struct DiagnoseArgs {
+        /// The ONNX model.
+        #[arg(long)]
+        model: PathBuf,
+        /// A directory of images (preprocessed with the sidecar) or an .npy batch.
+        #[arg(long)]
+        images: PathBuf,
+        /// The preprocessing sidecar (default: M.json next to M.onnx, or in this repository's models/).
+        #[arg(long)]
+        sidecar: Option<PathBuf>,
+        /// Comma-separated methods.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "rlrp,rlrp-divfree,lrp0,epsilon-plus-flat,gradient-x-input"
+        )]
+        methods: Vec<String>,
+        /// At most this many inputs (the first ones).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Write the markdown here (default: standard output only).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        rule: RuleArgs,
+    }
+
+    fn diagnose(args: &DiagnoseArgs) -> Result<(), Error> {
+        let methods = parse_methods(&args.methods)?;
+        let inp = load_inputs(&args.model, args.sidecar.as_deref(), &args.images, args.limit)?;
+        let params = explain::options_for(None, args.rule.params(), Some(&inp.sidecar)).params;
+        params.validate()?;
+        let t = Instant::now();
+        let mut progress = |done: usize, total: usize| {
+            eprintln!("  {done}/{total} explanations  ({:.1} s)", t.elapsed().as_secs_f64());
+        };
+        let d = rlrp::eval::diagnosis::diagnose(
+            &inp.model,
+            &inp.tensors,
+            &inp.names,
+            &methods,
+            &params,
+            inp.sidecar.input.layout,
+            &mut progress,
+        )?;
+        let name = args.model.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let text = d.markdown(&name);
+        if let Some(out) = &args.out {
+            std::fs::write(out, &text).map_err(|e| Error::Request(format!("cannot write {}: {e}", out.display())))?;
+        }
+        emit(&text);
+        Ok(())
+    }
+
     fn info(model_path: &Path) -> Result<(), Error> {
         let model = Model::from_onnx_bytes(&read(model_path)?, &LoadOptions::default())?;
         println!("{}", serde_json::to_string_pretty(&model.info).map_err(|e| Error::Request(e.to_string()))?);
@@ -491,6 +574,7 @@ mod cli {
             Command::Explain(args) => explain(args),
             Command::Info { model } => info(model),
             Command::Eval(args) => eval(args),
+            Command::Diagnose(args) => diagnose(args),
             Command::Methods => {
                 for m in Method::ALL {
                     let uses = m.uses();

@@ -6,12 +6,15 @@
 //!   (Yeh et al. 2019) as Quantus implements it.
 //! - [`conservation`]: κ, ‖R‖₁/|f_c(x)| and the count of non-finite values of one explanation.
 //! - [`stats`]: bootstrap intervals of means over images and paired tests between methods.
+//! - [`concentration`], [`diagnosis`]: where relevance concentrates, layer by layer (`rlrp diagnose`).
 //!
 //! Everything here is pure computation (no threads, no clocks), so it also builds for wasm32. The
 //! model enters as a closure (`&Tensor → target logit`, or `&Tensor → heatmap`), which keeps the
 //! metrics testable without ONNX; [`perturbation::logit_fn`] adapts a [`crate::model::Model`].
 //! Randomness comes from [`Rng`], a seeded splitmix64 generator: equal seeds give equal results on
 //! every platform.
+pub mod concentration;
+pub mod diagnosis;
 pub mod perturbation;
 pub mod report;
 pub mod robustness;

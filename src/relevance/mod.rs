@@ -9,7 +9,7 @@ pub mod walk;
 
 pub use crate::method::{Family, Method, MethodParams};
 pub use crate::report::LayerMass;
-pub use walk::Progress;
+pub use walk::{Observer, Progress};
 
 use crate::error::{Error, Result};
 use crate::forward::Activations;
@@ -51,6 +51,23 @@ pub struct ExplainOptions {
     pub keep_layer_maps: bool,
 }
 
+/// Sums a feature map [1, C, H, W] over channels: (H, W, values); None for other shapes.
+pub fn channel_map(t: &Tensor) -> Option<(usize, usize, Vec<f32>)> {
+    let s = t.shape();
+    if s.len() != 4 || s[0] != 1 {
+        return None;
+    }
+    let (c, h, w) = (s[1], s[2], s[3]);
+    let mut out = vec![0f32; h * w];
+    let data = t.as_slice()?;
+    for ch in 0..c {
+        for (o, v) in out.iter_mut().zip(&data[ch * h * w..(ch + 1) * h * w]) {
+            *o += v;
+        }
+    }
+    Some((h, w, out))
+}
+
 /// Index of the largest logit (first on ties).
 pub fn argmax(v: &[f32]) -> usize {
     let mut best = 0;
@@ -69,6 +86,20 @@ pub fn explain(
     method: Method,
     options: &ExplainOptions,
     progress: Progress,
+) -> Result<Explanation> {
+    explain_observed(model, acts, method, options, progress, &mut |_, _| {})
+}
+
+/// [`explain`], showing `observe` the relevance at the output of every node on the way down
+/// (node index into `model.graph.nodes`, relevance): for diagnostics such as
+/// [`crate::eval::concentration`].
+pub fn explain_observed(
+    model: &Model,
+    acts: &Activations,
+    method: Method,
+    options: &ExplainOptions,
+    progress: Progress,
+    observe: Observer,
 ) -> Result<Explanation> {
     options.params.validate()?;
     let logits = model.logits(acts)?;
@@ -100,8 +131,18 @@ pub fn explain(
     let out_shape = &model.graph.values[model.graph.output].shape;
     let mut start_tensor = Tensor::zeros(ndarray::IxDyn(out_shape));
     start_tensor.as_slice_mut().expect("fresh tensor")[target] = start;
+    let labels = if options.keep_layer_maps { model.graph.labels() } else { Vec::new() };
+    let mut layer_maps = Vec::new();
+    let mut observe_and_keep = |ix: usize, r: &Tensor| {
+        if options.keep_layer_maps {
+            if let Some((h, w, m)) = channel_map(r) {
+                layer_maps.push((model.graph.nodes[ix].name.clone(), labels[ix].clone(), h, w, m));
+            }
+        }
+        observe(ix, r);
+    };
     let result =
-        walk::walk(&model.graph, acts, start_tensor, method, &options.params, options.keep_layer_maps, progress)?;
+        walk::walk(&model.graph, acts, start_tensor, method, &options.params, &mut observe_and_keep, progress)?;
     let mut relevance = result.input_relevance;
     if method == Method::GradientXInput {
         let x = acts.get(model.graph.input).ok_or_else(|| Error::Engine("input missing".into()))?;
@@ -140,16 +181,5 @@ pub fn explain(
     if let Some(last) = layers.last_mut() {
         last.sum = total;
     }
-    Ok(Explanation {
-        method,
-        target,
-        logit,
-        start,
-        kappa,
-        relevance,
-        layers,
-        layer_maps: result.layer_maps,
-        non_finite,
-        warning,
-    })
+    Ok(Explanation { method, target, logit, start, kappa, relevance, layers, layer_maps, non_finite, warning })
 }

@@ -16,12 +16,13 @@ use crate::tensor::{ndarray, Tensor};
 /// Progress reports: (nodes done, nodes in all). Returning false cancels the walk.
 pub type Progress<'a> = &'a mut dyn FnMut(usize, usize) -> bool;
 
+/// Sees the relevance at the output of every node the walk reaches (node index, relevance), in
+/// walk order (from the logits down), after the fan-out sum and before the node's rule.
+pub type Observer<'a> = &'a mut dyn FnMut(usize, &Tensor);
+
 pub struct WalkResult {
     pub input_relevance: Tensor,
     pub layers: Vec<LayerMass>,
-    /// Channel-summed relevance at the output of every node whose output is a feature map (for the
-    /// per-layer view), when requested: (node name, label, height, width, values).
-    pub layer_maps: Vec<(String, String, usize, usize, Vec<f32>)>,
     /// The first layer whose rule turned finite relevance into non-finite values.
     pub first_non_finite: Option<non_finite::Origin>,
 }
@@ -49,23 +50,6 @@ fn reshape(t: Tensor, shape: &[usize]) -> Tensor {
     t.into_shape_with_order(ndarray::IxDyn(shape)).expect("relevance keeps the element count")
 }
 
-/// Sums a feature map [1, C, H, W] over channels.
-fn channel_map(t: &Tensor) -> Option<(usize, usize, Vec<f32>)> {
-    let s = t.shape();
-    if s.len() != 4 || s[0] != 1 {
-        return None;
-    }
-    let (c, h, w) = (s[1], s[2], s[3]);
-    let mut out = vec![0f32; h * w];
-    let data = t.as_slice()?;
-    for ch in 0..c {
-        for (o, v) in out.iter_mut().zip(&data[ch * h * w..(ch + 1) * h * w]) {
-            *o += v;
-        }
-    }
-    Some((h, w, out))
-}
-
 /// Propagates `start` (relevance at the logits) back to the input.
 pub fn walk(
     g: &Graph,
@@ -73,7 +57,7 @@ pub fn walk(
     start: Tensor,
     method: Method,
     params: &MethodParams,
-    keep_layer_maps: bool,
+    observe: Observer,
     progress: Progress,
 ) -> Result<WalkResult> {
     let family = method.family();
@@ -87,7 +71,6 @@ pub fn walk(
     let mut rel: Vec<Option<Tensor>> = vec![None; g.values.len()];
     rel[g.output] = Some(start);
     let mut layers = Vec::with_capacity(g.nodes.len() + 1);
-    let mut layer_maps = Vec::new();
     let mut first_non_finite = None;
     let total = g.nodes.len();
     let labels = g.labels();
@@ -104,11 +87,7 @@ pub fn walk(
             l1: l1(&r),
             sum: r.iter().map(|&v| v as f64).sum(),
         });
-        if keep_layer_maps {
-            if let Some((h, w, m)) = channel_map(&r) {
-                layer_maps.push((node.name.clone(), labels[ix].clone(), h, w, m));
-            }
-        }
+        observe(ix, &r);
         let in_shape = |k: usize| g.values[node.inputs[k]].shape.clone();
         let messages: Vec<(usize, Tensor)> = match &node.op {
             Op::Identity => vec![(node.inputs[0], r)],
@@ -282,7 +261,7 @@ pub fn walk(
         sum: input_relevance.iter().map(|&v| v as f64).sum(),
     });
     progress(total, total);
-    Ok(WalkResult { input_relevance, layers, layer_maps, first_non_finite })
+    Ok(WalkResult { input_relevance, layers, first_non_finite })
 }
 
 /// The error for relevance reaching an op that has no relevance rule (import refuses such graphs;

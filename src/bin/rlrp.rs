@@ -508,12 +508,9 @@ mod cli {
         /// The preprocessing sidecar (default: M.json next to M.onnx, or in this repository's models/).
         #[arg(long)]
         sidecar: Option<PathBuf>,
-        /// Comma-separated methods.
-        #[arg(
-            long,
-            value_delimiter = ',',
-            default_value = "rlrp,rlrp-divfree,lrp0,epsilon-plus-flat,gradient-x-input"
-        )]
+        /// Comma-separated methods. For gradient methods the intermediate layers show the gradient
+        /// (their relevance exists only at the input).
+        #[arg(long, value_delimiter = ',', default_value = "rlrp,rlrp-divfree,lrp0,epsilon-plus-flat")]
         methods: Vec<String>,
         /// At most this many inputs (the first ones).
         #[arg(long)]

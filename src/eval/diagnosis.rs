@@ -101,7 +101,11 @@ impl Diagnosis {
             "# Where the relevance concentrates: {model_name}\n\n{} inputs ({}); the predicted class; \
              means with 95 % bootstrap intervals over the inputs.\n",
             self.names.len(),
-            self.names.join(", ")
+            if self.names.len() <= 12 {
+                self.names.join(", ")
+            } else {
+                format!("{}, … {}", self.names[..6].join(", "), self.names[self.names.len() - 1])
+            }
         );
         let _ = writeln!(s, "## The heatmap (|Σ_c R| per pixel)\n");
         let _ = writeln!(

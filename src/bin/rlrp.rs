@@ -335,6 +335,9 @@ mod cli {
         /// Seed of every random draw.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Rows (inputs) of grid.png, the heatmaps of every method side by side.
+        #[arg(long, default_value_t = 6)]
+        grid_rows: usize,
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
@@ -455,6 +458,7 @@ mod cli {
         cfg.robustness_limit = args.robustness_limit;
         cfg.sensitivity_radius = args.sensitivity_radius;
         cfg.seed = args.seed;
+        cfg.keep_relevance = args.grid_rows;
         let threads = args.threads.unwrap_or(0);
 
         let model_name = args.model.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
@@ -491,7 +495,7 @@ mod cli {
         write("results.csv", report::results_csv(&results).as_bytes())?;
         write(&format!("curves_{stem}.png"), &report::curves_png(&results)?)?;
         write("curves_legend.txt", report::curves_legend(&results).as_bytes())?;
-        write("grid.png", &report::grid_png(&results, &inputs, sc.input.layout, 6)?)?;
+        write("grid.png", &report::grid_png(&results, &inputs, sc.input.layout, args.grid_rows)?)?;
         emit(&summary);
         eprintln!("wrote {} ({:.1} s)", args.out.display(), t.elapsed().as_secs_f64());
         Ok(())

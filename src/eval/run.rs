@@ -43,7 +43,8 @@ pub struct EvalConfig {
     pub input_range: (f32, f32),
     /// Seed of every random draw (noise, random orders).
     pub seed: u64,
-    /// How many of the first inputs keep their relevance tensors (for the heatmap grid).
+    /// How many inputs keep their relevance tensors (for the heatmap grid): spread evenly over the
+    /// set (see [`EvalConfig::keeps_relevance`]).
     pub keep_relevance: usize,
     /// Robustness and max-sensitivity only for the first this many inputs (None = all): they cost
     /// 2·seeds + samples explanations per input and method, the rest about one.
@@ -76,6 +77,25 @@ impl EvalConfig {
     }
 }
 
+impl EvalConfig {
+    /// Whether input `image` of `inputs` keeps its relevance: inputs 0, s, 2s, … with
+    /// s = max(1, ⌊inputs / keep_relevance⌋), at most `keep_relevance` of them (so a grid shows
+    /// the whole set, not only its first files).
+    pub fn keeps_relevance(&self, image: usize, inputs: usize) -> bool {
+        spread_pick(image, inputs, self.keep_relevance)
+    }
+}
+
+/// Whether `image` is one of `count` picks spread evenly over `inputs` (see
+/// [`EvalConfig::keeps_relevance`]).
+fn spread_pick(image: usize, inputs: usize, count: usize) -> bool {
+    if count == 0 {
+        return false;
+    }
+    let step = (inputs / count).max(1);
+    image.is_multiple_of(step) && image / step < count
+}
+
 /// Relative L2 change of the heatmap under Gaussian noise of one level.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct NoiseResult {
@@ -104,7 +124,7 @@ pub struct ImageMethodResult {
     /// Wall-clock time of the explanation of the clean input (forward + relevance), in ms; NaN
     /// where no clock exists (wasm32).
     pub explain_ms: f64,
-    /// The input relevance, for the first [`EvalConfig::keep_relevance`] inputs.
+    /// The input relevance, for the inputs [`EvalConfig::keeps_relevance`] picks.
     pub relevance: Option<Tensor>,
 }
 
@@ -126,12 +146,13 @@ fn relevance_of(model: &Model, input: &Tensor, method: Method, options: &Explain
     Ok(relevance::explain(model, &acts, method, options, &mut |_, _| true)?.relevance)
 }
 
-/// All metrics of one input (index `image`, called `name`) for every method of `cfg`. The target
-/// is the predicted class of the clean input and stays fixed under noise and perturbation.
+/// All metrics of one input (index `image` of `inputs`, called `name`) for every method of `cfg`.
+/// The target is the predicted class of the clean input and stays fixed under noise and
+/// perturbation.
 pub fn evaluate_image(
     model: &Model,
     plan: Option<&LogitPlan>,
-    image: usize,
+    (image, inputs): (usize, usize),
     name: &str,
     input: &Tensor,
     cfg: &EvalConfig,
@@ -181,7 +202,7 @@ pub fn evaluate_image(
             sensitivity,
             conservation: conservation(&e),
             explain_ms: ms,
-            relevance: (image < cfg.keep_relevance).then(|| e.relevance.clone()),
+            relevance: cfg.keeps_relevance(image, inputs).then(|| e.relevance.clone()),
         });
     }
     Ok(out)
@@ -243,7 +264,7 @@ fn run_all(
         if i >= inputs.len() {
             break;
         }
-        let r = evaluate_image(model, plan, i, &names[i], &inputs[i], cfg);
+        let r = evaluate_image(model, plan, (i, inputs.len()), &names[i], &inputs[i], cfg);
         if r.is_err() {
             failed.store(true, Ordering::Relaxed);
         }
@@ -422,6 +443,15 @@ pub fn channel_means(inputs: &[Tensor], layout: Layout) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relevance_is_kept_for_inputs_spread_over_the_set() {
+        let kept = |keep: usize, n: usize| -> Vec<usize> { (0..n).filter(|&i| spread_pick(i, n, keep)).collect() };
+        assert_eq!(kept(8, 113), vec![0, 14, 28, 42, 56, 70, 84, 98]);
+        assert_eq!(kept(6, 4), vec![0, 1, 2, 3]);
+        assert_eq!(kept(3, 10), vec![0, 3, 6]);
+        assert!(kept(0, 10).is_empty());
+    }
 
     #[test]
     fn npy_pixels_are_preprocessed() {

@@ -113,7 +113,7 @@ def main():
     lines = table(results, "ABPC ↑ (faithfulness: the area between the least-relevant-first and the "
                   "most-relevant-first perturbation curves of the target logit)", "ABPC", max)
     lines += [""] + table(results, "Relative L2 change of the heatmap under input noise σ = 1e-2 of the input "
-                          "range ↓ (robustness; mean over 5 draws; MNIST: on the first 100 digits; 113 photos: on the first 40)", "rel. L2 σ=1e-2", min)
+                          "range ↓ (robustness; mean over 5 draws; MNIST: on the first 100 digits; 113 photos: on the first 20)", "rel. L2 σ=1e-2", min)
     lines += [""] + rlrp_table(results)
     block = "\n".join(lines)
     for readme, link_prefix in ((os.path.join(REPO, "README.md"), "docs/results/"), (os.path.join(HERE, "README.md"), "")):

@@ -283,8 +283,9 @@ mod cli {
         out
     }
 
+    /// The model and the inputs of `eval` and `diagnose`.
     #[derive(Args)]
-    struct EvalArgs {
+    struct InputSetArgs {
         /// The ONNX model.
         #[arg(long)]
         model: PathBuf,
@@ -295,15 +296,21 @@ mod cli {
         /// The preprocessing sidecar (default: M.json next to M.onnx, or in this repository's models/).
         #[arg(long)]
         sidecar: Option<PathBuf>,
+        /// At most this many inputs (the first ones).
+        #[arg(long)]
+        limit: Option<usize>,
+    }
+
+    #[derive(Args)]
+    struct EvalArgs {
+        #[command(flatten)]
+        set: InputSetArgs,
         /// Comma-separated methods (default: all).
         #[arg(long, value_delimiter = ',')]
         methods: Vec<String>,
         /// Output directory.
         #[arg(long, default_value = "eval-out")]
         out: PathBuf,
-        /// Evaluate at most this many inputs (the first ones).
-        #[arg(long)]
-        limit: Option<usize>,
         /// Side of the perturbed square patches (default: 4 below 64 px, else 8).
         #[arg(long)]
         patch: Option<usize>,
@@ -375,13 +382,10 @@ mod cli {
 
     /// Loads `model` and the inputs of `images` (a directory of images, or an .npy batch), at most
     /// `limit` of them.
-    fn load_inputs(
-        model_path: &Path,
-        sidecar_path: Option<&Path>,
-        images: &Path,
-        limit: Option<usize>,
-    ) -> Result<Inputs, Error> {
+    fn load_inputs(set: &InputSetArgs) -> Result<Inputs, Error> {
         use rlrp::eval::run;
+        let (model_path, images, limit) = (set.model.as_path(), set.images.as_path(), set.limit);
+        let sidecar_path = set.sidecar.as_deref();
         let bytes = read(model_path)?;
         let sidecar = match sidecar_path {
             Some(p) => Some(Sidecar::load(p)?),
@@ -430,8 +434,7 @@ mod cli {
     fn eval(args: &EvalArgs) -> Result<(), Error> {
         use rlrp::eval::{report, run, Baseline};
         let methods = parse_methods(&args.methods)?;
-        let Inputs { bytes, model, sidecar: sc, tensors: inputs, names } =
-            load_inputs(&args.model, args.sidecar.as_deref(), &args.images, args.limit)?;
+        let Inputs { bytes, model, sidecar: sc, tensors: inputs, names } = load_inputs(&args.set)?;
 
         let params = args.rule.params();
         params.validate()?;
@@ -461,7 +464,7 @@ mod cli {
         cfg.keep_relevance = args.grid_rows;
         let threads = args.threads.unwrap_or(0);
 
-        let model_name = args.model.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let model_name = args.set.model.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
         eprintln!(
             "eval {model_name}: {} inputs × {} methods, patch {}, {} steps",
             inputs.len(),
@@ -485,7 +488,7 @@ mod cli {
         std::fs::create_dir_all(&args.out)
             .map_err(|e| Error::Request(format!("cannot create {}: {e}", args.out.display())))?;
         let command = std::env::args().collect::<Vec<_>>().join(" ");
-        let stem = args.model.file_stem().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let stem = args.set.model.file_stem().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
         let write = |name: &str, data: &[u8]| -> Result<(), Error> {
             let p = args.out.join(name);
             std::fs::write(&p, data).map_err(|e| Error::Request(format!("cannot write {}: {e}", p.display())))
@@ -503,22 +506,12 @@ mod cli {
 
     #[derive(Args)]
     struct DiagnoseArgs {
-        /// The ONNX model.
-        #[arg(long)]
-        model: PathBuf,
-        /// A directory of images (preprocessed with the sidecar) or an .npy batch.
-        #[arg(long)]
-        images: PathBuf,
-        /// The preprocessing sidecar (default: M.json next to M.onnx, or in this repository's models/).
-        #[arg(long)]
-        sidecar: Option<PathBuf>,
+        #[command(flatten)]
+        set: InputSetArgs,
         /// Comma-separated methods. For gradient methods the intermediate layers show the gradient
         /// (their relevance exists only at the input).
         #[arg(long, value_delimiter = ',', default_value = "rlrp,rlrp-divfree,lrp0,epsilon-plus-flat")]
         methods: Vec<String>,
-        /// At most this many inputs (the first ones).
-        #[arg(long)]
-        limit: Option<usize>,
         /// Write the markdown here (default: standard output only).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -528,7 +521,7 @@ mod cli {
 
     fn diagnose(args: &DiagnoseArgs) -> Result<(), Error> {
         let methods = parse_methods(&args.methods)?;
-        let inp = load_inputs(&args.model, args.sidecar.as_deref(), &args.images, args.limit)?;
+        let inp = load_inputs(&args.set)?;
         let params = explain::options_for(None, args.rule.params(), Some(&inp.sidecar)).params;
         params.validate()?;
         let t = Instant::now();
@@ -544,7 +537,7 @@ mod cli {
             inp.sidecar.input.layout,
             &mut progress,
         )?;
-        let name = args.model.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = args.set.model.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
         let text = d.markdown(&name);
         if let Some(out) = &args.out {
             std::fs::write(out, &text).map_err(|e| Error::Request(format!("cannot write {}: {e}", out.display())))?;

@@ -75,9 +75,7 @@ impl EvalConfig {
             robustness_limit: None,
         }
     }
-}
 
-impl EvalConfig {
     /// Whether input `image` of `inputs` keeps its relevance: inputs 0, s, 2s, … with
     /// s = max(1, ⌊inputs / keep_relevance⌋), at most `keep_relevance` of them (so a grid shows
     /// the whole set, not only its first files).
@@ -210,8 +208,8 @@ pub fn evaluate_image(
 
 /// Evaluates every input (`names[i]` names `inputs[i]`) with every method; results are ordered by
 /// input, then by method as in `cfg.methods`. `plan` (see [`choose_logit_plan`]) computes the
-/// perturbation curves; without it every perturbed input takes one explaining forward pass. `progress(done, total)` is called after each input
-/// (from worker threads). Natively the inputs are split across `threads` workers (0 = all cores);
+/// perturbation curves; without it every perturbed input takes one explaining forward pass.
+/// `progress(done, total)` is called after each input (from worker threads). Natively the inputs are split across `threads` workers (0 = all cores);
 /// on wasm32 they run one after the other.
 pub fn evaluate(
     model: &Model,

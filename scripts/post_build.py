@@ -4,10 +4,16 @@
    it on wasm32 whatever the profile's `strip` says, and it is about a tenth of the download;
    then refresh the sha384 `integrity` of those files in index.html;
 2. put the sha256 of every inline <script> of index.html into the page's Content-Security-Policy
-   (in place of SCRIPT_HASHES), so that no 'unsafe-inline' is needed."""
+   (in place of SCRIPT_HASHES), so that no 'unsafe-inline' is needed;
+3. last, once every other file is final, write the service worker's precache manifest into sw.js
+   (in place of its PRECACHE and VERSION placeholders): the app shell, every JS and wasm file, the
+   CSS, bundle.json and the bundled default model with its sidecar, labels and samples, each with
+   the SRI sha256 of its bytes, and VERSION, a hash of them all (the worker's cache name carries it).
+   tests/e2e/offline.test.mjs recomputes VERSION the same way."""
 import base64
 import glob
 import hashlib
+import json
 import os
 import re
 import sys
@@ -76,3 +82,58 @@ hashes = " ".join(
 )
 open(path, "w", encoding="utf-8").write(page.replace("SCRIPT_HASHES", hashes))
 print(f"post_build.py: {len(inline)} inline script(s) allowed by hash")
+
+
+def precache_file(staging, url):
+    """The staged file a precache URL stands for ("./" is index.html)."""
+    return os.path.join(staging, "index.html" if url == "./" else url)
+
+
+def precache_urls(staging):
+    """The files the service worker downloads at install, as URLs relative to sw.js (which sits at
+    the root of dist/, the worker's scope): "./" (index.html) first, then the rest sorted."""
+    files = set()
+    for pattern in ("**/*.js", "**/*.wasm", "**/*.css"):
+        files.update(os.path.relpath(f, staging) for f in glob.glob(os.path.join(staging, pattern), recursive=True))
+    files.discard("sw.js")
+    if not any(f.endswith(".js") for f in files) or not any(f.endswith(".wasm") for f in files):
+        sys.exit(f"post_build.py: no .js or no .wasm in {staging}: nothing to precache")
+    bundle = json.load(open(os.path.join(staging, "bundle.json"), encoding="utf-8"))
+    default = next((m for m in bundle["models"] if m["id"] == bundle["default"]), None)
+    if default is None:
+        sys.exit(f"post_build.py: bundle.json's default model {bundle['default']!r} is not among its models")
+    files.add("bundle.json")
+    files.update(default[k] for k in ("onnx", "sidecar", "labels") if default.get(k))
+    files.update(default.get("samples", []))
+    urls = ["./"] + sorted(f.replace(os.sep, "/") for f in files)
+    for url in urls:
+        if not os.path.isfile(precache_file(staging, url)):
+            sys.exit(f"post_build.py: {url} (to precache) is not in the build")
+    return urls
+
+
+def write_precache(staging):
+    """Fills sw.js's PRECACHE and VERSION placeholders (see the module's doc)."""
+    sw_path = os.path.join(staging, "sw.js")
+    sw = open(sw_path, encoding="utf-8").read()
+    placeholders = ("const PRECACHE = /*PRECACHE*/[];", 'const VERSION = "/*VERSION*/";')
+    for placeholder in placeholders:
+        if sw.count(placeholder) != 1:
+            sys.exit(f"post_build.py: {sw_path} must hold the line {placeholder!r} once")
+    entries, version = [], hashlib.sha256()
+    for url in precache_urls(staging):
+        data = open(precache_file(staging, url), "rb").read()
+        digest = hashlib.sha256(data)
+        entries.append({"url": url, "integrity": "sha256-" + base64.b64encode(digest.digest()).decode()})
+        version.update(f"{url} {digest.hexdigest()}\n".encode())
+    version = version.hexdigest()[:16]
+    # One entry a line, and valid JSON (the end-to-end test parses it).
+    listing = "[\n" + ",\n".join(f"  {json.dumps(e)}" for e in entries) + "\n]"
+    sw = sw.replace(placeholders[0], f"const PRECACHE = {listing};")
+    sw = sw.replace(placeholders[1], f"const VERSION = {json.dumps(version)};")
+    open(sw_path, "w", encoding="utf-8").write(sw)
+    total = sum(os.path.getsize(precache_file(staging, e["url"])) for e in entries)
+    print(f"post_build.py: sw.js precaches {len(entries)} files ({total} bytes), version {version}")
+
+
+write_precache(staging)

@@ -43,10 +43,28 @@ async fn get(url: &str) -> Result<Response, String> {
         .await
         .map_err(|e| format!("cannot fetch {url}: {}", js_error_text(&e)))?;
     let resp: Response = resp.dyn_into().map_err(|_| format!("cannot fetch {url}: not a response"))?;
+    if resp.status() == 503 {
+        if let Some(reason) = short_text_body(&resp).await {
+            // A short explanation is shown as it is. The service worker's answer offline (www/sw.js)
+            // names the file and says what to do, so it needs no "cannot fetch {url}" before it:
+            // "not available offline: models/m.onnx was never downloaded; connect once to fetch it".
+            let said = if reason.contains(url) { reason } else { format!("cannot fetch {url}: {reason}") };
+            return Err(format!("{said} (HTTP 503)"));
+        }
+    }
     if !resp.ok() {
         return Err(format!("cannot fetch {url}: HTTP {} {}", resp.status(), resp.status_text()));
     }
     Ok(resp)
+}
+
+/// The body of an error response when it is one short line of text (an explanation worth showing
+/// as it is, not an HTML error page), else None.
+async fn short_text_body(resp: &Response) -> Option<String> {
+    let text = JsFuture::from(resp.text().ok()?).await.ok()?.as_string()?;
+    let text = text.trim();
+    let plain = !text.is_empty() && text.len() <= 300 && !text.contains('\n') && !text.starts_with('<');
+    plain.then(|| text.to_string())
 }
 
 pub async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {

@@ -62,6 +62,6 @@ pub fn heatmap(
     style: &HeatmapStyle,
 ) -> (usize, usize, Vec<f32>, f32, image::RgbaImage) {
     let (h, w, values) = heatmap::channel_sum(&e.relevance, layout);
-    let (clip, img) = heatmap::paint(h, w, &values, style);
-    (h, w, values, clip, img)
+    let (scale, img) = heatmap::paint(h, w, &values, style);
+    (h, w, values, scale.clip, img)
 }

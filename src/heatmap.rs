@@ -125,14 +125,111 @@ pub fn color(cmap: Colormap, t: f32) -> [u8; 3] {
     }
 }
 
-/// Renders an `h` x `w` map (`values` row-major) with a colormap; alpha is 255 everywhere.
+/// How colour strength follows the scaled value below the clip: the colour of `t` (in [-1, 1]) is
+/// the colour of `sign(t) · |t|^γ`. γ = 1 is linear; γ < 1 lifts small values so that a sparse map
+/// (most of |R| on a few pixels, as R-LRP's on deep networks) shows where the rest of its evidence
+/// lies; the colour bar shows the same curve, so no value is misread.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Contrast {
+    /// γ = 1: colour proportional to relevance.
+    #[default]
+    Linear,
+    /// A fixed γ (clamped to [[`MIN_GAMMA`], 1]).
+    Gamma(f32),
+    /// γ chosen per map by [`auto_gamma`].
+    Auto,
+}
+
+/// The smallest γ any contrast setting uses.
+pub const MIN_GAMMA: f32 = 0.3;
+/// [`auto_gamma`] makes at least this share of the pixels visibly coloured ...
+pub const AUTO_VISIBLE_SHARE: f64 = 0.2;
+/// ... where "visibly coloured" means at least this fraction of full colour (26 of 255 levels away
+/// from the colour of zero).
+pub const VISIBLE_COLOUR: f32 = 0.1;
+
+impl Contrast {
+    /// The γ this setting gives for `values` scaled by `clip`.
+    pub fn gamma(self, values: &[f32], clip: f32) -> f32 {
+        match self {
+            Contrast::Linear => 1.0,
+            Contrast::Gamma(g) if g.is_finite() => g.clamp(MIN_GAMMA, 1.0),
+            Contrast::Gamma(_) => 1.0,
+            Contrast::Auto => auto_gamma(values, clip),
+        }
+    }
+
+    /// Parses `auto`, `linear` or a γ in (0, 1] (the command line's `--contrast`).
+    pub fn parse(s: &str) -> Result<Contrast> {
+        match s.trim() {
+            "auto" => Ok(Contrast::Auto),
+            "linear" => Ok(Contrast::Linear),
+            t => match t.parse::<f32>() {
+                Ok(g) if g.is_finite() && g > 0.0 && g <= 1.0 => Ok(Contrast::Gamma(g)),
+                _ => Err(Error::Request(format!(
+                    "contrast '{t}': expected auto, linear or a gamma in (0, 1] (e.g. 0.5)"
+                ))),
+            },
+        }
+    }
+}
+
+/// The γ closest to linear (largest, at most 1, at least [`MIN_GAMMA`]) at which at least
+/// [`AUTO_VISIBLE_SHARE`] of the pixels get [`VISIBLE_COLOUR`] or more: with `q` the
+/// (1 − share)-quantile of `|v| / clip`, `q^γ ≥ VISIBLE_COLOUR` gives `γ = ln(VISIBLE_COLOUR) / ln(q)`.
+/// Rounded down to a multiple of 0.05 so that the colour bar's label stays short. Maps with too few
+/// non-zero pixels to reach the share (an MNIST digit's background) get [`MIN_GAMMA`]; an invalid
+/// clip or an empty map gives 1.
+pub fn auto_gamma(values: &[f32], clip: f32) -> f32 {
+    if !(clip.is_finite() && clip > 0.0) || values.is_empty() {
+        return 1.0;
+    }
+    let mut a: Vec<f32> = values.iter().map(|v| if v.is_finite() { (v.abs() / clip).min(1.0) } else { 0.0 }).collect();
+    let k = ((a.len() as f64) * (1.0 - AUTO_VISIBLE_SHARE)).floor() as usize;
+    let k = k.min(a.len() - 1);
+    let (_, q, _) = a.select_nth_unstable_by(k, |x, y| x.total_cmp(y));
+    let q = *q;
+    if q >= VISIBLE_COLOUR {
+        return 1.0;
+    }
+    if q <= 0.0 {
+        return MIN_GAMMA;
+    }
+    let g = (VISIBLE_COLOUR.ln() / q.ln()).clamp(MIN_GAMMA, 1.0);
+    ((g * 20.0 + 1e-4).floor() / 20.0).max(MIN_GAMMA)
+}
+
+/// The scale of a painted map: `clip` is the |R| shown at full colour, `gamma` the contrast curve.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scale {
+    pub clip: f32,
+    pub gamma: f32,
+}
+
+impl Scale {
+    /// The |R| drawn at colour strength `t` in [0, 1] (the colour bar's tick values).
+    pub fn value_at(&self, t: f32) -> f32 {
+        self.clip * t.clamp(0.0, 1.0).powf(1.0 / self.gamma)
+    }
+}
+
+/// Renders an `h` x `w` map (`values` row-major) with a colormap, linearly; alpha is 255
+/// everywhere.
 ///
 /// Each value is scaled by `mode` with `clip` as full scale (see [`ScaleMode`]); values beyond
 /// `±clip` saturate (±infinity too). NaN values, and every value when `clip` is zero, negative or
 /// non-finite, get the colour of zero (white for `Bwr`, black for `Heat`). If `values` is shorter
 /// than `h * w` the missing pixels get the colour of zero; extra values are ignored.
 pub fn render(h: usize, w: usize, values: &[f32], cmap: Colormap, mode: ScaleMode, clip: f32) -> RgbaImage {
+    render_scaled(h, w, values, cmap, mode, Scale { clip, gamma: 1.0 })
+}
+
+/// [`render`] with a contrast curve: after scaling and clamping, `t → sign(t)·|t|^γ` ([`Contrast`];
+/// a γ outside (0, 1) or non-finite counts as 1, linear).
+pub fn render_scaled(h: usize, w: usize, values: &[f32], cmap: Colormap, mode: ScaleMode, scale: Scale) -> RgbaImage {
+    let clip = scale.clip;
     let valid_clip = clip.is_finite() && clip > 0.0;
+    let gamma = if scale.gamma.is_finite() && scale.gamma > 0.0 && scale.gamma < 1.0 { scale.gamma } else { 1.0 };
     let mut img = RgbaImage::new(w as u32, h as u32);
     for (i, px) in img.pixels_mut().enumerate() {
         let v = values.get(i).copied().unwrap_or(0.0);
@@ -145,31 +242,17 @@ pub fn render(h: usize, w: usize, values: &[f32], cmap: Colormap, mode: ScaleMod
                 ScaleMode::Positive => v.max(0.0) / clip,
             };
             // ±inf / clip = ±inf: clamp; NaN cannot occur here
-            t.clamp(-1.0, 1.0)
+            let t = t.clamp(-1.0, 1.0);
+            if gamma == 1.0 {
+                t
+            } else {
+                t.signum() * t.abs().powf(gamma)
+            }
         };
         let [r, g, b] = color(cmap, t);
         *px = Rgba([r, g, b, 255]);
     }
     img
-}
-
-/// Sets each pixel's alpha to its colour strength, `255·min(1, |t|)` with `t` scaled as in [`render`],
-/// so that an [`overlay`] shows the picture where relevance is near zero instead of washing it out
-/// with the colour of zero. NaN values and an invalid clip give alpha 0.
-pub fn alpha_by_magnitude(img: &mut RgbaImage, values: &[f32], mode: ScaleMode, clip: f32) {
-    let valid_clip = clip.is_finite() && clip > 0.0;
-    for (i, px) in img.pixels_mut().enumerate() {
-        let v = values.get(i).copied().unwrap_or(0.0);
-        let t = if !valid_clip || v.is_nan() {
-            0.0
-        } else {
-            match mode {
-                ScaleMode::Signed | ScaleMode::Absolute => v.abs() / clip,
-                ScaleMode::Positive => v.max(0.0) / clip,
-            }
-        };
-        px.0[3] = (t.clamp(0.0, 1.0) * 255.0).round() as u8;
-    }
 }
 
 /// Alpha-blends `heat` over `base`: `out = base * (1 - a) + heat * a` with
@@ -222,33 +305,32 @@ pub struct HeatmapStyle {
     pub mode: ScaleMode,
     /// The colour scale saturates at this percentile of |R| (Captum's outlier_perc = 100 − this).
     pub clip_percentile: f64,
+    /// How colour strength follows |R| below the clip.
+    pub contrast: Contrast,
 }
 
 impl Default for HeatmapStyle {
     fn default() -> Self {
-        HeatmapStyle { colormap: Colormap::Bwr, mode: ScaleMode::Signed, clip_percentile: 99.5 }
+        HeatmapStyle {
+            colormap: Colormap::Bwr,
+            mode: ScaleMode::Signed,
+            clip_percentile: 99.5,
+            contrast: Contrast::Linear,
+        }
     }
 }
 
-/// The colour picture of a channel-summed relevance map (h × w values) and the |R| at which its
-/// colour scale saturates. The command line and the page both draw with this.
-pub fn paint(h: usize, w: usize, values: &[f32], style: &HeatmapStyle) -> (f32, image::RgbaImage) {
+/// The colour picture of a channel-summed relevance map (h × w values) and its scale (the |R| at
+/// which colour saturates, the contrast curve). The command line and the page both draw with this.
+pub fn paint(h: usize, w: usize, values: &[f32], style: &HeatmapStyle) -> (Scale, image::RgbaImage) {
     let clip = percentile_abs(values, style.clip_percentile);
-    (clip, render(h, w, values, style.colormap, style.mode, clip))
+    paint_scaled(h, w, values, style, clip)
 }
 
-/// The heatmap laid over the (resized, cropped) image: colour where relevance is, the photo where it
-/// is not. Returns the clip value and the picture.
-pub fn paint_over(
-    base: &image::RgbImage,
-    values: &[f32],
-    style: &HeatmapStyle,
-    opacity: f32,
-) -> (f32, image::RgbImage) {
-    let (w, h) = base.dimensions();
-    let (clip, mut heat) = paint(h as usize, w as usize, values, style);
-    alpha_by_magnitude(&mut heat, values, style.mode, clip);
-    (clip, overlay(base, &heat, opacity))
+/// [`paint`] with a given clip (a scale shared by several maps); the contrast still follows `style`.
+pub fn paint_scaled(h: usize, w: usize, values: &[f32], style: &HeatmapStyle, clip: f32) -> (Scale, image::RgbaImage) {
+    let scale = Scale { clip, gamma: style.contrast.gamma(values, clip) };
+    (scale, render_scaled(h, w, values, style.colormap, style.mode, scale))
 }
 
 #[cfg(test)]
@@ -269,5 +351,57 @@ mod tests {
         assert_eq!(v, vec![3.0, 12.0, 21.0, 30.0]);
         let t0 = Tensor::zeros(ndarray::IxDyn(&[]));
         assert_eq!(channel_sum(&t0, Layout::Nchw), (1, 1, vec![0.0]));
+    }
+
+    #[test]
+    fn contrast_gamma_curve_and_colour_bar_values_agree() {
+        // t = 0.25 at γ = 0.5 is drawn at strength 0.5; the bar says 0.5 means clip · 0.25
+        let img =
+            render_scaled(1, 2, &[0.25, -0.25], Colormap::Bwr, ScaleMode::Signed, Scale { clip: 1.0, gamma: 0.5 });
+        assert_eq!(img.get_pixel(0, 0).0, [255, 128, 128, 255]);
+        assert_eq!(img.get_pixel(1, 0).0, [128, 128, 255, 255]);
+        let s = Scale { clip: 2.0, gamma: 0.5 };
+        assert!((s.value_at(0.5) - 0.5).abs() < 1e-6);
+        assert_eq!(s.value_at(1.0), 2.0);
+        // an invalid γ draws linearly
+        let lin = render(1, 1, &[0.25], Colormap::Bwr, ScaleMode::Signed, 1.0);
+        for g in [0.0, -1.0, f32::NAN, 2.0] {
+            let img = render_scaled(1, 1, &[0.25], Colormap::Bwr, ScaleMode::Signed, Scale { clip: 1.0, gamma: g });
+            assert_eq!(img, lin, "gamma {g}");
+        }
+    }
+
+    #[test]
+    fn auto_gamma_makes_a_fifth_of_the_pixels_visible_and_stays_linear_when_they_are() {
+        // dense map: 20 % or more already at >= 10 % colour -> linear
+        let dense: Vec<f32> = (0..100).map(|i| i as f32 / 100.0).collect();
+        assert_eq!(auto_gamma(&dense, 1.0), 1.0);
+        // sparse map: the 80th percentile is 0.01 -> γ = ln 0.1 / ln 0.01 = 0.5
+        let mut sparse = vec![0.001f32; 80];
+        sparse.extend(std::iter::repeat_n(0.01, 19));
+        sparse.push(1.0);
+        let g = auto_gamma(&sparse, 1.0);
+        assert_eq!(g, 0.5);
+        let visible = sparse.iter().filter(|v| v.abs().powf(g) >= VISIBLE_COLOUR - 1e-6).count();
+        assert!(visible as f64 >= AUTO_VISIBLE_SHARE * 100.0, "{visible}");
+        // mostly zero (an MNIST background), empty, invalid clip
+        let mut digit = vec![0.0f32; 90];
+        digit.extend([1.0f32; 10]);
+        assert_eq!(auto_gamma(&digit, 1.0), MIN_GAMMA);
+        assert_eq!(auto_gamma(&[], 1.0), 1.0);
+        assert_eq!(auto_gamma(&dense, 0.0), 1.0);
+        assert_eq!(auto_gamma(&dense, f32::NAN), 1.0);
+        assert_eq!(auto_gamma(&[f32::NAN, f32::INFINITY], 1.0), MIN_GAMMA);
+    }
+
+    #[test]
+    fn contrast_parses_the_command_line_forms() {
+        assert_eq!(Contrast::parse("auto").unwrap(), Contrast::Auto);
+        assert_eq!(Contrast::parse("linear").unwrap(), Contrast::Linear);
+        assert_eq!(Contrast::parse("0.5").unwrap(), Contrast::Gamma(0.5));
+        for bad in ["0", "1.5", "-1", "nan", "x"] {
+            assert!(Contrast::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Contrast::Gamma(0.1).gamma(&[], 1.0), MIN_GAMMA);
     }
 }

@@ -108,12 +108,16 @@ mod cli {
         /// Write the heatmap as PNG.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Overlay the heatmap on the (resized, cropped) image.
+        /// Blend the heatmap over the (resized, cropped) image.
         #[arg(long)]
         overlay: bool,
-        /// Heatmap opacity with --overlay.
+        /// With --overlay: 0 shows the image, 1 the heatmap alone, in between a linear blend.
         #[arg(long, default_value_t = 0.7)]
         opacity: f32,
+        /// How colour follows |R| below the clip: linear, auto (the page's default: the gamma closest
+        /// to linear that colours at least a fifth of the pixels visibly) or a gamma in (0, 1].
+        #[arg(long, default_value = "linear")]
+        contrast: String,
         /// The colour scale saturates at this percentile of |R|.
         #[arg(long, default_value_t = 99.5)]
         clip_percentile: f64,
@@ -155,6 +159,7 @@ mod cli {
         let method = Method::parse(&args.method)?;
         let params = args.rule.params();
         params.validate()?;
+        let contrast = heatmap::Contrast::parse(&args.contrast)?;
         let colormap = match args.colormap.as_str() {
             "bwr" => Colormap::Bwr,
             "heat" => Colormap::Heat,
@@ -210,10 +215,11 @@ mod cli {
                 colormap,
                 mode: if colormap == Colormap::Heat { ScaleMode::Positive } else { ScaleMode::Signed },
                 clip_percentile: args.clip_percentile,
+                contrast,
             };
-            let (_, _, values, _, heat) = explain::heatmap(&e, layout, &style);
+            let (_, _, _, _, heat) = explain::heatmap(&e, layout, &style);
             let png = match (&display, args.overlay) {
-                (Some(base), true) => heatmap::encode_png(&heatmap::paint_over(base, &values, &style, args.opacity).1)?,
+                (Some(base), true) => heatmap::encode_png(&heatmap::overlay(base, &heat, args.opacity))?,
                 (None, true) => {
                     return Err(Error::Request(
                         "--overlay needs --image (there is no picture under a preprocessed tensor)".into(),

@@ -18,7 +18,8 @@ import {
 const TEST_TIMEOUT = APP_TIMEOUT + 120000;
 
 // Heatmap pixels, page (wasm32 + simd128) vs command line (native), for the same model, image and
-// method. Both paint with rlrp::heatmap::paint_over, so differences come only from float rounding:
+// method, in the page's default view (the heatmap alone, auto contrast; the CLI's --contrast auto).
+// Both paint with rlrp::heatmap::paint, so differences come only from float rounding:
 // the kernels sum in another order with simd128 than natively, which moves the relevance by ~1e-6
 // relative and can push a pixel across a rounding boundary of the 8-bit colour (or move the
 // 99.5-percentile clip value a hair). Colour is continuous in the relevance, so no pixel can jump far.
@@ -92,7 +93,7 @@ describe('rlrp-web page (dist/ under a sub-path, headless Chromium)', { timeout:
     const json = execFileSync(
       cli,
       ['explain', '--model', DEFAULT_MODEL, '--image', path.join('..', 'shared', 'images', 'astronaut.png'),
-        '--method', 'rlrp', '--overlay', '--out', cliPng, '--json'],
+        '--method', 'rlrp', '--contrast', 'auto', '--out', cliPng, '--json'],
       { cwd: REPO, encoding: 'utf8', env: { ...process.env } },
     );
     const cliReport = JSON.parse(json);

@@ -9,7 +9,9 @@ use super::net::{self, Bundle, FetchedModel};
 use super::paint::{CanvasSlot, Picture};
 use super::state::*;
 use crate::app::protocol::{f32_values, Request, Response, SidecarSource, Stage};
-use crate::heatmap::{encode_png, paint, paint_over, Colormap, HeatmapStyle, ScaleMode};
+use crate::heatmap::{
+    encode_png, overlay, paint, paint_scaled, percentile_abs, Colormap, Contrast, HeatmapStyle, Scale, ScaleMode,
+};
 use crate::method::{Method, MethodParams};
 use crate::report::ModelInfo;
 use crate::sidecar::Sidecar;
@@ -29,9 +31,16 @@ pub enum Msg {
     Engine(EngineEvent),
     Bundle(Result<Bundle, String>),
     PickModel(String),
-    ModelFetched { fetch: u64, result: Result<ModelAndSample, String> },
+    ModelFetched {
+        fetch: u64,
+        result: Result<ModelAndSample, String>,
+    },
     PickSample(String),
-    SampleFetched { fetch: u64, url: String, result: Result<Vec<u8>, String> },
+    SampleFetched {
+        fetch: u64,
+        url: String,
+        result: Result<Vec<u8>, String>,
+    },
     Files(Vec<File>),
     FilesRead(Result<Vec<InFile>, String>),
     OpenPicker,
@@ -42,10 +51,15 @@ pub enum Msg {
     SetTarget(usize),
     ClassText(String),
     ClassGo,
-    SetCompare(Option<Method>),
+    ToggleCompare(Method),
+    SetView(HeatView),
     SetOpacity(f32),
     SetColormap(Colormap),
     SetMode(ScaleMode),
+    SetContrast(Contrast),
+    SetSharedScale(bool),
+    /// Runs again the explanations that were cancelled or failed.
+    Retry,
     ClipText(String),
     ClipCommit,
     SetLayer(String),
@@ -54,6 +68,7 @@ pub enum Msg {
     DownloadNpy,
     Cancel,
     DismissError,
+    DismissNotice,
     ApplySidecar(Sidecar),
     ShowError(String),
 }
@@ -149,7 +164,7 @@ pub struct Timings {
 pub struct Canvases {
     pub image: CanvasSlot,
     pub heat: CanvasSlot,
-    pub compare: CanvasSlot,
+    pub compare: [CanvasSlot; MAX_COMPARE],
     pub layer: CanvasSlot,
 }
 
@@ -157,10 +172,18 @@ pub struct Canvases {
 pub struct Selects {
     pub model: NodeRef,
     pub method: NodeRef,
-    pub compare: NodeRef,
+    pub view: NodeRef,
     pub colormap: NodeRef,
     pub mode: NodeRef,
+    pub contrast: NodeRef,
     pub layer: NodeRef,
+}
+
+/// A heatmap as painted: the picture on its canvas, the picture for the PNG download, its scale.
+pub struct Painted {
+    pub picture: Rc<Picture>,
+    pub rgb: image::RgbImage,
+    pub scale: Scale,
 }
 
 /// The most times the worker may crash in a row before the page stops restarting it.
@@ -196,27 +219,33 @@ pub struct App {
     pub(super) param_text: [String; 5],
     pub(super) class_text: String,
     pub(super) failed_main: Option<ExplainKey>,
-    failed_compare: Option<ExplainKey>,
+    pub(super) failed_compare: Vec<ExplainKey>,
     pub(super) main: Option<Shown>,
-    pub(super) compare: Option<Shown>,
-    pub(super) faith: Option<Faith>,
-    pub(super) faith_requested: Option<ExplainKey>,
+    /// Explanations of the compared methods (at most one per method).
+    pub(super) compare: Vec<Shown>,
+    pub(super) faith: Vec<Faith>,
+    /// The pixel-flipping runs asked for (the maps on show when the button was pressed).
+    pub(super) faith_requested: Vec<ExplainKey>,
 
     pub(super) style: HeatmapStyle,
+    pub(super) view: HeatView,
     pub(super) opacity: f32,
+    pub(super) shared_scale: bool,
     pub(super) clip_text: String,
     pub(super) layer: Option<String>,
 
     pub(super) busy: Option<Busy>,
     pub(super) error: Option<String>,
+    /// What the page did on its own or at the user's word (a cancel, a stopped run): shown in the
+    /// status region until the next action.
+    pub(super) notice: Option<String>,
     pub(super) timings: Timings,
     pub(super) dragging: bool,
 
     pub(super) image_pic: Option<Rc<Picture>>,
-    pub(super) heat_pic: Option<Rc<Picture>>,
-    pub(super) heat_rgb: Option<image::RgbImage>,
-    pub(super) heat_clip: Option<f32>,
-    pub(super) compare_pic: Option<Rc<Picture>>,
+    pub(super) heat: Option<Painted>,
+    /// The compared maps as painted, in the order of `settings.compare`.
+    pub(super) compare_painted: Vec<Option<Painted>>,
     pub(super) layer_pic: Option<Rc<Picture>>,
     pub(super) canvases: Canvases,
     pub(super) selects: Selects,
@@ -239,7 +268,9 @@ impl Component for App {
         link.send_future(async { Msg::Bundle(net::fetch_bundle().await) });
         let settings = Settings::default();
         let param_text = param_texts(&settings.params);
-        let style = HeatmapStyle::default();
+        // The page's default contrast is auto: a sparse map (R-LRP on a deep network puts half of
+        // |R| on 1 % of the pixels) still shows where the rest of its evidence is.
+        let style = HeatmapStyle { contrast: Contrast::Auto, ..HeatmapStyle::default() };
         App {
             engine,
             in_flight: None,
@@ -264,24 +295,25 @@ impl Component for App {
             param_text,
             class_text: String::new(),
             failed_main: None,
-            failed_compare: None,
+            failed_compare: Vec::new(),
             main: None,
-            compare: None,
-            faith: None,
-            faith_requested: None,
+            compare: Vec::new(),
+            faith: Vec::new(),
+            faith_requested: Vec::new(),
             clip_text: style.clip_percentile.to_string(),
             style,
-            opacity: 0.7,
+            view: HeatView::default(),
+            opacity: 0.6,
+            shared_scale: false,
             layer: None,
             busy: None,
             error: None,
+            notice: None,
             timings: Timings::default(),
             dragging: false,
             image_pic: None,
-            heat_pic: None,
-            heat_rgb: None,
-            heat_clip: None,
-            compare_pic: None,
+            heat: None,
+            compare_painted: Vec::new(),
             layer_pic: None,
             canvases: Canvases::default(),
             selects: Selects::default(),
@@ -408,18 +440,37 @@ impl Component for App {
                     Err(_) => self.error = Some(format!("'{}' is not a class index", self.class_text.trim())),
                 }
             }
-            Msg::SetCompare(m) => {
-                self.settings.compare = m;
-                if m.is_none() {
-                    self.compare = None;
-                    self.repaint();
+            Msg::ToggleCompare(m) => {
+                if !self.settings.toggle_compare(m) {
+                    return false;
                 }
+                let wanted = &self.settings.compare;
+                self.compare.retain(|c| wanted.contains(&c.key.method));
+                self.repaint();
                 self.after_change();
+            }
+            Msg::SetView(v) => {
+                self.view = v;
+                self.repaint();
             }
             Msg::SetOpacity(o) => {
                 self.opacity = o.clamp(0.0, 1.0);
                 self.repaint();
             }
+            Msg::SetContrast(c) => {
+                self.style.contrast = c;
+                self.repaint();
+            }
+            Msg::SetSharedScale(on) => {
+                self.shared_scale = on;
+                self.repaint();
+            }
+            Msg::Retry => {
+                self.failed_main = None;
+                self.failed_compare.clear();
+                self.after_change();
+            }
+            Msg::DismissNotice => self.notice = None,
             Msg::SetColormap(c) => {
                 self.style.colormap = c;
                 self.repaint();
@@ -444,8 +495,9 @@ impl Component for App {
                 self.repaint();
             }
             Msg::RunFaithfulness => {
-                if let Some(key) = self.main_key() {
-                    self.faith_requested = Some(key);
+                let keys: Vec<ExplainKey> = self.shown_keys();
+                if !keys.is_empty() {
+                    self.faith_requested = keys;
                     self.after_change();
                 }
             }
@@ -487,20 +539,24 @@ impl Component for App {
 
     fn rendered(&mut self, _ctx: &Context<Self>, _first_render: bool) {
         self.canvases.image.sync(self.image_pic.as_deref());
-        self.canvases.heat.sync(self.heat_pic.as_deref());
-        self.canvases.compare.sync(self.compare_pic.as_deref());
+        self.canvases.heat.sync(self.heat.as_ref().map(|p| p.picture.as_ref()));
+        for (i, slot) in self.canvases.compare.iter_mut().enumerate() {
+            slot.sync(self.compare_painted.get(i).and_then(|p| p.as_ref()).map(|p| p.picture.as_ref()));
+        }
         self.canvases.layer.sync(self.layer_pic.as_deref());
         let model = self.model_select_value();
-        let compare = self.settings.compare.map(|m| m.name()).unwrap_or("");
+        let view = view_name(self.view);
         let colormap = colormap_name(self.style.colormap);
         let mode = mode_name(self.style.mode);
+        let contrast = contrast_name(self.style.contrast);
         let layer = self.layer.clone().unwrap_or_default();
         for (node, value) in [
             (&self.selects.model, model.as_str()),
             (&self.selects.method, self.settings.method.name()),
-            (&self.selects.compare, compare),
+            (&self.selects.view, view),
             (&self.selects.colormap, colormap),
             (&self.selects.mode, mode),
+            (&self.selects.contrast, contrast),
             (&self.selects.layer, layer.as_str()),
         ] {
             if let Some(select) = node.cast::<HtmlSelectElement>() {
@@ -525,6 +581,24 @@ pub fn mode_name(m: ScaleMode) -> &'static str {
         ScaleMode::Absolute => "absolute",
         ScaleMode::Positive => "positive",
     }
+}
+
+pub fn view_name(v: HeatView) -> &'static str {
+    match v {
+        HeatView::Beside => "beside",
+        HeatView::Overlay => "overlay",
+    }
+}
+
+/// The contrast settings the page offers, as (select value, setting, label).
+pub const CONTRASTS: [(&str, Contrast, &str); 3] = [
+    ("auto", Contrast::Auto, "auto (lifts faint relevance of sparse maps)"),
+    ("linear", Contrast::Linear, "linear"),
+    ("sqrt", Contrast::Gamma(0.5), "square root (γ 0.5)"),
+];
+
+pub fn contrast_name(c: Contrast) -> &'static str {
+    CONTRASTS.iter().find(|(_, k, _)| *k == c).map(|(n, _, _)| *n).unwrap_or("auto")
 }
 
 /// Drop anywhere, paste an image: listeners on the document.
@@ -715,7 +789,7 @@ impl App {
         self.key_for(self.settings.method)
     }
 
-    fn key_for(&self, method: Method) -> Option<ExplainKey> {
+    pub(super) fn key_for(&self, method: Method) -> Option<ExplainKey> {
         let m = self.desired_model.as_ref()?;
         let i = self.desired_image.as_ref()?;
         let info = self.image_info.as_ref().filter(|ii| ii.generation == i.generation)?;
@@ -732,8 +806,21 @@ impl App {
         })
     }
 
-    fn compare_key(&self) -> Option<ExplainKey> {
-        self.key_for(self.settings.compare?)
+    /// The explanations wanted beside the main one, in the order picked.
+    pub(super) fn compare_keys(&self) -> Vec<ExplainKey> {
+        self.settings.compare.iter().filter_map(|m| self.key_for(*m)).collect()
+    }
+
+    /// The explanations on show that are the wanted ones (main first): what pixel flipping runs on.
+    fn shown_keys(&self) -> Vec<ExplainKey> {
+        let main = self.main_key().filter(|k| self.main.as_ref().is_some_and(|m| &m.key == k));
+        let compares = self.compare_keys().into_iter().filter(|k| self.compare.iter().any(|c| &c.key == k));
+        main.into_iter().chain(compares).collect()
+    }
+
+    /// Whether a pixel-flipping run for `key` is still wanted (its map is still on show).
+    fn faith_wanted(&self, key: &ExplainKey) -> bool {
+        self.main_key().as_ref() == Some(key) || self.compare_keys().contains(key)
     }
 
     /// The next request to bring the worker to the wanted state.
@@ -750,13 +837,14 @@ impl App {
         if self.main.as_ref().map(|s| &s.key) != Some(&key) && self.failed_main.as_ref() != Some(&key) {
             return Some(Job::Explain(Slot::Main, key));
         }
-        if let Some(ck) = self.compare_key() {
-            if self.compare.as_ref().map(|s| &s.key) != Some(&ck) && self.failed_compare.as_ref() != Some(&ck) {
+        for ck in self.compare_keys() {
+            let shown = self.compare.iter().any(|c| c.key == ck);
+            if !shown && !self.failed_compare.contains(&ck) {
                 return Some(Job::Explain(Slot::Compare, ck));
             }
         }
-        if let Some(fk) = &self.faith_requested {
-            if *fk == key && self.faith.as_ref().map(|f| &f.key) != Some(fk) {
+        for fk in &self.faith_requested {
+            if self.faith_wanted(fk) && !self.faith.iter().any(|f| &f.key == fk) {
                 return Some(Job::Faithfulness(fk.clone()));
             }
         }
@@ -766,6 +854,12 @@ impl App {
     /// After the wanted state changed: restart the worker if its current request is no longer
     /// wanted, then send what is next.
     fn after_change(&mut self) {
+        self.notice = None;
+        let wanted: Vec<ExplainKey> = self.faith_requested.iter().filter(|k| self.faith_wanted(k)).cloned().collect();
+        if wanted.len() < self.faith_requested.len() && self.faith.len() < self.faith_requested.len() {
+            self.notice = Some("Pixel flipping stopped: the maps it was measuring are no longer on show.".into());
+        }
+        self.faith_requested = wanted;
         if let Some(f) = &self.in_flight {
             if self.next_job().as_ref() != Some(&f.job) {
                 self.restart();
@@ -866,8 +960,8 @@ impl App {
                 self.restore_settings();
             }
             Job::Explain(Slot::Main, k) => self.failed_main = Some(k.clone()),
-            Job::Explain(Slot::Compare, k) => self.failed_compare = Some(k.clone()),
-            Job::Faithfulness(_) => self.faith_requested = None,
+            Job::Explain(Slot::Compare, k) => self.failed_compare.push(k.clone()),
+            Job::Faithfulness(_) => self.faith_requested.clear(),
         }
     }
 
@@ -880,26 +974,36 @@ impl App {
         }
     }
 
+    /// Stops what is running. A model or image that was loading is dropped (the previous one stays);
+    /// an explanation keeps the user's choice of method and class and is only not computed until
+    /// "Explain again"; pixel flipping is stopped. The page says which.
     fn cancel(&mut self) {
+        let downloading = self.fetching.take().or(self.fetching_sample.take());
         self.fetch += 1;
         self.sample_fetch += 1;
-        self.fetching = None;
-        self.fetching_sample = None;
         self.fetching_model = None;
-        self.faith_requested = None;
         let job = self.in_flight.as_ref().map(|f| f.job.clone());
+        let what = job.as_ref().map(|j| self.describe_job(j)).or(downloading);
+        self.faith_requested.clear();
         if let Some(job) = job {
-            if let Job::Explain(..) = job {
-                self.restore_settings();
-                if let Some(c) = self.compare.as_ref().filter(|_| self.compare_ready()) {
-                    self.settings.compare = Some(c.key.method);
-                }
-            }
+            let explain = matches!(job, Job::Explain(..));
             self.revert(&job);
-            self.desired_model = self.committed_model.clone();
-            self.desired_image = self.committed_image.clone();
+            if !explain {
+                self.desired_model = self.committed_model.clone();
+                self.desired_image = self.committed_image.clone();
+            }
             self.restart();
         }
+        self.notice = what.map(|w| {
+            let after = if w.starts_with("explaining") {
+                " Your choice stays selected: press “Explain again” to compute it."
+            } else if w.starts_with("loading") || w.starts_with("preparing") {
+                " The previous model and image stay."
+            } else {
+                ""
+            };
+            format!("Cancelled: {w}.{after}")
+        });
         self.pump();
     }
 
@@ -1041,8 +1145,9 @@ impl App {
                     self.image_info = None;
                     self.image_pic = None;
                     self.main = None;
-                    self.compare = None;
-                    self.faith = None;
+                    self.compare.clear();
+                    self.faith.clear();
+                    self.timings = Timings { load_ms: Some(load_ms), ..Timings::default() };
                     self.repaint();
                 }
             }
@@ -1054,6 +1159,7 @@ impl App {
                 self.committed_image = flight.image.clone();
                 self.timings.preprocess_ms = Some(preprocess_ms);
                 self.timings.forward_ms = Some(forward_ms);
+                self.timings.relevance_ms = None;
                 let rgb = if data.is_empty() { Vec::new() } else { data.swap_remove(0) };
                 match image::RgbImage::from_raw(width as u32, height as u32, rgb) {
                     Some(display) => {
@@ -1100,7 +1206,10 @@ impl App {
                         }
                         self.main = Some(shown);
                     }
-                    Slot::Compare => self.compare = Some(shown),
+                    Slot::Compare => {
+                        self.compare.retain(|c| c.key.method != shown.key.method);
+                        self.compare.push(shown);
+                    }
                 }
                 self.repaint();
             }
@@ -1108,8 +1217,9 @@ impl App {
                 Response::Faithfulness { patch, patches, steps, morf, random, aopc_morf, aopc_random, .. },
                 Job::Faithfulness(key),
             ) => {
-                self.faith =
-                    Some(Faith { key: key.clone(), patch, patches, steps, morf, random, aopc_morf, aopc_random });
+                let faith = Faith { key: key.clone(), patch, patches, steps, morf, random, aopc_morf, aopc_random };
+                self.faith.retain(|f| f.key.method != key.method);
+                self.faith.push(faith);
             }
             (other, _) => {
                 ok = false;
@@ -1134,8 +1244,11 @@ impl App {
         self.shown_ready(self.main.as_ref())
     }
 
-    pub(super) fn compare_ready(&self) -> bool {
-        self.shown_ready(self.compare.as_ref())
+    /// The explanation shown in compare tile `i` (of `settings.compare[i]`), if it is of the current
+    /// model and image (it may be of another class or parameters: then it is stale).
+    pub(super) fn compare_shown(&self, i: usize) -> Option<&Shown> {
+        let m = self.settings.compare.get(i)?;
+        self.compare.iter().find(|c| c.key.method == *m).filter(|c| self.shown_ready(Some(c)))
     }
 
     fn shown_ready(&self, s: Option<&Shown>) -> bool {
@@ -1143,32 +1256,53 @@ impl App {
         s.key.model == m.generation && s.key.image == i.generation
     }
 
-    /// Paints the heatmaps and the layer map from the current explanation and style.
+    /// Paints the heatmaps and the layer map from the current explanations and style: each map on
+    /// its own scale, or all on one (the largest clip, one contrast curve) with "same scale".
     fn repaint(&mut self) {
         let display = self.image_info.as_ref().map(|i| i.display.clone());
-        self.heat_rgb = None;
-        self.heat_clip = None;
-        self.heat_pic = self.image_pic.clone();
-        self.compare_pic = self.image_pic.clone();
+        self.heat = None;
+        self.compare_painted = Vec::new();
         self.layer_pic = None;
         let Some(display) = display else { return };
-        if self.main_ready() {
-            let main = self.main.as_ref().expect("main_ready");
-            let (clip, rgb) = paint_over(&display, &main.values, &self.style, self.opacity);
-            self.heat_pic = Some(Rc::new(Picture::from_rgb(&rgb)));
-            self.heat_rgb = Some(rgb);
-            self.heat_clip = Some(clip);
+        let main = self.main.as_ref().filter(|_| self.main_ready());
+        let maps: Vec<Option<&Shown>> =
+            std::iter::once(main).chain((0..self.settings.compare.len()).map(|i| self.compare_shown(i))).collect();
+        let shared = (self.shared_scale && maps.iter().flatten().count() > 1).then(|| {
+            let clip = maps
+                .iter()
+                .flatten()
+                .map(|m| percentile_abs(&m.values, self.style.clip_percentile))
+                .fold(0.0, f32::max);
+            let all: Vec<f32> = maps.iter().flatten().flat_map(|m| m.values.iter().copied()).collect();
+            Scale { clip, gamma: self.style.contrast.gamma(&all, clip) }
+        });
+        let (w, h) = (display.width() as usize, display.height() as usize);
+        let style = self.style;
+        let (view, opacity) = (self.view, self.opacity);
+        let paint_one = |s: &Shown| -> Painted {
+            let (scale, heat) = match shared {
+                Some(sc) => {
+                    let fixed = HeatmapStyle { contrast: Contrast::Gamma(sc.gamma), ..style };
+                    paint_scaled(h, w, &s.values, &fixed, sc.clip)
+                }
+                None => paint(h, w, &s.values, &style),
+            };
+            let rgb = match view {
+                HeatView::Overlay => overlay(&display, &heat, opacity),
+                HeatView::Beside => image::DynamicImage::ImageRgba8(heat).to_rgb8(),
+            };
+            Painted { picture: Rc::new(Picture::from_rgb(&rgb)), rgb, scale }
+        };
+        let mut painted: Vec<Option<Painted>> = maps.iter().map(|m| m.map(paint_one)).collect();
+        self.heat = painted.remove(0);
+        self.compare_painted = painted;
+        if let Some(main) = main {
             let layer = self.layer.as_ref().and_then(|l| main.layer_maps.iter().find(|(i, _)| &i.node == l));
             if let Some((info, values)) = layer {
                 let style = HeatmapStyle { colormap: Colormap::Bwr, mode: ScaleMode::Signed, ..self.style };
                 let (_, img) = paint(info.height, info.width, values, &style);
                 self.layer_pic = Some(Rc::new(Picture::from_rgba(img)));
             }
-        }
-        if self.compare_ready() {
-            let compare = self.compare.as_ref().expect("compare_ready");
-            let (_, rgb) = paint_over(&display, &compare.values, &self.style, self.opacity);
-            self.compare_pic = Some(Rc::new(Picture::from_rgb(&rgb)));
         }
     }
 
@@ -1177,11 +1311,12 @@ impl App {
         format!("{stem}_{}_class{}", s.key.method.name(), s.key.target)
     }
 
+    /// Saves the main heatmap as shown (alone or blended over the image).
     fn download_png(&mut self) {
-        let (Some(main), Some(rgb)) = (self.main.as_ref(), self.heat_rgb.as_ref()) else { return };
+        let (Some(main), Some(heat)) = (self.main.as_ref(), self.heat.as_ref()) else { return };
         let name = format!("{}.png", self.download_stem(main));
         let result =
-            encode_png(rgb).map_err(|e| e.to_string()).and_then(|png| files::download(&name, "image/png", &png));
+            encode_png(&heat.rgb).map_err(|e| e.to_string()).and_then(|png| files::download(&name, "image/png", &png));
         if let Err(e) = result {
             self.error = Some(e);
         }

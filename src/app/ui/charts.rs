@@ -1,6 +1,6 @@
 //! SVG charts: the colour bar, ‖R‖₁ after every layer, and the pixel-flipping curves.
 use super::state::{fmt_num, Faith};
-use crate::heatmap::{color, Colormap, ScaleMode};
+use crate::heatmap::{color, Colormap, Scale, ScaleMode};
 use crate::report::LayerMass;
 use yew::prelude::*;
 
@@ -12,44 +12,58 @@ fn f(v: f64) -> String {
     format!("{v:.1}")
 }
 
-/// The value scale of the heatmap: the colormap from −clip (or 0) to +clip.
-pub fn colorbar(cmap: Colormap, mode: ScaleMode, clip: Option<f32>) -> Html {
+/// The value scale of a heatmap: the colormap from −clip (or 0) to +clip, labelled in HTML (so that
+/// the labels keep their size in a small tile); when the scale is bent (contrast γ < 1) a second line
+/// gives the value drawn at half colour (clip / 2 on a linear scale).
+pub fn colorbar(cmap: Colormap, mode: ScaleMode, scale: Option<Scale>) -> Html {
     const N: usize = 64;
-    let (w, x0, bar_w) = (320.0, 10.0, 300.0);
     let signed = mode == ScaleMode::Signed;
     let rects = (0..N).map(|i| {
         let u = (i as f32 + 0.5) / N as f32;
         let t = if signed { 2.0 * u - 1.0 } else { u };
-        let x = x0 + bar_w * i as f64 / N as f64;
-        html! { <rect x={f(x)} y="2" width={f(bar_w / N as f64 + 0.6)} height="16" fill={hex(color(cmap, t))} /> }
+        html! { <rect x={i.to_string()} y="0" width="1.05" height="1" fill={hex(color(cmap, t))} /> }
     });
-    let c = clip.map(|c| fmt_num(c as f64, 3));
-    let (lo, hi) = match (&c, signed) {
-        (Some(c), true) => (format!("−{c}"), format!("+{c}")),
-        (Some(c), false) => ("0".to_string(), c.clone()),
-        (None, _) => (String::new(), String::new()),
+    let num = |v: f32| fmt_num(v as f64, 2);
+    let pm = if signed { "±" } else { "" };
+    let (lo, hi) = match scale {
+        Some(s) if signed => (format!("−{}", num(s.clip)), num(s.clip)),
+        Some(s) => ("0".to_string(), num(s.clip)),
+        None => (String::new(), String::new()),
     };
     let what = match mode {
         ScaleMode::Signed => "relevance",
         ScaleMode::Absolute => "|relevance|",
         ScaleMode::Positive => "positive relevance",
     };
-    let label = match &c {
-        Some(_) => format!("Colour scale of the {what}: from {lo} to {hi}; values beyond are saturated"),
+    let bent = scale.filter(|s| s.gamma < 1.0);
+    let label = match scale {
+        Some(s) => format!(
+            "Colour scale of the {what}: full colour at {pm}{}, half colour at {pm}{}; values beyond are saturated",
+            num(s.clip),
+            num(s.value_at(0.5)),
+        ),
         None => "Colour scale (no heatmap yet)".to_string(),
     };
     html! {
-        <svg data-testid="colorbar" class="colorbar" viewBox={format!("0 0 {w} 36")} role="img" aria-label={label.clone()}
-             data-clip={clip.map(|c| c.to_string()).unwrap_or_default()}>
-            <title>{ label }</title>
-            { for rects }
-            <rect x={f(x0)} y="2" width={f(bar_w)} height="16" fill="none" class="frame" />
-            <text x={f(x0)} y="32" text-anchor="start">{ lo }</text>
-            if signed && c.is_some() {
-                <text x={f(x0 + bar_w / 2.0)} y="32" text-anchor="middle">{ "0" }</text>
+        <div data-testid="colorbar" class="colorbar" role="img" aria-label={label.clone()} title={label}
+             data-clip={scale.map(|s| s.clip.to_string()).unwrap_or_default()}
+             data-gamma={scale.map(|s| s.gamma.to_string()).unwrap_or_default()}>
+            <svg class="bar" viewBox={format!("0 0 {N} 1")} preserveAspectRatio="none" aria-hidden="true">
+                { for rects }
+            </svg>
+            <div class="ticks" aria-hidden="true">
+                <span>{ lo }</span>
+                if signed && scale.is_some() {
+                    <span>{ "0" }</span>
+                }
+                <span>{ hi }</span>
+            </div>
+            if let Some(s) = bent {
+                <div class="bent" aria-hidden="true">
+                    { format!("half colour at {pm}{} (contrast γ {:.2})", num(s.value_at(0.5)), s.gamma) }
+                </div>
             }
-            <text x={f(x0 + bar_w)} y="32" text-anchor="end">{ hi }</text>
-        </svg>
+        </div>
     }
 }
 
@@ -85,8 +99,14 @@ impl Frame {
     }
 }
 
-/// ‖R‖₁ after every node, from the output (left) to the input (right), on a log scale.
-pub fn layer_chart(layers: &[LayerMass], highlight: Option<&str>) -> Html {
+/// ‖R‖₁ after every node, from the output (left) to the input (right), on a log scale. The points
+/// of the nodes in `pickable` (those with a layer map) select that layer on a click or tap.
+pub fn layer_chart(
+    layers: &[LayerMass],
+    highlight: Option<&str>,
+    pickable: &[String],
+    on_pick: &Callback<String>,
+) -> Html {
     let fr = Frame { w: 640.0, h: 250.0, left: 64.0, right: 14.0, top: 12.0, bottom: 42.0 };
     let label = "‖R‖₁ after every layer, from the output to the input (log scale)";
     if layers.is_empty() {
@@ -141,11 +161,24 @@ pub fn layer_chart(layers: &[LayerMass], highlight: Option<&str>) -> Html {
     let dots = layers.iter().zip(&logs).enumerate().map(|(i, (l, v))| {
         let y = v.map(|v| fr.y(uy(v))).unwrap_or(fr.y(0.0));
         let selected = highlight == Some(l.node.as_str());
-        let class = classes!("dot", selected.then_some("selected"), v.is_none().then_some("zero"));
-        html! {
-            <circle class={class} cx={f(fr.x(ux(i)))} cy={f(y)} r={if selected { "4.5" } else { "2.5" }}>
-                <title>{ format!("{}: {} ({})\n‖R‖₁ = {}\nΣR = {}", l.label, l.op, l.node, fmt_num(l.l1, 5), fmt_num(l.sum, 5)) }</title>
-            </circle>
+        let pick = pickable.contains(&l.node);
+        let class = classes!("dot", selected.then_some("selected"), v.is_none().then_some("zero"), pick.then_some("pick"));
+        let (cx, cy) = (f(fr.x(ux(i))), f(y));
+        let title = format!("{}: {} ({})\n‖R‖₁ = {}\nΣR = {}", l.label, l.op, l.node, fmt_num(l.l1, 5), fmt_num(l.sum, 5));
+        if pick {
+            let node = l.node.clone();
+            let onclick = on_pick.reform(move |_: MouseEvent| node.clone());
+            // a larger transparent target for fingers; the keyboard uses the layer picker
+            html! {
+                <g class="pick-target" onclick={onclick}>
+                    <circle class="hit" cx={cx.clone()} cy={cy.clone()} r="9" />
+                    <circle class={class} cx={cx} cy={cy} r={if selected { "4.5" } else { "3" }}><title>{ title }</title></circle>
+                </g>
+            }
+        } else {
+            html! {
+                <circle class={class} cx={cx} cy={cy} r={if selected { "4.5" } else { "2.5" }}><title>{ title }</title></circle>
+            }
         }
     });
     html! {
@@ -161,12 +194,12 @@ pub fn layer_chart(layers: &[LayerMass], highlight: Option<&str>) -> Html {
     }
 }
 
-/// Pixel flipping: the target logit as the most relevant patches are removed first, and in random
-/// order.
-pub fn faithfulness_chart(faith: Option<&Faith>) -> Html {
+/// Pixel flipping: the target logit as the most relevant patches are removed first, one curve per
+/// method (the maps on show), and in random order (the first run's, the same for every method).
+pub fn faithfulness_chart(runs: &[&Faith]) -> Html {
     let fr = Frame { w: 640.0, h: 250.0, left: 64.0, right: 14.0, top: 12.0, bottom: 42.0 };
-    let label = "Pixel flipping: target logit as patches are removed, most relevant first and in random order";
-    let Some(fa) = faith else {
+    let label = "Pixel flipping: target logit as patches are removed, most relevant first (one line per method) and in random order";
+    let Some(first) = runs.first() else {
         return html! {
             <svg data-testid="faithfulness-chart" class="chart" viewBox="0 0 640 250" role="img" aria-label={label} data-state="empty">
                 { fr.axes("patches removed", "target logit") }
@@ -174,7 +207,7 @@ pub fn faithfulness_chart(faith: Option<&Faith>) -> Html {
             </svg>
         };
     };
-    let all = fa.morf.iter().chain(&fa.random).copied().filter(|v| v.is_finite());
+    let all = runs.iter().flat_map(|r| r.morf.iter().chain(&r.random)).copied().filter(|v| v.is_finite());
     let (mut lo, mut hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v as f64), b.max(v as f64)));
     if !lo.is_finite() {
         (lo, hi) = (0.0, 1.0);
@@ -184,7 +217,7 @@ pub fn faithfulness_chart(faith: Option<&Faith>) -> Html {
     }
     let pad = (hi - lo) * 0.06;
     let (lo, hi) = (lo - pad, hi + pad);
-    let steps = fa.steps.max(1) as f64;
+    let steps = first.steps.max(1) as f64;
     let line = |vals: &[f32]| -> String {
         vals.iter()
             .enumerate()
@@ -203,21 +236,39 @@ pub fn faithfulness_chart(faith: Option<&Faith>) -> Html {
             </g>
         }
     });
-    let x_label = format!("patches removed ({} × {} px, {} of {})", fa.patch, fa.patch, fa.steps, fa.patches);
+    let x_label =
+        format!("patches removed ({} × {} px, {} of {})", first.patch, first.patch, first.steps, first.patches);
+    let curves = runs.iter().enumerate().map(|(i, r)| {
+        html! { <polyline class={classes!("line", "morf", format!("m{i}"))} points={line(&r.morf)}
+        data-method={r.key.method.name()} /> }
+    });
+    // the legend sits at the lower left, where curves that start high and fall leave room
+    let rows = runs.len() as f64 + 1.0;
+    let y0 = fr.y(0.0) - 10.0 - 16.0 * rows;
+    let legend = runs.iter().enumerate().map(|(i, r)| {
+        let y = y0 + 16.0 * i as f64;
+        html! {
+            <>
+                <line class={classes!("line", "morf", format!("m{i}"))} x1={f(fr.x(0.03))} y1={f(y)} x2={f(fr.x(0.09))} y2={f(y)} />
+                <text x={f(fr.x(0.1))} y={f(y + 4.0)}>{ format!("{} (AOPC {})", r.key.method.label(), fmt_num(r.aopc_morf, 3)) }</text>
+            </>
+        }
+    });
+    let ry = y0 + 16.0 * runs.len() as f64;
     html! {
         <svg data-testid="faithfulness-chart" class="chart" viewBox="0 0 640 250" role="img" aria-label={label} data-state="ready"
-             data-aopc-morf={fa.aopc_morf.to_string()} data-aopc-random={fa.aopc_random.to_string()}>
+             data-aopc-morf={first.aopc_morf.to_string()} data-aopc-random={first.aopc_random.to_string()}
+             data-curves={runs.len().to_string()}>
             { for ytick }
             { fr.axes(&x_label, "target logit") }
             <text x={f(fr.x(0.0))} y={f(fr.h - fr.bottom + 16.0)} text-anchor="start">{ "0" }</text>
-            <text x={f(fr.x(1.0))} y={f(fr.h - fr.bottom + 16.0)} text-anchor="end">{ fa.steps.to_string() }</text>
-            <polyline class="line random" points={line(&fa.random)} />
-            <polyline class="line morf" points={line(&fa.morf)} />
+            <text x={f(fr.x(1.0))} y={f(fr.h - fr.bottom + 16.0)} text-anchor="end">{ first.steps.to_string() }</text>
+            <polyline class="line random" points={line(&first.random)} />
+            { for curves }
             <g class="legend">
-                <line class="line morf" x1={f(fr.x(0.62))} y1="24" x2={f(fr.x(0.68))} y2="24" />
-                <text x={f(fr.x(0.69))} y="28">{ format!("most relevant first (AOPC {})", fmt_num(fa.aopc_morf, 3)) }</text>
-                <line class="line random" x1={f(fr.x(0.62))} y1="42" x2={f(fr.x(0.68))} y2="42" />
-                <text x={f(fr.x(0.69))} y="46">{ format!("random order (AOPC {})", fmt_num(fa.aopc_random, 3)) }</text>
+                { for legend }
+                <line class="line random" x1={f(fr.x(0.03))} y1={f(ry)} x2={f(fr.x(0.09))} y2={f(ry)} />
+                <text x={f(fr.x(0.1))} y={f(ry + 4.0)}>{ format!("random order (AOPC {})", fmt_num(first.aopc_random, 3)) }</text>
             </g>
         </svg>
     }

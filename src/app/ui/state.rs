@@ -56,14 +56,43 @@ pub struct Settings {
     pub params: MethodParams,
     /// None = the predicted class.
     pub target: Option<usize>,
-    /// Second method shown beside the first (None = off).
-    pub compare: Option<Method>,
+    /// Methods shown beside the first (at most [`MAX_COMPARE`], in the order picked).
+    pub compare: Vec<Method>,
 }
+
+/// The most methods shown beside the main one (four maps in all).
+pub const MAX_COMPARE: usize = 3;
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { method: Method::Rlrp, params: MethodParams::default(), target: None, compare: None }
+        Settings { method: Method::Rlrp, params: MethodParams::default(), target: None, compare: Vec::new() }
     }
+}
+
+impl Settings {
+    /// Adds `m` to the compared methods, or removes it if it is there; the main method and a full
+    /// set are left as they are. Returns whether anything changed.
+    pub fn toggle_compare(&mut self, m: Method) -> bool {
+        if let Some(i) = self.compare.iter().position(|c| *c == m) {
+            self.compare.remove(i);
+            true
+        } else if m != self.method && self.compare.len() < MAX_COMPARE {
+            self.compare.push(m);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// How the heatmaps are shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum HeatView {
+    /// The heatmap alone (white = 0), the image in its own tile beside it.
+    #[default]
+    Beside,
+    /// The heatmap blended over the image (opacity 0 = the image, 1 = the heatmap).
+    Overlay,
 }
 
 /// Whether a method reads the stabiliser (every classical LRP method: the Norm rule at skips and

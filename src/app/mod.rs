@@ -2,6 +2,7 @@
 //! Worker ([`worker`]), where a [`session::Session`] holds the model, the image and its forward pass,
 //! and answers with [`protocol::Response`]s (progress along the way). The protocol and the session
 //! are plain Rust, tested natively; the worker and page glue exist only on wasm32.
+pub mod preprocess_check;
 pub mod protocol;
 #[cfg(feature = "engine")]
 pub mod session;

@@ -1,6 +1,12 @@
 //! The preprocessing form, shown for a user model without a sidecar (the worker guessed one from
-//! the input shape). Apply reloads the model with the edited sidecar.
-use crate::sidecar::{ColorOrder, Layout, Resize, Sidecar};
+//! the input shape). While the user types it shows, per channel, the formula `(x · scale − mean) / std`
+//! with the typed values and the range of the model input for pixel values 0–255, and warns when that
+//! input would be nearly constant or far from every usual range (the checks are plain Rust in
+//! `app::preprocess_check`). Invalid entries are named and disable Apply; warnings do not. The Apply
+//! bar sticks to the bottom of the viewport while the form is on screen. Apply reloads the model with
+//! the edited sidecar.
+use crate::app::preprocess_check::{check, num, FormValues};
+use crate::sidecar::Sidecar;
 use wasm_bindgen::JsCast;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
@@ -13,22 +19,11 @@ pub struct SidecarFormProps {
     pub on_error: Callback<String>,
 }
 
-fn list(v: &[f64]) -> String {
-    v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
-}
-
 fn value(node: &NodeRef) -> String {
     if let Some(i) = node.cast::<HtmlInputElement>() {
         return i.value();
     }
     node.get().and_then(|n| n.dyn_into::<HtmlSelectElement>().ok()).map(|s| s.value()).unwrap_or_default()
-}
-
-fn parse_list(what: &str, s: &str) -> Result<Vec<f64>, String> {
-    s.split([',', ' ', ';'])
-        .filter(|t| !t.trim().is_empty())
-        .map(|t| t.trim().parse::<f64>().map_err(|_| format!("{what}: '{t}' is not a number")))
-        .collect()
 }
 
 struct Refs {
@@ -44,36 +39,22 @@ struct Refs {
     shorter: NodeRef,
 }
 
-fn build(base: &Sidecar, r: &Refs) -> Result<Sidecar, String> {
-    let int = |what: &str, node: &NodeRef| -> Result<usize, String> {
-        let s = value(node);
-        s.trim().parse::<usize>().map_err(|_| format!("{what}: '{s}' is not a whole number"))
-    };
-    let mut sc = base.clone();
-    let i = &mut sc.input;
-    i.width = int("width", &r.width)?;
-    i.height = int("height", &r.height)?;
-    i.channels = int("channels", &r.channels)?;
-    i.color = Some(match value(&r.color).as_str() {
-        "bgr" => ColorOrder::Bgr,
-        "gray" => ColorOrder::Gray,
-        _ => ColorOrder::Rgb,
-    });
-    i.layout = if value(&r.layout) == "nhwc" { Layout::Nhwc } else { Layout::Nchw };
-    let scale = value(&r.scale);
-    i.scale = scale.trim().parse::<f64>().map_err(|_| format!("scale: '{scale}' is not a number"))?;
-    i.mean = Some(parse_list("mean", &value(&r.mean))?);
-    i.std = Some(parse_list("std", &value(&r.std))?);
-    i.resize = match value(&r.resize).as_str() {
-        "shorter_side" => {
-            let n = int("shorter side", &r.shorter)?;
-            Resize::ShorterSide(n as u32)
+impl Refs {
+    /// What the fields hold now.
+    fn read(&self) -> FormValues {
+        FormValues {
+            width: value(&self.width),
+            height: value(&self.height),
+            channels: value(&self.channels),
+            color: value(&self.color),
+            layout: value(&self.layout),
+            scale: value(&self.scale),
+            mean: value(&self.mean),
+            std: value(&self.std),
+            resize: value(&self.resize),
+            shorter: value(&self.shorter),
         }
-        "none" => Resize::None,
-        _ => Resize::Stretch,
-    };
-    sc.validate().map_err(|e| e.to_string())?;
-    Ok(sc)
+    }
 }
 
 #[function_component(SidecarForm)]
@@ -90,63 +71,136 @@ pub fn sidecar_form(props: &SidecarFormProps) -> Html {
         resize: use_node_ref(),
         shorter: use_node_ref(),
     });
-    let sc = &props.sidecar;
-    let i = &sc.input;
+    // What the fields hold: prefilled from the sidecar, read back from the DOM on every input or
+    // change event. The fields render these values (Yew resets a field whose DOM value differs from
+    // its rendered one on every render), so a re-render keeps what the user typed.
+    let current = {
+        let sidecar = props.sidecar.clone();
+        use_state_eq(move || FormValues::from_sidecar(&sidecar))
+    };
+    let oninput = {
+        let (refs, current) = (refs.clone(), current.clone());
+        Callback::from(move |_: InputEvent| current.set(refs.read()))
+    };
+    let onchange = {
+        let (refs, current) = (refs.clone(), current.clone());
+        Callback::from(move |_: Event| current.set(refs.read()))
+    };
+
+    let checked = check(&current);
+    // Cross-field rules of the sidecar (colour order against channels, shorter side against size).
+    let built = if checked.errors.is_empty() { Some(current.to_sidecar(&props.sidecar)) } else { None };
+    let mut errors = checked.errors.clone();
+    if let Some(Err(e)) = &built {
+        let e = e.trim_start_matches("sidecar: ").trim_end_matches('.');
+        let mut c = e.chars();
+        errors.push(c.next().map(|f| format!("{}{}.", f.to_uppercase(), c.as_str())).unwrap_or_default());
+    }
+    let invalid = !errors.is_empty();
+    let bad = |field: &'static str| checked.invalid_fields.contains(&field).then_some("true");
+
     let onsubmit = {
-        let (refs, base, apply, error) = (refs.clone(), sc.clone(), props.on_apply.clone(), props.on_error.clone());
+        let (refs, base, apply, error) =
+            (refs.clone(), props.sidecar.clone(), props.on_apply.clone(), props.on_error.clone());
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
-            match build(&base, &refs) {
+            let values = refs.read();
+            if !check(&values).errors.is_empty() {
+                return; // the button is disabled; Enter in a field must not apply either
+            }
+            match values.to_sidecar(&base) {
                 Ok(sc) => apply.emit(sc),
                 Err(msg) => error.emit(format!("preprocessing: {msg}")),
             }
         })
     };
-    let color = sc.color();
-    let (resize, shorter) = match i.resize {
-        Resize::Stretch => ("stretch", 256),
-        Resize::ShorterSide(n) => ("shorter_side", n),
-        Resize::None => ("none", 256),
-    };
     let opt = |v: &'static str, text: &'static str, cur: &str| html! { <option value={v} selected={v == cur}>{ text }</option> };
-    let color_name = match color {
-        ColorOrder::Rgb => "rgb",
-        ColorOrder::Bgr => "bgr",
-        ColorOrder::Gray => "gray",
+    let i = &*current;
+    let status = if invalid {
+        "Fix the invalid values above to apply."
+    } else if !checked.warnings.is_empty() {
+        "You can apply despite the warning."
+    } else {
+        ""
     };
-    let layout = if i.layout == Layout::Nhwc { "nhwc" } else { "nchw" };
+    let formula_lines = checked.channels.iter().map(|c| html! { <li>{ format!("{}: {}", c.name, c.formula) }</li> });
+    let range_lines = checked.channels.iter().map(|c| {
+        let text = match c.range {
+            Some((lo, hi)) => format!("{}: [{}, {}]", c.name, num(lo, 4), num(hi, 4)),
+            None => format!("{}: — (fix the invalid value)", c.name),
+        };
+        html! { <li>{ text }</li> }
+    });
     html! {
-        <form data-testid="sidecar-form" class="sidecar-form" {onsubmit} aria-labelledby="sidecar-title">
+        <form data-testid="sidecar-form" class="sidecar-form" {onsubmit} {oninput} {onchange}
+              aria-labelledby="sidecar-title" novalidate=true>
             <h3 id="sidecar-title">{ "Preprocessing of your model" }</h3>
             <p class="hint">{ "Your model came without a sidecar, so these values were guessed from its input shape. \
                                Check them (mean and std are per channel, in model channel order) and apply." }</p>
             <div class="form-grid">
-                <label>{ "Width" }<input ref={refs.width.clone()} name="width" type="number" min="1" value={i.width.to_string()} /></label>
-                <label>{ "Height" }<input ref={refs.height.clone()} name="height" type="number" min="1" value={i.height.to_string()} /></label>
-                <label>{ "Channels" }<input ref={refs.channels.clone()} name="channels" type="number" min="1" max="3" value={i.channels.to_string()} /></label>
+                <label>{ "Width" }<input ref={refs.width.clone()} name="width" type="number" min="1" value={i.width.clone()}
+                                         aria-invalid={bad("width")} /></label>
+                <label>{ "Height" }<input ref={refs.height.clone()} name="height" type="number" min="1" value={i.height.clone()}
+                                          aria-invalid={bad("height")} /></label>
+                <label>{ "Channels" }<input ref={refs.channels.clone()} name="channels" type="number" min="1" max="3"
+                                            value={i.channels.clone()} aria-invalid={bad("channels")} /></label>
                 <label>{ "Colour order" }
                     <select ref={refs.color.clone()} name="color">
-                        { opt("rgb", "RGB", color_name) }{ opt("bgr", "BGR", color_name) }{ opt("gray", "gray", color_name) }
+                        { opt("rgb", "RGB", &i.color) }{ opt("bgr", "BGR", &i.color) }{ opt("gray", "gray", &i.color) }
                     </select>
                 </label>
                 <label>{ "Layout" }
                     <select ref={refs.layout.clone()} name="layout">
-                        { opt("nchw", "NCHW", layout) }{ opt("nhwc", "NHWC", layout) }
+                        { opt("nchw", "NCHW", &i.layout) }{ opt("nhwc", "NHWC", &i.layout) }
                     </select>
                 </label>
-                <label>{ "Scale" }<input ref={refs.scale.clone()} name="scale" type="text" inputmode="decimal" value={i.scale.to_string()} /></label>
-                <label>{ "Mean" }<input ref={refs.mean.clone()} name="mean" type="text" value={list(&sc.mean())} /></label>
-                <label>{ "Std" }<input ref={refs.std.clone()} name="std" type="text" value={list(&sc.std())} /></label>
                 <label>{ "Resize" }
                     <select ref={refs.resize.clone()} name="resize">
-                        { opt("stretch", "stretch to size", resize) }
-                        { opt("shorter_side", "shorter side, then centre crop", resize) }
-                        { opt("none", "none (image must fit)", resize) }
+                        { opt("stretch", "stretch to size", &i.resize) }
+                        { opt("shorter_side", "shorter side, then centre crop", &i.resize) }
+                        { opt("none", "none (image must fit)", &i.resize) }
                     </select>
                 </label>
-                <label>{ "Shorter side" }<input ref={refs.shorter.clone()} name="shorter_side" type="number" min="1" value={shorter.to_string()} /></label>
+                <label>{ "Shorter side" }<input ref={refs.shorter.clone()} name="shorter_side" type="number" min="1"
+                                                value={i.shorter.clone()} aria-invalid={bad("shorter")} /></label>
+                <label>{ "Scale" }<input ref={refs.scale.clone()} name="scale" type="text" inputmode="decimal"
+                                         value={i.scale.clone()} aria-invalid={bad("scale")} aria-describedby="pp-formula" /></label>
+                <label>{ "Mean" }<input ref={refs.mean.clone()} name="mean" type="text" value={i.mean.clone()}
+                                        aria-invalid={bad("mean")} aria-describedby="pp-formula" /></label>
+                <label>{ "Std" }<input ref={refs.std.clone()} name="std" type="text" value={i.std.clone()}
+                                       aria-invalid={bad("std")} aria-describedby="pp-formula" /></label>
             </div>
-            <button type="submit" data-testid="sidecar-apply">{ "Apply and reload" }</button>
+            <div class="pp-preview">
+                <p class="pp-caption">{ "Model input = (x · scale − mean) / std, for each pixel value x in 0–255:" }</p>
+                <ul id="pp-formula" class="pp-lines" data-testid="form-formula" aria-label="Formula per channel">
+                    { for formula_lines }
+                </ul>
+                <p class="pp-caption">{ "Range of the model input (x = 0 and x = 255):" }</p>
+                <ul class="pp-lines" data-testid="form-range" aria-label="Range per channel">{ for range_lines }</ul>
+            </div>
+            <div class="pp-messages" aria-live="polite">
+                if invalid {
+                    <ul class="pp-invalid" data-testid="form-invalid">
+                        { for errors.iter().map(|e| html! { <li>{ e.clone() }</li> }) }
+                    </ul>
+                }
+                if !checked.warnings.is_empty() {
+                    <div class="pp-warning" data-testid="form-warning">
+                        { for checked.warnings.iter().map(|w| html! {
+                            <>
+                                <p><strong>{ w.title }</strong>{ ": " }{ w.detail.clone() }</p>
+                                <p class="pp-fix"><strong>{ "Fix: " }</strong>{ w.fix.clone() }</p>
+                            </>
+                        }) }
+                    </div>
+                }
+            </div>
+            <div class="pp-actions">
+                <button type="submit" data-testid="sidecar-apply" disabled={invalid} aria-describedby="pp-apply-status">
+                    { "Apply and reload" }
+                </button>
+                <span id="pp-apply-status" class="pp-apply-status" data-testid="form-apply-status">{ status }</span>
+            </div>
         </form>
     }
 }

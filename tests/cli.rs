@@ -82,6 +82,10 @@ fn bad_files_and_requests_fail_cleanly() {
             ],
             "does not match the model input shape",
         ),
+        (
+            vec!["--model".into(), model.clone(), "--image".into(), digit.clone(), "--contrast".into(), "2".into()],
+            "contrast '2': expected auto, linear or a gamma in (0, 1]",
+        ),
     ];
     for (args, expected) in cases {
         let mut full = vec!["explain".to_string()];

@@ -4,14 +4,14 @@
 //
 //   node --test tests/e2e/*.test.mjs   (scripts/test.sh runs it after `trunk build --release --offline`)
 //   RLRP_E2E_DIST=/tmp/other-dist node --test tests/e2e/*.test.mjs
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import {
-  REPO, DIST, ARTIFACTS, APP_TIMEOUT, DEFAULT_MODEL, tid, distProblem, launch, startServer, openPage, collectCsp,
+  REPO, DIST, ARTIFACTS, APP_TIMEOUT, DEFAULT_MODEL, tid, browserSuite, collectCsp,
   waitHeatmap, dropFiles, canvasPixels, decodePng, pixelDiff, screenshot, sharedFile,
 } from './lib.mjs';
 
@@ -34,33 +34,8 @@ const MAX_ABS_DIFF = 8; // no channel of any pixel moves by more than this
 const MAX_MEAN_DIFF = 0.05; // mean absolute difference over all RGB channels, in levels
 
 describe('rlrp-web page (dist/ under a sub-path, headless Chromium)', { timeout: 30 * 60000 }, () => {
-  let browser, server;
-  const problem = distProblem();
-
-  before(async () => {
-    if (problem) return;
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    server = await startServer();
-    browser = await launch();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
-
-  /** Opens the page at the default sample and waits for its first heatmap. */
-  async function ready(opts) {
-    assert.equal(problem, null, problem);
-    const p = await openPage(browser, server, opts);
-    try {
-      p.first = await waitHeatmap(p.page);
-    } catch (e) {
-      await screenshot(p.page, 'startup-failure').catch(() => {});
-      throw new Error(`the page did not show a heatmap: ${e.message}; console: ${p.problems.console.join(' | ')}`);
-    }
-    return p;
-  }
+  const suite = browserSuite();
+  const { problem, ready } = suite;
 
   test('a. the default sample shows a heatmap, with no console error, CSP violation or foreign request', { timeout: TEST_TIMEOUT }, async () => {
     const { context, page, problems, first } = await ready();
@@ -76,7 +51,7 @@ describe('rlrp-web page (dist/ under a sub-path, headless Chromium)', { timeout:
       assert.deepEqual(problems.console, [], 'console errors');
       assert.deepEqual(problems.csp, [], 'CSP violations');
       assert.deepEqual(problems.foreign, [], 'requests to other hosts than the local server');
-      const bad = server.requests.filter((r) => r.status !== 200);
+      const bad = suite.server().requests.filter((r) => r.status !== 200);
       assert.deepEqual(bad, [], 'failed requests (all URLs must be relative to the sub-path)');
     } finally {
       await context.close();
@@ -106,7 +81,7 @@ describe('rlrp-web page (dist/ under a sub-path, headless Chromium)', { timeout:
       assert.equal(Number(h.target), cliReport.target, 'the explained class (the predicted one) as the CLI');
       const web = await canvasPixels(page, tid('heatmap-canvas'));
       fs.writeFileSync(path.join(ARTIFACTS, 'astronaut_page.rgba'), web.data);
-      const native = await decodePng(browser, cliPng);
+      const native = await decodePng(suite.browser(), cliPng);
       const d = pixelDiff(web, native, PIXEL_LEVELS);
       const any = pixelDiff(web, native, 0).over;
       const line =

@@ -7,12 +7,12 @@
 // (form-warning.png: the form with its warning).
 //
 //   node --test tests/e2e/form.test.mjs   (after `trunk build --release --offline`)
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  ARTIFACTS, APP_TIMEOUT, tid, distProblem, launch, startServer, openPage, waitHeatmap, dropFiles, canvasPixels,
+  ARTIFACTS, APP_TIMEOUT, tid, browserSuite, openPage, waitHeatmap, dropFiles, canvasPixels,
   pixelDiff, sharedFile,
 } from './lib.mjs';
 
@@ -22,20 +22,8 @@ const VIEWPORT = { width: 1280, height: 800 };
 const MODEL = 'test_convnext.onnx';
 
 describe('preprocessing form (user model without a sidecar, 1280×800)', { timeout: 30 * 60000 }, () => {
-  let browser, server;
-  const problem = distProblem();
-
-  before(async () => {
-    if (problem) return;
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    server = await startServer();
-    browser = await launch();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  const suite = browserSuite();
+  const { problem } = suite;
 
   /** A screenshot of the viewport only (lib's full-page one draws the sticky Apply bar mid-page). */
   async function viewShot(page, name) {
@@ -67,7 +55,7 @@ describe('preprocessing form (user model without a sidecar, 1280×800)', { timeo
 
   test('the form explains the formula live, warns, blocks invalid numbers, keeps Apply in view, and applies', { timeout: TEST_TIMEOUT }, async () => {
     assert.equal(problem, null, problem);
-    const { context, page, problems } = await openPage(browser, server, VIEWPORT);
+    const { context, page, problems } = await openPage(suite.browser(), suite.server(), VIEWPORT);
     try {
       const first = await waitHeatmap(page);
       await dropFiles(page, tid('drop-zone'), [

@@ -1,6 +1,7 @@
 // Shared pieces of the end-to-end tests and the benchmark: where things are, launching the Debian
 // Chromium through playwright-core, watching a page for console errors / CSP violations / foreign
 // requests, dropping files with real drag-and-drop events, reading canvas pixels.
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -194,4 +195,37 @@ export async function screenshot(page, name) {
 
 export function sharedFile(rel) {
   return fs.readFileSync(path.join(SHARED, rel));
+}
+
+/**
+ * For a describe block: starts the local server and Chromium before its tests and closes them
+ * after. Returns { problem (why dist/ cannot be tested, or null), browser(), server(), ready(opts) };
+ * `ready` opens a fresh page (openPage's options) and waits for the default sample's heatmap
+ * (`p.first` = its data-* attributes).
+ */
+export function browserSuite() {
+  let browser, server;
+  const problem = distProblem();
+  before(async () => {
+    if (problem) return;
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    server = await startServer();
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+  async function ready(opts) {
+    if (problem) throw new Error(problem);
+    const p = await openPage(browser, server, opts);
+    try {
+      p.first = await waitHeatmap(p.page);
+    } catch (e) {
+      await screenshot(p.page, 'startup-failure').catch(() => {});
+      throw new Error(`the page did not show a heatmap: ${e.message}; console: ${p.problems.console.join(' | ')}`);
+    }
+    return p;
+  }
+  return { problem, browser: () => browser, server: () => server, ready };
 }

@@ -4,12 +4,12 @@
 // with nothing clipped, and a keyboard-only walk. Screenshots go to target/e2e-artifacts/.
 //
 //   node --test tests/e2e/page.test.mjs
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  ARTIFACTS, APP_TIMEOUT, tid, distProblem, launch, startServer, openPage, waitHeatmap, canvasPixels, pixelDiff,
+  ARTIFACTS, APP_TIMEOUT, tid, browserSuite, waitHeatmap, canvasPixels, pixelDiff,
   screenshot,
 } from './lib.mjs';
 
@@ -39,27 +39,7 @@ async function boxes(page, selector) {
 }
 
 describe('the page as a product (headless Chromium)', { timeout: 30 * 60000 }, () => {
-  let browser, server;
-  const problem = distProblem();
-
-  before(async () => {
-    if (problem) return;
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    server = await startServer();
-    browser = await launch();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
-
-  async function ready(opts) {
-    assert.equal(problem, null, problem);
-    const p = await openPage(browser, server, opts);
-    p.first = await waitHeatmap(p.page);
-    return p;
-  }
+  const { ready } = browserSuite();
 
   test('the default view shows the heatmap alone beside the image, visibly coloured, with a colour bar', { timeout: TEST_TIMEOUT }, async () => {
     const { context, page, first } = await ready({ width: 1280, height: 800 });

@@ -115,8 +115,30 @@ fn another_class_and_pixel_flipping() {
     assert_eq!(morf[0], random[0], "both curves start at the clean logit");
     // R-LRP's most relevant patches first must hurt the logit more than a random order does.
     assert!(aopc_morf > aopc_random, "AOPC MoRF {aopc_morf} ≤ random {aopc_random}");
-    let flips = progress.iter().filter(|p| p.0 == Stage::Faithfulness).count();
+    let flips = progress.iter().filter(|p| p.0 == Stage::Faithfulness && p.2 > 1).count();
     assert_eq!(flips, 3 * 50, "MoRF + 2 random orders of 50 forward passes");
+
+    // Another method on the same image and class: the random-order curve (which does not depend on
+    // the method) is reused, so only the 50 most-relevant-first passes run.
+    let (r2, progress) = send(
+        &mut s,
+        Request::Faithfulness { method: Method::EpsilonPlusFlat, params: MethodParams::default(), target: Some(7) },
+        vec![],
+    );
+    let Response::Faithfulness { morf: morf2, random: random2, .. } = r2.response else { panic!("{:?}", r2.response) };
+    assert_eq!(random2, random, "the random curve is the cached one");
+    assert_eq!(morf2[0], morf[0], "the same clean logit");
+    assert_ne!(morf2, morf, "another method, another order");
+    let flips = progress.iter().filter(|p| p.0 == Stage::Faithfulness && p.2 > 1).count();
+    assert_eq!(flips, 50, "only the most-relevant-first curve is computed");
+    // A new image forgets it.
+    set_image(&mut s, &format!("{DIGIT}.png"));
+    let (_, progress) = send(
+        &mut s,
+        Request::Faithfulness { method: Method::Rlrp, params: MethodParams::default(), target: Some(7) },
+        vec![],
+    );
+    assert_eq!(progress.iter().filter(|p| p.0 == Stage::Faithfulness && p.2 > 1).count(), 3 * 50);
 }
 
 #[test]

@@ -3,9 +3,10 @@
 use super::protocol::{f32_bytes, LayerMapInfo, Request, Response, SidecarSource, Stage};
 use crate::error::{Error, Result};
 use crate::eval::perturbation::{aopc, logit_fn, morf_order, patch_scores, perturbation_curve, random_order};
-use crate::eval::perturbation::{Baseline, PerturbationConfig};
+use crate::eval::perturbation::{Baseline, BatchedTarget, PerturbationConfig, TargetLogit};
 use crate::explain;
 use crate::forward::Activations;
+use crate::forward::LogitPlan;
 use crate::heatmap::channel_sum;
 use crate::model::{LoadOptions, Model};
 use crate::npy::write_npy;
@@ -36,11 +37,20 @@ struct LoadedModel {
     name: String,
     model: Model,
     sidecar: Sidecar,
+    /// The ONNX bytes, for the logits-only plan.
+    bytes: Vec<u8>,
+    /// Pixel flipping's logits-only forward pass (faster than the explaining pass, which keeps
+    /// every activation): built at the first pixel-flipping request; `Some(None)` = the model
+    /// cannot be planned so (the explaining pass is used).
+    logit_plan: Option<Option<LogitPlan>>,
 }
 
 struct CurrentImage {
     input: Preprocessed,
     acts: Activations,
+    /// Pixel flipping's random-order curve by target class: it does not depend on the method, so
+    /// comparing methods computes it once.
+    random_curves: Vec<(usize, Vec<f32>)>,
 }
 
 /// Which explanation is cached (so pixel flipping of the shown heatmap does not recompute it).
@@ -147,7 +157,13 @@ impl Session {
         let info = model.info.clone();
         progress(Stage::LoadingModel, 1, 1);
         // Only now, with everything valid, does the new model replace the old one.
-        self.model = Some(LoadedModel { name: name.clone(), model, sidecar: sidecar.clone() });
+        self.model = Some(LoadedModel {
+            name: name.clone(),
+            model,
+            sidecar: sidecar.clone(),
+            bytes: bytes.to_vec(),
+            logit_plan: None,
+        });
         self.image = None;
         self.last = None;
         Ok(Reply::new(Response::ModelLoaded { name, info, sidecar, sidecar_source: source, load_ms: clock() - t0 }))
@@ -173,7 +189,7 @@ impl Session {
         let t2 = clock();
         let (width, height) = input.display.dimensions();
         let rgb = input.display.as_raw().clone();
-        self.image = Some(CurrentImage { input, acts });
+        self.image = Some(CurrentImage { input, acts, random_curves: Vec::new() });
         self.last = None;
         Ok(Reply {
             response: Response::ImageReady {
@@ -254,36 +270,58 @@ impl Session {
         params.validate()?;
         let key = ExplanationKey { method, params, target };
         let relevance: Tensor = self.explanation(key, false, progress)?.relevance.clone();
-        let (m, img) = (self.loaded()?, self.image()?);
-        let target = target.unwrap_or_else(|| relevance::argmax(m.model.logits(&img.acts).unwrap_or(&[])));
-        let input = &img.input.tensor;
-        let cfg = page_perturbation(input.shape(), &m.sidecar);
-        let scores = patch_scores(&relevance, cfg.patch)?;
-        let steps = cfg.steps.min(scores.len());
-        let total = (1 + cfg.random_orders) * (steps + 1);
-        let mut done = 0;
-        let mut logit = logit_fn(&m.model, target);
-        let mut counted = |x: &Tensor| -> Result<f32> {
-            if !progress(Stage::Faithfulness, done, total) {
-                return Err(Error::Cancelled);
-            }
-            done += 1;
-            logit(x)
-        };
-        let morf = perturbation_curve(&mut counted, input, &morf_order(&scores), &cfg)?;
-        let mut sum = vec![0.0f64; morf.len()];
-        for r in 0..cfg.random_orders {
-            let order = random_order(scores.len(), cfg.seed, r as u64);
-            for (s, v) in sum.iter_mut().zip(perturbation_curve(&mut counted, input, &order, &cfg)?) {
-                *s += v as f64;
-            }
+        if let Some(m) = self.model.as_mut().filter(|m| m.logit_plan.is_none()) {
+            progress(Stage::Faithfulness, 0, 1);
+            m.logit_plan = Some(m.model.logit_plan(&m.bytes, 1).ok());
         }
-        let random: Vec<f32> = sum.iter().map(|s| (s / cfg.random_orders as f64) as f32).collect();
+        let (target, patch, patches, steps, morf, random) = {
+            let (m, img) = (self.loaded()?, self.image()?);
+            let target = target.unwrap_or_else(|| relevance::argmax(m.model.logits(&img.acts).unwrap_or(&[])));
+            let input = &img.input.tensor;
+            let cfg = page_perturbation(input.shape(), &m.sidecar);
+            let scores = patch_scores(&relevance, cfg.patch)?;
+            let steps = cfg.steps.min(scores.len());
+            let cached = img.random_curves.iter().find(|(t, _)| *t == target).map(|(_, c)| c.clone());
+            let orders = if cached.is_some() { 0 } else { cfg.random_orders };
+            let total = (1 + orders) * (steps + 1);
+            let mut done = 0;
+            let mut plan_target =
+                m.logit_plan.as_ref().and_then(|p| p.as_ref()).map(|plan| BatchedTarget { plan, target });
+            let mut full_pass = logit_fn(&m.model, target);
+            let mut counted = |x: &Tensor| -> Result<f32> {
+                if !progress(Stage::Faithfulness, done, total) {
+                    return Err(Error::Cancelled);
+                }
+                done += 1;
+                match plan_target.as_mut() {
+                    Some(p) => Ok(p.logits(std::slice::from_ref(x))?[0]),
+                    None => full_pass(x),
+                }
+            };
+            let morf = perturbation_curve(&mut counted, input, &morf_order(&scores), &cfg)?;
+            let random = match cached {
+                Some(curve) => curve,
+                None => {
+                    let mut sum = vec![0.0f64; morf.len()];
+                    for r in 0..cfg.random_orders {
+                        let order = random_order(scores.len(), cfg.seed, r as u64);
+                        for (s, v) in sum.iter_mut().zip(perturbation_curve(&mut counted, input, &order, &cfg)?) {
+                            *s += v as f64;
+                        }
+                    }
+                    sum.iter().map(|s| (s / cfg.random_orders as f64) as f32).collect()
+                }
+            };
+            (target, cfg.patch, scores.len(), steps, morf, random)
+        };
+        if let Some(img) = self.image.as_mut().filter(|i| !i.random_curves.iter().any(|(t, _)| *t == target)) {
+            img.random_curves.push((target, random.clone()));
+        }
         Ok(Reply::new(Response::Faithfulness {
             method,
             target,
-            patch: cfg.patch,
-            patches: scores.len(),
+            patch,
+            patches,
             steps,
             aopc_morf: aopc(&morf),
             aopc_random: aopc(&random),

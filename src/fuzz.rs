@@ -51,6 +51,34 @@ pub fn sidecar(bytes: &[u8]) {
     }
 }
 
+/// What a user types into the page's preprocessing form (`crate::app::preprocess_check`): the
+/// bytes as text, one field per line (width, height, channels, colour order, layout, scale, mean,
+/// std, resize, shorter side); the check and the sidecar it builds, and if it is valid, a
+/// preprocessed 8 × 8 picture.
+pub fn sidecar_form(bytes: &[u8]) {
+    use crate::app::preprocess_check::{check, FormValues};
+    let text = String::from_utf8_lossy(bytes);
+    let mut f = text.split('\n').map(str::to_string);
+    let mut next = || f.next().unwrap_or_default();
+    let values = FormValues {
+        width: next(),
+        height: next(),
+        channels: next(),
+        color: next(),
+        layout: next(),
+        scale: next(),
+        mean: next(),
+        std: next(),
+        resize: next(),
+        shorter: next(),
+    };
+    let _ = check(&values);
+    if let Ok(s) = values.to_sidecar(&Sidecar::default_for_input_shape(&[1, 3, 8, 8])) {
+        const PNG_8X8: &[u8] = include_bytes!("../tests/data/hostile/gray8.png");
+        let _ = preprocess_bytes(PNG_8X8, &s);
+    }
+}
+
 /// A .npy array.
 pub fn npy(bytes: &[u8]) {
     if let Ok(t) = crate::npy::read_npy(bytes) {

@@ -1,7 +1,9 @@
 //! The browser app. The page (Yew, [`ui`]) never computes: it sends [`protocol::Request`]s to a Web
 //! Worker ([`worker`]), where a [`session::Session`] holds the model, the image and its forward pass,
-//! and answers with [`protocol::Response`]s (progress along the way). The protocol and the session
-//! are plain Rust, tested natively; the worker and page glue exist only on wasm32.
+//! and answers with [`protocol::Response`]s (progress along the way). The protocol, the session and
+//! the page's state machine ([`page`]) are plain Rust, tested natively; the worker and page glue
+//! exist only on wasm32.
+pub mod page;
 pub mod preprocess_check;
 pub mod protocol;
 #[cfg(feature = "engine")]

@@ -1,7 +1,7 @@
 //! The handle on the engine's Web Worker: spawning, sending one request at a time, terminating.
-//! Which request to send next (and what to replay after a restart) is the app's business
-//! ([`super::app`]); this module only tags everything with the worker's epoch so that messages of
-//! a terminated worker are ignored.
+//! Which request to send next (and what to replay after a restart) is the page state's business
+//! ([`crate::app::page`], applied by [`super::app`]); this module only tags everything with the
+//! worker's epoch so that messages of a terminated worker are ignored.
 use crate::app::protocol::{Request, Response};
 use crate::app::wire;
 use wasm_bindgen::prelude::*;

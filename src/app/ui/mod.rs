@@ -1,8 +1,9 @@
 //! The page: a Yew app that sends requests to the engine's Web Worker and paints its answers with
 //! the same code as the command line ([`crate::heatmap::paint_over`]).
 //!
-//! - [`app`]: the root component, its state and the reconciliation of what the page wants with what
-//!   the worker holds (replayed after a cancel or a crash);
+//! - [`app`]: the root component, the glue around the page's state machine
+//!   ([`crate::app::page`]: what the page wants against what the worker holds, replayed after a
+//!   cancel or a crash), applying its effects to the worker and the canvases;
 //! - [`engine`]: the worker handle; [`net`]: fetching the bundled models; [`files`]: files in
 //!   (drop, paste, picker) and out (downloads); [`paint`]: canvases; [`charts`]: SVG charts and
 //!   the colour bar; [`view`]: the page's sections; [`sidecar_form`]: preprocessing of a user model.

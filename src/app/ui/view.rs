@@ -1,10 +1,11 @@
 //! The page's sections (the `data-testid` hooks are the contract with the tests).
-use super::app::{colormap_name, contrast_name, mode_name, view_name, App, Msg, Param, CONTRASTS};
+use super::app::{colormap_name, contrast_name, mode_name, view_name, App, Msg, CONTRASTS};
 use super::charts;
 use super::files;
 use super::net;
 use super::sidecar_form::SidecarForm;
-use super::state::{fmt_ms, fmt_num, HeatView, Shown, MAX_COMPARE};
+use super::state::{fmt_ms, fmt_num, HeatView};
+use crate::app::page::{Param, Shown, MAX_COMPARE};
 use crate::app::protocol::SidecarSource;
 use crate::heatmap::{Colormap, Contrast, ScaleMode};
 use crate::method::Method;
@@ -64,27 +65,27 @@ impl App {
         let link = ctx.link();
         let busy = self.is_busy();
         let downloading = self.fetching.as_ref().or(self.fetching_sample.as_ref());
-        let stage = match (downloading, &self.busy) {
+        let stage = match (downloading, self.page.busy()) {
             (Some(f), _) => f.clone(),
             (None, Some(b)) => b.stage.clone(),
             (None, None) => "ready".to_string(),
         };
-        let (value, max) = match &self.busy {
+        let (value, max) = match self.page.busy() {
             Some(b) if b.total > 0 && downloading.is_none() => (Some(b.done.to_string()), b.total.to_string()),
             _ => (None, "1".to_string()),
         };
         html! {
             <aside class="status" aria-label="Status">
-                if let Some(e) = &self.error {
+                if let Some(e) = self.page.error() {
                     <div data-testid="error-banner" class="toast error-banner" role="alert">
-                        <p>{ e.clone() }</p>
+                        <p>{ e.to_string() }</p>
                         <button type="button" data-testid="error-dismiss" class="secondary" aria-label="Dismiss the error"
                                 onclick={link.callback(|_| Msg::DismissError)}>{ "Dismiss" }</button>
                     </div>
                 }
                 <div class="toast notice-region" role="status" aria-live="polite">
-                    if let Some(n) = &self.notice {
-                        <p data-testid="notice">{ n.clone() }</p>
+                    if let Some(n) = self.page.notice() {
+                        <p data-testid="notice">{ n.to_string() }</p>
                         <button type="button" class="secondary" aria-label="Dismiss the notice"
                                 onclick={link.callback(|_| Msg::DismissNotice)}>{ "OK" }</button>
                     }
@@ -106,14 +107,14 @@ impl App {
         let link = ctx.link();
         let models = self.bundle.as_ref().map(|b| b.models.clone()).unwrap_or_default();
         let current = self.model_select_value();
-        let user = self.desired_model.as_ref().is_some_and(|m| m.bundle_id.is_none()) && self.fetching_model.is_none();
-        let model_name = self.model_info.as_ref().map(|m| m.name.clone()).unwrap_or_else(|| "none yet".into());
+        let user = self.page.desired_model().is_some_and(|m| m.bundle_id.is_none()) && self.fetching_model.is_none();
+        let model_name = self.page.model_info().map(|m| m.name.clone()).unwrap_or_else(|| "none yet".into());
         let on_model = link.callback(|e: Event| Msg::PickModel(select_value(&e)));
-        let samples = self.desired_model.as_ref().map(|m| m.samples.clone()).unwrap_or_default();
-        let current_sample = self.desired_image.as_ref().and_then(|i| i.url.clone());
+        let samples = self.page.desired_model().map(|m| m.samples.clone()).unwrap_or_default();
+        let current_sample = self.page.desired_image().and_then(|i| i.url.clone());
         // Thumbnails are the full sample files: fetch them only after the first heatmap (or a
         // failure), so they do not compete with the wasm and the model on the way to it.
-        let thumbnails = self.main.is_some() || self.error.is_some();
+        let thumbnails = self.page.main().is_some() || self.page.error().is_some();
         let open = link.callback(|_: MouseEvent| Msg::OpenPicker);
         let key_open = link.batch_callback(|e: KeyboardEvent| {
             if e.key() == "Enter" || e.key() == " " {
@@ -129,12 +130,12 @@ impl App {
             input.set_value("");
             Msg::Files(list)
         });
-        let info = self.model_info.as_ref().map(|m| {
+        let info = self.page.model_info().map(|m| {
             let i = &m.info;
             let shape = i.input_shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("×");
             format!("input {shape} · {} classes · {} weighted layers · opset {}", i.classes, i.weighted_layers, i.opset)
         });
-        let form = self.model_info.as_ref().filter(|m| m.user && m.source != SidecarSource::File).map(|m| {
+        let form = self.page.model_info().filter(|m| m.user && m.source != SidecarSource::File).map(|m| {
             html! {
                 <SidecarForm key={m.generation.to_string()} sidecar={m.sidecar.clone()}
                              on_apply={link.callback(Msg::ApplySidecar)} on_error={link.callback(Msg::ShowError)} />
@@ -196,7 +197,7 @@ impl App {
         if let Some(p) = &self.image_pic {
             return (p.width, p.height);
         }
-        match &self.model_info {
+        match self.page.model_info() {
             Some(m) => (m.sidecar.input.width as u32, m.sidecar.input.height as u32),
             None => (224, 224),
         }
@@ -221,23 +222,22 @@ impl App {
     /// side by side at one size, each with its own colour bar.
     fn view_picture(&self, ctx: &Context<Self>) -> Html {
         let link = ctx.link();
-        let ready = self.main_ready();
-        let main = self.main.as_ref().filter(|_| ready);
+        let ready = self.page.main_ready();
+        let main = self.page.main_shown();
         let (w, h) = self.input_size();
-        let model = self.model_info.as_ref().map(|m| m.name.clone()).unwrap_or_default();
-        let wanted = self.main_key();
-        let held = wanted.is_some() && self.failed_main == wanted
-            || self.compare_keys().iter().any(|k| self.failed_compare.contains(k));
+        let model = self.page.model_info().map(|m| m.name.clone()).unwrap_or_default();
+        let wanted = self.page.main_key();
+        let held = self.page.held();
         let stale = ready && wanted.is_some() && main.is_some_and(|m| Some(&m.key) != wanted.as_ref());
-        let image_name = self.image_info.as_ref().map(|i| i.name.clone()).unwrap_or_default();
-        let tiles = 2 + self.settings.compare.len();
+        let image_name = self.page.image_info().map(|i| i.name.clone()).unwrap_or_default();
+        let tiles = 2 + self.page.settings().compare.len();
         let placeholder = if self.is_busy() { "computing…" } else { "no heatmap yet" };
         let main_caption = main.map(Self::map_caption).unwrap_or_else(|| placeholder.to_string());
         let overlay = self.view == HeatView::Overlay;
-        let compare_tiles = self.settings.compare.iter().enumerate().map(|(i, m)| {
-            let shown = self.compare_shown(i);
+        let compare_tiles = self.page.settings().compare.iter().enumerate().map(|(i, m)| {
+            let shown = self.page.compare_shown(i);
             let painted = self.compare_painted.get(i).and_then(|p| p.as_ref());
-            let stale = shown.is_some_and(|s| self.key_for(*m).as_ref() != Some(&s.key));
+            let stale = shown.is_some_and(|s| self.page.key_for(*m).as_ref() != Some(&s.key));
             let caption = match shown {
                 Some(s) => Self::map_caption(s),
                 None => format!("{} · {placeholder}", m.label()),
@@ -308,13 +308,13 @@ impl App {
     /// The method, its parameters, the methods to compare, and how the maps are drawn.
     fn view_controls(&self, ctx: &Context<Self>) -> Html {
         let link = ctx.link();
-        let method = self.settings.method;
+        let method = self.page.settings().method;
         let on_method = link.callback(|e: Event| match Method::parse(&select_value(&e)) {
             Ok(m) => Msg::SetMethod(m),
             Err(err) => Msg::ShowError(err.to_string()),
         });
         let params = Param::ALL.iter().copied().filter(|p| p.shown_for(method)).map(|p| {
-            let text = self.param_text[Param::ALL.iter().position(|q| *q == p).unwrap_or(0)].clone();
+            let text = self.page.param_text(p).to_string();
             let id = format!("param-{}", p.name());
             html! {
                 <label class="param" for={id.clone()}>
@@ -326,9 +326,9 @@ impl App {
                 </label>
             }
         });
-        let full = self.settings.compare.len() >= MAX_COMPARE;
+        let full = self.page.settings().compare.len() >= MAX_COMPARE;
         let compare_boxes = Method::ALL.iter().copied().filter(|m| *m != method).map(|m| {
-            let on = self.settings.compare.contains(&m);
+            let on = self.page.settings().compare.contains(&m);
             let id = format!("compare-{}", m.name());
             html! {
                 <label class="chip" for={id.clone()}>
@@ -416,7 +416,7 @@ impl App {
                     </label>
                     <label class="check" for="shared-scale">
                         <input id="shared-scale" data-testid="shared-scale" type="checkbox" checked={self.shared_scale}
-                               disabled={self.settings.compare.is_empty()}
+                               disabled={self.page.settings().compare.is_empty()}
                                onchange={link.callback(|e: Event| Msg::SetSharedScale(e.target_unchecked_into::<HtmlInputElement>().checked()))} />
                         { " same colour scale for every map (methods' relevance can differ by 1000×)" }
                     </label>
@@ -429,9 +429,9 @@ impl App {
 
     fn view_prediction(&self, ctx: &Context<Self>) -> Html {
         let link = ctx.link();
-        let top = self.image_info.as_ref().map(|i| i.top.clone()).unwrap_or_default();
-        let classes = self.image_info.as_ref().map(|i| i.classes).unwrap_or(0);
-        let main = self.main.as_ref().filter(|_| self.main_ready());
+        let top = self.page.image_info().map(|i| i.top.clone()).unwrap_or_default();
+        let classes = self.page.image_info().map(|i| i.classes).unwrap_or(0);
+        let main = self.page.main_shown();
         let explained = main.map(|m| m.report.target);
         let items = top.iter().enumerate().map(|(rank, c)| {
             let class = c.class;
@@ -460,7 +460,7 @@ impl App {
                 <div class="row class-row">
                     <label class="field grow" for="class-input">{ if classes > 0 { format!("Explain class (0–{})", classes - 1) } else { "Explain class".to_string() } }
                         <input id="class-input" data-testid="class-input" type="number" min="0"
-                               max={classes.saturating_sub(1).to_string()} step="1" value={self.class_text.clone()}
+                               max={classes.saturating_sub(1).to_string()} step="1" value={self.page.class_text().to_string()}
                                oninput={link.callback(|e: InputEvent| Msg::ClassText(input_value(&e)))}
                                onkeydown={link.batch_callback(|e: KeyboardEvent| is_enter(&e).then_some(Msg::ClassGo))} />
                     </label>
@@ -502,7 +502,7 @@ impl App {
     }
 
     fn view_timings(&self) -> Html {
-        let t = &self.timings;
+        let t = self.page.timings();
         let attr = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_default();
         let text = |v: Option<f64>| v.map(fmt_ms).unwrap_or_else(|| "–".into());
         html! {
@@ -526,12 +526,12 @@ impl App {
 
     fn view_layers(&self, ctx: &Context<Self>) -> Html {
         let link = ctx.link();
-        let main = self.main.as_ref().filter(|_| self.main_ready());
+        let main = self.page.main_shown();
         let layers = main.map(|m| m.report.layers.as_slice()).unwrap_or(&[]);
         let maps = main.map(|m| m.layer_maps.as_slice()).unwrap_or(&[]);
         let on_layer = link.callback(|e: Event| Msg::SetLayer(select_value(&e)));
         let (w, h) = self.layer_pic.as_ref().map(|p| (p.width, p.height)).unwrap_or((1, 1));
-        let selected = self.layer.clone().unwrap_or_default();
+        let selected = self.page.layer().unwrap_or_default().to_string();
         let shape_of = |node: &str| layers.iter().find(|l| l.node == node).map(|l| l.shape.as_slice());
         let pickable: Vec<String> = maps.iter().map(|(i, _)| i.node.clone()).collect();
         let readout = layers.iter().find(|l| l.node == selected).map(|l| {
@@ -552,7 +552,7 @@ impl App {
                                    where the method loses or gains relevance mass. Click or tap a ringed point, or pick \
                                    a layer below, to see its numbers and its map." }</p>
                 <div class="layers-body">
-                <div class="chart-wrap">{ charts::layer_chart(layers, self.layer.as_deref(), &pickable, &link.callback(Msg::SetLayer)) }</div>
+                <div class="chart-wrap">{ charts::layer_chart(layers, self.page.layer(), &pickable, &link.callback(Msg::SetLayer)) }</div>
                 <div class="layer-view">
                     <label class="field" for="layer-picker">{ "Layer map" }
                         <select id="layer-picker" data-testid="layer-picker" ref={self.selects.layer.clone()} onchange={on_layer}
@@ -579,14 +579,14 @@ impl App {
 
     fn view_faithfulness(&self, ctx: &Context<Self>) -> Html {
         let link = ctx.link();
-        let shown = self.main_ready();
-        let keys: Vec<_> = self.main_key().into_iter().chain(self.compare_keys()).collect();
+        let shown = self.page.main_ready();
+        let keys: Vec<_> = self.page.main_key().into_iter().chain(self.page.compare_keys()).collect();
         let runs: Vec<_> =
-            keys.iter().filter_map(|k| self.faith.iter().find(|f| &f.key == k)).filter(|_| shown).collect();
-        let running = !self.faith_requested.is_empty() && runs.len() < self.faith_requested.len();
+            keys.iter().filter_map(|k| self.page.faith().iter().find(|f| &f.key == k)).filter(|_| shown).collect();
+        let running = !self.page.faith_requested().is_empty() && runs.len() < self.page.faith_requested().len();
         let methods = keys.len();
         let text = if running {
-            format!("running: {} of {} methods done…", runs.len(), self.faith_requested.len())
+            format!("running: {} of {} methods done…", runs.len(), self.page.faith_requested().len())
         } else if let Some(best) = runs.iter().max_by(|a, b| a.aopc_morf.total_cmp(&b.aopc_morf)) {
             format!(
                 "Higher AOPC than the random order = the map points at what the model uses. Highest: {} ({} vs random {}).",

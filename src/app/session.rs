@@ -69,6 +69,11 @@ pub struct Session {
     last: Option<(ExplanationKey, Explanation)>,
 }
 
+/// The largest model (ONNX bytes) for which pixel flipping builds its logits-only plan, which holds
+/// a second copy of the weights (a wasm32 worker has 4 GB at most); larger ones flip through the
+/// explaining pass.
+const LOGIT_PLAN_MAX_BYTES: usize = 64 << 20;
+
 /// Pixel flipping in the page: patches of 4 px below 64 px inputs (all of them flipped), else
 /// 16 px and 50 steps (a quarter of a 224 × 224 image), against the mean of 2 random orders, so
 /// that a large model answers in seconds rather than minutes (`rlrp eval` runs the full protocol).
@@ -272,7 +277,9 @@ impl Session {
         let relevance: Tensor = self.explanation(key, false, progress)?.relevance.clone();
         if let Some(m) = self.model.as_mut().filter(|m| m.logit_plan.is_none()) {
             progress(Stage::Faithfulness, 0, 1);
-            m.logit_plan = Some(m.model.logit_plan(&m.bytes, 1).ok());
+            // a second copy of the weights: only for models that leave the worker room for it
+            let fits = m.bytes.len() <= LOGIT_PLAN_MAX_BYTES;
+            m.logit_plan = Some(if fits { m.model.logit_plan(&m.bytes, 1).ok() } else { None });
         }
         let (target, patch, patches, steps, morf, random) = {
             let (m, img) = (self.loaded()?, self.image()?);

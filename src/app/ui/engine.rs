@@ -4,6 +4,8 @@
 //! worker's epoch so that messages of a terminated worker are ignored.
 use crate::app::protocol::{Request, Response};
 use crate::app::wire;
+use gloo_events::{EventListener, EventListenerOptions};
+use gloo_timers::callback::Timeout;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{ErrorEvent, Event, MessageEvent, Worker};
@@ -29,12 +31,14 @@ pub enum EngineEvent {
 }
 
 /// How long a new worker may take to say `Ready`.
-pub const START_TIMEOUT_MS: i32 = 90_000;
+pub const START_TIMEOUT_MS: u32 = 90_000;
 
+/// A running worker with its listeners and start timer; dropping it removes them.
 struct Live {
     worker: Worker,
-    _onmessage: Closure<dyn FnMut(MessageEvent)>,
-    _onerror: Closure<dyn FnMut(Event)>,
+    _onmessage: EventListener,
+    _onerror: EventListener,
+    _start_timeout: Timeout,
 }
 
 pub struct Engine {
@@ -76,7 +80,8 @@ impl Engine {
             }
         };
         let cb = self.on_event.clone();
-        let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        let onmessage = EventListener::new(&worker, "message", move |event: &Event| {
+            let Some(event) = event.dyn_ref::<MessageEvent>() else { return };
             let ev = match wire::decode(&event.data()) {
                 Ok(msg) => match serde_json::from_str::<Response>(&msg.body) {
                     Ok(response) => {
@@ -98,7 +103,8 @@ impl Engine {
             cb.emit(ev);
         });
         let cb = self.on_event.clone();
-        let onerror = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
+        let options = EventListenerOptions::enable_prevent_default();
+        let onerror = EventListener::new_with_options(&worker, "error", options, move |event: &Event| {
             event.prevent_default();
             let message = match event.dyn_ref::<ErrorEvent>() {
                 Some(e) if !e.message().is_empty() => e.message(),
@@ -106,23 +112,16 @@ impl Engine {
             };
             cb.emit(EngineEvent::Crashed { epoch, message });
         });
-        worker.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
-        worker.set_onerror(Some(onerror.as_ref().unchecked_ref()));
-        self.live = Some(Live { worker, _onmessage: onmessage, _onerror: onerror });
         // A failed start inside the worker (e.g. its wasm does not load) is no error event here.
         let cb = self.on_event.clone();
-        let timeout = Closure::once_into_js(move || cb.emit(EngineEvent::StartTimeout { epoch }));
-        if let Some(window) = web_sys::window() {
-            let _ =
-                window.set_timeout_with_callback_and_timeout_and_arguments_0(timeout.unchecked_ref(), START_TIMEOUT_MS);
-        }
+        let start_timeout = Timeout::new(START_TIMEOUT_MS, move || cb.emit(EngineEvent::StartTimeout { epoch }));
+        self.live = Some(Live { worker, _onmessage: onmessage, _onerror: onerror, _start_timeout: start_timeout });
     }
 
     /// Stops the worker at once (whatever it is computing).
     pub fn terminate(&mut self) {
         if let Some(live) = self.live.take() {
-            live.worker.set_onmessage(None);
-            live.worker.set_onerror(None);
+            // dropping `live` removes its listeners and cancels its start timer
             live.worker.terminate();
         }
         self.ready = false;

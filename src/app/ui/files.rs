@@ -111,9 +111,9 @@ pub fn download(name: &str, mime: &str, bytes: &[u8]) -> Result<(), String> {
     a.set_download(name);
     a.click();
     // Revoke once the browser has taken the download.
-    let revoke = Closure::once_into_js(move || {
+    gloo_timers::callback::Timeout::new(30_000, move || {
         let _ = Url::revoke_object_url(&url);
-    });
-    let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(revoke.unchecked_ref(), 30_000);
+    })
+    .forget();
     Ok(())
 }

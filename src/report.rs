@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// One class of the prediction.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClassScore {
     pub class: usize,
     pub label: Option<String>,
@@ -64,7 +64,7 @@ pub struct ModelInfo {
 }
 
 /// The relevance mass after one node (RLRP.md: "‖R‖₁ after every layer").
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LayerMass {
     /// Node name ("input" for the network input).
     pub node: String,

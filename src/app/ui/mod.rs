@@ -6,13 +6,15 @@
 //!   cancel or a crash), applying its effects to the worker and the canvases;
 //! - [`engine`]: the worker handle; [`net`]: fetching the bundled models; [`files`]: files in
 //!   (drop, paste, picker) and out (downloads); [`paint`]: canvases; [`charts`]: SVG charts and
-//!   the colour bar; [`view`]: the page's sections; [`sidecar_form`]: preprocessing of a user model.
+//!   the colour bar; [`view`]: the page's layout and the props of its panels; [`panels`]: the
+//!   panels, one component each; [`sidecar_form`]: preprocessing of a user model.
 mod app;
 mod charts;
 mod engine;
 mod files;
 mod net;
 mod paint;
+mod panels;
 mod sidecar_form;
 mod state;
 mod view;

@@ -53,6 +53,7 @@ pub struct Shown {
 }
 
 /// A pixel-flipping result.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Faith {
     pub key: ExplainKey,
     pub patch: usize,

@@ -1,5 +1,6 @@
 //! SVG charts: the colour bar, ‖R‖₁ after every layer, and the pixel-flipping curves.
-use super::state::{fmt_num, FaithCurve};
+use super::state::fmt_num;
+use crate::app::page::Faith;
 use crate::heatmap::{color, Colormap, Scale, ScaleMode};
 use crate::report::LayerMass;
 use yew::prelude::*;
@@ -196,7 +197,7 @@ pub fn layer_chart(
 
 /// Pixel flipping: the target logit as the most relevant patches are removed first, one curve per
 /// method (the maps on show), and in random order (the first run's, the same for every method).
-pub fn faithfulness_chart(runs: &[FaithCurve]) -> Html {
+pub fn faithfulness_chart(runs: &[Faith]) -> Html {
     let fr = Frame { w: 640.0, h: 250.0, left: 64.0, right: 14.0, top: 12.0, bottom: 42.0 };
     let label = "Pixel flipping: target logit as patches are removed, most relevant first (one line per method) and in random order";
     let Some(first) = runs.first() else {
@@ -240,7 +241,7 @@ pub fn faithfulness_chart(runs: &[FaithCurve]) -> Html {
         format!("patches removed ({} × {} px, {} of {})", first.patch, first.patch, first.steps, first.patches);
     let curves = runs.iter().enumerate().map(|(i, r)| {
         html! { <polyline class={classes!("line", "morf", format!("m{i}"))} points={line(&r.morf)}
-        data-method={r.method.name()} /> }
+        data-method={r.key.method.name()} /> }
     });
     // the legend sits at the lower left, where curves that start high and fall leave room
     let rows = runs.len() as f64 + 1.0;
@@ -250,7 +251,7 @@ pub fn faithfulness_chart(runs: &[FaithCurve]) -> Html {
         html! {
             <>
                 <line class={classes!("line", "morf", format!("m{i}"))} x1={f(fr.x(0.03))} y1={f(y)} x2={f(fr.x(0.09))} y2={f(y)} />
-                <text x={f(fr.x(0.1))} y={f(y + 4.0)}>{ format!("{} (AOPC {})", r.method.label(), fmt_num(r.aopc_morf, 3)) }</text>
+                <text x={f(fr.x(0.1))} y={f(y + 4.0)}>{ format!("{} (AOPC {})", r.key.method.label(), fmt_num(r.aopc_morf, 3)) }</text>
             </>
         }
     });

@@ -1,37 +1,6 @@
 //! What only the page's display holds: how the heatmaps are shown, and numbers formatted for
 //! display. The page's state (sources, settings, keys, results) is plain Rust in
 //! [`crate::app::page`].
-use crate::app::page::Faith;
-use crate::method::Method;
-
-/// A pixel-flipping result as the chart shows it (a copy of the page's [`Faith`], comparable, for
-/// the faithfulness panel's props).
-#[derive(Clone, Debug, PartialEq)]
-pub struct FaithCurve {
-    pub method: Method,
-    pub patch: usize,
-    pub patches: usize,
-    pub steps: usize,
-    pub morf: Vec<f32>,
-    pub random: Vec<f32>,
-    pub aopc_morf: f64,
-    pub aopc_random: f64,
-}
-
-impl FaithCurve {
-    pub fn of(f: &Faith) -> FaithCurve {
-        FaithCurve {
-            method: f.key.method,
-            patch: f.patch,
-            patches: f.patches,
-            steps: f.steps,
-            morf: f.morf.clone(),
-            random: f.random.clone(),
-            aopc_morf: f.aopc_morf,
-            aopc_random: f.aopc_random,
-        }
-    }
-}
 
 /// How the heatmaps are shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

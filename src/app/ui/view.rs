@@ -9,8 +9,8 @@ use super::panels::layers::LayersPanel;
 use super::panels::picture::{CompareTile, MainMap, PicturePanel};
 use super::panels::prediction::{Numbers, PredictionPanel, Times};
 use super::panels::status::StatusPanel;
-use super::state::{fmt_num, FaithCurve};
-use crate::app::page::{Param, Shown, MAX_COMPARE};
+use super::state::fmt_num;
+use crate::app::page::{Faith, Param, Shown, MAX_COMPARE};
 use crate::app::protocol::SidecarSource;
 use std::rc::Rc;
 use yew::prelude::*;
@@ -174,11 +174,11 @@ impl App {
     fn faithfulness_panel(&self, on_msg: &Callback<Msg>) -> Html {
         let ready = self.page.main_ready();
         let keys: Vec<_> = self.page.main_key().into_iter().chain(self.page.compare_keys()).collect();
-        let runs: Vec<FaithCurve> = keys
+        let runs: Vec<Faith> = keys
             .iter()
             .filter_map(|k| self.page.faith().iter().find(|f| &f.key == k))
             .filter(|_| ready)
-            .map(FaithCurve::of)
+            .cloned()
             .collect();
         html! {
             <FaithfulnessPanel ready={ready} methods={keys.len()} requested={self.page.faith_requested().len()}

@@ -1,8 +1,9 @@
 //! The faithfulness panel: pixel flipping on every map on show (its button, its chart and a
 //! one-line summary).
 use super::Msg;
+use crate::app::page::Faith;
 use crate::app::ui::charts;
-use crate::app::ui::state::{fmt_num, FaithCurve};
+use crate::app::ui::state::fmt_num;
 use std::rc::Rc;
 use yew::prelude::*;
 
@@ -15,7 +16,7 @@ pub struct FaithfulnessProps {
     /// How many runs were asked for.
     pub requested: usize,
     /// The runs done of the maps on show, in their order.
-    pub runs: Rc<Vec<FaithCurve>>,
+    pub runs: Rc<Vec<Faith>>,
     pub on_msg: Callback<Msg>,
 }
 
@@ -29,7 +30,7 @@ pub fn faithfulness_panel(props: &FaithfulnessProps) -> Html {
     } else if let Some(best) = runs.iter().max_by(|a, b| a.aopc_morf.total_cmp(&b.aopc_morf)) {
         format!(
             "Higher AOPC than the random order = the map points at what the model uses. Highest: {} ({} vs random {}).",
-            best.method.label(),
+            best.key.method.label(),
             fmt_num(best.aopc_morf, 4),
             fmt_num(best.aopc_random, 4)
         )

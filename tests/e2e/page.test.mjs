@@ -190,7 +190,7 @@ describe('the page as a product (headless Chromium)', { timeout: 30 * 60000 }, (
     }
   });
 
-  test('keyboard only: Tab reaches the controls, Space adds a method to compare, the layer picker moves by arrows', { timeout: TEST_TIMEOUT }, async () => {
+  test('keyboard only: Tab reaches the controls, Space adds a method to compare, the layer picker and the layer chart move by arrows', { timeout: TEST_TIMEOUT }, async () => {
     const { context, page } = await ready();
     try {
       await page.evaluate(() => document.activeElement?.blur());
@@ -211,6 +211,13 @@ describe('the page as a product (headless Chromium)', { timeout: 30 * 60000 }, (
       const node = await page.$eval(tid('layer-picker'), (s) => s.value);
       await page.keyboard.press('ArrowUp');
       await page.waitForFunction((n) => document.querySelector('[data-testid="layer-canvas"]').dataset.node !== n, node);
+      // the chart itself: focused, ← / → walk the layers that have a map
+      await page.focus(tid('layer-chart'));
+      const before = await page.$eval(tid('layer-canvas'), (c) => c.dataset.node);
+      await page.keyboard.press('ArrowLeft');
+      await page.waitForFunction((n) => document.querySelector('[data-testid="layer-canvas"]').dataset.node !== n, before);
+      assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('data-testid')), 'layer-chart',
+        'the chart keeps the focus');
       await screenshot(page, 'p-keyboard');
     } finally {
       await context.close();

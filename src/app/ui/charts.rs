@@ -182,8 +182,29 @@ pub fn layer_chart(
             }
         }
     });
+    // keyboard: ← / → move the selection along the layers that have a map (Home / End: the ends)
+    let keys = {
+        let (pickable, on_pick) = (pickable.to_vec(), on_pick.clone());
+        let at = highlight.and_then(|h| pickable.iter().position(|p| p == h));
+        Callback::from(move |e: KeyboardEvent| {
+            let last = pickable.len().saturating_sub(1);
+            let next = match (e.key().as_str(), at) {
+                ("ArrowRight" | "ArrowDown", Some(i)) => Some((i + 1).min(last)),
+                ("ArrowLeft" | "ArrowUp", Some(i)) => Some(i.saturating_sub(1)),
+                ("ArrowRight" | "ArrowDown" | "ArrowLeft" | "ArrowUp", None) | ("Home", _) => Some(0),
+                ("End", _) => Some(last),
+                _ => None,
+            };
+            if let Some(node) = next.and_then(|i| pickable.get(i)) {
+                e.prevent_default();
+                on_pick.emit(node.clone());
+            }
+        })
+    };
     html! {
-        <svg data-testid="layer-chart" class="chart" viewBox="0 0 640 250" role="img" aria-label={label} data-state="ready"
+        <svg data-testid="layer-chart" class="chart" viewBox="0 0 640 250" role="group" data-state="ready"
+             aria-label={format!("{label}; with the chart focused, ← and → pick the previous or next layer with a map")}
+             tabindex={(!pickable.is_empty()).then_some("0")} onkeydown={keys}
              data-layers={n.to_string()}>
             { for tick_html }
             { fr.axes("layer (output → input)", "‖R‖₁ (log)") }

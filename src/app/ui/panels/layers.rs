@@ -61,8 +61,8 @@ pub fn layers_panel(props: &LayersProps) -> Html {
         <section class="card layers-card" aria-labelledby="h-layers">
             <h2 id="h-layers">{ "Relevance through the layers" }</h2>
             <p class="hint">{ "‖R‖₁ of the relevance after every layer, from the logit down to the input (log scale): \
-                               where the method loses or gains relevance mass. Click or tap a ringed point, or pick \
-                               a layer below, to see its numbers and its map." }</p>
+                               where the method loses or gains relevance mass. Click or tap a ringed point, use ← → \
+                               on the focused chart, or pick a layer below, to see its numbers and its map." }</p>
             <div class="layers-body">
             <div class="chart-wrap">{ charts::layer_chart(layers, props.layer.as_deref(), &pickable, &props.on_msg.reform(Msg::SetLayer)) }</div>
             <div class="layer-view">

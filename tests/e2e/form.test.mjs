@@ -148,6 +148,7 @@ describe('preprocessing form (user model without a sidecar, 1280×800)', { timeo
       await form.waitFor({ state: 'visible', timeout: 10000 });
       assert.equal(await form.locator('input[name="scale"]').inputValue(), '1');
       await waitText(page, 'form-formula', ['R: (x · 1 − 127) / 128']);
+      assert.match(await form.locator('.hint').first().textContent(), /values you applied/, 'the hint no longer says "guessed"');
       assert.equal(await page.locator(tid('error-banner')).isVisible(), false, 'no error');
       assert.deepEqual(problems.console, [], 'console errors');
     } finally {

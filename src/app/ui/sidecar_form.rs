@@ -15,6 +15,9 @@ use yew::prelude::*;
 pub struct SidecarFormProps {
     /// The preprocessing in force (prefills the form).
     pub sidecar: Sidecar,
+    /// The user applied it (else the worker guessed it from the input shape).
+    #[prop_or_default]
+    pub applied: bool,
     pub on_apply: Callback<Sidecar>,
     pub on_error: Callback<String>,
 }
@@ -135,8 +138,13 @@ pub fn sidecar_form(props: &SidecarFormProps) -> Html {
         <form data-testid="sidecar-form" class="sidecar-form" {onsubmit} {oninput} {onchange}
               aria-labelledby="sidecar-title" novalidate=true>
             <h3 id="sidecar-title">{ "Preprocessing of your model" }</h3>
-            <p class="hint">{ "Your model came without a sidecar, so these values were guessed from its input shape. \
-                               Check them (mean and std are per channel, in model channel order) and apply." }</p>
+            <p class="hint">{ if props.applied {
+                "These are the values you applied. If the prediction looks wrong, edit them (mean and std are per \
+                 channel, in model channel order) and apply again."
+            } else {
+                "Your model came without a sidecar, so these values were guessed from its input shape. \
+                 Check them (mean and std are per channel, in model channel order) and apply."
+            } }</p>
             <div class="form-grid">
                 <label>{ "Width" }<input ref={refs.width.clone()} name="width" type="number" min="1" value={i.width.clone()}
                                          aria-invalid={bad("width")} /></label>

@@ -65,7 +65,7 @@ impl App {
             .page
             .model_info()
             .filter(|m| m.user && m.source != SidecarSource::File)
-            .map(|m| (m.generation.to_string(), m.sidecar.clone()));
+            .map(|m| (m.generation.to_string(), m.sidecar.clone(), m.source == SidecarSource::Given));
         html! {
             <InputPanel models={models} current={self.model_select_value()} user={user} model_name={model_name}
                         samples={samples} current_sample={current_sample} thumbnails={thumbnails} info={info}

@@ -27,8 +27,9 @@ pub struct InputProps {
     pub thumbnails: bool,
     /// The loaded model's input shape, classes, layers and opset.
     pub info: Option<String>,
-    /// The preprocessing form's key (the model's generation) and the sidecar it starts from.
-    pub form: Option<(String, Sidecar)>,
+    /// The preprocessing form's key (the model's generation), the sidecar it starts from, and
+    /// whether that sidecar is one the user applied (else the worker guessed it).
+    pub form: Option<(String, Sidecar, bool)>,
     /// The hidden file input (`App` clicks it to open the picker).
     pub file_input: NodeRef,
     /// The model picker (`App` keeps its value in sync).
@@ -60,9 +61,9 @@ pub fn input_panel(props: &InputProps) -> Html {
         input.set_value("");
         Msg::Files(list)
     });
-    let form = props.form.as_ref().map(|(key, sidecar)| {
+    let form = props.form.as_ref().map(|(key, sidecar, applied)| {
         html! {
-            <SidecarForm key={key.clone()} sidecar={sidecar.clone()}
+            <SidecarForm key={key.clone()} sidecar={sidecar.clone()} applied={*applied}
                          on_apply={on_msg.reform(Msg::ApplySidecar)} on_error={on_msg.reform(Msg::ShowError)} />
         }
     });

@@ -54,6 +54,11 @@ fn main() {
         let forward = time(runs, || model.forward(&x).expect("forward"));
         let acts = model.forward(&x).expect("forward");
         println!("\n{file}\n  {:<20} {:>9.2} ms\n  {:<20} {:>9.2} ms  (baseline)", "load", load, "forward", forward);
+        // The same forward pass when it keeps no activation (tract may fuse): what keeping them costs.
+        if let Ok(plan) = model.logit_plan(&bytes, 1) {
+            let logits = time(runs, || plan.run(std::slice::from_ref(&x)).expect("logits"));
+            println!("  {:<20} {:>9.2} ms  ratio {:>5.2}", "forward, logits only", logits, logits / forward);
+        }
         for method in Method::ALL {
             let opts = options_for(None, MethodParams::default(), None);
             let ms = time(runs, || explain(&model, &acts, method, &opts, &mut |_, _| true).expect("explain"));

@@ -25,8 +25,9 @@ const TYPES = {
 /**
  * Serves `root` at http://127.0.0.1:PORT`prefix` (prefix starts and ends with '/').
  * Returns { url, origin, requests, close }: `requests` lists every request as { method, path, status }.
+ * `headers` are added to every successful response (e.g. COOP/COEP for a cross-origin isolated page).
  */
-export async function serve(root, prefix = '/e2e/sub/path/') {
+export async function serve(root, prefix = '/e2e/sub/path/', headers = {}) {
   root = path.resolve(root);
   const requests = [];
   const server = http.createServer((req, res) => {
@@ -62,6 +63,7 @@ export async function serve(root, prefix = '/e2e/sub/path/') {
         'content-type': TYPES[path.extname(file).toLowerCase()] || 'application/octet-stream',
         'content-length': body.length,
         'cache-control': 'no-cache',
+        ...headers,
       });
       res.end(req.method === 'HEAD' ? undefined : body);
     });

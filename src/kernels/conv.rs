@@ -19,14 +19,15 @@
 //!   padding puts every tap in bounds. The transpose is also a gather (each input written once):
 //!   every stride phase of the input gradient is a stride-1 correlation of the zero-padded
 //!   planes of `r`, scattered back with the strides;
-//! - **pointwise** (1x1, stride 1, no padding): one `sgemm` per group directly on the tensors,
+//! - **pointwise** (1x1, stride 1, no padding): one `gemm` per group directly on the tensors,
 //!   `y[Cout,P] = W[Cout,Cin]·x[Cin,P]` and `out[Cin,P] = Wᵀ[Cin,Cout]·r[Cout,P]` (the transpose
-//!   is expressed through `sgemm` strides, no copy);
-//! - **im2col** otherwise: forward = im2col + `sgemm`, transpose = `sgemm` into a column buffer +
+//!   is expressed through `gemm` strides, no copy);
+//! - **im2col** otherwise: forward = im2col + `gemm`, transpose = `gemm` into a column buffer +
 //!   col2im scatter-add. Both work on chunks of output rows so that the column buffer stays
 //!   around a megabyte and in cache.
 
 use super::elementwise::axpy_scatter;
+use super::gemm::gemm;
 use super::valid_range;
 
 /// Shape of a batch-1 2-D convolution. Construct with [`Conv2dGeometry::new`], which validates
@@ -229,7 +230,7 @@ struct Run {
 struct Tuning {
     /// Target size (in `f32`) of one im2col column-buffer chunk.
     floats: usize,
-    /// Minimum number of columns (output positions) of one im2col chunk, to keep `sgemm`
+    /// Minimum number of columns (output positions) of one im2col chunk, to keep `gemm`
     /// efficient.
     min_cols: usize,
 }
@@ -271,7 +272,7 @@ fn forward_tuned(g: &Conv2dGeometry, x: &[f32], w: &[f32], bias: Option<&[f32]>,
         direct_forward(g, x, w, bias, y);
         return;
     }
-    // sgemm paths accumulate into y (beta = 1) when there is a bias, otherwise overwrite it.
+    // gemm paths accumulate into y (beta = 1) when there is a bias, otherwise overwrite it.
     let p = g.out_h * g.out_w;
     let beta = match bias {
         Some(b) => {
@@ -300,57 +301,6 @@ fn transpose_tuned(g: &Conv2dGeometry, r: &[f32], w: &[f32], out: &mut [f32], t:
     }
 }
 
-/// `C[m,n] ← A[m,k]·B[k,n] + beta·C` through `matrixmultiply::sgemm`, with bounds checks on the
-/// extents every operand's strides reach.
-#[allow(clippy::too_many_arguments)]
-fn gemm(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: &[f32],
-    rsa: usize,
-    csa: usize,
-    b: &[f32],
-    rsb: usize,
-    csb: usize,
-    beta: f32,
-    c: &mut [f32],
-    rsc: usize,
-    csc: usize,
-) {
-    let reach = |rows: usize, cols: usize, rs: usize, cs: usize| {
-        if rows == 0 || cols == 0 {
-            0
-        } else {
-            (rows - 1) * rs + (cols - 1) * cs + 1
-        }
-    };
-    assert!(a.len() >= reach(m, k, rsa, csa), "gemm: A too short");
-    assert!(b.len() >= reach(k, n, rsb, csb), "gemm: B too short");
-    assert!(c.len() >= reach(m, n, rsc, csc), "gemm: C too short");
-    // SAFETY: every element addressed through (pointer, strides, dims) lies inside the slice
-    // (checked above); C is a distinct &mut slice, and its strides (rows·rsc, cols·csc with
-    // rsc ≥ n·csc or csc ≥ m·rsc as used by the callers) do not alias.
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            rsa as isize,
-            csa as isize,
-            b.as_ptr(),
-            rsb as isize,
-            csb as isize,
-            beta,
-            c.as_mut_ptr(),
-            rsc as isize,
-            csc as isize,
-        );
-    }
-}
-
 /// Pointwise forward: per group, `y_g[cog, P] (+)= W_g[cog, cig] · x_g[cig, P]`.
 fn pointwise_forward(g: &Conv2dGeometry, x: &[f32], w: &[f32], beta: f32, y: &mut [f32]) {
     let (cig, cog, p) = (g.in_per_group(), g.out_per_group(), g.out_h * g.out_w);
@@ -358,7 +308,7 @@ fn pointwise_forward(g: &Conv2dGeometry, x: &[f32], w: &[f32], beta: f32, y: &mu
         let wg = &w[gi * cog * cig..][..cog * cig];
         let xg = &x[gi * cig * p..][..cig * p];
         let yg = &mut y[gi * cog * p..][..cog * p];
-        gemm(cog, cig, p, wg, cig, 1, xg, p, 1, beta, yg, p, 1);
+        gemm(cog, cig, p, wg, (cig, 1), xg, (p, 1), beta, yg, (p, 1));
     }
 }
 
@@ -370,7 +320,7 @@ fn pointwise_transpose(g: &Conv2dGeometry, r: &[f32], w: &[f32], out: &mut [f32]
         let wg = &w[gi * cog * cig..][..cog * cig];
         let rg = &r[gi * cog * p..][..cog * p];
         let og = &mut out[gi * cig * p..][..cig * p];
-        gemm(cig, cog, p, wg, 1, cig, rg, p, 1, 0.0, og, p, 1);
+        gemm(cig, cog, p, wg, (1, cig), rg, (p, 1), 0.0, og, (p, 1));
     }
 }
 
@@ -453,7 +403,7 @@ fn im2col_forward(g: &Conv2dGeometry, x: &[f32], w: &[f32], beta: f32, y: &mut [
             let n = (oh1 - oh0) * g.out_w;
             let colc = &mut col[..kk * n];
             im2col(g, &runs, xg, oh0, oh1, colc);
-            gemm(cog, kk, n, wg, kk, 1, colc, n, 1, beta, &mut yg[oh0 * g.out_w..], p, 1);
+            gemm(cog, kk, n, wg, (kk, 1), colc, (n, 1), beta, &mut yg[oh0 * g.out_w..], (p, 1));
             oh0 = oh1;
         }
     }
@@ -477,7 +427,7 @@ fn im2col_transpose(g: &Conv2dGeometry, r: &[f32], w: &[f32], out: &mut [f32], t
             let oh1 = (oh0 + rows).min(g.out_h);
             let n = (oh1 - oh0) * g.out_w;
             let colc = &mut col[..kk * n];
-            gemm(kk, cog, n, wg, 1, kk, &rg[oh0 * g.out_w..], p, 1, 0.0, colc, n, 1);
+            gemm(kk, cog, n, wg, (1, kk), &rg[oh0 * g.out_w..], (p, 1), 0.0, colc, (n, 1));
             col2im(g, &runs, colc, oh0, oh1, og);
             oh0 = oh1;
         }

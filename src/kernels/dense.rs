@@ -1,8 +1,10 @@
 //! Dense (fully connected / `Gemm` / `MatMul`) layer and its exact transpose.
 //!
 //! Layout: `x` is `[rows, k]`, `w` is `[k, n]` (row-major, i.e. already the `B` operand of
-//! `y = x·w`), `y` and `r` are `[rows, n]`. Both directions are one `matrixmultiply::sgemm`
-//! call; the transpose reads `w` through swapped strides (no copy).
+//! `y = x·w`), `y` and `r` are `[rows, n]`. Both directions are one [`gemm`] call; the transpose
+//! reads `w` through swapped strides (no copy).
+
+use super::gemm::gemm;
 
 /// `y[rows, n] = x[rows, k] · w[k, n] + bias[n]` (bias broadcast over rows; `y` overwritten).
 /// Panics if a slice length does not match the dimensions.
@@ -22,26 +24,7 @@ pub fn dense_forward(rows: usize, k: usize, n: usize, x: &[f32], w: &[f32], bias
         }
         None => 0.0,
     };
-    // SAFETY: A = x is rows×k (strides k, 1), B = w is k×n (strides n, 1), C = y is rows×n
-    // (strides n, 1); all three lengths were asserted above and C does not alias A or B.
-    unsafe {
-        matrixmultiply::sgemm(
-            rows,
-            k,
-            n,
-            1.0,
-            x.as_ptr(),
-            k as isize,
-            1,
-            w.as_ptr(),
-            n as isize,
-            1,
-            beta,
-            y.as_mut_ptr(),
-            n as isize,
-            1,
-        );
-    }
+    gemm(rows, k, n, x, (k, 1), w, (n, 1), beta, y, (n, 1));
 }
 
 /// `out[rows, k] = r[rows, n] · wᵀ[n, k]`: the exact vector-Jacobian product of
@@ -51,26 +34,8 @@ pub fn dense_transpose(rows: usize, k: usize, n: usize, r: &[f32], w: &[f32], ou
     assert_eq!(r.len(), rows * n, "dense_transpose: relevance length");
     assert_eq!(w.len(), k * n, "dense_transpose: weight length");
     assert_eq!(out.len(), rows * k, "dense_transpose: output length");
-    // SAFETY: A = r is rows×n (strides n, 1), B = wᵀ is n×k with element (i, j) = w[j·n + i]
-    // (strides 1, n), C = out is rows×k (strides k, 1); lengths asserted above, no aliasing.
-    unsafe {
-        matrixmultiply::sgemm(
-            rows,
-            n,
-            k,
-            1.0,
-            r.as_ptr(),
-            n as isize,
-            1,
-            w.as_ptr(),
-            1,
-            n as isize,
-            0.0,
-            out.as_mut_ptr(),
-            k as isize,
-            1,
-        );
-    }
+    // B = wᵀ is n×k with element (i, j) = w[j·n + i]: strides (1, n).
+    gemm(rows, n, k, r, (n, 1), w, (1, n), 0.0, out, (k, 1));
 }
 
 /// `c_b = op(a_b) · op(b_b)` for every batch `b`, with `op(a_b)` of logical shape `[m, k]` and
@@ -92,31 +57,11 @@ pub fn batched_matmul(
     assert_eq!(a.len(), batch * m * k, "batched_matmul: left length");
     assert_eq!(b.len(), batch * k * n, "batched_matmul: right length");
     assert_eq!(c.len(), batch * m * n, "batched_matmul: output length");
-    let (rsa, csa) = if a_t { (1, m as isize) } else { (k as isize, 1) };
-    let (rsb, csb) = if b_t { (1, k as isize) } else { (n as isize, 1) };
+    let sa = if a_t { (1, m) } else { (k, 1) };
+    let sb = if b_t { (1, k) } else { (n, 1) };
     for i in 0..batch {
         let (ab, bb) = (&a[i * m * k..(i + 1) * m * k], &b[i * k * n..(i + 1) * k * n]);
         let cb = &mut c[i * m * n..(i + 1) * m * n];
-        // SAFETY: each batch's operands are the slices above, whose lengths (m·k, k·n, m·n) match the
-        // strides given (a row-major [m, k] or [k, m], b [k, n] or [n, k], c [m, n]); c does not
-        // alias a or b.
-        unsafe {
-            matrixmultiply::sgemm(
-                m,
-                k,
-                n,
-                1.0,
-                ab.as_ptr(),
-                rsa,
-                csa,
-                bb.as_ptr(),
-                rsb,
-                csb,
-                0.0,
-                cb.as_mut_ptr(),
-                n as isize,
-                1,
-            );
-        }
+        gemm(m, k, n, ab, sa, bb, sb, 0.0, cb, (n, 1));
     }
 }

@@ -11,8 +11,9 @@
 //! Every output slice is overwritten (never accumulated into); lengths are checked with
 //! assertions, so a mismatched call panics instead of reading or writing out of bounds.
 //!
-//! Performance notes: general and grouped convolutions and dense layers go through
-//! `matrixmultiply::sgemm` (1x1 stride-1 unpadded convolutions without any im2col copy);
+//! Performance notes: general and grouped convolutions and dense layers go through [`gemm::gemm`]
+//! (matrixmultiply natively, a packed simd128 kernel on wasm32; 1x1 stride-1 unpadded
+//! convolutions without any im2col copy);
 //! depthwise convolutions (one input channel per group) use direct loops whose innermost loop
 //! runs over contiguous output columns. On `wasm32` with `simd128` the elementwise helpers and
 //! the direct loops have explicit `core::arch::wasm32` paths; natively they rely on LLVM's
@@ -21,6 +22,7 @@
 pub mod conv;
 pub mod dense;
 pub mod elementwise;
+pub mod gemm;
 pub mod pool;
 
 /// The range `lo..hi` of output positions `o` (with `o < n`) whose tapped input position

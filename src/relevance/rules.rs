@@ -6,7 +6,7 @@
 //! of a per-neuron division.
 use crate::kernels::elementwise;
 use crate::model::graph::Linear;
-use crate::tensor::Tensor;
+use crate::tensor::{ndarray, Tensor};
 
 /// The rule applied at one linear layer.
 #[derive(Clone, Debug, PartialEq)]
@@ -140,8 +140,18 @@ impl LayerContext<'_> {
         }
     }
 
+    /// True when a term's modified input is zero everywhere (`x⁻` of a non-negative input, as after
+    /// a ReLU; `x⁺` of a non-positive one): its product with any weights is exactly zero, so the
+    /// term's matrix product is skipped (γ, αβ, z⁺ then cost half as much after every ReLU).
+    fn vanishes(input: &Tensor, t: Term) -> bool {
+        matches!(t.0, InputMod::Positive | InputMod::Negative) && input.iter().all(|&v| v == 0.0)
+    }
+
     /// `W_k·in + b_k` for one term.
     fn forward(&self, input: &Tensor, t: Term) -> Tensor {
+        if Self::vanishes(input, t) && (matches!(t.2, ParamMod::Zero) || self.layer.bias().is_none()) {
+            return Tensor::zeros(ndarray::IxDyn(self.out_shape));
+        }
         let w = self.modified(self.layer.weight(), t.1);
         let b_own = self.layer.bias();
         let b: Option<Vec<f32>> = match t.2 {
@@ -153,6 +163,9 @@ impl LayerContext<'_> {
 
     /// `in ⊙ W_kᵀ s` for one term.
     fn backward(&self, input: &Tensor, t: Term, s: &Tensor) -> Tensor {
+        if Self::vanishes(input, t) {
+            return Tensor::zeros(self.x.raw_dim());
+        }
         let w = self.modified(self.layer.weight(), t.1);
         let mut g = self.layer.transpose_with(s, w.as_deref(), self.x.shape());
         if !matches!(t.0, InputMod::Ones) {

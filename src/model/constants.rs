@@ -178,13 +178,26 @@ impl<'a> Constants<'a> {
                 if scale.values.is_empty() {
                     return Err(bad("an empty scale".into()));
                 }
-                let mut out = x.values.clone();
-                for (ix, v) in out.indexed_iter_mut() {
-                    let k = if per_axis { ix[axis] } else { 0 };
-                    let s = scale.values.as_slice().map(|s| s[k]).unwrap_or(1.0);
-                    let z =
-                        zero.as_ref().and_then(|z| z.values.as_slice().map(|zz| zz[if zz.len() > 1 { k } else { 0 }]));
-                    *v = (*v - z.unwrap_or(0.0)) * s;
+                // Row-major: element i lies on channel (i / inner) % channels of the axis.
+                let scales: Vec<f32> = scale.values.iter().copied().collect();
+                let zeros: Vec<f32> = zero.as_ref().map(|z| z.values.iter().copied().collect()).unwrap_or_default();
+                let mut out = x.values.as_standard_layout().into_owned();
+                let data = out.as_slice_mut().expect("standard layout");
+                let inner: usize =
+                    if per_axis { x.values.shape()[axis + 1..].iter().product() } else { data.len().max(1) };
+                if inner > 0 {
+                    for (block, chunk) in data.chunks_mut(inner).enumerate() {
+                        let k = if per_axis { block % scales.len() } else { 0 };
+                        let z = match zeros.len() {
+                            0 => 0.0,
+                            1 => zeros[0],
+                            _ => zeros[k],
+                        };
+                        let s = scales[k];
+                        for v in chunk {
+                            *v = (*v - z) * s;
+                        }
+                    }
                 }
                 Constant { values: out, ints: None, data_type: 1 }
             }
@@ -380,5 +393,46 @@ mod tests {
         // A reshape whose target overflows.
         assert!(reshape_target(&[4], &[1 << 62, 1 << 62]).is_err());
         assert!(reshape_target(&[1 << 40, 1 << 40], &[-1]).is_err());
+    }
+    /// DequantizeLinear per tensor and per channel along each axis, with and without zero points:
+    /// `(q − z[k]) · s[k]`, k the index along the axis, against the formula element by element.
+    #[test]
+    fn dequantize_linear_scales_each_channel_of_its_axis() {
+        let dims = [2i64, 3, 2, 2];
+        let q: Vec<f32> = (0..24).map(|i| (i as f32 * 7.0) % 11.0 - 5.0).collect();
+        for axis in 0..4usize {
+            let channels = dims[axis] as usize;
+            for per_channel in [false, true] {
+                for with_zero in [false, true] {
+                    let n = if per_channel { channels } else { 1 };
+                    let scales: Vec<f32> = (0..n).map(|k| 0.5 + k as f32).collect();
+                    let zeros: Vec<f32> = (0..n).map(|k| k as f32 - 1.0).collect();
+                    let mut dq = node("DequantizeLinear", if with_zero { &["q", "s", "z"] } else { &["q", "s"] }, "d");
+                    dq.attribute.push(AttributeProto {
+                        name: "axis".into(),
+                        i: axis as i64,
+                        r#type: 2,
+                        ..Default::default()
+                    });
+                    let mut initializer = vec![tensor("q", &dims, &q), tensor("s", &[n as i64], &scales)];
+                    if with_zero {
+                        initializer.push(tensor("z", &[n as i64], &zeros));
+                    }
+                    let graph = GraphProto { initializer, node: vec![dq], ..Default::default() };
+                    let d = Constants::new(&graph).get("d").unwrap().expect("a constant");
+                    assert_eq!(d.values.shape(), &[2, 3, 2, 2]);
+                    for (ix, &v) in d.values.indexed_iter() {
+                        let k = if per_channel { ix[axis] } else { 0 };
+                        let z = if with_zero { zeros[k] } else { 0.0 };
+                        let flat = ((ix[0] * 3 + ix[1]) * 2 + ix[2]) * 2 + ix[3];
+                        assert_eq!(
+                            v,
+                            (q[flat] - z) * scales[k],
+                            "axis {axis} per-channel {per_channel} zero {with_zero} at {ix:?}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }

@@ -30,15 +30,17 @@ fn batched_logits_equal_the_explaining_forward_pass() {
         for _ in 0..3 {
             inputs.push(Tensor::from_shape_fn(IxDyn(model.input_shape()), |_| rng.uniform_in(-0.5, 2.5) as f32));
         }
-        let plan = model.logit_plan(&bytes, 4).unwrap();
-        let batched = plan.run(&inputs).unwrap();
-        assert_eq!(batched.len(), 5);
-        for (x, got) in inputs.iter().zip(&batched) {
-            let acts = model.forward(x).unwrap();
-            let want = model.logits(&acts).unwrap();
-            let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            for (a, b) in want.iter().zip(got) {
-                assert!((a - b).abs() <= 1e-5 * scale, "{file}: {want:?} vs {got:?}");
+        // Batches of 4 (a second parse of the file) and of 1 (from the engine's typed model).
+        for plan in [model.logit_plan(&bytes, 4).unwrap(), model.single_logit_plan().unwrap()] {
+            let batched = plan.run(&inputs).unwrap();
+            assert_eq!(batched.len(), 5);
+            for (x, got) in inputs.iter().zip(&batched) {
+                let acts = model.forward(x).unwrap();
+                let want = model.logits(&acts).unwrap();
+                let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                for (a, b) in want.iter().zip(got) {
+                    assert!((a - b).abs() <= 1e-5 * scale, "{file} (batch {}): {want:?} vs {got:?}", plan.batch());
+                }
             }
         }
     }

@@ -6,7 +6,7 @@ use crate::eval::perturbation::{aopc, logit_fn, morf_order, patch_scores, pertur
 use crate::eval::perturbation::{Baseline, BatchedTarget, PerturbationConfig, TargetLogit};
 use crate::explain;
 use crate::forward::Activations;
-use crate::forward::LogitPlan;
+use crate::forward::{LogitPlan, Reads};
 use crate::heatmap::channel_sum;
 use crate::model::{LoadOptions, Model};
 use crate::npy::write_npy;
@@ -37,8 +37,9 @@ struct LoadedModel {
     name: String,
     model: Model,
     sidecar: Sidecar,
-    /// The ONNX bytes, for the logits-only plan.
-    bytes: Vec<u8>,
+    /// The ONNX file's size: the logits-only plan is built for models up to
+    /// [`LOGIT_PLAN_MAX_BYTES`].
+    onnx_len: usize,
     /// Pixel flipping's logits-only forward pass (faster than the explaining pass, which keeps
     /// every activation): built at the first pixel-flipping request; `Some(None)` = the model
     /// cannot be planned so (the explaining pass is used).
@@ -166,7 +167,7 @@ impl Session {
             name: name.clone(),
             model,
             sidecar: sidecar.clone(),
-            bytes: bytes.to_vec(),
+            onnx_len: bytes.len(),
             logit_plan: None,
         });
         self.image = None;
@@ -224,6 +225,13 @@ impl Session {
         let cached =
             self.last.as_ref().is_some_and(|(k, e)| *k == key && (!keep_layer_maps || !e.layer_maps.is_empty()));
         if !cached {
+            // The image's forward pass kept what rules read; a gradient method needs more, once.
+            let reads = Reads::of(key.method);
+            let model = &self.loaded()?.model;
+            if !self.image()?.acts.serve(reads) {
+                let acts = model.forward_for(&self.image()?.input.tensor, reads)?;
+                self.image.as_mut().expect("an image is loaded").acts = acts;
+            }
             let m = self.loaded()?;
             let img = self.image()?;
             let mut options = explain::options_for(key.target, key.params.clone(), Some(&m.sidecar));
@@ -278,8 +286,8 @@ impl Session {
         if let Some(m) = self.model.as_mut().filter(|m| m.logit_plan.is_none()) {
             progress(Stage::Faithfulness, 0, 1);
             // a second copy of the weights: only for models that leave the worker room for it
-            let fits = m.bytes.len() <= LOGIT_PLAN_MAX_BYTES;
-            m.logit_plan = Some(if fits { m.model.logit_plan(&m.bytes, 1).ok() } else { None });
+            let fits = m.onnx_len <= LOGIT_PLAN_MAX_BYTES;
+            m.logit_plan = Some(if fits { m.model.single_logit_plan().ok() } else { None });
         }
         let (target, patch, patches, steps, morf, random) = {
             let (m, img) = (self.loaded()?, self.image()?);

@@ -11,7 +11,7 @@ pub mod scalar;
 
 use crate::budget;
 use crate::error::{Error, Result};
-use crate::forward::{Activations, Engine, LogitPlan, TypedWithValues};
+use crate::forward::{Activations, Engine, LogitPlan, Reads, TypedWithValues};
 use crate::tensor::Tensor;
 use graph::{Graph, Op};
 use std::collections::BTreeMap;
@@ -206,14 +206,30 @@ impl Model {
         Ok(Model { graph, info, engine })
     }
 
-    /// Runs the forward pass, keeping every activation the relevance pass needs.
+    /// Runs the forward pass, keeping every activation the relevance rules read (a gradient method
+    /// given these activations runs its own forward pass: [`crate::relevance::explain`]).
     pub fn forward(&self, input: &Tensor) -> Result<Activations> {
-        self.engine.run(&self.graph, input)
+        self.engine.run(&self.graph, input, Reads::Rules)
+    }
+
+    /// Runs the forward pass, keeping every activation a backward pass of kind `reads` needs.
+    pub fn forward_for(&self, input: &Tensor, reads: Reads) -> Result<Activations> {
+        self.engine.run(&self.graph, input, reads)
+    }
+
+    /// A logits-only forward pass of one input at a time, optimised from the typed model the
+    /// engine keeps (no second parse of the ONNX file).
+    pub fn single_logit_plan(&self) -> Result<LogitPlan> {
+        self.engine.logit_plan(&self.graph, self.info.classes)
     }
 
     /// A logits-only forward pass of this model for `batch` inputs at a time ([`LogitPlan`]);
-    /// `bytes` are the ONNX bytes the model was loaded from (the model does not keep them).
+    /// `bytes` are the ONNX bytes the model was loaded from (the model does not keep them; a batch
+    /// of 1 does not read them: [`Model::single_logit_plan`]).
     pub fn logit_plan(&self, bytes: &[u8], batch: usize) -> Result<LogitPlan> {
+        if batch == 1 {
+            return self.single_logit_plan();
+        }
         let mut proto = decode_proto(bytes)?;
         drop_unused_domains(&mut proto);
         if let Some(g) = proto.graph.as_mut().filter(|_| batch > 1) {

@@ -1,9 +1,6 @@
-//! The forward pass, run by tract. A plan's outputs are the logits plus every activation the
-//! backward pass reads (each op says which: [`crate::model::graph::Op::reads_activations`]), so one
-//! run yields all of them. Relevance rules read fewer activations than gradients (not the inputs
-//! of activations, saturations and gates: RLRP.md, "Other operations"), and every value a plan
-//! outputs is one tract cannot fuse away (Conv + Clip), so the engine runs a plan for rules and
-//! builds the plan for gradients only when a gradient method first asks.
+//! The forward pass, run by tract. The plan's outputs are the logits plus every activation the
+//! relevance pass reads (each op says which: [`crate::model::graph::Op::reads_activations`]), so one
+//! run yields all of them.
 use crate::budget;
 use crate::error::{Error, Result};
 use crate::model::graph::{Graph, ValueId};
@@ -133,26 +130,13 @@ impl TypedWithValues {
         })
     }
 
-    /// Optimises the model into a runnable plan whose outputs are the values the relevance rules
-    /// read ([`Reads::Rules`]); the typed model stays in the engine for the plan of gradients.
+    /// Optimises the model into a runnable plan whose outputs are the values the graph's relevance
+    /// pass needs; the typed model stays in the engine (a logits-only plan is optimised from it).
     pub fn into_engine(self, graph: &Graph) -> Result<Engine> {
-        // The budget is judged on the larger plan (gradients'), at load: a model the optimiser
-        // would take minutes over is refused before any plan is built, whichever method comes.
-        check_optimiser_work(&self.model, values_to_keep(graph, Reads::Gradients).len())?;
-        let rules = self.plan(graph, Reads::Rules)?;
-        let gradients = std::sync::OnceLock::new();
-        if values_to_keep(graph, Reads::Gradients) == rules.kept {
-            let _ = gradients.set(rules.clone());
-        }
-        Ok(Engine { rules, gradients, typed: self, input_shape: graph.values[graph.input].shape.clone() })
-    }
-
-    /// An optimised, runnable plan whose outputs are the values `reads` needs.
-    fn plan(&self, graph: &Graph, reads: Reads) -> Result<Plan> {
         let mut outlets = Vec::new();
         let mut kept = Vec::new();
         let current = self.model.output_outlets().map_err(|e| Error::Engine(e.to_string()))?.to_vec();
-        for v in values_to_keep(graph, reads) {
+        for v in values_to_keep(graph) {
             let name = &graph.values[v].name;
             let pos = self
                 .names
@@ -164,48 +148,28 @@ impl TypedWithValues {
         }
         let mut model = self.model.clone();
         guarded("selecting outputs", || model.select_output_outlets(&outlets))?;
+        check_optimiser_work(&model)?;
         let plan = guarded("optimising the model", || model.into_optimized()?.into_runnable())?;
-        Ok(Plan { plan, kept, reads })
+        Ok(Engine { plan, kept, typed: self, input_shape: graph.values[graph.input].shape.clone() })
     }
 }
 
 /// Refuses a model that would keep tract's optimiser busy for minutes ([`budget::optimiser_work`]).
-/// `outputs` is the number of values the plan keeps.
-fn check_optimiser_work(model: &TypedModel, outputs: usize) -> Result<()> {
+fn check_optimiser_work(model: &TypedModel) -> Result<()> {
     let nodes = model.nodes();
     let readers = || nodes.iter().flat_map(|n| n.outputs.iter().map(|o| o.successors.len()));
     let convolutions = nodes.iter().filter(|n| n.op.name() == "Conv").count();
-    let work = budget::optimiser_work(readers(), outputs, convolutions);
+    let work = budget::optimiser_work(readers(), model.outputs.len(), convolutions);
     budget::check_optimiser_work(work, nodes.len(), readers().max().unwrap_or(0), convolutions)
 }
 
-/// Which backward passes a forward pass must serve.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reads {
-    /// R-LRP and the classical rules.
-    Rules,
-    /// Gradients (and everything rules read).
-    Gradients,
-}
-
-impl Reads {
-    /// What `method`'s backward pass reads.
-    pub fn of(method: crate::method::Method) -> Reads {
-        match method.family() {
-            crate::method::Family::Gradient => Reads::Gradients,
-            _ => Reads::Rules,
-        }
-    }
-}
-
-/// The values a backward pass of kind `reads` needs: the logits and the inputs of every node whose
-/// backward step depends on activations (linear layers, max-pool, skip additions, and for
-/// gradients the activations' inputs).
-pub fn values_to_keep(graph: &Graph, reads: Reads) -> Vec<ValueId> {
+/// The values the relevance pass reads: the logits and the inputs of every node whose rule depends on
+/// activations (linear layers, activations, max-pool, skip additions).
+pub fn values_to_keep(graph: &Graph) -> Vec<ValueId> {
     let mut keep = vec![false; graph.values.len()];
     keep[graph.output] = true;
     for n in &graph.nodes {
-        for k in n.op.reads_activations(n.inputs.len(), reads == Reads::Gradients) {
+        for k in n.op.reads_activations(n.inputs.len()) {
             keep[n.inputs[k]] = true;
         }
     }
@@ -213,19 +177,11 @@ pub fn values_to_keep(graph: &Graph, reads: Reads) -> Vec<ValueId> {
     (0..keep.len()).filter(|&i| keep[i]).collect()
 }
 
-/// A runnable plan and the values it outputs (after the logits' place among them).
-#[derive(Clone)]
-struct Plan {
+/// A runnable forward pass.
+pub struct Engine {
     plan: Arc<TypedRunnableModel>,
     kept: Vec<ValueId>,
-    reads: Reads,
-}
-
-/// A runnable forward pass: the plan for rules, and the plan for gradients once one was needed.
-pub struct Engine {
-    rules: Plan,
-    gradients: std::sync::OnceLock<Plan>,
-    /// The typed model the plans are optimised from.
+    /// The typed model the plan was optimised from.
     typed: TypedWithValues,
     input_shape: Vec<usize>,
 }
@@ -233,18 +189,11 @@ pub struct Engine {
 /// Activations of one forward pass, by value id.
 pub struct Activations {
     pub values: Vec<Option<Tensor>>,
-    /// The backward passes these activations serve.
-    pub reads: Reads,
 }
 
 impl Activations {
     pub fn get(&self, v: ValueId) -> Option<&Tensor> {
         self.values.get(v).and_then(|t| t.as_ref())
-    }
-
-    /// True when these activations hold what a backward pass of kind `reads` needs.
-    pub fn serve(&self, reads: Reads) -> bool {
-        self.reads == Reads::Gradients || reads == Reads::Rules
     }
 }
 
@@ -270,23 +219,8 @@ impl Engine {
         Ok(LogitPlan { plan, batch: 1, input_shape: self.input_shape.clone(), classes })
     }
 
-    /// The plan for `reads`, optimised now if it is the first time it is needed.
-    fn plan(&self, graph: &Graph, reads: Reads) -> Result<&Plan> {
-        match reads {
-            Reads::Rules => Ok(&self.rules),
-            Reads::Gradients => {
-                if let Some(p) = self.gradients.get() {
-                    return Ok(p);
-                }
-                let plan = self.typed.plan(graph, Reads::Gradients)?;
-                Ok(self.gradients.get_or_init(|| plan))
-            }
-        }
-    }
-
-    /// Runs the model on `input` (shape must equal the model input shape) and keeps the activations
-    /// a backward pass of kind `reads` needs.
-    pub fn run(&self, graph: &Graph, input: &Tensor, reads: Reads) -> Result<Activations> {
+    /// Runs the model on `input` (shape must equal the model input shape) and keeps the activations.
+    pub fn run(&self, graph: &Graph, input: &Tensor) -> Result<Activations> {
         if input.shape() != self.input_shape.as_slice() {
             return Err(Error::InputShape { expected: self.input_shape.clone(), got: input.shape().to_vec() });
         }
@@ -294,11 +228,10 @@ impl Engine {
         if bad > 0 {
             return Err(Error::NonFiniteInput(bad));
         }
-        let plan = self.plan(graph, reads)?;
         let t: tract_onnx::prelude::Tensor = input.clone().into();
-        let outputs = guarded("running the forward pass", || plan.plan.run(tvec!(t.into_tvalue())))?;
+        let outputs = guarded("running the forward pass", || self.plan.run(tvec!(t.into_tvalue())))?;
         let mut values: Vec<Option<Tensor>> = vec![None; graph.values.len()];
-        for (o, &v) in outputs.iter().zip(&plan.kept) {
+        for (o, &v) in outputs.iter().zip(&self.kept) {
             let arr = guarded("reading an activation", || {
                 let t = o.cast_to::<f32>()?;
                 Ok(t.to_plain_array_view::<f32>()?.to_owned())
@@ -309,7 +242,7 @@ impl Engine {
             values[v] = Some(arr);
         }
         values[graph.input] = Some(input.clone());
-        Ok(Activations { values, reads: plan.reads })
+        Ok(Activations { values })
     }
 }
 

@@ -6,7 +6,7 @@ use crate::eval::perturbation::{aopc, logit_fn, morf_order, patch_scores, pertur
 use crate::eval::perturbation::{Baseline, BatchedTarget, PerturbationConfig, TargetLogit};
 use crate::explain;
 use crate::forward::Activations;
-use crate::forward::{LogitPlan, Reads};
+use crate::forward::LogitPlan;
 use crate::heatmap::channel_sum;
 use crate::model::{LoadOptions, Model};
 use crate::npy::write_npy;
@@ -225,13 +225,6 @@ impl Session {
         let cached =
             self.last.as_ref().is_some_and(|(k, e)| *k == key && (!keep_layer_maps || !e.layer_maps.is_empty()));
         if !cached {
-            // The image's forward pass kept what rules read; a gradient method needs more, once.
-            let reads = Reads::of(key.method);
-            let model = &self.loaded()?.model;
-            if !self.image()?.acts.serve(reads) {
-                let acts = model.forward_for(&self.image()?.input.tensor, reads)?;
-                self.image.as_mut().expect("an image is loaded").acts = acts;
-            }
             let m = self.loaded()?;
             let img = self.image()?;
             let mut options = explain::options_for(key.target, key.params.clone(), Some(&m.sidecar));

@@ -398,13 +398,9 @@ impl Op {
     }
 
     /// The inputs (indices into the node's inputs) whose forward activations the backward pass of
-    /// this op reads, for gradients (`gradients`) or for relevance rules; the forward plans keep
-    /// exactly those ([`crate::forward::values_to_keep`]). Rules pass relevance through activations,
-    /// saturations and gates without reading them (RLRP.md, "Other operations" and "Gates, ..."): a plan for
-    /// rules lets tract fuse a convolution with the activation after it.
-    pub fn reads_activations(&self, inputs: usize, gradients: bool) -> Vec<usize> {
+    /// this op reads; the forward plan keeps exactly those ([`crate::forward::values_to_keep`]).
+    pub fn reads_activations(&self, inputs: usize) -> Vec<usize> {
         match self {
-            Op::Activation(_) | Op::Saturate { .. } | Op::Gate { .. } if !gradients => Vec::new(),
             Op::Linear(_)
             | Op::Activation(_)
             | Op::MaxPool(_)

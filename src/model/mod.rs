@@ -11,7 +11,7 @@ pub mod scalar;
 
 use crate::budget;
 use crate::error::{Error, Result};
-use crate::forward::{Activations, Engine, LogitPlan, Reads, TypedWithValues};
+use crate::forward::{Activations, Engine, LogitPlan, TypedWithValues};
 use crate::tensor::Tensor;
 use graph::{Graph, Op};
 use std::collections::BTreeMap;
@@ -206,15 +206,9 @@ impl Model {
         Ok(Model { graph, info, engine })
     }
 
-    /// Runs the forward pass, keeping every activation the relevance rules read (a gradient method
-    /// given these activations runs its own forward pass: [`crate::relevance::explain`]).
+    /// Runs the forward pass, keeping every activation the relevance pass needs.
     pub fn forward(&self, input: &Tensor) -> Result<Activations> {
-        self.engine.run(&self.graph, input, Reads::Rules)
-    }
-
-    /// Runs the forward pass, keeping every activation a backward pass of kind `reads` needs.
-    pub fn forward_for(&self, input: &Tensor, reads: Reads) -> Result<Activations> {
-        self.engine.run(&self.graph, input, reads)
+        self.engine.run(&self.graph, input)
     }
 
     /// A logits-only forward pass of one input at a time, optimised from the typed model the

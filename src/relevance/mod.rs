@@ -12,7 +12,7 @@ pub use crate::report::LayerMass;
 pub use walk::{Observer, Progress};
 
 use crate::error::{Error, Result};
-use crate::forward::{Activations, Reads};
+use crate::forward::Activations;
 use crate::model::Model;
 use crate::tensor::{ndarray, Tensor};
 
@@ -102,16 +102,6 @@ pub fn explain_observed(
     observe: Observer,
 ) -> Result<Explanation> {
     options.params.validate()?;
-    // Activations kept for rules lack what gradients read (the inputs of activations and gates):
-    // a gradient method runs the forward pass that keeps them.
-    let gradient_acts;
-    let acts = if acts.serve(Reads::of(method)) {
-        acts
-    } else {
-        let input = acts.get(model.graph.input).ok_or_else(|| Error::Engine("input missing".into()))?;
-        gradient_acts = model.forward_for(input, Reads::Gradients)?;
-        &gradient_acts
-    };
     let logits = model.logits(acts)?;
     let target = options.target.unwrap_or_else(|| argmax(logits));
     if target >= logits.len() {
@@ -123,11 +113,7 @@ pub fn explain_observed(
     }
     let logit = logits[target];
     if !logit.is_finite() {
-        // The first non-finite activation, among every value gradients read (more than rules keep).
-        let all = acts.get(model.graph.input).and_then(|x| model.forward_for(x, Reads::Gradients).ok());
-        let origin = non_finite::forward_origin(&model.graph, all.as_ref().unwrap_or(acts))
-            .map(|o| format!("; {o}"))
-            .unwrap_or_default();
+        let origin = non_finite::forward_origin(&model.graph, acts).map(|o| format!("; {o}")).unwrap_or_default();
         return Err(Error::NonFinite(format!("the logit of class {target} is {logit}{origin}")));
     }
     let start = match method.family() {

@@ -37,11 +37,17 @@ pub fn file_name(url: &str) -> String {
     url.rsplit('/').next().unwrap_or(url).to_string()
 }
 
+/// Starts fetching `url` (the request goes out now; [`get_started`] waits for its response).
+fn start(url: &str) -> Result<js_sys::Promise, String> {
+    Ok(web_sys::window().ok_or("no window")?.fetch_with_str(url))
+}
+
 async fn get(url: &str) -> Result<Response, String> {
-    let window = web_sys::window().ok_or("no window")?;
-    let resp = JsFuture::from(window.fetch_with_str(url))
-        .await
-        .map_err(|e| format!("cannot fetch {url}: {}", js_error_text(&e)))?;
+    get_started(url, start(url)?).await
+}
+
+async fn get_started(url: &str, request: js_sys::Promise) -> Result<Response, String> {
+    let resp = JsFuture::from(request).await.map_err(|e| format!("cannot fetch {url}: {}", js_error_text(&e)))?;
     let resp: Response = resp.dyn_into().map_err(|_| format!("cannot fetch {url}: not a response"))?;
     if resp.status() == 503 {
         if let Some(reason) = short_text_body(&resp).await {
@@ -68,14 +74,20 @@ async fn short_text_body(resp: &Response) -> Option<String> {
 }
 
 pub async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
-    let resp = get(url).await?;
+    bytes_of(url, get(url).await?).await
+}
+
+async fn bytes_of(url: &str, resp: Response) -> Result<Vec<u8>, String> {
     let promise = resp.array_buffer().map_err(|e| format!("cannot read {url}: {}", js_error_text(&e)))?;
     let buf = JsFuture::from(promise).await.map_err(|e| format!("cannot read {url}: {}", js_error_text(&e)))?;
     Ok(js_sys::Uint8Array::new(&buf).to_vec())
 }
 
 pub async fn fetch_text(url: &str) -> Result<String, String> {
-    let resp = get(url).await?;
+    text_of(url, get(url).await?).await
+}
+
+async fn text_of(url: &str, resp: Response) -> Result<String, String> {
     let promise = resp.text().map_err(|e| format!("cannot read {url}: {}", js_error_text(&e)))?;
     let text = JsFuture::from(promise).await.map_err(|e| format!("cannot read {url}: {}", js_error_text(&e)))?;
     text.as_string().ok_or_else(|| format!("cannot read {url}: not text"))
@@ -94,14 +106,18 @@ pub struct FetchedModel {
     pub labels: Option<String>,
 }
 
+/// The model's files, requested all at once (then read one by one).
 pub async fn fetch_model(entry: BundledModel) -> Result<FetchedModel, String> {
-    let onnx = fetch_bytes(&entry.onnx).await?;
-    let sidecar_json = match &entry.sidecar {
-        Some(url) => Some(fetch_text(url).await?),
+    let onnx = start(&entry.onnx)?;
+    let sidecar = entry.sidecar.as_deref().map(|u| start(u).map(|p| (u, p))).transpose()?;
+    let labels = entry.labels.as_deref().map(|u| start(u).map(|p| (u, p))).transpose()?;
+    let onnx = bytes_of(&entry.onnx, get_started(&entry.onnx, onnx).await?).await?;
+    let sidecar_json = match sidecar {
+        Some((url, p)) => Some(text_of(url, get_started(url, p).await?).await?),
         None => None,
     };
-    let labels = match &entry.labels {
-        Some(url) => Some(fetch_text(url).await?),
+    let labels = match labels {
+        Some((url, p)) => Some(text_of(url, get_started(url, p).await?).await?),
         None => None,
     };
     Ok(FetchedModel { entry, onnx, sidecar_json, labels })

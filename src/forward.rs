@@ -130,13 +130,14 @@ impl TypedWithValues {
         })
     }
 
-    /// Optimises the model into a runnable plan whose outputs are the values the graph's relevance
-    /// pass needs; the typed model stays in the engine (a logits-only plan is optimised from it).
-    pub fn into_engine(self, graph: &Graph) -> Result<Engine> {
+    /// Optimises the model into a runnable plan whose outputs are the values the graph's relevance pass
+    /// needs.
+    pub fn into_engine(mut self, graph: &Graph) -> Result<Engine> {
+        let needed = values_to_keep(graph);
         let mut outlets = Vec::new();
         let mut kept = Vec::new();
         let current = self.model.output_outlets().map_err(|e| Error::Engine(e.to_string()))?.to_vec();
-        for v in values_to_keep(graph) {
+        for v in needed {
             let name = &graph.values[v].name;
             let pos = self
                 .names
@@ -146,21 +147,20 @@ impl TypedWithValues {
             outlets.push(current[pos]);
             kept.push(v);
         }
-        let mut model = self.model.clone();
-        guarded("selecting outputs", || model.select_output_outlets(&outlets))?;
-        check_optimiser_work(&model)?;
-        let plan = guarded("optimising the model", || model.into_optimized()?.into_runnable())?;
-        Ok(Engine { plan, kept, typed: self, input_shape: graph.values[graph.input].shape.clone() })
+        guarded("selecting outputs", || self.model.select_output_outlets(&outlets))?;
+        self.check_optimiser_work()?;
+        let plan = guarded("optimising the model", || self.model.into_optimized()?.into_runnable())?;
+        Ok(Engine { plan, kept, input_shape: graph.values[graph.input].shape.clone() })
     }
-}
 
-/// Refuses a model that would keep tract's optimiser busy for minutes ([`budget::optimiser_work`]).
-fn check_optimiser_work(model: &TypedModel) -> Result<()> {
-    let nodes = model.nodes();
-    let readers = || nodes.iter().flat_map(|n| n.outputs.iter().map(|o| o.successors.len()));
-    let convolutions = nodes.iter().filter(|n| n.op.name() == "Conv").count();
-    let work = budget::optimiser_work(readers(), model.outputs.len(), convolutions);
-    budget::check_optimiser_work(work, nodes.len(), readers().max().unwrap_or(0), convolutions)
+    /// Refuses a model that would keep tract's optimiser busy for minutes ([`budget::optimiser_work`]).
+    fn check_optimiser_work(&self) -> Result<()> {
+        let nodes = self.model.nodes();
+        let readers = || nodes.iter().flat_map(|n| n.outputs.iter().map(|o| o.successors.len()));
+        let convolutions = nodes.iter().filter(|n| n.op.name() == "Conv").count();
+        let work = budget::optimiser_work(readers(), self.model.outputs.len(), convolutions);
+        budget::check_optimiser_work(work, nodes.len(), readers().max().unwrap_or(0), convolutions)
+    }
 }
 
 /// The values the relevance pass reads: the logits and the inputs of every node whose rule depends on
@@ -181,8 +181,6 @@ pub fn values_to_keep(graph: &Graph) -> Vec<ValueId> {
 pub struct Engine {
     plan: Arc<TypedRunnableModel>,
     kept: Vec<ValueId>,
-    /// The typed model the plan was optimised from.
-    typed: TypedWithValues,
     input_shape: Vec<usize>,
 }
 
@@ -200,23 +198,6 @@ impl Activations {
 impl Engine {
     pub fn input_shape(&self) -> &[usize] {
         &self.input_shape
-    }
-
-    /// A batch-1 plan of the logits alone, optimised from the typed model the engine keeps (no
-    /// second parse and analysis of the ONNX file: pixel flipping starts ~1 s sooner in the page).
-    pub fn logit_plan(&self, graph: &Graph, classes: usize) -> Result<LogitPlan> {
-        let name = &graph.values[graph.output].name;
-        let pos = self
-            .typed
-            .names
-            .iter()
-            .position(|n| n == name)
-            .ok_or_else(|| Error::Engine(format!("the engine does not expose tensor '{name}'")))?;
-        let mut model = self.typed.model.clone();
-        let outlet = model.output_outlets().map_err(|e| Error::Engine(e.to_string()))?[pos];
-        guarded("selecting outputs", || model.select_output_outlets(&[outlet]))?;
-        let plan = guarded("optimising the model", || model.into_optimized()?.into_runnable())?;
-        Ok(LogitPlan { plan, batch: 1, input_shape: self.input_shape.clone(), classes })
     }
 
     /// Runs the model on `input` (shape must equal the model input shape) and keeps the activations.

@@ -30,8 +30,7 @@ fn batched_logits_equal_the_explaining_forward_pass() {
         for _ in 0..3 {
             inputs.push(Tensor::from_shape_fn(IxDyn(model.input_shape()), |_| rng.uniform_in(-0.5, 2.5) as f32));
         }
-        // Batches of 4 (a second parse of the file) and of 1 (from the engine's typed model).
-        for plan in [model.logit_plan(&bytes, 4).unwrap(), model.single_logit_plan().unwrap()] {
+        for plan in [model.logit_plan(&bytes, 4).unwrap(), model.logit_plan(&bytes, 1).unwrap()] {
             let batched = plan.run(&inputs).unwrap();
             assert_eq!(batched.len(), 5);
             for (x, got) in inputs.iter().zip(&batched) {

@@ -37,9 +37,9 @@ struct LoadedModel {
     name: String,
     model: Model,
     sidecar: Sidecar,
-    /// The ONNX file's size: the logits-only plan is built for models up to
-    /// [`LOGIT_PLAN_MAX_BYTES`].
-    onnx_len: usize,
+    /// The ONNX bytes, for the logits-only plan: kept only for models up to
+    /// [`LOGIT_PLAN_MAX_BYTES`] (larger ones flip through the explaining pass).
+    bytes: Option<Vec<u8>>,
     /// Pixel flipping's logits-only forward pass (faster than the explaining pass, which keeps
     /// every activation): built at the first pixel-flipping request; `Some(None)` = the model
     /// cannot be planned so (the explaining pass is used).
@@ -167,7 +167,7 @@ impl Session {
             name: name.clone(),
             model,
             sidecar: sidecar.clone(),
-            onnx_len: bytes.len(),
+            bytes: (bytes.len() <= LOGIT_PLAN_MAX_BYTES).then(|| bytes.to_vec()),
             logit_plan: None,
         });
         self.image = None;
@@ -279,8 +279,7 @@ impl Session {
         if let Some(m) = self.model.as_mut().filter(|m| m.logit_plan.is_none()) {
             progress(Stage::Faithfulness, 0, 1);
             // a second copy of the weights: only for models that leave the worker room for it
-            let fits = m.onnx_len <= LOGIT_PLAN_MAX_BYTES;
-            m.logit_plan = Some(if fits { m.model.single_logit_plan().ok() } else { None });
+            m.logit_plan = Some(m.bytes.as_ref().and_then(|b| m.model.logit_plan(b, 1).ok()));
         }
         let (target, patch, patches, steps, morf, random) = {
             let (m, img) = (self.loaded()?, self.image()?);

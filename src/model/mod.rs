@@ -211,19 +211,9 @@ impl Model {
         self.engine.run(&self.graph, input)
     }
 
-    /// A logits-only forward pass of one input at a time, optimised from the typed model the
-    /// engine keeps (no second parse of the ONNX file).
-    pub fn single_logit_plan(&self) -> Result<LogitPlan> {
-        self.engine.logit_plan(&self.graph, self.info.classes)
-    }
-
     /// A logits-only forward pass of this model for `batch` inputs at a time ([`LogitPlan`]);
-    /// `bytes` are the ONNX bytes the model was loaded from (the model does not keep them; a batch
-    /// of 1 does not read them: [`Model::single_logit_plan`]).
+    /// `bytes` are the ONNX bytes the model was loaded from (the model does not keep them).
     pub fn logit_plan(&self, bytes: &[u8], batch: usize) -> Result<LogitPlan> {
-        if batch == 1 {
-            return self.single_logit_plan();
-        }
         let mut proto = decode_proto(bytes)?;
         drop_unused_domains(&mut proto);
         if let Some(g) = proto.graph.as_mut().filter(|_| batch > 1) {

@@ -192,47 +192,6 @@ mod browser {
         run("efficientnet_lite0").await;
     }
 
-    /// The simd128 register tile of the relevance kernels' matrix product gives exactly the portable
-    /// tile's sums (same order of operations, no fused multiply-add), and the whole packed product
-    /// matches a naive one on shapes around the tile and block sizes, transposed operands included.
-    #[wasm_bindgen_test]
-    fn simd128_matrix_product_matches_the_portable_one() {
-        use rlrp::kernels::gemm::{gemm, packed};
-        let values = |len: usize, seed: u32| -> Vec<f32> {
-            let mut s = seed.wrapping_mul(2654435761).wrapping_add(7);
-            (0..len)
-                .map(|_| {
-                    s = s.wrapping_mul(1103515245).wrapping_add(12345);
-                    (s >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
-                })
-                .collect()
-        };
-        for kc in [1, 2, 7, 64, 256] {
-            let (ap, bp) = (values(kc * packed::MR, kc as u32), values(kc * packed::NR, kc as u32 + 1));
-            assert_eq!(packed::tile_simd128(kc, &ap, &bp), packed::tile_portable(kc, &ap, &bp), "kc {kc}");
-        }
-        for (m, k, n) in [(3, 5, 7), (5, 9, 17), (9, 520, 261), (70, 40, 300)] {
-            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-                let sa = if ta { (1, m) } else { (k, 1) };
-                let sb = if tb { (1, k) } else { (n, 1) };
-                let (a, b) = (values(m * k, m as u32), values(k * n, n as u32));
-                let mut c = vec![f32::NAN; m * n];
-                gemm(m, k, n, &a, sa, &b, sb, 0.0, &mut c, (n, 1));
-                for i in 0..m {
-                    for j in 0..n {
-                        let want: f64 =
-                            (0..k).map(|p| a[i * sa.0 + p * sa.1] as f64 * b[p * sb.0 + j * sb.1] as f64).sum();
-                        let got = c[i * n + j] as f64;
-                        assert!(
-                            (want - got).abs() <= 1e-4 * (1.0 + want.abs()),
-                            "m{m} k{k} n{n} ({ta}, {tb}): {want} vs {got}"
-                        );
-                    }
-                }
-            }
-        }
-    }
-
     /// The worker's session, as the page drives it: LoadModel (ONNX + the repository's sidecar),
     /// SetImage (the PNG, decoded and preprocessed in wasm), Explain R-LRP of the predicted class,
     /// whose relevance (`data[1]`, `.npy`) equals the golden oracle's for the same image.

@@ -12,8 +12,7 @@
 //! assertions, so a mismatched call panics instead of reading or writing out of bounds.
 //!
 //! Performance notes: general and grouped convolutions and dense layers go through [`gemm::gemm`]
-//! (matrixmultiply natively, a packed simd128 kernel on wasm32; 1x1 stride-1 unpadded
-//! convolutions without any im2col copy);
+//! (matrixmultiply; 1x1 stride-1 unpadded convolutions without any im2col copy);
 //! depthwise convolutions (one input channel per group) use direct loops whose innermost loop
 //! runs over contiguous output columns. On `wasm32` with `simd128` the elementwise helpers and
 //! the direct loops have explicit `core::arch::wasm32` paths; natively they rely on LLVM's

@@ -1,6 +1,7 @@
 //! Benchmark (not a test): median time of the forward pass and of every relevance method, and the
-//! ratio relevance / forward measured in the same run (machines are shared and noisy: medians and
-//! ratios, not absolute numbers, are what to compare).
+//! ratio relevance / forward measured in the same run, beside the peer: tract alone on the same file
+//! (its own plan, logits only). Machines are shared and noisy: medians and ratios, not absolute
+//! numbers, are what to compare.
 //!
 //!     cargo bench --bench relevance                 # all models
 //!     cargo bench --bench relevance -- mnist        # models whose file name contains "mnist"
@@ -27,6 +28,14 @@ fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> f64 {
             })
             .collect(),
     )
+}
+
+/// tract's own optimised plan of an ONNX file for one input shape.
+fn tract_alone(bytes: &[u8], shape: &[usize]) -> std::sync::Arc<tract_onnx::prelude::TypedRunnableModel> {
+    use tract_onnx::prelude::*;
+    let mut model = tract_onnx::onnx().model_for_read(&mut &bytes[..]).expect("tract: parse");
+    model.set_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), shape)).expect("tract: input");
+    model.into_optimized().and_then(|m| m.into_runnable()).expect("tract: optimise")
 }
 
 fn main() {
@@ -59,6 +68,13 @@ fn main() {
             let logits = time(runs, || plan.run(std::slice::from_ref(&x)).expect("logits"));
             println!("  {:<20} {:>9.2} ms  ratio {:>5.2}", "forward, logits only", logits, logits / forward);
         }
+        // The peer: tract alone on the same file (logits only, every op tract's own, e.g. its
+        // depthwise convolution where our plan runs ours).
+        let peer = tract_alone(&bytes, x.shape());
+        let input =
+            tract_onnx::prelude::Tensor::from_shape(x.shape(), x.as_slice().expect("contiguous")).expect("input");
+        let tract = time(runs, || peer.run(std::iter::once(input.clone().into()).collect()).expect("tract"));
+        println!("  {:<20} {:>9.2} ms  ratio {:>5.2}", "tract alone, logits", tract, tract / forward);
         for method in Method::ALL {
             let opts = options_for(None, MethodParams::default(), None);
             let ms = time(runs, || explain(&model, &acts, method, &opts, &mut |_, _| true).expect("explain"));

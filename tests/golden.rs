@@ -56,27 +56,34 @@ fn golden_efficientnet_lite0() {
 
 /// Justifies the 1e-3 tolerance above: a 1e-7 relative perturbation of the input (float32 rounding
 /// level) moves Lite0's LRP-ε(1e-6) and gradient maps by more than 1e-4, while R-LRP moves by < 1e-4.
+/// The gradient moves only where a ReLU6 mask flips, which one draw of the noise on one photo may
+/// not do: the largest change over three draws on each golden photo is what is held.
 #[test]
 fn lite0_float32_noise_floor() {
     use rlrp::relevance::Method;
     let model = model("efficientnet_lite0_fp32_opset13.onnx");
-    let x = npy("golden/efficientnet_lite0/chelsea__input.npy");
-    let mut seed = 12345u64;
-    let noisy = x.mapv(|v| {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let u = (seed >> 33) as f32 / (1u64 << 31) as f32 - 0.5;
-        v * (1.0 + 2e-7 * u)
-    });
-    let (a, b) = (model.forward(&x).unwrap(), model.forward(&noisy).unwrap());
-    let change = |method| {
-        let opts = ExplainOptions::default();
-        let ea = explain(&model, &a, method, &opts, &mut no_progress()).unwrap();
-        let eb = explain(&model, &b, method, &opts, &mut no_progress()).unwrap();
-        rel_l1(&eb.relevance, &ea.relevance)
-    };
-    let (eps, grad, rlrp) = (change(Method::Epsilon), change(Method::Gradient), change(Method::Rlrp));
+    let mut largest = [0f64; 3];
+    for photo in ["chelsea", "coffee"] {
+        let x = npy(&format!("golden/efficientnet_lite0/{photo}__input.npy"));
+        let a = model.forward(&x).unwrap();
+        for mut seed in [12345u64, 777, 4242] {
+            let noisy = x.mapv(|v| {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let u = (seed >> 33) as f32 / (1u64 << 31) as f32 - 0.5;
+                v * (1.0 + 2e-7 * u)
+            });
+            let b = model.forward(&noisy).unwrap();
+            for (k, method) in [Method::Epsilon, Method::Gradient, Method::Rlrp].into_iter().enumerate() {
+                let opts = ExplainOptions::default();
+                let ea = explain(&model, &a, method, &opts, &mut no_progress()).unwrap();
+                let eb = explain(&model, &b, method, &opts, &mut no_progress()).unwrap();
+                largest[k] = largest[k].max(rel_l1(&eb.relevance, &ea.relevance));
+            }
+        }
+    }
+    let [eps, grad, rlrp] = largest;
     println!(
-        "relative L1 change under 1e-7 input noise: epsilon(1e-6) {eps:.2e}, gradient {grad:.2e}, rlrp {rlrp:.2e}"
+        "largest relative L1 change under 1e-7 input noise: epsilon(1e-6) {eps:.2e}, gradient {grad:.2e}, rlrp {rlrp:.2e}"
     );
     assert!(eps > 1e-4 && grad > 1e-4, "the noise floor is below 1e-4: tighten the golden tolerance");
     assert!(eps < 1e-3 && grad < 1e-3, "the noise floor exceeds the 1e-3 tolerance");

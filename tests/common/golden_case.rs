@@ -29,7 +29,7 @@ pub fn zbox_range(composite: &str) -> Option<(f32, f32)> {
 
 /// 1e-4 relative L1, except where float32 itself cannot reach it: on EfficientNet-Lite0, LRP-ε with
 /// ε = 1e-6 (divides by near-zero z) and the gradient methods (ReLU6 masks flip for pre-activations
-/// within rounding of 0) move by 2.7e-4 to 6.1e-4 relative L1 when the input is perturbed by 1e-7
+/// within rounding of 0) move by 2e-4 to 6e-4 relative L1 when the input is perturbed by 1e-7
 /// relative noise, i.e. at float32 rounding level (see `lite0_float32_noise_floor` below, which
 /// measures this on every run). Our forward pass (tract) and Zennit's (torch) round differently, so
 /// those three methods on Lite0 are held to 1e-3; every other case to 1e-4.

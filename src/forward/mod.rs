@@ -1,6 +1,8 @@
 //! The forward pass, run by tract. The plan's outputs are the logits plus every activation the
 //! relevance pass reads (each op says which: [`crate::model::graph::Op::reads_activations`]), so one
-//! run yields all of them.
+//! run yields all of them. Depthwise convolutions run on our kernel ([`depthwise`]).
+mod depthwise;
+
 use crate::budget;
 use crate::error::{Error, Result};
 use crate::model::graph::{Graph, ValueId};
@@ -149,7 +151,7 @@ impl TypedWithValues {
         }
         guarded("selecting outputs", || self.model.select_output_outlets(&outlets))?;
         self.check_optimiser_work()?;
-        let plan = guarded("optimising the model", || self.model.into_optimized()?.into_runnable())?;
+        let plan = guarded("optimising the model", || optimise(self.model))?;
         Ok(Engine { plan, kept, input_shape: graph.values[graph.input].shape.clone() })
     }
 
@@ -161,6 +163,15 @@ impl TypedWithValues {
         let work = budget::optimiser_work(readers(), self.model.outputs.len(), convolutions);
         budget::check_optimiser_work(work, nodes.len(), readers().max().unwrap_or(0), convolutions)
     }
+}
+
+/// tract's declutter, our depthwise convolutions in place of tract's, then tract's codegen: a plan
+/// as `into_optimized` would make, but for the depthwise layers.
+fn optimise(mut model: TypedModel) -> TractResult<Arc<TypedRunnableModel>> {
+    model.declutter()?;
+    depthwise::use_our_depthwise(&mut model)?;
+    model.optimize()?;
+    model.into_runnable()
 }
 
 /// The values the relevance pass reads: the logits and the inputs of every node whose rule depends on
@@ -257,7 +268,7 @@ impl LogitPlan {
             .find_outlet_label(output)
             .ok_or_else(|| Error::Engine(format!("the engine does not expose tensor '{output}'")))?;
         guarded("selecting outputs", || model.select_output_outlets(&[outlet]))?;
-        let plan = guarded("optimising the model", || model.into_optimized()?.into_runnable())?;
+        let plan = guarded("optimising the model", || optimise(model.into_typed()?))?;
         Ok(LogitPlan { plan, batch, input_shape: input_shape.to_vec(), classes })
     }
 

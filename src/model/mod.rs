@@ -5,6 +5,7 @@ pub mod fuse;
 pub mod graph;
 pub mod import;
 pub mod precheck;
+pub mod prefold;
 pub mod proto;
 pub mod registry;
 pub mod scalar;
@@ -157,6 +158,9 @@ impl Model {
         precheck::check(&graph_proto, &mut consts, &trace)?;
         let input_shape = declared_input_shape(&proto, &trace.input, options.input_shape.as_deref())?;
         budget::tensor_elements(&format!("the input '{}'", trace.input), &input_shape).map_err(budget::budget_error)?;
+        if let Some(g) = proto.graph.as_mut() {
+            prefold::fold_constant_dequantize(g)?;
+        }
         let typed = TypedWithValues::new(&proto, &input_shape, &trace.shape_names())?;
         let mut shapes = typed.shapes()?;
         shapes.insert(trace.input.clone(), input_shape.clone());
@@ -216,8 +220,11 @@ impl Model {
     pub fn logit_plan(&self, bytes: &[u8], batch: usize) -> Result<LogitPlan> {
         let mut proto = decode_proto(bytes)?;
         drop_unused_domains(&mut proto);
-        if let Some(g) = proto.graph.as_mut().filter(|_| batch > 1) {
-            for_batch(g, batch);
+        if let Some(g) = proto.graph.as_mut() {
+            prefold::fold_constant_dequantize(g)?;
+            if batch > 1 {
+                for_batch(g, batch);
+            }
         }
         LogitPlan::new(&proto, &self.info.input_shape, &self.info.output_name, self.info.classes, batch)
     }

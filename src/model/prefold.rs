@@ -1,0 +1,122 @@
+//! What tract is given: the model with its constant `DequantizeLinear` nodes (int8 weights and
+//! their scales) replaced by the f32 initialisers [`Constants`] folds them into. RLRP.md has no
+//! section here ("Quantised models": weights are dequantised to f32 first, which is what tract's
+//! forward pass then computes with, as before).
+//!
+//! Why: tract folds those nodes itself while it analyses the model, through its generic broadcasting
+//! subtraction and multiplication. Measured natively (`perf`, Lite0 int8 weight-only, `rlrp explain`):
+//! that was 35 % of the whole command's time, most of the model load. Our folding works by
+//! channel blocks and its values are the ones the relevance pass already uses.
+use super::constants::Constants;
+use crate::error::Result;
+use std::collections::HashSet;
+use tract_onnx::pb::{tensor_proto::DataType, GraphProto, TensorProto};
+
+/// Replaces every `DequantizeLinear` whose inputs are all initialisers by an f32 initialiser of its
+/// value (the node's output name), then drops the initialisers nothing reads any more. A node our
+/// folding cannot evaluate is left to tract. Returns how many nodes were folded.
+pub fn fold_constant_dequantize(graph: &mut GraphProto) -> Result<usize> {
+    let snapshot = graph.clone();
+    let mut consts = Constants::new(&snapshot);
+    let mut folded: Vec<TensorProto> = Vec::new();
+    let mut removed: HashSet<usize> = HashSet::new();
+    for (i, node) in snapshot.node.iter().enumerate() {
+        let standard = node.domain.is_empty() || node.domain == "ai.onnx";
+        if !standard || node.op_type != "DequantizeLinear" || node.output.len() != 1 {
+            continue;
+        }
+        if !node.input.iter().all(|name| name.is_empty() || consts.is_initializer(name)) {
+            continue;
+        }
+        let Ok(Some(value)) = consts.get(&node.output[0]) else { continue };
+        let Some(data) = value.values.as_slice() else { continue };
+        folded.push(TensorProto {
+            name: node.output[0].clone(),
+            data_type: DataType::Float as i32,
+            dims: value.values.shape().iter().map(|&d| d as i64).collect(),
+            raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ..TensorProto::default()
+        });
+        removed.insert(i);
+    }
+    if removed.is_empty() {
+        return Ok(0);
+    }
+    let mut index = 0;
+    graph.node.retain(|_| {
+        index += 1;
+        !removed.contains(&(index - 1))
+    });
+    let read: HashSet<&str> = graph
+        .node
+        .iter()
+        .flat_map(|n| n.input.iter())
+        .chain(graph.output.iter().map(|o| &o.name))
+        .map(String::as_str)
+        .collect();
+    let dropped: HashSet<String> =
+        graph.initializer.iter().filter(|t| !read.contains(t.name.as_str())).map(|t| t.name.clone()).collect();
+    graph.initializer.retain(|t| !dropped.contains(&t.name));
+    // Before IR version 4 initialisers are also listed as graph inputs.
+    graph.input.retain(|i| !dropped.contains(&i.name));
+    graph.initializer.extend(folded);
+    Ok(removed.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::proto::decode_tensor;
+    use tract_onnx::pb::{AttributeProto, NodeProto, ValueInfoProto};
+
+    fn tensor(name: &str, data_type: DataType, dims: &[i64], raw_data: Vec<u8>) -> TensorProto {
+        TensorProto {
+            name: name.into(),
+            data_type: data_type as i32,
+            dims: dims.to_vec(),
+            raw_data,
+            ..Default::default()
+        }
+    }
+
+    fn node(op_type: &str, inputs: &[&str], output: &str) -> NodeProto {
+        NodeProto {
+            op_type: op_type.into(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec![output.into()],
+            ..Default::default()
+        }
+    }
+
+    /// A per-channel DequantizeLinear of int8 weights is folded; one of a graph input is not; an
+    /// initialiser another node still reads stays, the others go (from the inputs list too).
+    #[test]
+    fn constant_dequantize_becomes_an_f32_initialiser() {
+        let f32s = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        let mut dq_w = node("DequantizeLinear", &["w_q", "w_scale", "w_zero"], "w");
+        dq_w.attribute.push(AttributeProto { name: "axis".into(), i: 0, r#type: 2, ..Default::default() });
+        let mut graph = GraphProto {
+            node: vec![dq_w, node("DequantizeLinear", &["x_q", "w_scale"], "x"), node("Mul", &["x", "w"], "y")],
+            initializer: vec![
+                tensor("w_q", DataType::Int8, &[2, 3], [-3i8, 0, 5, 127, -128, 1].iter().map(|&v| v as u8).collect()),
+                tensor("w_scale", DataType::Float, &[2], f32s(&[0.5, 0.25])),
+                tensor("w_zero", DataType::Int8, &[2], vec![1, 255]), // 1 and -1
+            ],
+            input: vec![
+                ValueInfoProto { name: "x_q".into(), ..Default::default() },
+                ValueInfoProto { name: "w_q".into(), ..Default::default() },
+            ],
+            ..Default::default()
+        };
+        assert_eq!(fold_constant_dequantize(&mut graph).unwrap(), 1);
+        let ops: Vec<&str> = graph.node.iter().map(|n| n.op_type.as_str()).collect();
+        assert_eq!(ops, ["DequantizeLinear", "Mul"]);
+        let names: Vec<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["w_scale", "w"]);
+        assert_eq!(graph.input.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(), ["x_q"]);
+        let w = decode_tensor(&graph.initializer[1]).unwrap();
+        assert_eq!(w.values.shape(), [2, 3]);
+        let expected = [(-3.0 - 1.0) * 0.5, -0.5, 2.0, (127.0 + 1.0) * 0.25, (-128.0 + 1.0) * 0.25, 0.5];
+        assert_eq!(w.values.iter().copied().collect::<Vec<f32>>(), expected);
+    }
+}

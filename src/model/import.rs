@@ -570,7 +570,8 @@ pub mod builders {
         }
         let alpha = if gemm { a.float("alpha").unwrap_or(1.0) } else { 1.0 };
         let beta = if gemm { a.float("beta").unwrap_or(1.0) } else { 1.0 };
-        let w = if gemm && a.int("transB").unwrap_or(0) != 0 { w.t().to_owned() } else { w };
+        // Row-major again after the transposition: the weights are read in logical order below.
+        let w = if gemm && a.int("transB").unwrap_or(0) != 0 { w.t().as_standard_layout().into_owned() } else { w };
         let (k, nn) = (w.shape()[0], w.shape()[1]);
         let x = c.x().to_vec();
         if x.last() != Some(&k) {

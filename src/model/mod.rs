@@ -159,7 +159,7 @@ impl Model {
         let input_shape = declared_input_shape(&proto, &trace.input, options.input_shape.as_deref())?;
         budget::tensor_elements(&format!("the input '{}'", trace.input), &input_shape).map_err(budget::budget_error)?;
         if let Some(g) = proto.graph.as_mut() {
-            prefold::fold_constant_dequantize(g)?;
+            prefold::fold_constant_dequantize(g, &mut consts)?;
         }
         let typed = TypedWithValues::new(&proto, &input_shape, &trace.shape_names())?;
         let mut shapes = typed.shapes()?;
@@ -221,7 +221,8 @@ impl Model {
         let mut proto = decode_proto(bytes)?;
         drop_unused_domains(&mut proto);
         if let Some(g) = proto.graph.as_mut() {
-            prefold::fold_constant_dequantize(g)?;
+            let original = g.clone();
+            prefold::fold_constant_dequantize(g, &mut constants::Constants::new(&original))?;
             if batch > 1 {
                 for_batch(g, batch);
             }

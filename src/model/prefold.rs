@@ -14,13 +14,12 @@ use tract_onnx::pb::{tensor_proto::DataType, GraphProto, TensorProto};
 
 /// Replaces every `DequantizeLinear` whose inputs are all initialisers by an f32 initialiser of its
 /// value (the node's output name), then drops the initialisers nothing reads any more. A node our
-/// folding cannot evaluate is left to tract. Returns how many nodes were folded.
-pub fn fold_constant_dequantize(graph: &mut GraphProto) -> Result<usize> {
-    let snapshot = graph.clone();
-    let mut consts = Constants::new(&snapshot);
+/// folding cannot evaluate is left to tract. `consts` folds the values (and keeps them for the
+/// import); it may read another copy of the same graph. Returns how many nodes were folded.
+pub fn fold_constant_dequantize(graph: &mut GraphProto, consts: &mut Constants) -> Result<usize> {
     let mut folded: Vec<TensorProto> = Vec::new();
     let mut removed: HashSet<usize> = HashSet::new();
-    for (i, node) in snapshot.node.iter().enumerate() {
+    for (i, node) in graph.node.iter().enumerate() {
         let standard = node.domain.is_empty() || node.domain == "ai.onnx";
         if !standard || node.op_type != "DequantizeLinear" || node.output.len() != 1 {
             continue;
@@ -108,7 +107,9 @@ mod tests {
             ],
             ..Default::default()
         };
-        assert_eq!(fold_constant_dequantize(&mut graph).unwrap(), 1);
+        let original = graph.clone();
+        let mut consts = Constants::new(&original);
+        assert_eq!(fold_constant_dequantize(&mut graph, &mut consts).unwrap(), 1);
         let ops: Vec<&str> = graph.node.iter().map(|n| n.op_type.as_str()).collect();
         assert_eq!(ops, ["DequantizeLinear", "Mul"]);
         let names: Vec<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();

@@ -6,7 +6,7 @@
 #   of 4×4 patches (all 49), 5 random orders; robustness (σ = 1e-3, 1e-2 of the input range, 5 draws)
 #   and max-sensitivity (10 samples) on the first 100 digits (they cost ~20 explanations each).
 # - EfficientNet-Lite0: the four ImageNet photos of ../shared/images; 8×8 patches, 100 steps.
-# - photos113_efficientnet_lite0_int8_weightonly_dq: Lite0 int8 weight-only on the 113 photos of
+# - photos113_<Lite0 model> (int8 weight-only, f32): that Lite0 on the 113 photos of
 #   ../shared/images/photos with the eight methods of the README tables; one random order per photo
 #   (the random baseline is averaged over the 113 photos instead of 5 orders each), robustness on
 #   the first 20 (by file name), no max-sensitivity; a grid of 8 photos spread over the set (every
@@ -25,7 +25,7 @@ ALL=(
   efficientnet_lite0_int8_weightonly_dq
   mnist_resnet_mini_bn_fp32_opset13 mnist_simple_cnn_int8_weightonly_dq mnist_vgg_mini_int8_weightonly_dq
   mnist_resnet_mini_int8_weightonly_dq efficientnet_lite0_fp32_opset13 efficientnet_lite0_int8_static_qdq
-  photos113_efficientnet_lite0_int8_weightonly_dq
+  photos113_efficientnet_lite0_int8_weightonly_dq photos113_efficientnet_lite0_fp32_opset13
 )
 photos=target/eval-photos
 mkdir -p "$photos" && cp "$SHARED"/images/{astronaut,chelsea,coffee,rocket}.png "$photos"/

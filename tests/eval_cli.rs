@@ -82,6 +82,21 @@ fn eval_npy_batch_writes_summary_csv_and_plots() {
         let v: f64 = line.split(',').nth(l1).unwrap().parse().unwrap();
         assert!((v - 1.0).abs() < 1e-3, "{line}");
     }
+
+    // `eval-summary` recomputes the same summary from results.csv (plus a line saying so), and
+    // refuses a damaged file with a message naming the line and column.
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    let (code, _, stderr) = rlrp(&["eval-summary", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "stderr: {stderr}");
+    let again = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    let note = "Tables recomputed from `results.csv` by `rlrp eval-summary`";
+    assert!(again.contains(note), "{again}");
+    let without_note: String = again.lines().filter(|l| !l.starts_with(note)).map(|l| format!("{l}\n")).collect();
+    assert_eq!(without_note.replace("\n\n\n", "\n\n"), summary);
+    std::fs::write(out.join("results.csv"), csv.replacen(",rlrp,", ",not-a-method,", 1)).unwrap();
+    let (code, _, stderr) = rlrp(&["eval-summary", out.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("results.csv line 2, column 'method'"), "{stderr}");
     std::fs::remove_dir_all(&out).ok();
 }
 

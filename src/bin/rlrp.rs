@@ -2,6 +2,7 @@
 //!
 //!     rlrp explain --model M.onnx --image I.png [--class N] [--method rlrp] [--out heat.png] [--npy R.npy] [--json]
 //!     rlrp eval --model M.onnx --images DIR_OR_NPY [--methods rlrp,epsilon,...] [--out DIR]
+//!     rlrp eval-summary DIR
 //!     rlrp diagnose --model M.onnx --images DIR_OR_NPY [--methods rlrp,...] [--out FILE.md]
 #[cfg(target_arch = "wasm32")]
 fn main() {}
@@ -49,6 +50,13 @@ mod cli {
         /// Evaluate methods on many inputs: region perturbation (AOPC, ABPC), robustness,
         /// max-sensitivity, conservation and time; writes summary.md, results.csv and plots.
         Eval(Box<EvalArgs>),
+        /// Recompute summary.md of an `eval` output directory from its results.csv (means, 95 %
+        /// bootstrap intervals, paired tests) without running the model again.
+        EvalSummary {
+            /// The output directory of `rlrp eval` (it holds results.csv; summary.md is rewritten,
+            /// keeping the model name and command line of the one there).
+            dir: PathBuf,
+        },
         /// Where the relevance concentrates, layer by layer: the top-1 % share and Gini of |R|
         /// after every node, per method (markdown).
         Diagnose(Box<DiagnoseArgs>),
@@ -501,12 +509,45 @@ mod cli {
         };
         let summary = report::summary_markdown(&model_name, inputs.len(), &command, &results);
         write("summary.md", summary.as_bytes())?;
-        write("results.csv", report::results_csv(&results).as_bytes())?;
+        write("results.csv", rlrp::eval::results_csv::write(&results).as_bytes())?;
         write(&format!("curves_{stem}.png"), &report::curves_png(&results)?)?;
         write("curves_legend.txt", report::curves_legend(&results).as_bytes())?;
         write("grid.png", &report::grid_png(&results, &inputs, sc.input.layout, args.grid_rows)?)?;
         emit(&summary);
         eprintln!("wrote {} ({:.1} s)", args.out.display(), t.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// The model name and command line in the header of an existing summary.md, if it has them.
+    fn summary_header(text: &str) -> Option<(String, String)> {
+        let line = text.lines().find(|l| l.starts_with("Model `"))?;
+        let model = line.strip_prefix("Model `")?.split('`').next()?.to_string();
+        let command = line.split_once("Command: `")?.1.strip_suffix('`')?.to_string();
+        Some((model, command))
+    }
+
+    fn eval_summary(dir: &Path) -> Result<(), Error> {
+        use rlrp::eval::{report, results_csv};
+        let csv = dir.join("results.csv");
+        let text =
+            std::fs::read_to_string(&csv).map_err(|e| Error::Request(format!("cannot read {}: {e}", csv.display())))?;
+        let results = results_csv::read(&text).map_err(|e| Error::Request(format!("{}: {e}", csv.display())))?;
+        let summary_path = dir.join("summary.md");
+        let old = std::fs::read_to_string(&summary_path).unwrap_or_default();
+        let (model, command) = summary_header(&old).unwrap_or_else(|| ("?".into(), "?".into()));
+        let images = results.iter().map(|r| r.image).collect::<std::collections::BTreeSet<_>>().len();
+        let note = format!(
+            "Tables recomputed from `results.csv` by `rlrp eval-summary` (rlrp {}).",
+            env!("CARGO_PKG_VERSION")
+        );
+        let summary = report::summary_markdown(&model, images, &command, &results).replacen(
+            "\n\n| # |",
+            &format!("\n\n{note}\n\n| # |"),
+            1,
+        );
+        std::fs::write(&summary_path, &summary)
+            .map_err(|e| Error::Request(format!("cannot write {}: {e}", summary_path.display())))?;
+        emit(&summary);
         Ok(())
     }
 
@@ -574,6 +615,7 @@ mod cli {
             Command::Explain(args) => explain(args),
             Command::Info { model } => info(model),
             Command::Eval(args) => eval(args),
+            Command::EvalSummary { dir } => eval_summary(dir),
             Command::Diagnose(args) => diagnose(args),
             Command::Methods => {
                 for m in Method::ALL {

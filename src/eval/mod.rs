@@ -6,6 +6,8 @@
 //!   (Yeh et al. 2019) as Quantus implements it.
 //! - [`conservation`]: κ, ‖R‖₁/|f_c(x)| and the count of non-finite values of one explanation.
 //! - [`stats`]: bootstrap intervals of means over images and paired tests between methods.
+//! - [`report`], [`results_csv`]: what `rlrp eval` writes (summary.md, plots; results.csv and its
+//!   reading back, for `rlrp eval-summary`).
 //! - [`concentration`], [`diagnosis`]: where relevance concentrates, layer by layer (`rlrp diagnose`).
 //!
 //! Everything here is pure computation (no threads, no clocks), so it also builds for wasm32. The
@@ -17,6 +19,7 @@ pub mod concentration;
 pub mod diagnosis;
 pub mod perturbation;
 pub mod report;
+pub mod results_csv;
 pub mod robustness;
 pub mod run;
 pub mod stats;

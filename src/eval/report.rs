@@ -1,5 +1,6 @@
-//! Writers of `rlrp eval` results: the Markdown summary, the CSV of every image × method, the
-//! perturbation-curve plot and the heatmap grid. Pure functions returning Strings or PNG bytes.
+//! Writers of `rlrp eval` results: the Markdown summary, the perturbation-curve plot and the
+//! heatmap grid (the CSV of every image × method: [`super::results_csv`]). Pure functions returning
+//! Strings or PNG bytes.
 //!
 //! Aggregates are means over the values that are finite (a NaN or infinite metric of one image is
 //! left out of the mean and counted in the NaN column of the summary through the conservation count).
@@ -391,63 +392,6 @@ pub fn summary_markdown(model: &str, images: usize, command: &str, results: &[Im
     out
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
-/// `results.csv`: a header and one row per image × method with every metric (empty = not computed).
-pub fn results_csv(results: &[ImageMethodResult]) -> String {
-    let sigmas: Vec<f32> = results.first().map(|r| r.noise.iter().map(|n| n.sigma).collect()).unwrap_or_default();
-    let mut out = String::from(
-        "image,name,method,target,logit,patches,steps,aopc_morf,aopc_lerf,aopc_random,abpc,\
-         morf_final,lerf_final",
-    );
-    for s in &sigmas {
-        write!(out, ",noise_{s:e}_mean,noise_{s:e}_max").ok();
-    }
-    out.push_str(",max_sensitivity,max_sensitivity_relative,kappa,l1_over_logit,non_finite,explain_ms\n");
-    let f = |v: f64| if v.is_nan() { "NaN".to_string() } else { format!("{v}") };
-    for r in results {
-        let p = &r.perturbation;
-        write!(
-            out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
-            r.image,
-            csv_field(&r.name),
-            r.method.name(),
-            r.target,
-            r.logit,
-            p.patches,
-            p.morf.len().saturating_sub(1),
-            f(p.aopc_morf),
-            f(p.aopc_lerf),
-            f(p.aopc_random),
-            f(p.abpc),
-            p.morf.last().copied().unwrap_or(f32::NAN),
-            p.lerf.last().copied().unwrap_or(f32::NAN),
-        )
-        .ok();
-        for i in 0..sigmas.len() {
-            match r.noise.get(i) {
-                Some(n) => write!(out, ",{},{}", f(n.mean), f(n.max)).ok(),
-                None => write!(out, ",,").ok(),
-            };
-        }
-        match r.sensitivity {
-            Some(s) => write!(out, ",{},{}", f(s.quantus), f(s.relative)).ok(),
-            None => write!(out, ",,").ok(),
-        };
-        let k = r.conservation.kappa.map(f).unwrap_or_default();
-        writeln!(out, ",{k},{},{},{}", f(r.conservation.l1_over_logit), r.conservation.non_finite, f(r.explain_ms))
-            .ok();
-    }
-    out
-}
-
 /// Distinct colours for up to 14 methods (then repeated): tab10 followed by four darker tones.
 pub const PALETTE: [[u8; 3]; 14] = [
     [31, 119, 180],
@@ -761,7 +705,7 @@ mod tests {
         assert_eq!(paired.lines().filter(|l| l.starts_with("| ")).count(), 3, "{paired}");
         assert!(paired.contains("(reference)"), "{paired}");
         assert!(table.contains(" [") && table.contains("bootstrap"), "{table}");
-        let csv = results_csv(&rs);
+        let csv = super::super::results_csv::write(&rs);
         assert_eq!(csv.lines().count(), 5);
         assert!(csv.contains("\"img,0\""));
         let inputs = vec![Tensor::zeros(IxDyn(&[1, 1, 4, 4])); 2];

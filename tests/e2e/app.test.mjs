@@ -53,6 +53,33 @@ describe('rlrp-web page (dist/ under a sub-path, headless Chromium)', { timeout:
       assert.deepEqual(problems.foreign, [], 'requests to other hosts than the local server');
       const bad = suite.server().requests.filter((r) => r.status !== 200);
       assert.deepEqual(bad, [], 'failed requests (all URLs must be relative to the sub-path)');
+      // The page took over the worker and the downloads www/boot.js started (none is left to take).
+      const left = await page.evaluate(() => ({
+        worker: self.rlrpBoot.take(),
+        bundle: self.rlrpBoot.fetched('bundle.json') ?? null,
+        model: self.rlrpBoot.fetched('models/efficientnet_lite0_int8_weightonly_dq.onnx') ?? null,
+      }));
+      assert.deepEqual(left, { worker: null, bundle: null, model: null }, 'what boot.js started and the page did not take');
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('a2. without www/boot.js the page starts its worker and downloads itself', { timeout: TEST_TIMEOUT }, async () => {
+    if (problem) throw new Error(problem);
+    const context = await suite.browser().newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      await context.route('**/boot.js', (route) =>
+        route.fulfill({ status: 200, contentType: 'text/javascript', body: '// (empty: no early start)' }));
+      const page = await context.newPage();
+      const errors = [];
+      page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(suite.server().url);
+      const first = await waitHeatmap(page);
+      assert.equal(first.method, 'rlrp');
+      assert.equal(await page.evaluate(() => typeof self.rlrpBoot), 'undefined');
+      assert.deepEqual(errors, [], 'console errors');
     } finally {
       await context.close();
     }

@@ -6,6 +6,7 @@ use crate::app::protocol::{Request, Response};
 use crate::app::wire;
 use gloo_events::{EventListener, EventListenerOptions};
 use gloo_timers::callback::Timeout;
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{ErrorEvent, Event, MessageEvent, Worker};
@@ -71,16 +72,8 @@ impl Engine {
         self.epoch += 1;
         self.ready = false;
         let epoch = self.epoch;
-        let worker = match Worker::new("./worker-loader.js") {
-            Ok(w) => w,
-            Err(e) => {
-                let message = format!("cannot start the engine's worker: {}", js_error_text(&e));
-                self.on_event.emit(EngineEvent::Crashed { epoch, message });
-                return;
-            }
-        };
         let cb = self.on_event.clone();
-        let onmessage = EventListener::new(&worker, "message", move |event: &Event| {
+        let on_message = Rc::new(move |event: &Event| {
             let Some(event) = event.dyn_ref::<MessageEvent>() else { return };
             let ev = match wire::decode(&event.data()) {
                 Ok(msg) => match serde_json::from_str::<Response>(&msg.body) {
@@ -103,8 +96,7 @@ impl Engine {
             cb.emit(ev);
         });
         let cb = self.on_event.clone();
-        let options = EventListenerOptions::enable_prevent_default();
-        let onerror = EventListener::new_with_options(&worker, "error", options, move |event: &Event| {
+        let on_error = Rc::new(move |event: &Event| {
             event.prevent_default();
             let message = match event.dyn_ref::<ErrorEvent>() {
                 Some(e) if !e.message().is_empty() => e.message(),
@@ -112,6 +104,30 @@ impl Engine {
             };
             cb.emit(EngineEvent::Crashed { epoch, message });
         });
+        // The first worker is the one www/boot.js started with the page, if it did.
+        let (worker, said) = match (epoch == 1).then(take_boot_worker).flatten() {
+            Some(early) => early,
+            None => match Worker::new("./worker-loader.js") {
+                Ok(w) => (w, Vec::new()),
+                Err(e) => {
+                    let message = format!("cannot start the engine's worker: {}", js_error_text(&e));
+                    self.on_event.emit(EngineEvent::Crashed { epoch, message });
+                    return;
+                }
+            },
+        };
+        let handler = on_message.clone();
+        let onmessage = EventListener::new(&worker, "message", move |event: &Event| handler(event));
+        let options = EventListenerOptions::enable_prevent_default();
+        let handler = on_error.clone();
+        let onerror = EventListener::new_with_options(&worker, "error", options, move |event: &Event| handler(event));
+        for event in said {
+            if event.type_() == "error" {
+                on_error(&event)
+            } else {
+                on_message(&event)
+            }
+        }
         // A failed start inside the worker (e.g. its wasm does not load) is no error event here.
         let cb = self.on_event.clone();
         let start_timeout = Timeout::new(START_TIMEOUT_MS, move || cb.emit(EngineEvent::StartTimeout { epoch }));
@@ -153,4 +169,15 @@ pub fn js_error_text(e: &JsValue) -> String {
         return String::from(err.message());
     }
     e.as_string().unwrap_or_else(|| format!("{e:?}"))
+}
+
+/// The worker www/boot.js started with the page and the events it has sent so far (to be replayed
+/// in order), once; None without boot.js or after the first call.
+fn take_boot_worker() -> Option<(Worker, Vec<Event>)> {
+    let boot = js_sys::Reflect::get(&js_sys::global(), &"rlrpBoot".into()).ok()?;
+    let take: js_sys::Function = js_sys::Reflect::get(&boot, &"take".into()).ok()?.dyn_into().ok()?;
+    let taken = take.call0(&boot).ok()?;
+    let worker: Worker = js_sys::Reflect::get(&taken, &"worker".into()).ok()?.dyn_into().ok()?;
+    let said: js_sys::Array = js_sys::Reflect::get(&taken, &"said".into()).ok()?.dyn_into().ok()?;
+    Some((worker, said.iter().filter_map(|e| e.dyn_into::<Event>().ok()).collect()))
 }

@@ -37,9 +37,20 @@ pub fn file_name(url: &str) -> String {
     url.rsplit('/').next().unwrap_or(url).to_string()
 }
 
-/// Starts fetching `url` (the request goes out now; [`get_started`] waits for its response).
+/// Starts fetching `url` (the request goes out now; [`get_started`] waits for its response), or
+/// takes the download www/boot.js started for it with the page.
 fn start(url: &str) -> Result<js_sys::Promise, String> {
+    if let Some(early) = boot_download(url) {
+        return Ok(early);
+    }
     Ok(web_sys::window().ok_or("no window")?.fetch_with_str(url))
+}
+
+/// The download of `url` that www/boot.js started, once (None without boot.js, or once taken).
+fn boot_download(url: &str) -> Option<js_sys::Promise> {
+    let boot = js_sys::Reflect::get(&js_sys::global(), &"rlrpBoot".into()).ok()?;
+    let fetched: js_sys::Function = js_sys::Reflect::get(&boot, &"fetched".into()).ok()?.dyn_into().ok()?;
+    fetched.call1(&boot, &url.into()).ok()?.dyn_into().ok()
 }
 
 async fn get(url: &str) -> Result<Response, String> {

@@ -319,7 +319,7 @@ impl Case {
     fn run(&self, rule: &LinearRule, x: &[f32], r: &[f32]) -> Vec<f32> {
         let xt = tensor(&self.in_shape, x.to_vec());
         let rt = tensor(&self.out_shape, r.to_vec());
-        let ctx = LayerContext { layer: &self.layer, x: &xt, out_shape: &self.out_shape };
+        let ctx = LayerContext { layer: &self.layer, x: xt.view(), out_shape: &self.out_shape };
         let out = propagate(rule, &ctx, &rt);
         assert_eq!(out.shape(), &self.in_shape[..], "{}: {rule:?} must return the input's shape", self.name);
         out.iter().copied().collect()

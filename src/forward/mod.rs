@@ -6,7 +6,7 @@ mod depthwise;
 use crate::budget;
 use crate::error::{Error, Result};
 use crate::model::graph::{Graph, ValueId};
-use crate::tensor::{ndarray, Tensor};
+use crate::tensor::{ndarray, Tensor, TensorView};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -195,14 +195,29 @@ pub struct Engine {
     input_shape: Vec<usize>,
 }
 
-/// Activations of one forward pass, by value id.
+/// Activations of one forward pass, by value id. The plan's outputs stay in tract's own storage
+/// (copying them into ndarray arrays took as long as the pass itself natively: ~53 MB for
+/// EfficientNet-Lite0, most of it fresh pages); [`Activations::get`] lends a view.
 pub struct Activations {
-    pub values: Vec<Option<Tensor>>,
+    values: Vec<Option<Kept>>,
+}
+
+/// One kept activation: tract's output tensor (f32, contiguous, as many elements as `shape`) read
+/// with the graph's shape, or one of ours (the input).
+enum Kept {
+    Tract { tensor: tract_onnx::prelude::Tensor, shape: Vec<usize> },
+    Ours(Tensor),
 }
 
 impl Activations {
-    pub fn get(&self, v: ValueId) -> Option<&Tensor> {
-        self.values.get(v).and_then(|t| t.as_ref())
+    /// The activation of value `v`, if the forward pass kept it.
+    pub fn get(&self, v: ValueId) -> Option<TensorView<'_>> {
+        match self.values.get(v)?.as_ref()? {
+            Kept::Ours(t) => Some(t.view()),
+            Kept::Tract { tensor, shape } => {
+                tensor.to_plain_array_view::<f32>().ok()?.into_shape_with_order(ndarray::IxDyn(shape)).ok()
+            }
+        }
     }
 }
 
@@ -222,18 +237,27 @@ impl Engine {
         }
         let t: tract_onnx::prelude::Tensor = input.clone().into();
         let outputs = guarded("running the forward pass", || self.plan.run(tvec!(t.into_tvalue())))?;
-        let mut values: Vec<Option<Tensor>> = vec![None; graph.values.len()];
-        for (o, &v) in outputs.iter().zip(&self.kept) {
-            let arr = guarded("reading an activation", || {
-                let t = o.cast_to::<f32>()?;
-                Ok(t.to_plain_array_view::<f32>()?.to_owned())
+        let mut values: Vec<Option<Kept>> = (0..graph.values.len()).map(|_| None).collect();
+        for (o, &v) in outputs.into_iter().zip(&self.kept) {
+            let shape = graph.values[v].shape.clone();
+            let tensor = guarded("reading an activation", || {
+                let t = o.into_tensor();
+                Ok(if t.datum_type() == f32::datum_type() { t } else { t.cast_to::<f32>()?.into_owned() })
             })?;
-            let arr = arr.into_shape_with_order(ndarray::IxDyn(&graph.values[v].shape)).map_err(|e| {
-                Error::Engine(format!("activation '{}' has an unexpected size: {e}", graph.values[v].name))
-            })?;
-            values[v] = Some(arr);
+            let fits = tensor.len() == shape.iter().product::<usize>()
+                && tensor.to_plain_array_view::<f32>().is_ok_and(|a| a.is_standard_layout());
+            if !fits {
+                return Err(Error::Engine(format!(
+                    "activation '{}' has {} values of shape {:?}, where the graph says {:?}",
+                    graph.values[v].name,
+                    tensor.len(),
+                    tensor.shape(),
+                    shape
+                )));
+            }
+            values[v] = Some(Kept::Tract { tensor, shape });
         }
-        values[graph.input] = Some(input.clone());
+        values[graph.input] = Some(Kept::Ours(input.clone()));
         Ok(Activations { values })
     }
 }

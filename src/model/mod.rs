@@ -233,7 +233,7 @@ impl Model {
     /// The logits of a forward pass.
     pub fn logits<'a>(&self, acts: &'a Activations) -> Result<&'a [f32]> {
         acts.get(self.graph.output)
-            .and_then(|t| t.as_slice())
+            .and_then(|t| t.to_slice())
             .ok_or_else(|| Error::Engine("the forward pass produced no logits".into()))
     }
 

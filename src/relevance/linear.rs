@@ -3,10 +3,10 @@
 //! it is the same kernel as a gradient backward pass (RLRP.md, "The R-LRP linear rule").
 use crate::kernels::{conv, dense, pool};
 use crate::model::graph::{Axes3, Linear};
-use crate::tensor::{ndarray, Tensor};
+use crate::tensor::{ndarray, Tensor, TensorRef};
 
 /// The elements of `t` in row-major order, borrowed when it is contiguous.
-pub(crate) fn slice(t: &Tensor) -> std::borrow::Cow<'_, [f32]> {
+pub(crate) fn slice(t: &TensorRef) -> std::borrow::Cow<'_, [f32]> {
     match t.as_slice() {
         Some(s) => std::borrow::Cow::Borrowed(s),
         None => std::borrow::Cow::Owned(t.iter().copied().collect()),
@@ -48,7 +48,7 @@ impl Linear {
     /// or no bias). `out_shape` is the layer's output shape.
     pub fn forward_with(
         &self,
-        x: &Tensor,
+        x: &TensorRef,
         weight: Option<&[f32]>,
         bias: Option<&[f32]>,
         out_shape: &[usize],

@@ -146,7 +146,7 @@ pub fn explain_observed(
     let mut relevance = result.input_relevance;
     if method == Method::GradientXInput {
         let x = acts.get(model.graph.input).ok_or_else(|| Error::Engine("input missing".into()))?;
-        relevance.zip_mut_with(x, |r, &xv| *r *= xv);
+        relevance.zip_mut_with(&x, |r, &xv| *r *= xv);
     }
     // Never hand out a NaN heatmap: count and zero non-finite values (R-LRP must have none: tested).
     let mut non_finite = 0;
@@ -167,7 +167,7 @@ pub fn explain_observed(
             Some(o) => o.to_string(),
             None => "in the input layer's product with the input".to_string(),
         };
-        let input = acts.get(model.graph.input).and_then(non_finite::input_note);
+        let input = acts.get(model.graph.input).and_then(|x| non_finite::input_note(&x));
         Some(format!(
             "{non_finite} of {} input relevance values were non-finite and are shown as zero: {at}{}",
             relevance.len(),

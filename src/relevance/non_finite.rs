@@ -8,7 +8,7 @@ use crate::forward::Activations;
 use crate::kernels::elementwise::count_non_finite;
 use crate::model::graph::Graph;
 use crate::report::LayerMass;
-use crate::tensor::Tensor;
+use crate::tensor::TensorRef;
 
 /// The first place a non-finite value appeared.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,7 +30,7 @@ impl std::fmt::Display for Origin {
 }
 
 /// Non-finite values in `t`.
-pub fn count(t: &Tensor) -> usize {
+pub fn count(t: &TensorRef) -> usize {
     match t.as_slice() {
         Some(s) => count_non_finite(s),
         None => t.iter().filter(|v| !v.is_finite()).count(),
@@ -38,7 +38,7 @@ pub fn count(t: &Tensor) -> usize {
 }
 
 /// The largest |value| of `t`, ignoring non-finite values (0 for an empty tensor).
-fn max_abs(t: &Tensor) -> f32 {
+fn max_abs(t: &TensorRef) -> f32 {
     t.iter().filter(|v| v.is_finite()).fold(0f32, |m, v| m.max(v.abs()))
 }
 
@@ -48,9 +48,9 @@ fn reason(g: &Graph, acts: &Activations, ix: usize, dividing: bool) -> String {
     let Some(x) = node.inputs.first().and_then(|&v| acts.get(v)) else {
         return "its result overflows or divides by zero".into();
     };
-    let m = max_abs(x);
-    if count(x) > 0 {
-        format!("the values entering it are already non-finite ({} of them)", count(x))
+    let m = max_abs(&x);
+    if count(&x) > 0 {
+        format!("the values entering it are already non-finite ({} of them)", count(&x))
     } else if m < f32::MIN_POSITIVE {
         format!(
             "the values entering it are all zero or subnormal (largest |x| = {m:e}), so {}",
@@ -69,7 +69,7 @@ fn reason(g: &Graph, acts: &Activations, ix: usize, dividing: bool) -> String {
 }
 
 /// Describes what is wrong with the network input, if anything explains a non-finite result.
-pub fn input_note(input: &Tensor) -> Option<String> {
+pub fn input_note(input: &TensorRef) -> Option<String> {
     let subnormal = input.iter().filter(|v| **v != 0.0 && v.abs() < f32::MIN_POSITIVE).count();
     (subnormal > 0).then(|| format!("the input has {subnormal} subnormal values (0 < |x| < {:e})", f32::MIN_POSITIVE))
 }
@@ -79,7 +79,7 @@ pub fn forward_origin(g: &Graph, acts: &Activations) -> Option<Origin> {
     let labels = g.labels();
     g.nodes.iter().enumerate().find_map(|(ix, n)| {
         let t = acts.get(n.output)?;
-        let bad = count(t);
+        let bad = count(&t);
         (bad > 0).then(|| Origin {
             label: labels[ix].clone(),
             node: n.name.clone(),
@@ -109,7 +109,7 @@ pub fn vanished(g: &Graph, acts: &Activations, layers: &[LayerMass]) -> Option<S
     let why = match g.nodes.iter().position(|n| n.name == above.node) {
         Some(ix) => {
             let x = g.nodes[ix].inputs.first().and_then(|&v| acts.get(v));
-            match x.map(max_abs) {
+            match x.map(|x| max_abs(&x)) {
                 Some(m) if m < f32::MIN_POSITIVE => {
                     format!("the values entering it are all zero or subnormal (largest |x| = {m:e})")
                 }
@@ -118,7 +118,7 @@ pub fn vanished(g: &Graph, acts: &Activations, layers: &[LayerMass]) -> Option<S
         }
         None => "its rule gives every input zero relevance".to_string(),
     };
-    let input = acts.get(g.input).and_then(input_note).map(|n| format!("; {n}")).unwrap_or_default();
+    let input = acts.get(g.input).and_then(|x| input_note(&x)).map(|n| format!("; {n}")).unwrap_or_default();
     Some(format!(
         "the relevance is zero everywhere: it vanished at {} (node '{}'): {why}{input}",
         above.label, above.node

@@ -6,7 +6,7 @@
 //! of a per-neuron division.
 use crate::kernels::elementwise;
 use crate::model::graph::Linear;
-use crate::tensor::{ndarray, Tensor};
+use crate::tensor::{ndarray, Tensor, TensorRef, TensorView};
 
 /// The rule applied at one linear layer.
 #[derive(Clone, Debug, PartialEq)]
@@ -118,14 +118,14 @@ fn stabilised_divide(r: f32, z: f32, eps: f32) -> f32 {
 pub struct LayerContext<'a> {
     pub layer: &'a Linear,
     /// Layer input activation.
-    pub x: &'a Tensor,
+    pub x: TensorView<'a>,
     pub out_shape: &'a [usize],
 }
 
 impl LayerContext<'_> {
     fn modified_input(&self, m: InputMod) -> Tensor {
         match m {
-            InputMod::Keep => self.x.clone(),
+            InputMod::Keep => self.x.to_owned(),
             InputMod::Positive => self.x.mapv(|v| v.max(0.0)),
             InputMod::Negative => self.x.mapv(|v| v.min(0.0)),
             InputMod::Ones => self.x.mapv(|_| 1.0),
@@ -143,12 +143,12 @@ impl LayerContext<'_> {
     /// True when a term's modified input is zero everywhere (`x⁻` of a non-negative input, as after
     /// a ReLU; `x⁺` of a non-positive one): its product with any weights is exactly zero, so the
     /// term's matrix product is skipped (γ, αβ, z⁺ then cost half as much after every ReLU).
-    fn vanishes(input: &Tensor, t: Term) -> bool {
+    fn vanishes(input: &TensorRef, t: Term) -> bool {
         matches!(t.0, InputMod::Positive | InputMod::Negative) && input.iter().all(|&v| v == 0.0)
     }
 
     /// `W_k·in + b_k` for one term.
-    fn forward(&self, input: &Tensor, t: Term) -> Tensor {
+    fn forward(&self, input: &TensorRef, t: Term) -> Tensor {
         if Self::vanishes(input, t) && (matches!(t.2, ParamMod::Zero) || self.layer.bias().is_none()) {
             return Tensor::zeros(ndarray::IxDyn(self.out_shape));
         }
@@ -184,7 +184,7 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
         LinearRule::Gradient => ctx.layer.transpose_with(r, None, ctx.x.shape()),
         LinearRule::Rlrp => {
             let mut u = ctx.layer.transpose_with(r, None, ctx.x.shape());
-            u.zip_mut_with(ctx.x, |a, b| *a *= b);
+            u.zip_mut_with(&ctx.x, |a, b| *a *= b);
             rescale_to(&mut u, l1(r));
             u
         }
@@ -220,7 +220,7 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
                 Term(I::Negative, P::GammaPositive(gamma), P::Zero),
             ];
             let (ins, outs) = forward_terms(ctx, &terms);
-            let z = ctx.forward(ctx.x, Term(I::Keep, P::Keep, P::Keep));
+            let z = ctx.forward(&ctx.x, Term(I::Keep, P::Keep, P::Keep));
             let mut r_pos = r.clone();
             r_pos.zip_mut_with(&z, |a, &zv| *a *= (zv > 0.0) as u8 as f32);
             let mut r_neg = r.clone();

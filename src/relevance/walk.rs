@@ -11,7 +11,7 @@ use crate::kernels::pool;
 use crate::method::{Family, Method, MethodParams};
 use crate::model::graph::{Graph, Linear, Op, Piece};
 use crate::report::LayerMass;
-use crate::tensor::{ndarray, Tensor};
+use crate::tensor::{ndarray, Tensor, TensorView};
 
 /// Progress reports: (nodes done, nodes in all). Returning false cancels the walk.
 pub type Progress<'a> = &'a mut dyn FnMut(usize, usize) -> bool;
@@ -27,7 +27,9 @@ pub struct WalkResult {
     pub first_non_finite: Option<non_finite::Origin>,
 }
 
-fn activation<'a>(acts: &'a Activations, g: &Graph, v: usize) -> Result<&'a Tensor> {
+/// Activation `v`, borrowed from the forward pass. (The ops of gated and attention models below
+/// read an owned copy, `.to_owned()`: their kernels take arrays.)
+fn activation<'a>(acts: &'a Activations, g: &Graph, v: usize) -> Result<TensorView<'a>> {
     acts.get(v).ok_or_else(|| Error::Engine(format!("activation '{}' was not kept", g.values[v].name)))
 }
 
@@ -40,7 +42,7 @@ fn elementwise_gradient(
     mut r: Tensor,
     apply: impl Fn(&mut f32, f32),
 ) -> Result<Vec<(usize, Tensor)>> {
-    let x = activation(acts, g, input)?;
+    let x = &activation(acts, g, input)?;
     r.zip_mut_with(x, |a, &xv| apply(a, xv));
     Ok(vec![(input, r)])
 }
@@ -61,7 +63,7 @@ pub fn walk(
     progress: Progress,
 ) -> Result<WalkResult> {
     let family = method.family();
-    let input = activation(acts, g, g.input)?;
+    let input = &activation(acts, g, g.input)?;
     let range = params.input_range.unwrap_or_else(|| {
         let lo = input.iter().copied().fold(f32::INFINITY, f32::min);
         let hi = input.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -142,16 +144,16 @@ pub fn walk(
             Op::Broadcast => vec![(node.inputs[0], ops::unbroadcast(r, &in_shape(0)))],
             Op::Tile => vec![(node.inputs[0], ops::untile(r, &in_shape(0)))],
             Op::ReduceMax(axes) => {
-                let x = activation(acts, g, node.inputs[0])?;
-                vec![(node.inputs[0], ops::reduce_max_route(axes, x, &r))]
+                let x = activation(acts, g, node.inputs[0])?.to_owned();
+                vec![(node.inputs[0], ops::reduce_max_route(axes, &x, &r))]
             }
             Op::Gate { gate, divide } => {
                 let signal = 1 - gate;
                 match family {
                     Family::Gradient => {
-                        let x = activation(acts, g, node.inputs[signal])?;
-                        let gv = activation(acts, g, node.inputs[*gate])?;
-                        let (rx, rg) = ops::gate_gradient(x, gv, &r, *divide);
+                        let x = activation(acts, g, node.inputs[signal])?.to_owned();
+                        let gv = activation(acts, g, node.inputs[*gate])?.to_owned();
+                        let (rx, rg) = ops::gate_gradient(&x, &gv, &r, *divide);
                         vec![(node.inputs[signal], rx), (node.inputs[*gate], rg)]
                     }
                     // RLRP.md: the gate is a constant, R_x = R_y; the gate branch gets nothing.
@@ -160,17 +162,17 @@ pub fn walk(
             }
             Op::MatMul { weights, transpose_b } => match (family, *weights) {
                 (Family::Gradient, _) => {
-                    let a = activation(acts, g, node.inputs[0])?;
-                    let b = activation(acts, g, node.inputs[1])?;
-                    let (da, db) = ops::matmul_gradient(a, b, *transpose_b, &r);
+                    let a = activation(acts, g, node.inputs[0])?.to_owned();
+                    let b = activation(acts, g, node.inputs[1])?.to_owned();
+                    let (da, db) = ops::matmul_gradient(&a, &b, *transpose_b, &r);
                     vec![(node.inputs[0], da), (node.inputs[1], db)]
                 }
                 (_, Some(w)) => {
                     let values = 1 - w;
-                    let a = activation(acts, g, node.inputs[w])?;
-                    let v = activation(acts, g, node.inputs[values])?;
+                    let a = activation(acts, g, node.inputs[w])?.to_owned();
+                    let v = activation(acts, g, node.inputs[values])?.to_owned();
                     let rule = |l: &Linear| rule_for(method, params, l, false, range);
-                    vec![(node.inputs[values], ops::attention_relevance(a, w == 0, v, &r, &rule))]
+                    vec![(node.inputs[values], ops::attention_relevance(&a, w == 0, &v, &r, &rule))]
                 }
                 (_, None) => {
                     refuse(node)?;
@@ -179,8 +181,8 @@ pub fn walk(
             },
             Op::Softmax { axis } => match family {
                 Family::Gradient => {
-                    let x = activation(acts, g, node.inputs[0])?;
-                    vec![(node.inputs[0], ops::softmax_gradient(x, *axis, &r))]
+                    let x = activation(acts, g, node.inputs[0])?.to_owned();
+                    vec![(node.inputs[0], ops::softmax_gradient(&x, *axis, &r))]
                 }
                 _ => {
                     refuse(node)?;
@@ -188,13 +190,13 @@ pub fn walk(
                 }
             },
             Op::LayerNorm(ln) => {
-                let x = activation(acts, g, node.inputs[0])?;
+                let x = activation(acts, g, node.inputs[0])?.to_owned();
                 let rule = |l: &Linear| rule_for(method, params, l, false, range);
                 let rule: Option<&dyn Fn(&Linear) -> _> = match family {
                     Family::Gradient => None,
                     _ => Some(&rule),
                 };
-                vec![(node.inputs[0], ops::layer_norm_backward(ln, x, &r, rule))]
+                vec![(node.inputs[0], ops::layer_norm_backward(ln, &x, &r, rule))]
             }
             Op::Pad(pads) => {
                 let shape = in_shape(0);
@@ -206,7 +208,7 @@ pub fn walk(
             }
             Op::MaxPool(geometry) => {
                 // RLRP.md: routed to the arg-max of each window (first on ties), for every method.
-                let x = activation(acts, g, node.inputs[0])?;
+                let x = &activation(acts, g, node.inputs[0])?;
                 let xs = x.as_standard_layout();
                 let xs = xs.as_slice().expect("standard layout");
                 let out_len = r.len();
@@ -219,8 +221,8 @@ pub fn walk(
                 vec![(node.inputs[0], Tensor::from_shape_vec(ndarray::IxDyn(x.shape()), routed).expect("size"))]
             }
             Op::Add => {
-                let a = activation(acts, g, node.inputs[0])?;
-                let b = activation(acts, g, node.inputs[1])?;
+                let a = &activation(acts, g, node.inputs[0])?;
+                let b = &activation(acts, g, node.inputs[1])?;
                 // LRP-0 splits exactly in proportion (its ε is 0 everywhere); the other LRP methods use
                 // Zennit's Norm rule with its stabiliser.
                 let stabilizer = if method == Method::Lrp0 { 0.0 } else { params.stabilizer };
@@ -228,9 +230,9 @@ pub fn walk(
                 vec![(node.inputs[0], ra), (node.inputs[1], rb)]
             }
             Op::Linear(layer) => {
-                let x = activation(acts, g, node.inputs[0])?;
+                let x = &activation(acts, g, node.inputs[0])?;
                 let rule = rule_for(method, params, layer, Some(ix) == first, range);
-                let ctx = LayerContext { layer, x, out_shape: &g.values[node.output].shape };
+                let ctx = LayerContext { layer, x: x.view(), out_shape: &g.values[node.output].shape };
                 vec![(node.inputs[0], propagate(&rule, &ctx, &r))]
             }
         };
@@ -276,7 +278,7 @@ fn refuse(node: &crate::model::graph::Node) -> Result<()> {
 }
 
 /// Splits relevance at a skip connection y = a + b.
-fn split_skip(family: Family, stabilizer: f32, a: &Tensor, b: &Tensor, r: &Tensor) -> (Tensor, Tensor) {
+fn split_skip(family: Family, stabilizer: f32, a: &TensorView, b: &TensorView, r: &Tensor) -> (Tensor, Tensor) {
     match family {
         Family::Gradient => (r.clone(), r.clone()),
         Family::Rlrp { divfree_skips: false } => {

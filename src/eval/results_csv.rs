@@ -33,9 +33,10 @@ const LEADING: [&str; 13] = [
 const TRAILING: [&str; 6] =
     ["max_sensitivity", "max_sensitivity_relative", "kappa", "l1_over_logit", "non_finite", "explain_ms"];
 
-/// Read-back limits: a results file of more rows or steps than this is refused before allocating.
+/// Read-back limits: a results file of more rows, or whose curves would hold more values in all
+/// (the read-back curves are `steps + 1` values each, two per row), is refused before allocating.
 const MAX_ROWS: usize = 10_000_000;
-const MAX_STEPS: usize = 1_000_000;
+const MAX_CURVE_VALUES: usize = 1 << 24;
 
 fn field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
@@ -208,6 +209,7 @@ pub fn read(text: &str) -> Result<Vec<ImageMethodResult>> {
     let noise = noise_columns(&header)?;
     let trailing = header.len() - TRAILING.len();
     let mut out = Vec::new();
+    let mut curve_values = 0usize;
     for (index, line) in lines {
         if out.len() >= MAX_ROWS {
             return Err(Error::Request(format!("results.csv has more than {MAX_ROWS} rows")));
@@ -225,8 +227,11 @@ pub fn read(text: &str) -> Result<Vec<ImageMethodResult>> {
         let row = Row { line: line_no, header: &header, cells };
         let method = Method::parse(row.text(2)).map_err(|e| row.error(2, &e.to_string()))?;
         let steps: usize = row.parse(6)?;
-        if steps > MAX_STEPS {
-            return Err(row.error(6, &format!("{steps} steps is more than the {MAX_STEPS} allowed")));
+        curve_values = curve_values.saturating_add(steps.saturating_add(1).saturating_mul(2));
+        if curve_values > MAX_CURVE_VALUES {
+            return Err(
+                row.error(6, &format!("the curves up to here hold more than the {MAX_CURVE_VALUES} values allowed"))
+            );
         }
         let curve = |last: f32| {
             let mut c = vec![f32::NAN; steps + 1];
@@ -249,8 +254,13 @@ pub fn read(text: &str) -> Result<Vec<ImageMethodResult>> {
             (None, None) => None,
             _ => return Err(row.error(trailing, "a max-sensitivity value without its relative one, or the reverse")),
         };
+        let image: usize = row.parse(0)?;
+        if image >= MAX_ROWS {
+            // (the summary indexes images densely: a huge index would be a huge allocation)
+            return Err(row.error(0, &format!("image index {image} is beyond the {MAX_ROWS} allowed")));
+        }
         out.push(ImageMethodResult {
-            image: row.parse(0)?,
+            image,
             name: row.cells[1].clone(),
             method,
             target: row.parse(3)?,
@@ -357,6 +367,39 @@ mod tests {
         assert_eq!(read(&csv).unwrap().len(), 9);
     }
 
+    /// Random damage (bytes flipped, cut, commas and quotes put in) gives a result or an error,
+    /// never a panic or a runaway allocation.
+    #[test]
+    fn damaged_files_never_panic() {
+        let csv = write(&sample());
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let alphabet = b",\"\n\r0123456789.-eE+NaninfINF x";
+        for _ in 0..3000 {
+            let mut bytes = csv.as_bytes().to_vec();
+            for _ in 0..1 + next(4) {
+                let at = next(bytes.len());
+                match next(4) {
+                    0 => bytes[at] = alphabet[next(alphabet.len())],
+                    1 => bytes.insert(at, alphabet[next(alphabet.len())]),
+                    2 => {
+                        bytes.remove(at);
+                    }
+                    _ => bytes.truncate(at),
+                }
+                if bytes.is_empty() {
+                    break;
+                }
+            }
+            let _ = read(&String::from_utf8_lossy(&bytes));
+        }
+    }
+
     #[test]
     fn split_line_handles_quotes_and_empty_fields() {
         let s = |l: &str| split_line(l).map(|v| v.join("|"));
@@ -390,9 +433,11 @@ mod tests {
         assert!(message(&with(1, &bad_method)).contains("column 'method'"));
         assert!(message(&with(2, "0,a.png,rlrp")).contains("line 3: 3 fields"));
         let huge = lines[1].replacen(",49,2,", ",49,99999999999,", 1);
-        assert!(message(&with(1, &huge)).contains("steps"), "{}", message(&with(1, &huge)));
+        assert!(message(&with(1, &huge)).contains("values allowed"), "{}", message(&with(1, &huge)));
         let half_noise = with(0, &lines[0].replace("noise_1e-2_max", "noise_1e-1_max"));
         assert!(message(&half_noise).contains("column pair"));
+        let far = lines[1].replacen("0,a.png", "99999999999,a.png", 1);
+        assert!(message(&with(1, &far)).contains("column 'image'"), "{}", message(&with(1, &far)));
         let unbalanced = lines[1].replacen("a.png", "\"a.png", 1);
         assert!(message(&with(1, &unbalanced)).contains("unbalanced quotes"));
     }

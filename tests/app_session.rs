@@ -24,6 +24,37 @@ fn send(s: &mut Session, request: Request, data: Vec<Vec<u8>>) -> (Reply, Vec<(S
     (reply, seen)
 }
 
+/// Pixel flipping's request, with the interim answers it gave before its reply, each with the
+/// number of progress reports before it.
+#[allow(clippy::type_complexity)]
+fn flip(
+    s: &mut Session,
+    method: Method,
+    target: Option<usize>,
+) -> (Reply, Vec<(Stage, usize, usize)>, Vec<(usize, Response)>) {
+    let seen = std::cell::RefCell::new(Vec::new());
+    let mut interim = Vec::new();
+    let clock = || 0.0;
+    let request = Request::Faithfulness { method, params: MethodParams::default(), target };
+    let reply = s.handle_with_interim(
+        request,
+        vec![],
+        &clock,
+        &mut |stage, done, total| {
+            seen.borrow_mut().push((stage, done, total));
+            true
+        },
+        &mut |r| interim.push((seen.borrow().len(), r)),
+    );
+    (reply, seen.into_inner(), interim)
+}
+
+/// The (points, morf, random, complete) of a pixel-flipping answer.
+fn curves(r: &Response) -> (Vec<usize>, Vec<f32>, Vec<f32>, bool) {
+    let Response::Faithfulness { points, morf, random, complete, .. } = r else { panic!("{r:?}") };
+    (points.clone(), morf.clone(), random.clone(), *complete)
+}
+
 fn load(s: &mut Session, model: &str) -> Reply {
     let request =
         Request::LoadModel { name: model.into(), sidecar: None, sidecar_json: Some(sidecar_json(model)), labels: None };
@@ -101,32 +132,41 @@ fn another_class_and_pixel_flipping() {
     let (r, _) = explain(&mut s, Method::EpsilonPlusFlat, Some(3));
     let Response::Explained { report, .. } = &r.response else { panic!("{:?}", r.response) };
     assert_eq!(report.target, 3);
-    let (r, progress) = send(
-        &mut s,
-        Request::Faithfulness { method: Method::Rlrp, params: MethodParams::default(), target: None },
-        vec![],
-    );
-    let Response::Faithfulness { target, patch, patches, steps, morf, random, aopc_morf, aopc_random, .. } = r.response
+    let (r, progress, interim) = flip(&mut s, Method::Rlrp, None);
+    let Response::Faithfulness { target, patch, patches, steps, points, complete, aopc_morf, aopc_random, .. } =
+        r.response.clone()
     else {
         panic!("{:?}", r.response)
     };
+    let (_, morf, random, _) = curves(&r.response);
     assert_eq!((target, patch, patches, steps), (7, 4, 49, 49));
-    assert_eq!((morf.len(), random.len()), (50, 50));
+    assert_eq!((morf.len(), random.len(), points, complete), (50, 50, (0..50).collect(), true));
     assert_eq!(morf[0], random[0], "both curves start at the clean logit");
     // R-LRP's most relevant patches first must hurt the logit more than a random order does.
     assert!(aopc_morf > aopc_random, "AOPC MoRF {aopc_morf} ≤ random {aopc_random}");
     let flips = progress.iter().filter(|p| p.0 == Stage::Faithfulness && p.2 > 1).count();
-    assert_eq!(flips, 3 * 50, "MoRF + 2 random orders of 50 forward passes");
+    assert_eq!(flips, 1 + 3 * 49, "the clean input once, then 49 steps of MoRF and of 2 random orders");
+    // First a coarse look: every 5th step (and the last) of the same curve, before the rest.
+    assert_eq!(interim.len(), 1);
+    let (points, coarse_morf, coarse_random, complete) = curves(&interim[0].1);
+    assert_eq!(points, vec![0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 49]);
+    assert!(!complete);
+    assert_eq!(coarse_morf, points.iter().map(|&k| morf[k]).collect::<Vec<_>>(), "the final curve at those steps");
+    assert_eq!(coarse_random.len(), points.len());
+    assert_eq!(coarse_random[0], random[0]);
+    let passes_before = progress[..interim[0].0].iter().filter(|p| p.0 == Stage::Faithfulness && p.2 > 1).count();
+    assert_eq!(passes_before, 21, "the coarse look after 21 passes: x⁰, then 10 steps of two curves");
 
     // Another method on the same image and class: the random-order curve (which does not depend on
     // the method) is reused, so only the 50 most-relevant-first passes run.
-    let (r2, progress) = send(
-        &mut s,
-        Request::Faithfulness { method: Method::EpsilonPlusFlat, params: MethodParams::default(), target: Some(7) },
-        vec![],
-    );
-    let Response::Faithfulness { morf: morf2, random: random2, .. } = r2.response else { panic!("{:?}", r2.response) };
+    let (r2, progress, interim) = flip(&mut s, Method::EpsilonPlusFlat, Some(7));
+    let (_, morf2, random2, _) = curves(&r2.response);
     assert_eq!(random2, random, "the random curve is the cached one");
+    let (points, coarse_morf, coarse_random, _) = curves(&interim[0].1);
+    let passes_before = progress[..interim[0].0].iter().filter(|p| p.0 == Stage::Faithfulness && p.2 > 1).count();
+    assert_eq!(passes_before, 11, "with the random curve cached, the coarse look after 11 passes");
+    assert_eq!(coarse_random, points.iter().map(|&k| random[k]).collect::<Vec<_>>(), "the cached random curve");
+    assert_eq!(coarse_morf, points.iter().map(|&k| morf2[k]).collect::<Vec<_>>());
     assert_eq!(morf2[0], morf[0], "the same clean logit");
     assert_ne!(morf2, morf, "another method, another order");
     let flips = progress.iter().filter(|p| p.0 == Stage::Faithfulness && p.2 > 1).count();
@@ -138,7 +178,7 @@ fn another_class_and_pixel_flipping() {
         Request::Faithfulness { method: Method::Rlrp, params: MethodParams::default(), target: Some(7) },
         vec![],
     );
-    assert_eq!(progress.iter().filter(|p| p.0 == Stage::Faithfulness && p.2 > 1).count(), 3 * 50);
+    assert_eq!(progress.iter().filter(|p| p.0 == Stage::Faithfulness && p.2 > 1).count(), 1 + 3 * 49);
 }
 
 #[test]

@@ -137,7 +137,9 @@ pub enum Response {
         layer_maps: Vec<LayerMapInfo>,
     },
     /// Pixel flipping: the target logit as the most relevant patches are removed first (`morf`) and
-    /// in random order (`random`, mean of seeded orders), `steps + 1` values each.
+    /// in random order (`random`, mean of seeded orders), at the steps `points` (of `0..=steps`).
+    /// A large model answers twice: first `complete: false` with every few steps (and the first
+    /// random order only) while the rest is measured, then `complete: true` with all `steps + 1`.
     Faithfulness {
         method: Method,
         target: usize,
@@ -146,6 +148,10 @@ pub enum Response {
         /// Patches of the input in all.
         patches: usize,
         steps: usize,
+        /// The steps (patches removed) that `morf` and `random` are at, increasing.
+        points: Vec<usize>,
+        /// Whether this is the final answer (else a coarse look, the final one follows).
+        complete: bool,
         morf: Vec<f32>,
         random: Vec<f32>,
         /// Area over the perturbation curve, most relevant first (higher = more faithful).

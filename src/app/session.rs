@@ -2,7 +2,9 @@
 //! and the last explanation. A failed request leaves the state as it was, so the page stays usable.
 use super::protocol::{f32_bytes, LayerMapInfo, Request, Response, SidecarSource, Stage};
 use crate::error::{Error, Result};
-use crate::eval::perturbation::{aopc, logit_fn, morf_order, patch_scores, perturbation_curve, random_order};
+use crate::eval::perturbation::{
+    aopc, coarse_points, logit_fn, morf_order, patch_scores, perturbation_points, random_order,
+};
 use crate::eval::perturbation::{Baseline, BatchedTarget, PerturbationConfig, TargetLogit};
 use crate::explain;
 use crate::forward::Activations;
@@ -32,6 +34,8 @@ impl Reply {
 pub type Clock<'a> = &'a dyn Fn() -> f64;
 /// Progress of the current request; returning false cancels it.
 pub type ProgressSink<'a> = &'a mut dyn FnMut(Stage, usize, usize) -> bool;
+/// Early, partial answers to the current request (pixel flipping's coarse curves), before its reply.
+pub type InterimSink<'a> = &'a mut dyn FnMut(Response);
 
 struct LoadedModel {
     name: String,
@@ -75,6 +79,11 @@ pub struct Session {
 /// explaining pass.
 const LOGIT_PLAN_MAX_BYTES: usize = 64 << 20;
 
+/// Pixel flipping in the page answers first with every few steps of its curves (about this many
+/// intervals: 11 of the 51 points for 50 steps, ~2 s of a Lite0's 51 × 3 forward passes in the
+/// page), then with all of them.
+const COARSE_INTERVALS: usize = 10;
+
 /// Pixel flipping in the page: patches of 4 px below 64 px inputs (all of them flipped), else
 /// 16 px and 50 steps (a quarter of a 224 × 224 image), against the mean of 2 random orders, so
 /// that a large model answers in seconds rather than minutes (`rlrp eval` runs the full protocol).
@@ -96,7 +105,20 @@ impl Session {
 
     /// Answers one request. Errors become [`Response::Error`] and leave the state unchanged.
     pub fn handle(&mut self, request: Request, data: Vec<Vec<u8>>, clock: Clock, progress: ProgressSink) -> Reply {
-        match self.try_handle(request, data, clock, progress) {
+        self.handle_with_interim(request, data, clock, progress, &mut |_| {})
+    }
+
+    /// [`Session::handle`], handing partial answers to `interim` as they come (the worker posts
+    /// them; the reply still carries the whole answer).
+    pub fn handle_with_interim(
+        &mut self,
+        request: Request,
+        data: Vec<Vec<u8>>,
+        clock: Clock,
+        progress: ProgressSink,
+        interim: InterimSink,
+    ) -> Reply {
+        match self.try_handle(request, data, clock, progress, interim) {
             Ok(reply) => reply,
             Err(e) => Reply::new(Response::Error { message: e.to_string() }),
         }
@@ -108,6 +130,7 @@ impl Session {
         mut data: Vec<Vec<u8>>,
         clock: Clock,
         progress: ProgressSink,
+        interim: InterimSink,
     ) -> Result<Reply> {
         let mut payload = |what: &str| -> Result<Vec<u8>> {
             if data.is_empty() {
@@ -125,7 +148,9 @@ impl Session {
                 self.set_image(name, &bytes, clock, progress)
             }
             Request::Explain { method, params, target } => self.explain(method, params, target, clock, progress),
-            Request::Faithfulness { method, params, target } => self.faithfulness(method, params, target, progress),
+            Request::Faithfulness { method, params, target } => {
+                self.faithfulness(method, params, target, progress, interim)
+            }
         }
     }
 
@@ -266,12 +291,18 @@ impl Session {
         Ok(Reply { response: Response::Explained { report, width, height, layer_maps }, data })
     }
 
+    /// Pixel flipping of the explanation `key` names: the target logit as the most relevant patches
+    /// are removed first, against the mean of random orders (computed once per target class).
+    /// Both curves start at the same unperturbed input, measured once. The coarse points of the
+    /// most-relevant-first curve and of the first random order go first, to `interim`; then the
+    /// rest.
     fn faithfulness(
         &mut self,
         method: Method,
         params: MethodParams,
         target: Option<usize>,
         progress: ProgressSink,
+        interim: InterimSink,
     ) -> Result<Reply> {
         params.validate()?;
         let key = ExplanationKey { method, params, target };
@@ -289,8 +320,11 @@ impl Session {
             let scores = patch_scores(&relevance, cfg.patch)?;
             let steps = cfg.steps.min(scores.len());
             let cached = img.random_curves.iter().find(|(t, _)| *t == target).map(|(_, c)| c.clone());
-            let orders = if cached.is_some() { 0 } else { cfg.random_orders };
-            let total = (1 + orders) * (steps + 1);
+            let random_orders: Vec<Vec<usize>> = match cached {
+                Some(_) => Vec::new(),
+                None => (0..cfg.random_orders).map(|r| random_order(scores.len(), cfg.seed, r as u64)).collect(),
+            };
+            let total = 1 + (1 + random_orders.len()) * steps;
             let mut done = 0;
             let mut plan_target =
                 m.logit_plan.as_ref().and_then(|p| p.as_ref()).map(|plan| BatchedTarget { plan, target });
@@ -305,21 +339,55 @@ impl Session {
                     None => full_pass(x),
                 }
             };
-            let morf = perturbation_curve(&mut counted, input, &morf_order(&scores), &cfg)?;
+            let coarse = coarse_points(steps, COARSE_INTERVALS);
+            let fine: Vec<usize> = (1..=steps).filter(|k| !coarse.contains(k)).collect();
+            let every: Vec<usize> = (1..=steps).collect();
+            // curves[0] = most relevant first, then the random orders; all start at f(x⁰)
+            let orders: Vec<Vec<usize>> = std::iter::once(morf_order(&scores)).chain(random_orders).collect();
+            let start = counted(input)?;
+            let mut curves = vec![vec![start; steps + 1]; orders.len()];
+            let mut measure = |curves: &mut [Vec<f32>], curve: usize, points: &[usize]| -> Result<()> {
+                let values = perturbation_points(&mut counted, input, &orders[curve], &cfg, points)?;
+                for (&k, v) in points.iter().zip(values) {
+                    curves[curve][k] = v;
+                }
+                Ok(())
+            };
+            let first_random = orders.len().min(2);
+            for curve in 0..first_random {
+                measure(&mut curves, curve, &coarse[1..])?;
+            }
+            if !fine.is_empty() {
+                let at = |curve: &[f32]| coarse.iter().map(|&k| curve[k]).collect::<Vec<f32>>();
+                let morf = at(&curves[0]);
+                let random = match (&cached, curves.get(1)) {
+                    (Some(curve), _) | (None, Some(curve)) => at(curve),
+                    (None, None) => Vec::new(),
+                };
+                interim(Response::Faithfulness {
+                    method,
+                    target,
+                    patch: cfg.patch,
+                    patches: scores.len(),
+                    steps,
+                    points: coarse.clone(),
+                    complete: false,
+                    aopc_morf: aopc(&morf),
+                    aopc_random: aopc(&random),
+                    morf,
+                    random,
+                });
+            }
+            for curve in 0..orders.len() {
+                measure(&mut curves, curve, if curve < first_random { &fine } else { &every })?;
+            }
             let random = match cached {
                 Some(curve) => curve,
-                None => {
-                    let mut sum = vec![0.0f64; morf.len()];
-                    for r in 0..cfg.random_orders {
-                        let order = random_order(scores.len(), cfg.seed, r as u64);
-                        for (s, v) in sum.iter_mut().zip(perturbation_curve(&mut counted, input, &order, &cfg)?) {
-                            *s += v as f64;
-                        }
-                    }
-                    sum.iter().map(|s| (s / cfg.random_orders as f64) as f32).collect()
-                }
+                None => (0..=steps)
+                    .map(|k| (curves[1..].iter().map(|c| c[k] as f64).sum::<f64>() / (curves.len() - 1) as f64) as f32)
+                    .collect(),
             };
-            (target, cfg.patch, scores.len(), steps, morf, random)
+            (target, cfg.patch, scores.len(), steps, curves.swap_remove(0), random)
         };
         if let Some(img) = self.image.as_mut().filter(|i| !i.random_curves.iter().any(|(t, _)| *t == target)) {
             img.random_curves.push((target, random.clone()));
@@ -330,6 +398,8 @@ impl Session {
             patch,
             patches,
             steps,
+            points: (0..=steps).collect(),
+            complete: true,
             aopc_morf: aopc(&morf),
             aopc_random: aopc(&random),
             morf,

@@ -47,7 +47,8 @@ pub fn start() {
             post(scope, msg.id, &Response::Progress { stage, done, total }, &[]);
             true
         };
-        let reply = session.borrow_mut().handle(request, msg.data, &clock, &mut progress);
+        let mut interim = |response: Response| post(scope, msg.id, &response, &[]);
+        let reply = session.borrow_mut().handle_with_interim(request, msg.data, &clock, &mut progress, &mut interim);
         post(scope, msg.id, &reply.response, &reply.data);
     });
     scope.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));

@@ -232,6 +232,31 @@ pub fn perturbation_curve(
     curve_with_fill(f, input, &fill, order, cfg)
 }
 
+/// The curve's values at some of its steps only: `f(x^k)` for each `k` of `points` (strictly
+/// increasing, each at most `min(cfg.steps, order.len())`), in order. The full curve is the case
+/// `points = 0..=L`; a coarse-to-fine run asks for every few steps first and the rest after.
+pub fn perturbation_points(
+    f: &mut dyn TargetLogit,
+    input: &Tensor,
+    order: &[usize],
+    cfg: &PerturbationConfig,
+    points: &[usize],
+) -> Result<Vec<f32>> {
+    let fill = cfg.baseline.fill(input.shape())?;
+    points_with_fill(f, input, &fill, order, cfg, points)
+}
+
+/// The steps of a coarse first look at a curve of `steps` steps: `0, s, 2s, …` and always the last,
+/// `s` chosen so that there are about `coarse + 1` of them (all of them when `steps ≤ coarse`).
+pub fn coarse_points(steps: usize, coarse: usize) -> Vec<usize> {
+    let stride = steps.div_ceil(coarse.max(1)).max(1);
+    let mut points: Vec<usize> = (0..=steps).step_by(stride).collect();
+    if points.last() != Some(&steps) {
+        points.push(steps);
+    }
+    points
+}
+
 fn curve_with_fill(
     f: &mut dyn TargetLogit,
     input: &Tensor,
@@ -239,36 +264,57 @@ fn curve_with_fill(
     order: &[usize],
     cfg: &PerturbationConfig,
 ) -> Result<Vec<f32>> {
+    let steps = cfg.steps.min(order.len());
+    points_with_fill(f, input, fill, order, cfg, &(0..=steps).collect::<Vec<_>>())
+}
+
+fn points_with_fill(
+    f: &mut dyn TargetLogit,
+    input: &Tensor,
+    fill: &Tensor,
+    order: &[usize],
+    cfg: &PerturbationConfig,
+    points: &[usize],
+) -> Result<Vec<f32>> {
     let (rows, cols) = grid(input.shape(), cfg.patch)?;
     let (_, c, h, w) = nchw(input.shape())?;
     if let Some(&bad) = order.iter().find(|&&i| i >= rows * cols) {
         return Err(Error::Request(format!("patch {bad} does not exist: the input has {} patches", rows * cols)));
     }
     let steps = cfg.steps.min(order.len());
+    if points.windows(2).any(|w| w[0] >= w[1]) || points.last().is_some_and(|&k| k > steps) {
+        return Err(Error::Request(format!("curve points {points:?} are not increasing steps of 0..={steps}")));
+    }
     let batch = f.batch().max(1);
     let mut x = input.clone();
-    let mut curve = Vec::with_capacity(steps + 1);
-    // x⁰, x¹, … are handed over `batch` at a time.
-    let mut pending = vec![x.clone()];
+    let mut curve = Vec::with_capacity(points.len());
+    // x^k for each asked k, handed over `batch` at a time; x is perturbed cumulatively up to it.
+    let mut pending = Vec::with_capacity(batch);
+    let mut removed = 0;
     let p = cfg.patch;
-    for &i in &order[..steps] {
+    for &k in points {
+        for &i in &order[removed..k] {
+            let (y0, x0) = ((i / cols) * p, (i % cols) * p);
+            for ch in 0..c {
+                for y in y0..(y0 + p).min(h) {
+                    for xx in x0..(x0 + p).min(w) {
+                        x[[0, ch, y, xx]] = fill[[0, ch, y, xx]];
+                    }
+                }
+            }
+        }
+        removed = k;
+        pending.push(x.clone());
         if pending.len() == batch {
             curve.extend(f.logits(&pending)?);
             pending.clear();
         }
-        let (y0, x0) = ((i / cols) * p, (i % cols) * p);
-        for ch in 0..c {
-            for y in y0..(y0 + p).min(h) {
-                for xx in x0..(x0 + p).min(w) {
-                    x[[0, ch, y, xx]] = fill[[0, ch, y, xx]];
-                }
-            }
-        }
-        pending.push(x.clone());
     }
-    curve.extend(f.logits(&pending)?);
-    if curve.len() != steps + 1 {
-        return Err(Error::Request(format!("{} logits for {} inputs", curve.len(), steps + 1)));
+    if !pending.is_empty() {
+        curve.extend(f.logits(&pending)?);
+    }
+    if curve.len() != points.len() {
+        return Err(Error::Request(format!("{} logits for {} inputs", curve.len(), points.len())));
     }
     Ok(curve)
 }
@@ -424,5 +470,57 @@ mod tests {
         // Patches: 0 covers columns 0–1 (4 pixels), 1 covers column 2 (2 pixels).
         assert_eq!(perturbation_curve(&mut sum, &x, &[1, 0], &cfg).unwrap(), vec![6.0, 4.0, 0.0]);
         assert!(perturbation_curve(&mut sum, &x, &[2], &cfg).is_err());
+    }
+
+    /// Sums its inputs, `batch` at a time, counting the inputs it was given.
+    struct Batched {
+        batch: usize,
+        seen: usize,
+    }
+
+    impl TargetLogit for Batched {
+        fn batch(&self) -> usize {
+            self.batch
+        }
+        fn logits(&mut self, inputs: &[Tensor]) -> Result<Vec<f32>> {
+            assert!(!inputs.is_empty() && inputs.len() <= self.batch);
+            self.seen += inputs.len();
+            Ok(inputs.iter().map(|x| x.sum()).collect())
+        }
+    }
+
+    #[test]
+    fn points_are_the_full_curve_at_those_steps() {
+        let x = t(&[1, 2, 8, 8], (0..128).map(|v| v as f32 * 0.5 - 9.0).collect());
+        let cfg = PerturbationConfig {
+            patch: 2,
+            steps: 13,
+            baseline: Baseline::Black(vec![0.25, -1.0]),
+            ..PerturbationConfig::for_input(&[1, 2, 8, 8])
+        };
+        let order = random_order(16, 7, 0);
+        for batch in [1, 3, 20] {
+            let mut f = Batched { batch, seen: 0 };
+            let full = perturbation_curve(&mut f, &x, &order, &cfg).unwrap();
+            assert_eq!((full.len(), f.seen), (14, 14));
+            for points in [vec![0, 5, 10, 13], vec![1, 2, 12], vec![13], vec![], coarse_points(13, 4)] {
+                let mut g = Batched { batch, seen: 0 };
+                let got = perturbation_points(&mut g, &x, &order, &cfg, &points).unwrap();
+                assert_eq!(got, points.iter().map(|&k| full[k]).collect::<Vec<_>>(), "{points:?}, batch {batch}");
+                assert_eq!(g.seen, points.len());
+            }
+            for bad in [vec![3, 3], vec![5, 2], vec![14]] {
+                assert!(perturbation_points(&mut f, &x, &order, &cfg, &bad).is_err(), "{bad:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn coarse_points_span_the_curve() {
+        assert_eq!(coarse_points(50, 10), vec![0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50]);
+        assert_eq!(coarse_points(49, 10), vec![0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 49]);
+        assert_eq!(coarse_points(7, 10), (0..=7).collect::<Vec<_>>());
+        assert_eq!(coarse_points(0, 10), vec![0]);
+        assert_eq!(coarse_points(3, 0), vec![0, 3]);
     }
 }

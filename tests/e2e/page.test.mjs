@@ -109,9 +109,18 @@ describe('the page as a product (headless Chromium)', { timeout: 30 * 60000 }, (
       assert.equal(new Set(shared).size, 1, `one scale for all: ${shared}`);
       assert.equal(shared[0], Math.max(...bars), 'the shared scale is the largest clip');
 
-      // pixel flipping runs on every map on show and draws one curve per method
+      // pixel flipping runs on every map on show and draws one curve per method: a coarse look at
+      // each first (every 5th of its 51 steps, the measured ones marked), then the whole curve
       await page.click(tid('faithfulness-button'));
-      await page.waitForSelector(tid('faithfulness-chart') + '[data-curves="4"]', { timeout: 4 * APP_TIMEOUT });
+      const chart = tid('faithfulness-chart');
+      await page.waitForSelector(chart + '[data-state="coarse"]', { timeout: 4 * APP_TIMEOUT });
+      assert.equal(await page.getAttribute(chart, 'data-points'), '11');
+      assert.ok((await page.$$(`${chart} circle.mark`)).length >= 11, 'the coarse look marks its measured steps');
+      assert.match(await page.textContent(tid('faith-summary')), /a first look at .* from 11 of the 51 steps/);
+      await screenshot(page, 'p-faithfulness-coarse');
+      await page.waitForSelector(chart + '[data-curves="4"][data-state="ready"]', { timeout: 4 * APP_TIMEOUT });
+      assert.equal(await page.getAttribute(chart, 'data-points'), '51');
+      assert.equal((await page.$$(`${chart} circle.mark`)).length, 0);
       await screenshot(page, 'p-compare-faithfulness');
     } finally {
       await context.close();

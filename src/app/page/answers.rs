@@ -101,6 +101,16 @@ impl PageState {
             self.busy = Some(Busy { stage: label, done, total });
             return redraw;
         }
+        if let Response::Faithfulness { complete: false, .. } = response {
+            // a coarse look at the curves: shown while the request goes on
+            if let Some(Job::Faithfulness(key)) = self.in_flight.as_ref().map(|f| f.job.clone()) {
+                if let Some(faith) = Faith::from_response(key, response) {
+                    self.keep_faith(faith);
+                    return true;
+                }
+            }
+            return false;
+        }
         let flight = self.in_flight.take().expect("checked above");
         let job = flight.job.clone();
         let mut ok = true;
@@ -191,13 +201,10 @@ impl PageState {
                 }
                 self.effects.push(Effect::Repaint);
             }
-            (
-                Response::Faithfulness { patch, patches, steps, morf, random, aopc_morf, aopc_random, .. },
-                Job::Faithfulness(key),
-            ) => {
-                let faith = Faith { key: key.clone(), patch, patches, steps, morf, random, aopc_morf, aopc_random };
-                self.faith.retain(|f| f.key.method != key.method);
-                self.faith.push(faith);
+            (response @ Response::Faithfulness { .. }, Job::Faithfulness(key)) => {
+                if let Some(faith) = Faith::from_response(key.clone(), response) {
+                    self.keep_faith(faith);
+                }
             }
             (other, _) => {
                 ok = false;
@@ -214,5 +221,13 @@ impl PageState {
         self.busy = None;
         self.pump();
         true
+    }
+
+    /// Keeps a pixel-flipping run (coarse or complete) in place of the method's previous one.
+    fn keep_faith(&mut self, faith: Faith) {
+        match self.faith.iter_mut().find(|f| f.key.method == faith.key.method) {
+            Some(old) => *old = faith,
+            None => self.faith.push(faith),
+        }
     }
 }

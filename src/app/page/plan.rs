@@ -26,7 +26,7 @@ impl PageState {
             }
         }
         for fk in &self.faith_requested {
-            if self.faith_wanted(fk) && !self.faith.iter().any(|f| &f.key == fk) {
+            if self.faith_wanted(fk) && !self.faith.iter().any(|f| &f.key == fk && f.complete) {
                 return Some(Job::Faithfulness(fk.clone()));
             }
         }
@@ -43,7 +43,8 @@ impl PageState {
     pub(super) fn after_change(&mut self) {
         self.notice = None;
         let wanted: Vec<ExplainKey> = self.faith_requested.iter().filter(|k| self.faith_wanted(k)).cloned().collect();
-        if wanted.len() < self.faith_requested.len() && self.faith.len() < self.faith_requested.len() {
+        let complete = self.faith.iter().filter(|f| f.complete).count();
+        if wanted.len() < self.faith_requested.len() && complete < self.faith_requested.len() {
             self.notice = Some("Pixel flipping stopped: the maps it was measuring are no longer on show.".into());
         }
         self.faith_requested = wanted;
@@ -65,6 +66,8 @@ impl PageState {
 
     fn restart(&mut self) {
         self.in_flight = None;
+        // the run in flight's coarse look, if any, will not be refined
+        self.faith.retain(|f| f.complete);
         self.worker_model = None;
         self.worker_image = None;
         self.spawn_worker();
@@ -163,7 +166,11 @@ impl PageState {
             }
             Job::Explain(Slot::Main, k) => self.failed_main = Some(k.clone()),
             Job::Explain(Slot::Compare, k) => self.failed_compare.push(k.clone()),
-            Job::Faithfulness(_) => self.faith_requested.clear(),
+            Job::Faithfulness(k) => {
+                // a coarse look whose refinement was stopped goes too
+                self.faith.retain(|f| f.complete || &f.key != k);
+                self.faith_requested.clear();
+            }
         }
     }
 

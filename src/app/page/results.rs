@@ -1,6 +1,6 @@
 //! Which explanation is wanted or shown (its key), the requests the page tracks (jobs), and the
 //! worker's results as the page keeps them (explanations, pixel-flipping runs, progress, timings).
-use crate::app::protocol::LayerMapInfo;
+use crate::app::protocol::{LayerMapInfo, Response};
 use crate::method::{Method, MethodParams};
 use crate::report::Report;
 
@@ -52,17 +52,46 @@ pub struct Shown {
     pub layer_maps: Vec<(LayerMapInfo, Vec<f32>)>,
 }
 
-/// A pixel-flipping result.
+/// A pixel-flipping result: the curves at the steps `points` (all of `0..=steps` once complete).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Faith {
     pub key: ExplainKey,
     pub patch: usize,
     pub patches: usize,
     pub steps: usize,
+    pub points: Vec<usize>,
+    pub complete: bool,
     pub morf: Vec<f32>,
     pub random: Vec<f32>,
     pub aopc_morf: f64,
     pub aopc_random: f64,
+}
+
+impl Faith {
+    /// The run of `key` a worker's answer holds (None if it is no pixel-flipping answer or its
+    /// curves do not match its points).
+    pub fn from_response(key: ExplainKey, response: Response) -> Option<Faith> {
+        let Response::Faithfulness {
+            patch,
+            patches,
+            steps,
+            points,
+            complete,
+            morf,
+            random,
+            aopc_morf,
+            aopc_random,
+            ..
+        } = response
+        else {
+            return None;
+        };
+        let fits = morf.len() == points.len()
+            && random.len() == points.len()
+            && points.windows(2).all(|w| w[0] < w[1])
+            && points.last().is_none_or(|&k| k <= steps);
+        fits.then_some(Faith { key, patch, patches, steps, points, complete, morf, random, aopc_morf, aopc_random })
+    }
 }
 
 /// Progress of the running request.

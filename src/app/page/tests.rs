@@ -184,6 +184,8 @@ fn faithfulness(k: &ExplainKey) -> Response {
         patch: 1,
         patches: W * H,
         steps: 2,
+        points: vec![0, 1, 2],
+        complete: true,
         morf: vec![2.0, 1.0, 0.0],
         random: vec![2.0, 1.5, 1.0],
         aopc_morf: 1.0,
@@ -486,6 +488,75 @@ fn faithfulness_runs_on_every_map_shown_and_stops_when_one_changes() {
     assert_eq!(p.succeed(), vec![Job::Explain(Slot::Main, p.key(Method::Epsilon))]);
     // the Gradient map is still on show: its run, still asked for, goes on after the new map
     assert_eq!(p.succeed(), vec![Job::Faithfulness(p.key(Method::Gradient))]);
+}
+
+/// A coarse look at pixel flipping's curves (every other step).
+fn coarse_faithfulness(k: &ExplainKey) -> Response {
+    match faithfulness(k) {
+        Response::Faithfulness { method, target, patch, patches, steps, .. } => Response::Faithfulness {
+            method,
+            target,
+            patch,
+            patches,
+            steps,
+            points: vec![0, 2],
+            complete: false,
+            morf: vec![2.0, 0.0],
+            random: vec![2.0, 1.0],
+            aopc_morf: 1.0,
+            aopc_random: 0.5,
+        },
+        other => other,
+    }
+}
+
+#[test]
+fn a_coarse_look_at_pixel_flipping_shows_while_the_run_goes_on() {
+    let mut p = Page::booted();
+    let main = p.key(Method::Rlrp);
+    p.s.run_faithfulness();
+    assert_eq!(p.sent_jobs(), vec![Job::Faithfulness(main.clone())]);
+    let (epoch, id) = (p.s.epoch(), p.id());
+    assert!(p.s.on_message(epoch, id, coarse_faithfulness(&main), Vec::new()), "redrawn");
+    assert!(p.sent_jobs().is_empty(), "the run goes on: nothing else is sent, and nothing restarts");
+    assert_eq!(p.s.in_flight_job(), Some(&Job::Faithfulness(main.clone())));
+    assert_eq!(p.s.faith().len(), 1);
+    assert!(!p.s.faith()[0].complete && p.s.faith()[0].points == vec![0, 2]);
+    // the final answer replaces it
+    assert!(p.succeed().is_empty());
+    assert!(p.s.faith()[0].complete && p.s.faith()[0].points == vec![0, 1, 2]);
+    assert!(p.s.in_flight_job().is_none());
+    // a coarse look whose points do not fit its curves is ignored
+    let mut q = Page::booted();
+    q.s.run_faithfulness();
+    q.sent_jobs();
+    let bad = match coarse_faithfulness(&main) {
+        Response::Faithfulness { method, target, patch, patches, steps, points, aopc_morf, aopc_random, .. } => {
+            let (morf, random) = (vec![1.0; 3], vec![1.0; 2]);
+            Response::Faithfulness {
+                method,
+                target,
+                patch,
+                patches,
+                steps,
+                points,
+                complete: false,
+                morf,
+                random,
+                aopc_morf,
+                aopc_random,
+            }
+        }
+        other => other,
+    };
+    let (epoch, id) = (q.s.epoch(), q.id());
+    assert!(!q.s.on_message(epoch, id, bad, Vec::new()));
+    assert!(q.s.faith().is_empty() && q.s.in_flight_job().is_some());
+    // cancelled after its coarse look: the unfinished run goes
+    assert!(q.s.on_message(epoch, id, coarse_faithfulness(&main), Vec::new()));
+    q.s.cancel(None);
+    assert!(q.s.faith().is_empty(), "a coarse look that will not be refined is not kept");
+    assert_eq!(q.s.notice(), Some("Cancelled: pixel flipping."));
 }
 
 #[test]

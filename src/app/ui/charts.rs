@@ -240,13 +240,27 @@ pub fn faithfulness_chart(runs: &[Faith]) -> Html {
     let pad = (hi - lo) * 0.06;
     let (lo, hi) = (lo - pad, hi + pad);
     let steps = first.steps.max(1) as f64;
-    let line = |vals: &[f32]| -> String {
-        vals.iter()
-            .enumerate()
+    // (x, y) of a run's values at its points (a coarse run has every few steps only)
+    let xy = |points: &[usize], vals: &[f32]| -> Vec<(f64, f64)> {
+        points
+            .iter()
+            .zip(vals)
             .filter(|(_, v)| v.is_finite())
-            .map(|(i, &v)| format!("{},{}", f(fr.x(i as f64 / steps)), f(fr.y((v as f64 - lo) / (hi - lo)))))
-            .collect::<Vec<_>>()
-            .join(" ")
+            .map(|(&k, &v)| (fr.x(k as f64 / steps), fr.y((v as f64 - lo) / (hi - lo))))
+            .collect()
+    };
+    let line = |points: &[usize], vals: &[f32]| -> String {
+        xy(points, vals).iter().map(|&(x, y)| format!("{},{}", f(x), f(y))).collect::<Vec<_>>().join(" ")
+    };
+    // a coarse run marks the steps it measured, so that the straight lines between read as such
+    let marks = |r: &Faith, class: Classes| -> Html {
+        if r.complete {
+            return Html::default();
+        }
+        xy(&r.points, &r.morf)
+            .into_iter()
+            .map(|(x, y)| html! { <circle class={class.clone()} cx={f(x)} cy={f(y)} r="2.5" /> })
+            .collect()
     };
     let yt = [lo + pad, (lo + hi) / 2.0, hi - pad];
     let ytick = yt.iter().map(|&t| {
@@ -261,9 +275,24 @@ pub fn faithfulness_chart(runs: &[Faith]) -> Html {
     let x_label =
         format!("patches removed ({} × {} px, {} of {})", first.patch, first.patch, first.steps, first.patches);
     let curves = runs.iter().enumerate().map(|(i, r)| {
-        html! { <polyline class={classes!("line", "morf", format!("m{i}"))} points={line(&r.morf)}
-        data-method={r.key.method.name()} /> }
+        let coarse = (!r.complete).then_some("coarse");
+        html! {
+            <>
+                <polyline class={classes!("line", "morf", format!("m{i}"), coarse)} points={line(&r.points, &r.morf)}
+                          data-method={r.key.method.name()} data-points={r.points.len().to_string()} />
+                { marks(r, classes!("mark", "line", "morf", format!("m{i}"))) }
+            </>
+        }
     });
+    // a coarse run's AOPC is the mean over the steps it has: an estimate until the rest arrives
+    let aopc = |r: &Faith, value: f64| {
+        if r.complete {
+            format!("AOPC {}", fmt_num(value, 3))
+        } else {
+            format!("AOPC ≈ {}, {} of {} steps", fmt_num(value, 3), r.points.len(), r.steps + 1)
+        }
+    };
+    let state = if runs.iter().all(|r| r.complete) { "ready" } else { "coarse" };
     // the legend sits at the lower left, where curves that start high and fall leave room
     let rows = runs.len() as f64 + 1.0;
     let y0 = fr.y(0.0) - 10.0 - 16.0 * rows;
@@ -272,25 +301,25 @@ pub fn faithfulness_chart(runs: &[Faith]) -> Html {
         html! {
             <>
                 <line class={classes!("line", "morf", format!("m{i}"))} x1={f(fr.x(0.03))} y1={f(y)} x2={f(fr.x(0.09))} y2={f(y)} />
-                <text x={f(fr.x(0.1))} y={f(y + 4.0)}>{ format!("{} (AOPC {})", r.key.method.label(), fmt_num(r.aopc_morf, 3)) }</text>
+                <text x={f(fr.x(0.1))} y={f(y + 4.0)}>{ format!("{} ({})", r.key.method.label(), aopc(r, r.aopc_morf)) }</text>
             </>
         }
     });
     let ry = y0 + 16.0 * runs.len() as f64;
     html! {
-        <svg data-testid="faithfulness-chart" class="chart" viewBox="0 0 640 250" role="img" aria-label={label} data-state="ready"
-             data-aopc-morf={first.aopc_morf.to_string()} data-aopc-random={first.aopc_random.to_string()}
+        <svg data-testid="faithfulness-chart" class="chart" viewBox="0 0 640 250" role="img" aria-label={label} data-state={state}
+             data-points={first.points.len().to_string()} data-aopc-morf={first.aopc_morf.to_string()} data-aopc-random={first.aopc_random.to_string()}
              data-curves={runs.len().to_string()}>
             { for ytick }
             { fr.axes(&x_label, "target logit") }
             <text x={f(fr.x(0.0))} y={f(fr.h - fr.bottom + 16.0)} text-anchor="start">{ "0" }</text>
             <text x={f(fr.x(1.0))} y={f(fr.h - fr.bottom + 16.0)} text-anchor="end">{ first.steps.to_string() }</text>
-            <polyline class="line random" points={line(&first.random)} />
+            <polyline class={classes!("line", "random", (!first.complete).then_some("coarse"))} points={line(&first.points, &first.random)} />
             { for curves }
             <g class="legend">
                 { for legend }
                 <line class="line random" x1={f(fr.x(0.03))} y1={f(ry)} x2={f(fr.x(0.09))} y2={f(ry)} />
-                <text x={f(fr.x(0.1))} y={f(ry + 4.0)}>{ format!("random order (AOPC {})", fmt_num(first.aopc_random, 3)) }</text>
+                <text x={f(fr.x(0.1))} y={f(ry + 4.0)}>{ format!("random order ({})", aopc(first, first.aopc_random)) }</text>
             </g>
         </svg>
     }

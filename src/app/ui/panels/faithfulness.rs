@@ -24,9 +24,19 @@ pub struct FaithfulnessProps {
 pub fn faithfulness_panel(props: &FaithfulnessProps) -> Html {
     let runs = &props.runs;
     let methods = props.methods;
-    let running = props.requested > 0 && runs.len() < props.requested;
+    let complete = runs.iter().filter(|r| r.complete).count();
+    let running = props.requested > 0 && complete < props.requested;
     let text = if running {
-        format!("running: {} of {} methods done…", runs.len(), props.requested)
+        match runs.iter().find(|r| !r.complete) {
+            Some(r) => format!(
+                "running: {complete} of {} methods done; a first look at {} from {} of the {} steps, the rest follows…",
+                props.requested,
+                r.key.method.label(),
+                r.points.len(),
+                r.steps + 1
+            ),
+            None => format!("running: {complete} of {} methods done…", props.requested),
+        }
     } else if let Some(best) = runs.iter().max_by(|a, b| a.aopc_morf.total_cmp(&b.aopc_morf)) {
         format!(
             "Higher AOPC than the random order = the map points at what the model uses. Highest: {} ({} vs random {}).",

@@ -169,3 +169,78 @@ fn eval_rejects_bad_arguments() {
     assert!(stderr.contains("baseline"), "{stderr}");
     std::fs::remove_dir_all(&out).ok();
 }
+
+/// `rlrp eval` in parts: `--stop-after` keeps what is done in the checkpoint, `--resume` goes on
+/// from it, and the result is the one run in one go; a checkpoint of other settings is refused.
+#[test]
+fn eval_stops_and_resumes() {
+    let dir = temp_dir("resume");
+    let args = |out: &Path, extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "eval",
+            "--model",
+            &path(MODEL),
+            "--images",
+            &path("images/mnist_eval_500_x.npy"),
+            "--limit",
+            "3",
+            "--methods",
+            "rlrp,epsilon",
+            "--steps",
+            "10",
+            "--robustness-limit",
+            "1",
+            "--sensitivity-samples",
+            "2",
+            "--grid-rows",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let run = |a: Vec<String>| rlrp(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let (whole, parts) = (dir.join("whole"), dir.join("parts"));
+    let (code, _, stderr) = run(args(&whole, &[]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!whole.join("checkpoint").exists(), "the checkpoint goes once the results are written");
+
+    let (code, _, stderr) = run(args(&parts, &["--stop-after", "2", "--threads", "1"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("stopped after 2 new inputs") && stderr.contains("2 of 3 inputs"), "{stderr}");
+    assert!(!parts.join("summary.md").exists());
+    assert_eq!(std::fs::read_dir(parts.join("checkpoint")).unwrap().count(), 2);
+    let (code, _, stderr) = run(args(&parts, &[]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("holds 2 inputs of an unfinished run: add --resume"), "{stderr}");
+    let (code, _, stderr) = run(args(&parts, &["--resume"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("resuming: 2 of 3 inputs"), "{stderr}");
+    assert!(!parts.join("checkpoint").exists());
+    // every number but the explanation times is the one-go run's; the grid is the same picture
+    let without_times = |out: &Path| -> Vec<String> {
+        let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+        csv.lines().map(|l| l.rsplit_once(',').unwrap().0.to_string()).collect()
+    };
+    assert_eq!(without_times(&parts), without_times(&whole));
+    for png in ["grid.png", "curves_mnist_simple_cnn_fp32_opset13.png"] {
+        let read = |out: &Path| image::open(out.join(png)).unwrap().to_rgb8().into_raw();
+        assert!(read(&parts) == read(&whole), "{png} differs");
+    }
+
+    // a checkpoint of other settings is not mixed in
+    let other = dir.join("other");
+    let (code, _, stderr) = run(args(&other, &["--stop-after", "1"]));
+    assert_eq!(code, 0, "{stderr}");
+    let mut changed = args(&other, &["--resume"]);
+    let steps = changed.iter().position(|a| a == "--steps").unwrap();
+    changed[steps + 1] = "11".into();
+    let (code, _, stderr) = run(changed);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("other settings"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -367,6 +367,15 @@ mod cli {
         /// batches are slower than single inputs, hence the default 1.
         #[arg(long, default_value_t = rlrp::eval::run::DEFAULT_BATCH)]
         batch: usize,
+        /// Go on with a run that was stopped: take the inputs its checkpoint (`OUT/checkpoint`,
+        /// written as each input is done) holds, and evaluate only the rest. The settings must be
+        /// the same (checked).
+        #[arg(long)]
+        resume: bool,
+        /// Evaluate at most N inputs in this run, then stop, keeping them in the checkpoint
+        /// (`--resume` goes on): a long evaluation in parts.
+        #[arg(long, value_name = "N")]
+        stop_after: Option<usize>,
         #[command(flatten)]
         rule: RuleArgs,
     }
@@ -446,6 +455,7 @@ mod cli {
     }
 
     fn eval(args: &EvalArgs) -> Result<(), Error> {
+        use rlrp::eval::checkpoint::{Checkpoint, Fingerprint};
         use rlrp::eval::{report, run, Baseline};
         let methods = parse_methods(&args.methods)?;
         let Inputs { bytes, model, sidecar: sc, tensors: inputs, names } = load_inputs(&args.set)?;
@@ -494,10 +504,48 @@ mod cli {
         if let Some(p) = &plan {
             eprintln!("perturbation curves: a logits-only forward pass of {} inputs at a time", p.batch());
         }
+        let fingerprint = Fingerprint::of_run(&bytes, &inputs, &names, &cfg, plan.as_ref().map(|p| p.batch()));
+        let mut checkpoint = Checkpoint::new(&args.out, fingerprint);
+        checkpoint.stop_after = args.stop_after;
+        match (checkpoint.count(), args.resume) {
+            (0, _) => {}
+            (kept, false) => {
+                return Err(Error::Request(format!(
+                    "{} holds {kept} inputs of an unfinished run: add --resume to go on with it, or delete it \
+                     to start again",
+                    checkpoint.dir().display()
+                )))
+            }
+            (kept, true) => {
+                eprintln!("resuming: {kept} of {} inputs are in {}", inputs.len(), checkpoint.dir().display())
+            }
+        }
         let progress = |done: usize, total: usize| {
             eprintln!("  {done}/{total} inputs  ({:.1} s)", t.elapsed().as_secs_f64());
         };
-        let results = run::evaluate(&model, plan.as_ref(), &inputs, &names, &cfg, threads, &progress)?;
+        let results = match run::evaluate_resumable(
+            &model,
+            plan.as_ref(),
+            &inputs,
+            &names,
+            &cfg,
+            threads,
+            &progress,
+            &checkpoint,
+        ) {
+            Err(Error::Cancelled) => {
+                eprintln!(
+                    "stopped after {} new inputs (--stop-after): {} of {} inputs are in {}; run the same command \
+                         with --resume to go on",
+                    args.stop_after.unwrap_or(0),
+                    checkpoint.count(),
+                    inputs.len(),
+                    checkpoint.dir().display()
+                );
+                return Ok(());
+            }
+            other => other?,
+        };
 
         std::fs::create_dir_all(&args.out)
             .map_err(|e| Error::Request(format!("cannot create {}: {e}", args.out.display())))?;
@@ -513,6 +561,7 @@ mod cli {
         write(&format!("curves_{stem}.png"), &report::curves_png(&results)?)?;
         write("curves_legend.txt", report::curves_legend(&results).as_bytes())?;
         write("grid.png", &report::grid_png(&results, &inputs, sc.input.layout, args.grid_rows)?)?;
+        checkpoint.remove()?;
         emit(&summary);
         eprintln!("wrote {} ({:.1} s)", args.out.display(), t.elapsed().as_secs_f64());
         Ok(())

@@ -15,6 +15,7 @@
 //! metrics testable without ONNX; [`perturbation::logit_fn`] adapts a [`crate::model::Model`].
 //! Randomness comes from [`Rng`], a seeded splitmix64 generator: equal seeds give equal results on
 //! every platform.
+pub mod checkpoint;
 pub mod concentration;
 pub mod diagnosis;
 pub mod perturbation;

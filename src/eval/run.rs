@@ -206,6 +206,64 @@ pub fn evaluate_image(
     Ok(out)
 }
 
+/// Where an evaluation keeps each input's results as soon as they are done, and finds them again
+/// when it is resumed ([`super::checkpoint::Checkpoint`]).
+pub trait Resume: Sync {
+    /// Input `image`'s results kept earlier (evaluated with `methods`, in that order), if any.
+    fn kept(&self, image: usize, name: &str, methods: &[Method]) -> Result<Option<Vec<ImageMethodResult>>>;
+    /// Keeps input `image`'s results.
+    fn keep(&self, image: usize, results: &[ImageMethodResult]) -> Result<()>;
+    /// Whether this run may evaluate one more input (`evaluated` were evaluated, not taken from
+    /// what was kept): a run may be split into parts, each resumed by the next.
+    fn may_evaluate(&self, evaluated: usize) -> bool {
+        let _ = evaluated;
+        true
+    }
+}
+
+/// Keeps nothing.
+pub struct NoResume;
+
+impl Resume for NoResume {
+    fn kept(&self, _: usize, _: &str, _: &[Method]) -> Result<Option<Vec<ImageMethodResult>>> {
+        Ok(None)
+    }
+    fn keep(&self, _: usize, _: &[ImageMethodResult]) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl Resume for super::checkpoint::Checkpoint {
+    fn kept(&self, image: usize, name: &str, methods: &[Method]) -> Result<Option<Vec<ImageMethodResult>>> {
+        self.load(image, name, methods)
+    }
+    fn keep(&self, image: usize, results: &[ImageMethodResult]) -> Result<()> {
+        self.save(image, results)
+    }
+    fn may_evaluate(&self, evaluated: usize) -> bool {
+        self.stop_after.is_none_or(|n| evaluated < n)
+    }
+}
+
+/// Kept results lack the relevance tensors the grid shows: recomputes them for the inputs
+/// [`EvalConfig::keeps_relevance`] picks (for the target the results name).
+fn restore_relevance(
+    model: &Model,
+    (image, inputs): (usize, usize),
+    input: &Tensor,
+    cfg: &EvalConfig,
+    results: &mut [ImageMethodResult],
+) -> Result<()> {
+    if !cfg.keeps_relevance(image, inputs) {
+        return Ok(());
+    }
+    for r in results {
+        let options = ExplainOptions { target: Some(r.target), params: cfg.params.clone(), keep_layer_maps: false };
+        r.relevance = Some(relevance_of(model, input, r.method, &options)?);
+    }
+    Ok(())
+}
+
 /// Evaluates every input (`names[i]` names `inputs[i]`) with every method; results are ordered by
 /// input, then by method as in `cfg.methods`. `plan` (see [`choose_logit_plan`]) computes the
 /// perturbation curves; without it every perturbed input takes one explaining forward pass.
@@ -220,17 +278,35 @@ pub fn evaluate(
     threads: usize,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Vec<ImageMethodResult>> {
+    evaluate_resumable(model, plan, inputs, names, cfg, threads, progress, &NoResume)
+}
+
+/// [`evaluate`], keeping each input's results in `resume` as soon as they are done and taking the
+/// inputs `resume` already holds from it instead of evaluating them again. [`Error::Cancelled`]
+/// when `resume` stopped the run before every input was done (what was done is kept).
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate_resumable(
+    model: &Model,
+    plan: Option<&LogitPlan>,
+    inputs: &[Tensor],
+    names: &[String],
+    cfg: &EvalConfig,
+    threads: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+    resume: &dyn Resume,
+) -> Result<Vec<ImageMethodResult>> {
     if names.len() != inputs.len() {
         return Err(Error::Request(format!("{} names for {} inputs", names.len(), inputs.len())));
     }
     if cfg.methods.is_empty() {
         return Err(Error::Request("no methods to evaluate".into()));
     }
-    run_all(model, plan, inputs, names, cfg, threads, progress)
+    run_all(model, plan, inputs, names, cfg, threads, progress, resume)
 }
 
 /// Runs every input: natively on `threads` workers taking inputs from a shared counter; on wasm32
 /// (no threads) the same loop runs on the calling thread.
+#[allow(clippy::too_many_arguments)]
 fn run_all(
     model: &Model,
     plan: Option<&LogitPlan>,
@@ -239,6 +315,7 @@ fn run_all(
     cfg: &EvalConfig,
     threads: usize,
     progress: &(dyn Fn(usize, usize) + Sync),
+    resume: &dyn Resume,
 ) -> Result<Vec<ImageMethodResult>> {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Mutex;
@@ -252,6 +329,7 @@ fn run_all(
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
+    let (evaluated, stopped) = (AtomicUsize::new(0), AtomicBool::new(false));
     let slots: Mutex<Vec<Option<Result<Vec<ImageMethodResult>>>>> =
         Mutex::new((0..inputs.len()).map(|_| None).collect());
     let work = || loop {
@@ -262,7 +340,17 @@ fn run_all(
         if i >= inputs.len() {
             break;
         }
-        let r = evaluate_image(model, plan, (i, inputs.len()), &names[i], &inputs[i], cfg);
+        let at = (i, inputs.len());
+        let r = match resume.kept(i, &names[i], &cfg.methods) {
+            Ok(Some(mut kept)) => restore_relevance(model, at, &inputs[i], cfg, &mut kept).map(|()| kept),
+            Ok(None) if !resume.may_evaluate(evaluated.fetch_add(1, Ordering::Relaxed)) => {
+                stopped.store(true, Ordering::Relaxed);
+                continue;
+            }
+            Ok(None) => evaluate_image(model, plan, at, &names[i], &inputs[i], cfg)
+                .and_then(|results| resume.keep(i, &results).map(|()| results)),
+            Err(e) => Err(e),
+        };
         if r.is_err() {
             failed.store(true, Ordering::Relaxed);
         }
@@ -285,6 +373,9 @@ fn run_all(
             Some(Err(e)) => return Err(Error::Request(format!("{}: {e}", names[i]))),
             None => {}
         }
+    }
+    if stopped.into_inner() {
+        return Err(Error::Cancelled);
     }
     Ok(out)
 }

@@ -2,6 +2,7 @@
 //! relevance pass reads (each op says which: [`crate::model::graph::Op::reads_activations`]), so one
 //! run yields all of them. Depthwise convolutions run on our kernel ([`depthwise`]).
 mod depthwise;
+mod fake_quant;
 
 use crate::budget;
 use crate::error::{Error, Result};
@@ -165,11 +166,12 @@ impl TypedWithValues {
     }
 }
 
-/// tract's declutter, our depthwise convolutions in place of tract's, then tract's codegen: a plan
+/// tract's declutter, our depthwise convolutions and QDQ pairs in place of tract's, then tract's codegen: a plan
 /// as `into_optimized` would make, but for the depthwise layers.
 fn optimise(mut model: TypedModel) -> TractResult<Arc<TypedRunnableModel>> {
     model.declutter()?;
     depthwise::use_our_depthwise(&mut model)?;
+    fake_quant::use_our_fake_quant(&mut model)?;
     model.optimize()?;
     model.into_runnable()
 }

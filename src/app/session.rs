@@ -80,9 +80,9 @@ pub struct Session {
 const LOGIT_PLAN_MAX_BYTES: usize = 64 << 20;
 
 /// Pixel flipping in the page answers first with every few steps of its curves (about this many
-/// intervals: 11 of the 51 points for 50 steps, ~2 s of a Lite0's 51 × 3 forward passes in the
-/// page), then with all of them.
-const COARSE_INTERVALS: usize = 10;
+/// intervals: 7 of the 51 points for 50 steps, 13 of a Lite0's 151 forward passes, ~1.5 s in the
+/// page after its logits-only plan is built), then with all of them.
+const COARSE_INTERVALS: usize = 6;
 
 /// Pixel flipping in the page: patches of 4 px below 64 px inputs (all of them flipped), else
 /// 16 px and 50 steps (a quarter of a 224 × 224 image), against the mean of 2 random orders, so

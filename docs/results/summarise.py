@@ -24,6 +24,7 @@ MODELS = [
     ("efficientnet_lite0_int8_static_qdq", "EfficientNet-Lite0, int8 static QDQ"),
     ("photos113_efficientnet_lite0_int8_weightonly_dq", "EfficientNet-Lite0, int8 weight-only, 113 photos"),
     ("photos113_efficientnet_lite0_fp32_opset13", "EfficientNet-Lite0, f32, 113 photos"),
+    ("photos113_efficientnet_lite0_int8_static_qdq", "EfficientNet-Lite0, int8 static QDQ, 113 photos"),
 ]
 # Columns: the methods every model was evaluated with.
 METHODS = [

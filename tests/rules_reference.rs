@@ -315,13 +315,23 @@ impl Case {
         self.out_shape.iter().product()
     }
 
-    /// The crate's `propagate`, flattened.
+    /// The crate's `propagate`, flattened. It runs twice: computing the layer's output itself, and
+    /// given it as the forward pass keeps it (here the reference's `z = W x + b`); the two agree.
     fn run(&self, rule: &LinearRule, x: &[f32], r: &[f32]) -> Vec<f32> {
         let xt = tensor(&self.in_shape, x.to_vec());
         let rt = tensor(&self.out_shape, r.to_vec());
-        let ctx = LayerContext { layer: &self.layer, x: xt.view(), out_shape: &self.out_shape };
+        let ctx = LayerContext { layer: &self.layer, x: xt.view(), out_shape: &self.out_shape, z: None };
         let out = propagate(rule, &ctx, &rt);
         assert_eq!(out.shape(), &self.in_shape[..], "{}: {rule:?} must return the input's shape", self.name);
+        let z: Vec<f32> =
+            self.reference.z(&x.iter().map(|&v| v as f64).collect::<Vec<_>>()).iter().map(|&v| v as f32).collect();
+        let zt = tensor(&self.out_shape, z);
+        let given = LayerContext { layer: &self.layer, x: xt.view(), out_shape: &self.out_shape, z: Some(zt.view()) };
+        let with_z = propagate(rule, &given, &rt);
+        let scale = out.iter().fold(1e-30f32, |m, v| m.max(v.abs()));
+        for (a, b) in out.iter().zip(with_z.iter()) {
+            assert!((a - b).abs() <= 1e-4 * scale, "{}: {rule:?} with the kept z: {b} vs {a}", self.name);
+        }
         out.iter().copied().collect()
     }
 }

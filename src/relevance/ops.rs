@@ -94,7 +94,7 @@ pub fn attention_relevance(
         (batch, m, k, weights.shape()[weights.ndim() - 1])
     };
     let layer = Linear::Mix { batch, m, k, n, weights: contiguous(weights).into_owned(), weights_left };
-    let ctx = LayerContext { layer: &layer, x: values.view(), out_shape: r.shape() };
+    let ctx = LayerContext { layer: &layer, x: values.view(), out_shape: r.shape(), z: None };
     propagate(&rule_for(&layer), &ctx, r)
 }
 
@@ -177,10 +177,13 @@ pub fn layer_norm_backward(
     };
     let xhat = tensor(x.shape(), xhat);
     let affine = Linear::Affine(Affine { scale: ln.gamma.clone(), bias: ln.beta.clone() });
-    let r_hat =
-        propagate(&rule_for(&affine), &LayerContext { layer: &affine, x: xhat.view(), out_shape: x.shape() }, r);
+    let r_hat = propagate(
+        &rule_for(&affine),
+        &LayerContext { layer: &affine, x: xhat.view(), out_shape: x.shape(), z: None },
+        r,
+    );
     let centre = Linear::Centre(ln.axes);
-    propagate(&rule_for(&centre), &LayerContext { layer: &centre, x: x.view(), out_shape: x.shape() }, &r_hat)
+    propagate(&rule_for(&centre), &LayerContext { layer: &centre, x: x.view(), out_shape: x.shape(), z: None }, &r_hat)
 }
 
 /// ReduceMax / GlobalMaxPool: each output's relevance (or gradient) to the first maximal input.

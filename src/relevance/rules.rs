@@ -7,6 +7,7 @@
 use crate::kernels::elementwise;
 use crate::model::graph::Linear;
 use crate::tensor::{ndarray, Tensor, TensorRef, TensorView};
+use std::borrow::Cow;
 
 /// The rule applied at one linear layer.
 #[derive(Clone, Debug, PartialEq)]
@@ -120,6 +121,9 @@ pub struct LayerContext<'a> {
     /// Layer input activation.
     pub x: TensorView<'a>,
     pub out_shape: &'a [usize],
+    /// The layer's output `z = W x + b` as the forward pass computed it, when it was kept (the
+    /// rules that split by the sign of `z` read it instead of computing it again).
+    pub z: Option<TensorView<'a>>,
 }
 
 impl LayerContext<'_> {
@@ -145,6 +149,15 @@ impl LayerContext<'_> {
     /// term's matrix product is skipped (γ, αβ, z⁺ then cost half as much after every ReLU).
     fn vanishes(input: &TensorRef, t: Term) -> bool {
         matches!(t.0, InputMod::Positive | InputMod::Negative) && input.iter().all(|&v| v == 0.0)
+    }
+
+    /// The layer's own output `z = W x + b`: the kept one when the forward pass kept it, else
+    /// computed.
+    fn output(&self) -> Cow<'_, TensorRef> {
+        match &self.z {
+            Some(z) if z.shape() == self.out_shape => Cow::Borrowed(&**z),
+            _ => Cow::Owned(self.forward(&self.x, Term(InputMod::Keep, ParamMod::Keep, ParamMod::Keep))),
+        }
     }
 
     /// `W_k·in + b_k` for one term.
@@ -220,11 +233,12 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
                 Term(I::Negative, P::GammaPositive(gamma), P::Zero),
             ];
             let (ins, outs) = forward_terms(ctx, &terms);
-            let z = ctx.forward(&ctx.x, Term(I::Keep, P::Keep, P::Keep));
+            let z = ctx.output();
+            let z: &TensorRef = &z;
             let mut r_pos = r.clone();
-            r_pos.zip_mut_with(&z, |a, &zv| *a *= (zv > 0.0) as u8 as f32);
+            r_pos.zip_mut_with(z, |a, &zv| *a *= (zv > 0.0) as u8 as f32);
             let mut r_neg = r.clone();
-            r_neg.zip_mut_with(&z, |a, &zv| *a *= (zv < 0.0) as u8 as f32);
+            r_neg.zip_mut_with(z, |a, &zv| *a *= (zv < 0.0) as u8 as f32);
             let s_pos = divide(&r_pos, &(&outs[0] + &outs[1]), stabilizer);
             let s_neg = divide(&r_neg, &(&outs[2] + &outs[3]), stabilizer);
             ctx.backward(&ins[0], terms[0], &s_pos)
@@ -238,8 +252,10 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
                 Term(I::Constant(low), P::Positive, P::Positive),
                 Term(I::Constant(high), P::Negative, P::Negative),
             ];
-            let (ins, outs) = forward_terms(ctx, &terms);
-            let denom = &outs[0] - &outs[1] - &outs[2];
+            let ins: Vec<Tensor> = terms.iter().map(|t| ctx.modified_input(t.0)).collect();
+            let mut denom: Tensor = ctx.output().into_owned();
+            denom -= &ctx.forward(&ins[1], terms[1]);
+            denom -= &ctx.forward(&ins[2], terms[2]);
             let s = divide(r, &denom, stabilizer);
             ctx.backward(&ins[0], terms[0], &s)
                 - ctx.backward(&ins[1], terms[1], &s)
@@ -256,13 +272,16 @@ fn forward_terms(ctx: &LayerContext, terms: &[Term]) -> (Vec<Tensor>, Vec<Tensor
 
 fn single_term(ctx: &LayerContext, r: &Tensor, t: Term, eps: f32) -> Tensor {
     let input = ctx.modified_input(t.0);
-    let z = ctx.forward(&input, t);
-    let s = divide(r, &z, eps);
+    let s = match t {
+        // the layer's own output: kept by the forward pass
+        Term(InputMod::Keep, ParamMod::Keep, ParamMod::Keep) => divide(r, &ctx.output(), eps),
+        _ => divide(r, &ctx.forward(&input, t), eps),
+    };
     ctx.backward(&input, t, &s)
 }
 
 /// `r / stabilise(z)` element-wise.
-fn divide(r: &Tensor, z: &Tensor, eps: f32) -> Tensor {
+fn divide(r: &Tensor, z: &TensorRef, eps: f32) -> Tensor {
     let mut s = r.clone();
     s.zip_mut_with(z, |a, &zv| *a = stabilised_divide(*a, zv, eps));
     s

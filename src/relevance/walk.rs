@@ -232,7 +232,9 @@ pub fn walk(
             Op::Linear(layer) => {
                 let x = &activation(acts, g, node.inputs[0])?;
                 let rule = rule_for(method, params, layer, Some(ix) == first, range);
-                let ctx = LayerContext { layer, x: x.view(), out_shape: &g.values[node.output].shape };
+                let out_shape = &g.values[node.output].shape;
+                let z = acts.get(node.output).filter(|z| z.shape() == &out_shape[..]);
+                let ctx = LayerContext { layer, x: x.view(), out_shape, z };
                 vec![(node.inputs[0], propagate(&rule, &ctx, &r))]
             }
         };

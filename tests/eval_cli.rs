@@ -49,26 +49,20 @@ fn check_outputs(out: &Path, methods: &[&str], rows: usize) {
     }
 }
 
+/// `rlrp eval` of R-LRP and ε on the first 3 digits of the .npy batch, 10 steps, into `out`, then
+/// `extra`; returns (exit code, stdout, stderr).
+fn eval_three_digits(out: &Path, extra: &[&str]) -> (i32, String, String) {
+    let (model, images) = (path(MODEL), path("images/mnist_eval_500_x.npy"));
+    let mut args = vec!["eval", "--model", &model, "--images", &images, "--limit", "3"];
+    args.extend(["--methods", "rlrp,epsilon", "--steps", "10", "--out", out.to_str().unwrap()]);
+    args.extend(extra);
+    rlrp(&args)
+}
+
 #[test]
 fn eval_npy_batch_writes_summary_csv_and_plots() {
     let out = temp_dir("npy");
-    let (code, stdout, stderr) = rlrp(&[
-        "eval",
-        "--model",
-        &path(MODEL),
-        "--images",
-        &path("images/mnist_eval_500_x.npy"),
-        "--limit",
-        "3",
-        "--methods",
-        "rlrp,epsilon",
-        "--steps",
-        "10",
-        "--robustness-limit",
-        "2",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (code, stdout, stderr) = eval_three_digits(&out, &["--robustness-limit", "2"]);
     assert_eq!(code, 0, "stderr: {stderr}");
     assert!(stdout.contains("| rlrp |"), "{stdout}");
     assert!(stdout.contains("over the first 2 of the 3 images"), "{stdout}");
@@ -175,49 +169,22 @@ fn eval_rejects_bad_arguments() {
 #[test]
 fn eval_stops_and_resumes() {
     let dir = temp_dir("resume");
-    let args = |out: &Path, extra: &[&str]| -> Vec<String> {
-        let mut a: Vec<String> = [
-            "eval",
-            "--model",
-            &path(MODEL),
-            "--images",
-            &path("images/mnist_eval_500_x.npy"),
-            "--limit",
-            "3",
-            "--methods",
-            "rlrp,epsilon",
-            "--steps",
-            "10",
-            "--robustness-limit",
-            "1",
-            "--sensitivity-samples",
-            "2",
-            "--grid-rows",
-            "3",
-            "--out",
-            out.to_str().unwrap(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        a.extend(extra.iter().map(|s| s.to_string()));
-        a
-    };
-    let run = |a: Vec<String>| rlrp(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let settings = ["--robustness-limit", "1", "--sensitivity-samples", "2", "--grid-rows", "3"];
+    let run = |out: &Path, extra: &[&str]| eval_three_digits(out, &[&settings[..], extra].concat());
     let (whole, parts) = (dir.join("whole"), dir.join("parts"));
-    let (code, _, stderr) = run(args(&whole, &[]));
+    let (code, _, stderr) = run(&whole, &[]);
     assert_eq!(code, 0, "{stderr}");
     assert!(!whole.join("checkpoint").exists(), "the checkpoint goes once the results are written");
 
-    let (code, _, stderr) = run(args(&parts, &["--stop-after", "2", "--threads", "1"]));
+    let (code, _, stderr) = run(&parts, &["--stop-after", "2", "--threads", "1"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("stopped after 2 new inputs") && stderr.contains("2 of 3 inputs"), "{stderr}");
     assert!(!parts.join("summary.md").exists());
     assert_eq!(std::fs::read_dir(parts.join("checkpoint")).unwrap().count(), 2);
-    let (code, _, stderr) = run(args(&parts, &[]));
+    let (code, _, stderr) = run(&parts, &[]);
     assert_eq!(code, 1);
     assert!(stderr.contains("holds 2 inputs of an unfinished run: add --resume"), "{stderr}");
-    let (code, _, stderr) = run(args(&parts, &["--resume"]));
+    let (code, _, stderr) = run(&parts, &["--resume"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("resuming: 2 of 3 inputs"), "{stderr}");
     assert!(!parts.join("checkpoint").exists());
@@ -234,12 +201,9 @@ fn eval_stops_and_resumes() {
 
     // a checkpoint of other settings is not mixed in
     let other = dir.join("other");
-    let (code, _, stderr) = run(args(&other, &["--stop-after", "1"]));
+    let (code, _, stderr) = run(&other, &["--stop-after", "1"]);
     assert_eq!(code, 0, "{stderr}");
-    let mut changed = args(&other, &["--resume"]);
-    let steps = changed.iter().position(|a| a == "--steps").unwrap();
-    changed[steps + 1] = "11".into();
-    let (code, _, stderr) = run(changed);
+    let (code, _, stderr) = run(&other, &["--resume", "--patch", "7"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("other settings"), "{stderr}");
     std::fs::remove_dir_all(&dir).ok();

@@ -283,7 +283,9 @@ pub fn evaluate(
 
 /// [`evaluate`], keeping each input's results in `resume` as soon as they are done and taking the
 /// inputs `resume` already holds from it instead of evaluating them again. [`Error::Cancelled`]
-/// when `resume` stopped the run before every input was done (what was done is kept).
+/// when `resume` stopped the run before every input was done (what was done is kept). Natively the
+/// inputs go to `threads` workers taking them from a shared counter; on wasm32 (no threads) the
+/// same loop runs on the calling thread.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate_resumable(
     model: &Model,
@@ -301,22 +303,6 @@ pub fn evaluate_resumable(
     if cfg.methods.is_empty() {
         return Err(Error::Request("no methods to evaluate".into()));
     }
-    run_all(model, plan, inputs, names, cfg, threads, progress, resume)
-}
-
-/// Runs every input: natively on `threads` workers taking inputs from a shared counter; on wasm32
-/// (no threads) the same loop runs on the calling thread.
-#[allow(clippy::too_many_arguments)]
-fn run_all(
-    model: &Model,
-    plan: Option<&LogitPlan>,
-    inputs: &[Tensor],
-    names: &[String],
-    cfg: &EvalConfig,
-    threads: usize,
-    progress: &(dyn Fn(usize, usize) + Sync),
-    resume: &dyn Resume,
-) -> Result<Vec<ImageMethodResult>> {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Mutex;
     fn assert_sync<T: Sync>(_: &T) {}

@@ -206,12 +206,31 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
         LinearRule::Flat { stabilizer } => single_term(ctx, r, Term(I::Ones, P::Ones, P::Zero), stabilizer),
         LinearRule::WSquare { stabilizer } => single_term(ctx, r, Term(I::Ones, P::Square, P::Square), stabilizer),
         LinearRule::ZPlus { stabilizer } => {
+            if let Some(split) = NonNegativeSplit::new(ctx) {
+                let s = divide(r, &split.positive, stabilizer);
+                return split.backward(ctx, &[(&split.w_pos, &s)]);
+            }
             let terms = [Term(I::Positive, P::Positive, P::Positive), Term(I::Negative, P::Negative, P::Zero)];
             let (ins, outs) = forward_terms(ctx, &terms);
             let s = divide(r, &(&outs[0] + &outs[1]), stabilizer);
             ctx.backward(&ins[0], terms[0], &s) + ctx.backward(&ins[1], terms[1], &s)
         }
         LinearRule::AlphaBeta { alpha, beta, stabilizer } => {
+            if let Some(split) = NonNegativeSplit::new(ctx) {
+                let mut s_pos = divide(r, &split.positive, stabilizer);
+                s_pos *= alpha;
+                if beta == 0.0 {
+                    return split.backward(ctx, &[(&split.w_pos, &s_pos)]);
+                }
+                // W⁻x + b⁻ has its own product here: as z − P it would lose digits where
+                // |W⁻x| ≪ W⁺x, and αβ divides by it (6× the error against Zennit on Lite0)
+                let w_neg = ctx.modified(ctx.layer.weight(), ParamMod::Negative);
+                let b_neg = ctx.modified(ctx.layer.bias(), ParamMod::Negative);
+                let negative = ctx.layer.forward_with(&ctx.x, w_neg.as_deref(), b_neg.as_deref(), ctx.out_shape);
+                let mut s_neg = divide(r, &negative, stabilizer);
+                s_neg *= -beta;
+                return split.backward(ctx, &[(&split.w_pos, &s_pos), (&w_neg, &s_neg)]);
+            }
             let terms = [
                 Term(I::Positive, P::Positive, P::Positive),
                 Term(I::Negative, P::Negative, P::Zero),
@@ -226,6 +245,28 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
             pos * alpha - neg * beta
         }
         LinearRule::Gamma { gamma, stabilizer } => {
+            if let Some(split) = NonNegativeSplit::new(ctx).filter(|s| s.z.is_some()) {
+                // o₊ = (W + γW⁺)x + b + γb⁺ = z + γP and o₋ = (W + γW⁻)x + b + γb⁻ = z + γ(z − P)
+                let z = split.z.expect("filtered on a kept z");
+                let mut s_pos = r.clone();
+                let mut s_neg = r.clone();
+                ndarray::Zip::from(&mut s_pos).and(&mut s_neg).and(z).and(&split.positive).for_each(
+                    |sp, sn, &zv, &p| {
+                        let (rv, positive, negative) = (*sp, zv + gamma * p, zv + gamma * (zv - p));
+                        *sp = if zv > 0.0 { stabilised_divide(rv, positive, stabilizer) } else { 0.0 };
+                        *sn = if zv < 0.0 { stabilised_divide(rv, negative, stabilizer) } else { 0.0 };
+                    },
+                );
+                // (W + γW⁺)ᵀs₊ + (W + γW⁻)ᵀs₋ = Wᵀ(s₊ + (1 + γ)s₋) + γW⁺ᵀ(s₊ − s₋): two products, W⁺
+                // shared with the forward; the s₋ terms on positive weights cancel to at most
+                // a (1 + 2γ) error growth.
+                let own = None;
+                let mut s_all = s_pos.clone();
+                s_all.zip_mut_with(&s_neg, |a, &n| *a += (1.0 + gamma) * n);
+                let mut s_diff = s_pos;
+                s_diff.zip_mut_with(&s_neg, |a, &n| *a = gamma * (*a - n));
+                return split.backward(ctx, &[(&own, &s_all), (&split.w_pos, &s_diff)]);
+            }
             let terms = [
                 Term(I::Positive, P::GammaPositive(gamma), P::GammaPositive(gamma)),
                 Term(I::Negative, P::GammaNegative(gamma), P::Zero),
@@ -261,6 +302,48 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
                 - ctx.backward(&ins[1], terms[1], &s)
                 - ctx.backward(&ins[2], terms[2], &s)
         }
+    }
+}
+
+/// The sign-split rules (z⁺, αβ, γ) on a non-negative input, as after every ReLU: the x⁻ terms
+/// vanish, so no copies of x⁺ and x⁻ and no products with them. With the forward pass's z kept,
+/// γ's two denominators follow from z and one product `P = W⁺x + b⁺`.
+struct NonNegativeSplit<'c> {
+    /// W⁺, the layer's positive weights.
+    w_pos: Option<Vec<f32>>,
+    /// P = W⁺x + b⁺.
+    positive: Tensor,
+    /// z = Wx + b as the forward pass kept it.
+    z: Option<&'c TensorRef>,
+}
+
+impl<'c> NonNegativeSplit<'c> {
+    /// None when the layer has no explicit weights or some input is negative.
+    fn new(ctx: &'c LayerContext) -> Option<Self> {
+        let weight = ctx.layer.weight()?;
+        if ctx.x.iter().any(|&v| v < 0.0) {
+            return None;
+        }
+        let w_pos: Option<Vec<f32>> = Some(weight.iter().map(|&v| v.max(0.0)).collect());
+        let b_pos: Option<Vec<f32>> = ctx.layer.bias().map(|b| b.iter().map(|&v| v.max(0.0)).collect());
+        let positive = ctx.layer.forward_with(&ctx.x, w_pos.as_deref(), b_pos.as_deref(), ctx.out_shape);
+        let z = ctx.z.as_ref().filter(|z| z.shape() == ctx.out_shape).map(|z| &**z);
+        Some(Self { w_pos, positive, z })
+    }
+
+    /// `x ⊙ Σ_k W_kᵀ s_k` (None = the layer's own weights).
+    fn backward(&self, ctx: &LayerContext, terms: &[(&Option<Vec<f32>>, &Tensor)]) -> Tensor {
+        let mut sum: Option<Tensor> = None;
+        for (w, s) in terms {
+            let g = ctx.layer.transpose_with(s, w.as_deref(), ctx.x.shape());
+            match sum.as_mut() {
+                None => sum = Some(g),
+                Some(acc) => *acc += &g,
+            }
+        }
+        let mut g = sum.unwrap_or_else(|| Tensor::zeros(ctx.x.raw_dim()));
+        g.zip_mut_with(&ctx.x, |a, &b| *a *= b);
+        g
     }
 }
 

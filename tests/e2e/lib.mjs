@@ -43,6 +43,8 @@ export async function launch() {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      // extra flags for experiments, e.g. CHROMIUM_FLAGS='--js-flags=--no-liftoff'
+      ...(process.env.CHROMIUM_FLAGS ? process.env.CHROMIUM_FLAGS.split(' ') : []),
     ],
   });
 }

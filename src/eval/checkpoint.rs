@@ -20,7 +20,7 @@
 //! end
 //! ```
 use super::results_csv;
-use super::run::{EvalConfig, ImageMethodResult};
+use super::run::{EvalConfig, ImageMethodResult, Resume};
 use crate::error::{Error, Result};
 use crate::method::Method;
 use crate::tensor::Tensor;
@@ -228,6 +228,19 @@ fn decode(fingerprint: &str, text: &str) -> Result<Vec<ImageMethodResult>> {
         return Err(bad(format!("the curves of {} are missing or incomplete", r.method.name())));
     }
     Ok(results)
+}
+
+/// A checkpoint is where [`super::run::evaluate_resumable`] keeps and finds each input's results.
+impl Resume for Checkpoint {
+    fn kept(&self, image: usize, name: &str, methods: &[Method]) -> Result<Option<Vec<ImageMethodResult>>> {
+        self.load(image, name, methods)
+    }
+    fn keep(&self, image: usize, results: &[ImageMethodResult]) -> Result<()> {
+        self.save(image, results)
+    }
+    fn may_evaluate(&self, evaluated: usize) -> bool {
+        self.stop_after.is_none_or(|n| evaluated < n)
+    }
 }
 
 #[cfg(test)]

@@ -233,18 +233,6 @@ impl Resume for NoResume {
     }
 }
 
-impl Resume for super::checkpoint::Checkpoint {
-    fn kept(&self, image: usize, name: &str, methods: &[Method]) -> Result<Option<Vec<ImageMethodResult>>> {
-        self.load(image, name, methods)
-    }
-    fn keep(&self, image: usize, results: &[ImageMethodResult]) -> Result<()> {
-        self.save(image, results)
-    }
-    fn may_evaluate(&self, evaluated: usize) -> bool {
-        self.stop_after.is_none_or(|n| evaluated < n)
-    }
-}
-
 /// Kept results lack the relevance tensors the grid shows: recomputes them for the inputs
 /// [`EvalConfig::keeps_relevance`] picks (for the target the results name).
 fn restore_relevance(

@@ -2,6 +2,7 @@
 //
 //   node tests/e2e/bench.mjs            (after `trunk build --release --offline`; RLRP_E2E_DIST=DIR for another build)
 //   RLRP_BENCH_JSON=out.json node tests/e2e/bench.mjs   (also writes the numbers as JSON)
+//   METHOD_ROUNDS=3 node tests/e2e/bench.mjs            (every method 3 times: medians, not one sample)
 //
 // In headless Chromium, on the default model (EfficientNet-Lite0 int8, 224×224): model load time,
 // forward time and R-LRP relevance time as the worker measures them (performance.now(), shown by the
@@ -36,6 +37,7 @@ const median = (xs) => {
 
 const server = await startServer();
 const browser = await launch();
+const METHOD_ROUNDS = Math.max(1, Number(process.env.METHOD_ROUNDS || 1));
 const samples = { load: [], forward: [], relevance: [], methods: {} };
 let firstDownload = [];
 try {
@@ -98,14 +100,17 @@ try {
     await record(['forward', 'relevance']);
     await moreClasses(name);
   }
-  // Every other method's relevance, on the last image (its forward pass is done once).
+  // Every other method's relevance, on the last image (its forward pass is done once), in
+  // METHOD_ROUNDS rounds (default 1) through all methods: the table then shows medians.
   const methods = await page.$$eval(`${tid('method-picker')} option`, (os) => os.map((o) => o.value));
-  for (const method of methods) {
-    await page.selectOption(tid('method-picker'), method);
-    await waitHeatmap(page, { method });
-    const t = await timings();
-    (samples.methods[method] ||= []).push(t.relevance);
-    if (method === 'rlrp') samples.relevance.push(t.relevance);
+  for (let round = 0; round < METHOD_ROUNDS; round++) {
+    for (const method of methods) {
+      await page.selectOption(tid('method-picker'), method);
+      await waitHeatmap(page, { method });
+      const t = await timings();
+      (samples.methods[method] ||= []).push(t.relevance);
+      if (method === 'rlrp') samples.relevance.push(t.relevance);
+    }
   }
   await page.selectOption(tid('method-picker'), 'rlrp');
   await waitHeatmap(page, { method: 'rlrp' });
@@ -198,7 +203,7 @@ try {
   out.push(`| relevance / forward | ${ratio.toFixed(2)} | |`);
   out.push(`| forward + relevance | ${ms(total)} | |`);
   out.push('');
-  out.push("Relevance of every method (one image; ratio to R-LRP's median):");
+  out.push(`Relevance of every method (one image, median of ${METHOD_ROUNDS} round(s); ratio to R-LRP's median):`);
   out.push('');
   out.push('| method | relevance | / R-LRP |');
   out.push('|---|---:|---:|');

@@ -66,7 +66,7 @@ enum InputMod {
     Constant(f32),
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum ParamMod {
     Keep,
     Positive,
@@ -84,14 +84,33 @@ impl ParamMod {
     fn apply(self, p: f32) -> f32 {
         match self {
             ParamMod::Keep => p,
-            ParamMod::Positive => p.max(0.0),
-            ParamMod::Negative => p.min(0.0),
-            ParamMod::GammaPositive(g) => p + g * p.max(0.0),
-            ParamMod::GammaNegative(g) => p + g * p.min(0.0),
+            ParamMod::Positive => positive_part(p),
+            ParamMod::Negative => negative_part(p),
+            ParamMod::GammaPositive(g) => p + g * positive_part(p),
+            ParamMod::GammaNegative(g) => p + g * negative_part(p),
             ParamMod::Square => p * p,
             ParamMod::Ones => 1.0,
             ParamMod::Zero => 0.0,
         }
+    }
+}
+
+/// `max(v, 0)` (NaN → 0). Not `f32::max`: on wasm32 that is a call to libm's `fmaxf` per element,
+/// which showed up at ~3 % of the worker's profile under αβ.
+fn positive_part(v: f32) -> f32 {
+    if v > 0.0 {
+        v
+    } else {
+        0.0
+    }
+}
+
+/// `min(v, 0)` (NaN → 0), without `f32::min`'s `fminf` call on wasm32.
+fn negative_part(v: f32) -> f32 {
+    if v < 0.0 {
+        v
+    } else {
+        0.0
     }
 }
 
@@ -130,8 +149,8 @@ impl LayerContext<'_> {
     fn modified_input(&self, m: InputMod) -> Tensor {
         match m {
             InputMod::Keep => self.x.to_owned(),
-            InputMod::Positive => self.x.mapv(|v| v.max(0.0)),
-            InputMod::Negative => self.x.mapv(|v| v.min(0.0)),
+            InputMod::Positive => self.x.mapv(positive_part),
+            InputMod::Negative => self.x.mapv(negative_part),
             InputMod::Ones => self.x.mapv(|_| 1.0),
             InputMod::Constant(c) => self.x.mapv(|_| c),
         }
@@ -156,31 +175,35 @@ impl LayerContext<'_> {
     fn output(&self) -> Cow<'_, TensorRef> {
         match &self.z {
             Some(z) if z.shape() == self.out_shape => Cow::Borrowed(&**z),
-            _ => Cow::Owned(self.forward(&self.x, Term(InputMod::Keep, ParamMod::Keep, ParamMod::Keep))),
+            _ => Cow::Owned(self.forward(
+                &self.x,
+                Term(InputMod::Keep, ParamMod::Keep, ParamMod::Keep),
+                &ModifiedWeights::default(),
+            )),
         }
     }
 
     /// `W_k·in + b_k` for one term.
-    fn forward(&self, input: &TensorRef, t: Term) -> Tensor {
+    fn forward(&self, input: &TensorRef, t: Term, weights: &ModifiedWeights) -> Tensor {
         if Self::vanishes(input, t) && (matches!(t.2, ParamMod::Zero) || self.layer.bias().is_none()) {
             return Tensor::zeros(ndarray::IxDyn(self.out_shape));
         }
-        let w = self.modified(self.layer.weight(), t.1);
+        let w = weights.get(self, t.1);
         let b_own = self.layer.bias();
         let b: Option<Vec<f32>> = match t.2 {
             ParamMod::Keep => b_own.map(|b| b.to_vec()),
             m => b_own.map(|b| b.iter().map(|&v| m.apply(v)).collect()),
         };
-        self.layer.forward_with(input, w.as_deref(), b.as_deref(), self.out_shape)
+        self.layer.forward_with(input, w.as_ref().map(|w| w.as_slice()), b.as_deref(), self.out_shape)
     }
 
     /// `in ⊙ W_kᵀ s` for one term.
-    fn backward(&self, input: &Tensor, t: Term, s: &Tensor) -> Tensor {
+    fn backward(&self, input: &Tensor, t: Term, s: &Tensor, weights: &ModifiedWeights) -> Tensor {
         if Self::vanishes(input, t) {
             return Tensor::zeros(self.x.raw_dim());
         }
-        let w = self.modified(self.layer.weight(), t.1);
-        let mut g = self.layer.transpose_with(s, w.as_deref(), self.x.shape());
+        let w = weights.get(self, t.1);
+        let mut g = self.layer.transpose_with(s, w.as_ref().map(|w| w.as_slice()), self.x.shape());
         if !matches!(t.0, InputMod::Ones) {
             g.zip_mut_with(input, |a, b| *a *= b);
         }
@@ -192,6 +215,7 @@ impl LayerContext<'_> {
 pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
     use InputMod as I;
     use ParamMod as P;
+    let weights = ModifiedWeights::default();
     match *rule {
         LinearRule::Pass => r.clone().into_shape_with_order(ctx.x.raw_dim()).unwrap_or_else(|_| r.clone()),
         LinearRule::Gradient => ctx.layer.transpose_with(r, None, ctx.x.shape()),
@@ -211,9 +235,9 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
                 return split.backward(ctx, &[(&split.w_pos, &s)]);
             }
             let terms = [Term(I::Positive, P::Positive, P::Positive), Term(I::Negative, P::Negative, P::Zero)];
-            let (ins, outs) = forward_terms(ctx, &terms);
+            let (ins, outs) = forward_terms(ctx, &terms, &weights);
             let s = divide(r, &(&outs[0] + &outs[1]), stabilizer);
-            ctx.backward(&ins[0], terms[0], &s) + ctx.backward(&ins[1], terms[1], &s)
+            ctx.backward(&ins[0], terms[0], &s, &weights) + ctx.backward(&ins[1], terms[1], &s, &weights)
         }
         LinearRule::AlphaBeta { alpha, beta, stabilizer } => {
             if let Some(split) = NonNegativeSplit::new(ctx) {
@@ -237,11 +261,13 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
                 Term(I::Positive, P::Negative, P::Negative),
                 Term(I::Negative, P::Positive, P::Zero),
             ];
-            let (ins, outs) = forward_terms(ctx, &terms);
+            let (ins, outs) = forward_terms(ctx, &terms, &weights);
             let s_pos = divide(r, &(&outs[0] + &outs[1]), stabilizer);
             let s_neg = divide(r, &(&outs[2] + &outs[3]), stabilizer);
-            let pos = ctx.backward(&ins[0], terms[0], &s_pos) + ctx.backward(&ins[1], terms[1], &s_pos);
-            let neg = ctx.backward(&ins[2], terms[2], &s_neg) + ctx.backward(&ins[3], terms[3], &s_neg);
+            let pos =
+                ctx.backward(&ins[0], terms[0], &s_pos, &weights) + ctx.backward(&ins[1], terms[1], &s_pos, &weights);
+            let neg =
+                ctx.backward(&ins[2], terms[2], &s_neg, &weights) + ctx.backward(&ins[3], terms[3], &s_neg, &weights);
             pos * alpha - neg * beta
         }
         LinearRule::Gamma { gamma, stabilizer } => {
@@ -273,7 +299,7 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
                 Term(I::Positive, P::GammaNegative(gamma), P::GammaNegative(gamma)),
                 Term(I::Negative, P::GammaPositive(gamma), P::Zero),
             ];
-            let (ins, outs) = forward_terms(ctx, &terms);
+            let (ins, outs) = forward_terms(ctx, &terms, &weights);
             let z = ctx.output();
             let z: &TensorRef = &z;
             let mut r_pos = r.clone();
@@ -282,10 +308,10 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
             r_neg.zip_mut_with(z, |a, &zv| *a *= (zv < 0.0) as u8 as f32);
             let s_pos = divide(&r_pos, &(&outs[0] + &outs[1]), stabilizer);
             let s_neg = divide(&r_neg, &(&outs[2] + &outs[3]), stabilizer);
-            ctx.backward(&ins[0], terms[0], &s_pos)
-                + ctx.backward(&ins[1], terms[1], &s_pos)
-                + ctx.backward(&ins[2], terms[2], &s_neg)
-                + ctx.backward(&ins[3], terms[3], &s_neg)
+            ctx.backward(&ins[0], terms[0], &s_pos, &weights)
+                + ctx.backward(&ins[1], terms[1], &s_pos, &weights)
+                + ctx.backward(&ins[2], terms[2], &s_neg, &weights)
+                + ctx.backward(&ins[3], terms[3], &s_neg, &weights)
         }
         LinearRule::ZBox { low, high, stabilizer } => {
             let terms = [
@@ -295,13 +321,37 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
             ];
             let ins: Vec<Tensor> = terms.iter().map(|t| ctx.modified_input(t.0)).collect();
             let mut denom: Tensor = ctx.output().into_owned();
-            denom -= &ctx.forward(&ins[1], terms[1]);
-            denom -= &ctx.forward(&ins[2], terms[2]);
+            denom -= &ctx.forward(&ins[1], terms[1], &weights);
+            denom -= &ctx.forward(&ins[2], terms[2], &weights);
             let s = divide(r, &denom, stabilizer);
-            ctx.backward(&ins[0], terms[0], &s)
-                - ctx.backward(&ins[1], terms[1], &s)
-                - ctx.backward(&ins[2], terms[2], &s)
+            ctx.backward(&ins[0], terms[0], &s, &weights)
+                - ctx.backward(&ins[1], terms[1], &s, &weights)
+                - ctx.backward(&ins[2], terms[2], &s, &weights)
         }
+    }
+}
+
+/// The modified weights of one propagation step, each modifier's computed once: the general
+/// αβ and γ ask for W⁺ and W⁻ in two terms each, forward and backward (eight passes over W
+/// became two).
+#[derive(Default)]
+struct ModifiedWeights {
+    made: std::cell::RefCell<Vec<(ParamMod, std::rc::Rc<Vec<f32>>)>>,
+}
+
+impl ModifiedWeights {
+    /// The layer's weights under `m` (None: the layer's own, for `Keep` or implicit weights).
+    fn get(&self, ctx: &LayerContext, m: ParamMod) -> Option<std::rc::Rc<Vec<f32>>> {
+        if m == ParamMod::Keep {
+            return None;
+        }
+        let own = ctx.layer.weight()?;
+        if let Some((_, w)) = self.made.borrow().iter().find(|(k, _)| *k == m) {
+            return Some(w.clone());
+        }
+        let w = std::rc::Rc::new(own.iter().map(|&p| m.apply(p)).collect::<Vec<f32>>());
+        self.made.borrow_mut().push((m, w.clone()));
+        Some(w)
     }
 }
 
@@ -324,8 +374,8 @@ impl<'c> NonNegativeSplit<'c> {
         if ctx.x.iter().any(|&v| v < 0.0) {
             return None;
         }
-        let w_pos: Option<Vec<f32>> = Some(weight.iter().map(|&v| v.max(0.0)).collect());
-        let b_pos: Option<Vec<f32>> = ctx.layer.bias().map(|b| b.iter().map(|&v| v.max(0.0)).collect());
+        let w_pos: Option<Vec<f32>> = Some(weight.iter().map(|&v| positive_part(v)).collect());
+        let b_pos: Option<Vec<f32>> = ctx.layer.bias().map(|b| b.iter().map(|&v| positive_part(v)).collect());
         let positive = ctx.layer.forward_with(&ctx.x, w_pos.as_deref(), b_pos.as_deref(), ctx.out_shape);
         let z = ctx.z.as_ref().filter(|z| z.shape() == ctx.out_shape).map(|z| &**z);
         Some(Self { w_pos, positive, z })
@@ -347,20 +397,21 @@ impl<'c> NonNegativeSplit<'c> {
     }
 }
 
-fn forward_terms(ctx: &LayerContext, terms: &[Term]) -> (Vec<Tensor>, Vec<Tensor>) {
+fn forward_terms(ctx: &LayerContext, terms: &[Term], weights: &ModifiedWeights) -> (Vec<Tensor>, Vec<Tensor>) {
     let ins: Vec<Tensor> = terms.iter().map(|t| ctx.modified_input(t.0)).collect();
-    let outs = ins.iter().zip(terms).map(|(i, &t)| ctx.forward(i, t)).collect();
+    let outs = ins.iter().zip(terms).map(|(i, &t)| ctx.forward(i, t, weights)).collect();
     (ins, outs)
 }
 
 fn single_term(ctx: &LayerContext, r: &Tensor, t: Term, eps: f32) -> Tensor {
     let input = ctx.modified_input(t.0);
+    let weights = ModifiedWeights::default();
     let s = match t {
         // the layer's own output: kept by the forward pass
         Term(InputMod::Keep, ParamMod::Keep, ParamMod::Keep) => divide(r, &ctx.output(), eps),
-        _ => divide(r, &ctx.forward(&input, t), eps),
+        _ => divide(r, &ctx.forward(&input, t, &weights), eps),
     };
-    ctx.backward(&input, t, &s)
+    ctx.backward(&input, t, &s, &weights)
 }
 
 /// `r / stabilise(z)` element-wise.

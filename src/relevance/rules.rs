@@ -3,7 +3,9 @@
 //! modified forward output `o_k = W_k·in_k(x) + b_k`; a *mapper* turning the incoming relevance and the
 //! outputs into one signal `s_k` per term; and the result `R_in = Σ_k c_k · in_k(x) ⊙ W_kᵀ s_k`.
 //! R-LRP (RLRP.md, "The R-LRP linear rule") is the same step with `s = R` and a global rescale λ instead
-//! of a per-neuron division.
+//! of a per-neuron division. The sign-split rules (z⁺, αβ, γ) have one specialisation, for an input
+//! with no negative entry (after every ReLU): the same sums without the terms that vanish there
+//! (`NonNegativeSplit`); `tests/rules_reference.rs` checks both forms against dense references.
 use crate::kernels::elementwise;
 use crate::model::graph::Linear;
 use crate::tensor::{ndarray, Tensor, TensorRef, TensorView};

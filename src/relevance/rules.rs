@@ -232,7 +232,7 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
         LinearRule::Flat { stabilizer } => single_term(ctx, r, Term(I::Ones, P::Ones, P::Zero), stabilizer),
         LinearRule::WSquare { stabilizer } => single_term(ctx, r, Term(I::Ones, P::Square, P::Square), stabilizer),
         LinearRule::ZPlus { stabilizer } => {
-            if let Some(split) = NonNegativeSplit::new(ctx) {
+            if let Some(split) = NonNegativeSplit::new(ctx, false) {
                 let s = divide(r, &split.positive, stabilizer);
                 return split.backward(ctx, &[(&split.w_pos, &s)]);
             }
@@ -242,7 +242,7 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
             ctx.backward(&ins[0], terms[0], &s, &weights) + ctx.backward(&ins[1], terms[1], &s, &weights)
         }
         LinearRule::AlphaBeta { alpha, beta, stabilizer } => {
-            if let Some(split) = NonNegativeSplit::new(ctx) {
+            if let Some(split) = NonNegativeSplit::new(ctx, false) {
                 let mut s_pos = divide(r, &split.positive, stabilizer);
                 s_pos *= alpha;
                 if beta == 0.0 {
@@ -273,9 +273,9 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
             pos * alpha - neg * beta
         }
         LinearRule::Gamma { gamma, stabilizer } => {
-            if let Some(split) = NonNegativeSplit::new(ctx).filter(|s| s.z.is_some()) {
+            if let Some(split) = NonNegativeSplit::new(ctx, true) {
                 // o₊ = (W + γW⁺)x + b + γb⁺ = z + γP and o₋ = (W + γW⁻)x + b + γb⁻ = z + γ(z − P)
-                let z = split.z.expect("filtered on a kept z");
+                let z = split.z.expect("asked for a kept z");
                 let mut s_pos = r.clone();
                 let mut s_neg = r.clone();
                 ndarray::Zip::from(&mut s_pos).and(&mut s_neg).and(z).and(&split.positive).for_each(
@@ -370,16 +370,17 @@ struct NonNegativeSplit<'c> {
 }
 
 impl<'c> NonNegativeSplit<'c> {
-    /// None when the layer has no explicit weights or some input is negative.
-    fn new(ctx: &'c LayerContext) -> Option<Self> {
+    /// None when the layer has no explicit weights, some input is negative, or `needs_z` and the
+    /// forward pass did not keep z (checked before any product is computed).
+    fn new(ctx: &'c LayerContext, needs_z: bool) -> Option<Self> {
         let weight = ctx.layer.weight()?;
-        if ctx.x.iter().any(|&v| v < 0.0) {
+        let z = ctx.z.as_ref().filter(|z| z.shape() == ctx.out_shape).map(|z| &**z);
+        if (needs_z && z.is_none()) || ctx.x.iter().any(|&v| v < 0.0) {
             return None;
         }
         let w_pos: Option<Vec<f32>> = Some(weight.iter().map(|&v| positive_part(v)).collect());
         let b_pos: Option<Vec<f32>> = ctx.layer.bias().map(|b| b.iter().map(|&v| positive_part(v)).collect());
         let positive = ctx.layer.forward_with(&ctx.x, w_pos.as_deref(), b_pos.as_deref(), ctx.out_shape);
-        let z = ctx.z.as_ref().filter(|z| z.shape() == ctx.out_shape).map(|z| &**z);
         Some(Self { w_pos, positive, z })
     }
 

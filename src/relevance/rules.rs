@@ -10,6 +10,7 @@ use crate::kernels::elementwise;
 use crate::model::graph::Linear;
 use crate::tensor::{ndarray, Tensor, TensorRef, TensorView};
 use std::borrow::Cow;
+use std::rc::Rc;
 
 /// The rule applied at one linear layer.
 #[derive(Clone, Debug, PartialEq)]
@@ -59,7 +60,7 @@ pub enum LinearRule {
     Gradient,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum InputMod {
     Keep,
     Positive,
@@ -338,12 +339,12 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
 /// became two).
 #[derive(Default)]
 struct ModifiedWeights {
-    made: std::cell::RefCell<Vec<(ParamMod, std::rc::Rc<Vec<f32>>)>>,
+    made: std::cell::RefCell<Vec<(ParamMod, Rc<Vec<f32>>)>>,
 }
 
 impl ModifiedWeights {
     /// The layer's weights under `m` (None: the layer's own, for `Keep` or implicit weights).
-    fn get(&self, ctx: &LayerContext, m: ParamMod) -> Option<std::rc::Rc<Vec<f32>>> {
+    fn get(&self, ctx: &LayerContext, m: ParamMod) -> Option<Rc<Vec<f32>>> {
         if m == ParamMod::Keep {
             return None;
         }
@@ -351,7 +352,7 @@ impl ModifiedWeights {
         if let Some((_, w)) = self.made.borrow().iter().find(|(k, _)| *k == m) {
             return Some(w.clone());
         }
-        let w = std::rc::Rc::new(own.iter().map(|&p| m.apply(p)).collect::<Vec<f32>>());
+        let w = Rc::new(own.iter().map(|&p| m.apply(p)).collect::<Vec<f32>>());
         self.made.borrow_mut().push((m, w.clone()));
         Some(w)
     }
@@ -400,8 +401,14 @@ impl<'c> NonNegativeSplit<'c> {
     }
 }
 
-fn forward_terms(ctx: &LayerContext, terms: &[Term], weights: &ModifiedWeights) -> (Vec<Tensor>, Vec<Tensor>) {
-    let ins: Vec<Tensor> = terms.iter().map(|t| ctx.modified_input(t.0)).collect();
+/// Each term's modified input (one tensor per distinct modifier, shared: αβ's and γ's four terms
+/// read x⁺ and x⁻ twice each) and its forward output.
+fn forward_terms(ctx: &LayerContext, terms: &[Term], weights: &ModifiedWeights) -> (Vec<Rc<Tensor>>, Vec<Tensor>) {
+    let mut ins: Vec<Rc<Tensor>> = Vec::with_capacity(terms.len());
+    for (k, t) in terms.iter().enumerate() {
+        let made = terms[..k].iter().position(|u| u.0 == t.0).map(|j| ins[j].clone());
+        ins.push(made.unwrap_or_else(|| Rc::new(ctx.modified_input(t.0))));
+    }
     let outs = ins.iter().zip(terms).map(|(i, &t)| ctx.forward(i, t, weights)).collect();
     (ins, outs)
 }

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Runs every test, cheapest checks first: formatting, lints (native, then wasm32 with and without
-# the engine), native unit/integration/golden tests (against ../shared), the golden tests again in
-# headless Chromium (wasm32 + simd128), the release build of the app (trunk) and the end-to-end
-# tests of that build in headless Chromium.
+# Runs every test, cheapest checks first: formatting, native unit/integration/golden tests (against
+# ../shared), the golden tests again in headless Chromium (wasm32 + simd128), the release build of
+# the app (trunk) and the end-to-end tests of that build in headless Chromium.
+# Every build here lints as it compiles: this crate's targets are compiled by clippy-driver with
+# warnings as errors (scripts/lint-rustc.sh), so the native build lints all targets, the wasm32
+# builds lint the engine, the worker and the page as trunk builds it (without the engine), and no
+# separate `cargo clippy` type-checks every dependency once more per target.
 # Installs what is missing first (scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,18 +23,14 @@ scripts/setup.sh
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "cargo clippy (all targets, warnings are errors)"
-cargo clippy --all-targets -- -D warnings
+# Lints and builds share one compilation (see the header). Cargo hashes the wrapper into this
+# crate's artifacts, so every cargo and trunk command below must see the same one.
+export RUSTC_WORKSPACE_WRAPPER="$PWD/scripts/lint-rustc.sh"
 
-step "cargo clippy for wasm32 + simd128 (the core, the page and the worker; warnings are errors)"
-cargo clippy --lib --bins --target wasm32-unknown-unknown -- -D warnings
-
-step "cargo clippy for the page as trunk builds it: wasm32, without the engine feature (no tract)"
-cargo clippy --lib --bins --target wasm32-unknown-unknown --no-default-features -- -D warnings
-if cargo tree --target wasm32-unknown-unknown --no-default-features -e normal -i tract-core >/dev/null 2>&1; then
-  echo "the page (built without the engine feature) depends on tract" >&2
-  exit 1
-fi
+step "native build of every target, linted (clippy, warnings are errors)"
+cargo test --no-run --lib --bins --tests
+# The benchmark is built (so linted), not run: `cargo test --benches` would run it.
+cargo build --benches
 
 step "native tests (unit, kernels, rules, golden vs Zennit and the R-LRP oracle, properties, models, bad input)"
 cargo test --lib --bins --tests
@@ -46,8 +45,12 @@ WASM_BINDGEN_TEST_TIMEOUT=${WASM_BINDGEN_TEST_TIMEOUT:-900} \
   CHROMEDRIVER=${CHROMEDRIVER:-$(command -v chromedriver)} \
   cargo test --profile web --target wasm32-unknown-unknown --test wasm_golden
 
-step "trunk build --release --offline (the app, into dist/)"
+step "trunk build --release --offline (the app, into dist/; lints the page as built: wasm32 without the engine)"
 trunk build --release --offline
+if cargo tree --target wasm32-unknown-unknown --no-default-features -e normal -i tract-core >/dev/null 2>&1; then
+  echo "the page (built without the engine feature) depends on tract" >&2
+  exit 1
+fi
 
 step "native CLI for the end-to-end comparison (target/debug/rlrp)"
 cargo build --bin rlrp

@@ -1,5 +1,5 @@
 //! The entry points of the fuzz targets (`fuzz/`, cargo fuzz), shared with their regression tests
-//! (`tests/fuzz_regressions.rs`, which replay every input the fuzzers ever crashed on): each takes
+//! (`tests/native/fuzz_regressions.rs`, which replay every input the fuzzers ever crashed on): each takes
 //! untrusted bytes through one parser and what follows it, and must return (any error is fine)
 //! without a panic, an abort, a hang or an allocation beyond [`crate::budget`]. (A panic inside
 //! tract that the engine guard catches is an error here, as natively; its place is recorded when

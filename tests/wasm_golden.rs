@@ -1,6 +1,6 @@
 //! The engine compiled to wasm32 (+simd128), run in headless Chromium, reproduces EVERY golden case
 //! of ../shared/golden/manifest.json (88 cases: the three MNIST models and EfficientNet-Lite0 fp32,
-//! the only Lite0 model the manifest has) to the same tolerances as tests/golden.rs; and the
+//! the only Lite0 model the manifest has) to the same tolerances as tests/native/golden.rs; and the
 //! worker's [`Session`](rlrp::app::session::Session) (LoadModel, SetImage, Explain) gives the golden
 //! R-LRP relevance for an MNIST model, sidecar and PNG.
 //!

@@ -3,7 +3,7 @@
 //! the browser's worker a panic is an abort, so every case caught here is a clear error instead of
 //! a restarted engine. Each check reads only the node's attributes and constant inputs, whatever the
 //! operator's later fate (the registry decides what is supported). Found by fuzzing (issue 13; the
-//! regression inputs are in `tests/hostile.rs`). Not part of the method: RLRP.md says nothing of it.
+//! regression inputs are in `tests/native/hostile.rs`). Not part of the method: RLRP.md says nothing of it.
 use super::constants::Constants;
 use super::import::{node_name, Trace};
 use super::proto::Attrs;

@@ -5,7 +5,7 @@
 //! R-LRP (RLRP.md, "The R-LRP linear rule") is the same step with `s = R` and a global rescale λ instead
 //! of a per-neuron division. The sign-split rules (z⁺, αβ, γ) have one specialisation, for an input
 //! with no negative entry (after every ReLU): the same sums without the terms that vanish there
-//! (`NonNegativeSplit`); `tests/rules_reference.rs` checks both forms against dense references.
+//! (`NonNegativeSplit`); `tests/native/rules_reference.rs` checks both forms against dense references.
 use crate::kernels::elementwise;
 use crate::model::graph::Linear;
 use crate::tensor::{ndarray, Tensor, TensorRef, TensorView};

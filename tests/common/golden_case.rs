@@ -1,5 +1,5 @@
 //! The golden cases of ../shared/golden/manifest.json and how each is judged: shared by the native
-//! golden tests (tests/golden.rs) and the same cases in the browser (tests/wasm_golden.rs).
+//! golden tests (tests/native/golden.rs) and the same cases in the browser (tests/wasm_golden.rs).
 #[derive(serde::Deserialize)]
 pub struct Manifest {
     pub cases: Vec<Case>,

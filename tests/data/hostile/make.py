@@ -1,11 +1,11 @@
-"""Writes the hostile ONNX fixtures of tests/e2e (h) and tests/fuzz_regressions.rs (python3 make.py; needs onnx, numpy).
+"""Writes the hostile ONNX fixtures of tests/e2e (h) and tests/native/fuzz_regressions.rs (python3 make.py; needs onnx, numpy).
 
 tract_panic_flatten.onnx: Flatten with axis 9 on a rank-4 tensor; tract 0.23.9 panics in its shape
     inference (natively caught; in the browser's worker an abort, which the page must survive).
 over_budget_pad.onnx: a Pad to 3 x 120,008 x 120,008 (173 GB of activations), refused by the budget.
 degenerate_zero_weights.onnx: first-layer weights of zero: every activation is zero
     and the relevance vanishes; the page must say so under the map, not paint a blank one.
-The PNGs (gray8.png, iccp_bomb.png) were written with zlib by hand (see tests/hostile.rs).
+The PNGs (gray8.png, iccp_bomb.png) were written with zlib by hand (see tests/native/hostile.rs).
 """
 import numpy as np
 import onnx

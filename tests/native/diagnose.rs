@@ -1,7 +1,7 @@
 //! `rlrp diagnose` (issue 12): the walk shows its observer the relevance the explanation itself
 //! computes, the concentration profile measures exactly that, and the steps compare a node's
 //! output with the relevance its rule handed to its input.
-mod common;
+use crate::common;
 
 use rlrp::eval::concentration::{concentration, profile};
 use rlrp::eval::diagnosis::diagnose;

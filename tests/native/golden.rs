@@ -1,6 +1,6 @@
 //! Golden tests: our relevance equals Zennit's (classical rules, gradients) and the independent R-LRP
 //! oracle's (`rlrp`, `rlrp-divfree`) on every case of ../shared/golden/manifest.json, to 1e-4 relative L1.
-mod common;
+use crate::common;
 use common::golden_case::{tolerance, zbox_range, Case, Manifest};
 use common::*;
 use rlrp::relevance::{explain, ExplainOptions};

@@ -2,7 +2,7 @@
 //! clear error or warning, never a panic, an abort, a hang or runaway memory. The memory-hungry
 //! cases run the real `rlrp` binary under `ulimit -v`, so an allocation the budget failed to stop
 //! kills the child and fails the test instead of the machine; every case is timed.
-mod common;
+use crate::common;
 use common::onnx_builder::{attr, OnnxBuilder, Rng};
 use rlrp::model::{LoadOptions, Model};
 use rlrp::relevance::{explain, ExplainOptions, Method};

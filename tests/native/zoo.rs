@@ -11,7 +11,7 @@
 //!   case is held to 4× it.
 //! - Every method gives a finite, non-blank map on every model; R-LRP keeps ‖R‖₁ = |f_c| after
 //!   every layer of the chain networks (RLRP.md property 1).
-mod common;
+use crate::common;
 use common::*;
 use rlrp::model::graph::Op;
 use rlrp::model::{LoadOptions, Model};

@@ -1,6 +1,6 @@
 //! The command-line tool, run as a user would: text and JSON reports, .npy and PNG outputs, and clear
 //! errors (exit code 1, no panic) for bad files.
-mod common;
+use crate::common;
 use common::*;
 
 use common::run_rlrp as rlrp;

@@ -1,6 +1,6 @@
 //! The browser worker's logic ([`rlrp::app::session::Session`]), run natively: the replies the page
 //! gets for real models and images, golden-checked, and the state kept across failed requests.
-mod common;
+use crate::common;
 
 use common::{npy, read, rel_l1};
 use rlrp::app::protocol::{f32_values, Request, Response, SidecarSource, Stage};

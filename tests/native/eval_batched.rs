@@ -1,7 +1,7 @@
 //! The fast evaluation path (issue 12): the logits-only batched forward pass gives the logits of
 //! the explaining forward pass, and a batched, multi-threaded `evaluate` gives the numbers of the
 //! sequential one; a model that cannot take a batch falls back with a note instead of failing.
-mod common;
+use crate::common;
 
 use common::onnx_builder::OnnxBuilder;
 use rlrp::eval::run::{choose_logit_plan, evaluate, EvalConfig};

@@ -1,6 +1,6 @@
 //! The evaluation metrics (`rlrp::eval`) on cases with known answers: a model linear in its input
 //! (no ONNX), hand-made tensors, and one real MNIST model.
-mod common;
+use crate::common;
 
 use rlrp::eval::perturbation::{aopc, lerf_order, morf_order, random_order};
 use rlrp::eval::{

@@ -19,7 +19,7 @@
 //!
 //! `cargo test --test rules_reference -- --nocapture` prints the largest relative error seen per rule.
 
-mod common;
+use crate::common;
 use common::rng::Rng;
 use rlrp::kernels::conv::Conv2dGeometry;
 use rlrp::kernels::pool::Pool2dGeometry;

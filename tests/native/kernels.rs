@@ -3,7 +3,7 @@
 //! central finite differences of the f64 reference, and through the adjoint identity
 //! `<f(x), r> = <x, fᵀ(r)>`.
 
-mod common;
+use crate::common;
 use common::rng::Rng;
 use rlrp::kernels::conv::{conv2d_forward, conv2d_transpose, Conv2dGeometry};
 use rlrp::kernels::dense::{dense_forward, dense_transpose};

@@ -1,5 +1,5 @@
 //! `rlrp eval` end to end on a few MNIST digits: from the .npy evaluation batch and from PNG files.
-mod common;
+use crate::common;
 use common::*;
 use std::path::{Path, PathBuf};
 

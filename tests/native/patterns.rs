@@ -2,7 +2,7 @@
 //! attention"), on small hand-built ONNX graphs: each written-out form becomes the op it means, the
 //! near-misses do not, and every new backward step is the exact vector-Jacobian product (the
 //! gradient equals central finite differences of the forward pass, which tract computes).
-mod common;
+use crate::common;
 use common::onnx_builder::{attr, OnnxBuilder};
 use common::rng::Rng;
 use common::*;

@@ -1,7 +1,7 @@
 //! Every model in ../shared/models explains every shared image of its kind with every method, from
 //! the image file through its sidecar (repository `models/`), with finite results; the int8 models'
 //! R-LRP heatmaps agree with their f32 twins.
-mod common;
+use crate::common;
 use common::*;
 use rlrp::explain::options_for;
 use rlrp::heatmap::channel_sum;

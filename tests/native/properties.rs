@@ -9,9 +9,9 @@
 //!    scaled by s > 0;
 //! 6. a negative target logit gives the same heatmap and sign convention as a positive one;
 //!
-//! plus the start mass (start = |f_c|) and κ = ΣR_input / f_c. Property 4 lives in tests/kernels.rs,
-//! property 5 in tests/golden.rs.
-mod common;
+//! plus the start mass (start = |f_c|) and κ = ΣR_input / f_c. Property 4 lives in tests/native/kernels.rs,
+//! property 5 in tests/native/golden.rs.
+use crate::common;
 use common::onnx_builder::{self, attr, OnnxBuilder, Rng};
 use common::*;
 use rlrp::model::graph::Op;

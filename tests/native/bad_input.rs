@@ -1,6 +1,6 @@
 //! Bad input: every failure a user can cause is a typed [`Error`] with a clear message, never a panic.
 //! Models are the shared files (cut up) or small ONNX graphs written by `common::onnx_builder`.
-mod common;
+use crate::common;
 use common::onnx_builder::{attr, OnnxBuilder, Rng, FLOAT, INT64};
 use common::*;
 use rlrp::model::{LoadOptions, Model};

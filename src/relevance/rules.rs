@@ -159,11 +159,13 @@ impl LayerContext<'_> {
         }
     }
 
-    fn modified(&self, p: Option<&[f32]>, m: ParamMod) -> Option<Vec<f32>> {
-        match m {
-            ParamMod::Keep => None,
-            _ => p.map(|p| p.iter().map(|&v| m.apply(v)).collect()),
-        }
+    /// The layer's bias under `m` (None when it has none).
+    fn modified_bias(&self, m: ParamMod) -> Option<Cow<'_, [f32]>> {
+        let own = self.layer.bias()?;
+        Some(match m {
+            ParamMod::Keep => Cow::Borrowed(own),
+            m => Cow::Owned(own.iter().map(|&v| m.apply(v)).collect()),
+        })
     }
 
     /// True when a term's modified input is zero everywhere (`x⁻` of a non-negative input, as after
@@ -192,11 +194,7 @@ impl LayerContext<'_> {
             return Tensor::zeros(ndarray::IxDyn(self.out_shape));
         }
         let w = weights.get(self, t.1);
-        let b_own = self.layer.bias();
-        let b: Option<Vec<f32>> = match t.2 {
-            ParamMod::Keep => b_own.map(|b| b.to_vec()),
-            m => b_own.map(|b| b.iter().map(|&v| m.apply(v)).collect()),
-        };
+        let b = self.modified_bias(t.2);
         self.layer.forward_with(input, w.as_ref().map(|w| w.as_slice()), b.as_deref(), self.out_shape)
     }
 
@@ -233,7 +231,7 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
         LinearRule::Flat { stabilizer } => single_term(ctx, r, Term(I::Ones, P::Ones, P::Zero), stabilizer),
         LinearRule::WSquare { stabilizer } => single_term(ctx, r, Term(I::Ones, P::Square, P::Square), stabilizer),
         LinearRule::ZPlus { stabilizer } => {
-            if let Some(split) = NonNegativeSplit::new(ctx, false) {
+            if let Some(split) = NonNegativeSplit::new(ctx, false, &weights) {
                 let s = divide(r, &split.positive, stabilizer);
                 return split.backward(ctx, &[(&split.w_pos, &s)]);
             }
@@ -243,7 +241,7 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
             ctx.backward(&ins[0], terms[0], &s, &weights) + ctx.backward(&ins[1], terms[1], &s, &weights)
         }
         LinearRule::AlphaBeta { alpha, beta, stabilizer } => {
-            if let Some(split) = NonNegativeSplit::new(ctx, false) {
+            if let Some(split) = NonNegativeSplit::new(ctx, false, &weights) {
                 let mut s_pos = divide(r, &split.positive, stabilizer);
                 s_pos *= alpha;
                 if beta == 0.0 {
@@ -251,9 +249,14 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
                 }
                 // W⁻x + b⁻ has its own product here: as z − P it would lose digits where
                 // |W⁻x| ≪ W⁺x, and αβ divides by it (6× the error against Zennit on Lite0)
-                let w_neg = ctx.modified(ctx.layer.weight(), ParamMod::Negative);
-                let b_neg = ctx.modified(ctx.layer.bias(), ParamMod::Negative);
-                let negative = ctx.layer.forward_with(&ctx.x, w_neg.as_deref(), b_neg.as_deref(), ctx.out_shape);
+                let w_neg = weights.get(ctx, ParamMod::Negative);
+                let b_neg = ctx.modified_bias(ParamMod::Negative);
+                let negative = ctx.layer.forward_with(
+                    &ctx.x,
+                    w_neg.as_deref().map(|w| w.as_slice()),
+                    b_neg.as_deref(),
+                    ctx.out_shape,
+                );
                 let mut s_neg = divide(r, &negative, stabilizer);
                 s_neg *= -beta;
                 return split.backward(ctx, &[(&split.w_pos, &s_pos), (&w_neg, &s_neg)]);
@@ -274,7 +277,7 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
             pos * alpha - neg * beta
         }
         LinearRule::Gamma { gamma, stabilizer } => {
-            if let Some(split) = NonNegativeSplit::new(ctx, true) {
+            if let Some(split) = NonNegativeSplit::new(ctx, true, &weights) {
                 // o₊ = (W + γW⁺)x + b + γb⁺ = z + γP and o₋ = (W + γW⁻)x + b + γb⁻ = z + γ(z − P)
                 let z = split.z.expect("asked for a kept z");
                 let mut s_pos = r.clone();
@@ -336,7 +339,7 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
 
 /// The modified weights of one propagation step, each modifier's computed once: the general
 /// αβ and γ ask for W⁺ and W⁻ in two terms each, forward and backward (eight passes over W
-/// became two).
+/// became two). The one way a rule gets a modified weight, the non-negative forms included.
 #[derive(Default)]
 struct ModifiedWeights {
     made: std::cell::RefCell<Vec<(ParamMod, Rc<Vec<f32>>)>>,
@@ -363,7 +366,7 @@ impl ModifiedWeights {
 /// γ's two denominators follow from z and one product `P = W⁺x + b⁺`.
 struct NonNegativeSplit<'c> {
     /// W⁺, the layer's positive weights.
-    w_pos: Option<Vec<f32>>,
+    w_pos: Option<Rc<Vec<f32>>>,
     /// P = W⁺x + b⁺.
     positive: Tensor,
     /// z = Wx + b as the forward pass kept it.
@@ -373,23 +376,24 @@ struct NonNegativeSplit<'c> {
 impl<'c> NonNegativeSplit<'c> {
     /// None when the layer has no explicit weights, some input is negative, or `needs_z` and the
     /// forward pass did not keep z (checked before any product is computed).
-    fn new(ctx: &'c LayerContext, needs_z: bool) -> Option<Self> {
-        let weight = ctx.layer.weight()?;
+    fn new(ctx: &'c LayerContext, needs_z: bool, weights: &ModifiedWeights) -> Option<Self> {
+        ctx.layer.weight()?;
         let z = ctx.z.as_ref().filter(|z| z.shape() == ctx.out_shape).map(|z| &**z);
         if (needs_z && z.is_none()) || ctx.x.iter().any(|&v| v < 0.0) {
             return None;
         }
-        let w_pos: Option<Vec<f32>> = Some(weight.iter().map(|&v| positive_part(v)).collect());
-        let b_pos: Option<Vec<f32>> = ctx.layer.bias().map(|b| b.iter().map(|&v| positive_part(v)).collect());
-        let positive = ctx.layer.forward_with(&ctx.x, w_pos.as_deref(), b_pos.as_deref(), ctx.out_shape);
+        let w_pos = weights.get(ctx, ParamMod::Positive);
+        let b_pos = ctx.modified_bias(ParamMod::Positive);
+        let positive =
+            ctx.layer.forward_with(&ctx.x, w_pos.as_deref().map(|w| w.as_slice()), b_pos.as_deref(), ctx.out_shape);
         Some(Self { w_pos, positive, z })
     }
 
     /// `x ⊙ Σ_k W_kᵀ s_k` (None = the layer's own weights).
-    fn backward(&self, ctx: &LayerContext, terms: &[(&Option<Vec<f32>>, &Tensor)]) -> Tensor {
+    fn backward(&self, ctx: &LayerContext, terms: &[(&Option<Rc<Vec<f32>>>, &Tensor)]) -> Tensor {
         let mut sum: Option<Tensor> = None;
         for (w, s) in terms {
-            let g = ctx.layer.transpose_with(s, w.as_deref(), ctx.x.shape());
+            let g = ctx.layer.transpose_with(s, w.as_deref().map(|w| w.as_slice()), ctx.x.shape());
             match sum.as_mut() {
                 None => sum = Some(g),
                 Some(acc) => *acc += &g,

@@ -28,9 +28,10 @@ export function distProblem() {
   return null;
 }
 
-export async function launch() {
+export async function launch(extraArgs = []) {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   // launch() starts Chromium on a new temporary profile (a fresh user-data-dir) and removes it on close.
+  // `extraArgs` are added as they are (one argument each, spaces kept: e.g. a --js-flags list).
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -45,6 +46,7 @@ export async function launch() {
       '--disable-sync',
       // extra flags for experiments, e.g. CHROMIUM_FLAGS='--js-flags=--no-liftoff'
       ...(process.env.CHROMIUM_FLAGS ? process.env.CHROMIUM_FLAGS.split(' ') : []),
+      ...extraArgs,
     ],
   });
 }

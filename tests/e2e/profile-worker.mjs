@@ -3,6 +3,7 @@
 // hottest functions by name.
 //
 //   METHODS=alphabeta,rlrp ROUNDS=2 [LINES=120] node tests/e2e/profile-worker.mjs   (after trunk build)
+//   (ROUNDS=0: the start-up and the first heatmap alone)
 //
 // The built .wasm has no name section (scripts/post_build.py drops it), so the names come from
 // running wasm-bindgen again on cargo's output (target/wasm32-unknown-unknown/web/rlrp-worker.wasm,
@@ -13,8 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { chromium } from 'playwright-core';
-import { CHROMIUM, DIST, REPO, startServer, openPage, waitHeatmap, tid } from './lib.mjs';
+import { DIST, REPO, launch, startServer, openPage, waitHeatmap, tid } from './lib.mjs';
 
 const METHODS = (process.env.METHODS || 'alphabeta,rlrp').split(',');
 const ROUNDS = Number(process.env.ROUNDS || 2);
@@ -25,61 +25,58 @@ const cargoWasm = path.join(REPO, 'target/wasm32-unknown-unknown/web/rlrp-worker
 const distWasm = path.join(DIST, 'rlrp-worker_bg.wasm');
 execFileSync('wasm-bindgen', ['--target', 'no-modules', '--out-dir', dir, cargoWasm]);
 const named = fs.readFileSync(path.join(dir, 'rlrp-worker_bg.wasm'));
+// A cursor over a wasm module's bytes: `leb()` reads an unsigned LEB128 number (the format's
+// integers) at `i` and moves past it.
+const cursor = (b, i = 0) => ({
+  i,
+  leb() {
+    let r = 0, s = 0, x;
+    do { x = b[this.i++]; r += (x & 0x7f) * 2 ** s; s += 7; } while (x & 0x80);
+    return r;
+  },
+});
+// The module's sections by id ('10' is the code), custom ones by name.
 const sections = (b) => {
   const out = new Map();
-  let i = 8;
-  const leb = () => {
-    let r = 0, s = 0, x;
-    do { x = b[i++]; r += (x & 0x7f) * 2 ** s; s += 7; } while (x & 0x80);
-    return r;
-  };
-  while (i < b.length) {
-    const id = b[i++];
-    const n = leb();
-    const start = i;
+  const c = cursor(b, 8);
+  while (c.i < b.length) {
+    const id = b[c.i++];
+    const n = c.leb();
+    const start = c.i;
     let name = String(id);
-    if (id === 0) { const l = leb(); name = b.subarray(i, i + l).toString(); }
+    if (id === 0) { const l = c.leb(); name = b.subarray(c.i, c.i + l).toString(); }
     out.set(name, b.subarray(start, start + n));
-    i = start + n;
+    c.i = start + n;
   }
   return out;
 };
 const namedSections = sections(named);
 if (!namedSections.get('10').equals(sections(fs.readFileSync(distWasm)).get('10')))
   throw new Error(`${cargoWasm} is not the build of ${distWasm}: run trunk build --release --offline again`);
+// Function names: the name section's subsection 1 (index → name).
 const names = new Map();
 {
   const b = namedSections.get('name');
-  let i = 0;
-  const leb = () => {
-    let r = 0, s = 0, x;
-    do { x = b[i++]; r += (x & 0x7f) * 2 ** s; s += 7; } while (x & 0x80);
-    return r;
-  };
-  i = leb() + i; // skip the section's own name ("name")
-  while (i < b.length) {
-    const sub = b[i++];
-    const size = leb();
-    const end = i + size;
+  const c = cursor(b);
+  c.i += c.leb(); // skip the section's own name ("name")
+  while (c.i < b.length) {
+    const sub = b[c.i++];
+    const end = c.leb() + c.i;
     if (sub === 1) {
-      for (let count = leb(); count > 0; count--) {
-        const index = leb();
-        const len = leb();
-        names.set(index, b.subarray(i, i + len).toString());
-        i += len;
+      for (let count = c.leb(); count > 0; count--) {
+        const index = c.leb();
+        const len = c.leb();
+        names.set(index, b.subarray(c.i, c.i + len).toString());
+        c.i += len;
       }
     }
-    i = end;
+    c.i = end;
   }
 }
 
 // The profile.
 const server = await startServer();
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', `--js-flags=--prof --logfile=${dir}/v8-%p.log`],
-});
+const browser = await launch([`--js-flags=--prof --logfile=${dir}/v8-%p.log`]);
 try {
   const { page } = await openPage(browser, server);
   await waitHeatmap(page, {});
@@ -101,6 +98,6 @@ const worker = logs
   .sort((a, b) => b.n - a.n)[0].f;
 const report = execFileSync(process.execPath, ['--prof-process', worker], { maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'ignore'] }).toString();
 const renamed = report.replace(/wasm-function\[(\d+)\]/g, (m, n) => names.get(Number(n)) || m);
-console.log(`worker profile (${METHODS.join(', ')} × ${ROUNDS}, after the first heatmap), from ${worker}:\n`);
+console.log(`worker profile over its whole life (start-up, the first heatmap, then ${METHODS.join(', ')} × ${ROUNDS}), from ${worker}:\n`);
 console.log(renamed.split('\n').filter((l) => !/^\s*$/.test(l)).slice(0, Number(process.env.LINES || 120)).join('\n'));
 fs.rmSync(dir, { recursive: true, force: true });

@@ -79,7 +79,7 @@ enum ParamMod {
     /// `p + γ·min(p, 0)`
     GammaNegative(f32),
     Square,
-    /// `|p|` = W⁺ − W⁻ (the sign-split rules' backward on a mixed-sign input)
+    /// `|p|` = W⁺ − W⁻ (γ's backward on a mixed-sign input)
     Abs,
     Ones,
     Zero,
@@ -273,7 +273,7 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
             let (ins, outs) = forward_terms(ctx, &terms, &weights);
             let s_pos = divide(r, &(&outs[0] + &outs[1]), stabilizer);
             let s_neg = divide(r, &(&outs[2] + &outs[3]), stabilizer);
-            // Four products here, not γ's two (`mixed_sign_backward`): the same pairing,
+            // Four products here, not γ's two (`gamma_mixed_sign_backward`): the same pairing,
             // ½[x⊙Wᵀ(αs₊ − βs₋) + |x|⊙|W|ᵀ(αs₊ + βs₋)], cancels W⁺ᵀβs₋ terms where a small
             // negative denominator makes s₋ large (tried: 1.5e-4 relative L1 against Zennit on
             // Lite0, against 1.1e-5, and 3e-2 on the dense references).
@@ -322,19 +322,7 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
             let s_pos = divide(&r_pos, &(&outs[0] + &outs[1]), stabilizer);
             let s_neg = divide(&r_neg, &(&outs[2] + &outs[3]), stabilizer);
             if ctx.layer.weight().is_some() {
-                // With G₊ = W + γW⁺ and G₋ = W + γW⁻: x⁺⊙(G₊ᵀs₊ + G₋ᵀs₋) + x⁻⊙(G₋ᵀs₊ + G₊ᵀs₋)
-                // = ½[(2 + γ) x⊙Wᵀ(s₊ + s₋) + γ|x|⊙|W|ᵀ(s₊ − s₋)], as G₊ + G₋ = (2 + γ)W and
-                // G₊ − G₋ = γ|W|.
-                let half = 0.5;
-                return mixed_sign_backward(
-                    ctx,
-                    &s_pos,
-                    &s_neg,
-                    [half * (2.0 + gamma), half * (2.0 + gamma)],
-                    [half * gamma, -half * gamma],
-                    1.0,
-                    &weights,
-                );
+                return gamma_mixed_sign_backward(ctx, &s_pos, &s_neg, gamma, &weights);
             }
             ctx.backward(&ins[0], terms[0], &s_pos, &weights)
                 + ctx.backward(&ins[1], terms[1], &s_pos, &weights)
@@ -427,28 +415,28 @@ impl<'c> NonNegativeSplit<'c> {
     }
 }
 
-/// γ's backward on a mixed-sign input in two products instead of four (the four terms pair up
-/// into W⁺ ± W⁻): `scale · [x ⊙ Wᵀ(c₀s₊ + c₁s₋) + |x| ⊙ |W|ᵀ(d₀s₊ + d₁s₋)]`. Exact in real
-/// arithmetic; in float32 it adds the error of the two sums, a few ulps of
+/// γ's backward on a mixed-sign input in two products instead of four. With G₊ = W + γW⁺ and
+/// G₋ = W + γW⁻, the four terms `x⁺⊙(G₊ᵀs₊ + G₋ᵀs₋) + x⁻⊙(G₋ᵀs₊ + G₊ᵀs₋)` pair up, as
+/// G₊ + G₋ = (2 + γ)W and G₊ − G₋ = γ|W|, into `½[(2 + γ) x⊙Wᵀ(s₊ + s₋) + γ|x|⊙|W|ᵀ(s₊ − s₋)]`.
+/// Exact in real arithmetic; in float32 it adds the error of the two sums, a few ulps of
 /// `|x| ⊙ |W|ᵀ(|s₊| + |s₋|)`. γ's denominators are at least |z|, so s₊ and s₋ stay of the
 /// order of R/z (its golden errors against Zennit did not move); αβ's are not (see there).
-fn mixed_sign_backward(
+fn gamma_mixed_sign_backward(
     ctx: &LayerContext,
     s_pos: &Tensor,
     s_neg: &Tensor,
-    [c0, c1]: [f32; 2],
-    [d0, d1]: [f32; 2],
-    scale: f32,
+    gamma: f32,
     weights: &ModifiedWeights,
 ) -> Tensor {
-    let mut signed = s_pos.clone();
-    signed.zip_mut_with(s_neg, |a, &n| *a = c0 * *a + c1 * n);
-    let mut unsigned = s_pos.clone();
-    unsigned.zip_mut_with(s_neg, |a, &n| *a = d0 * *a + d1 * n);
-    let mut g = ctx.layer.transpose_with(&signed, None, ctx.x.shape());
+    let mut sum = s_pos.clone();
+    sum.zip_mut_with(s_neg, |a, &n| *a += n);
+    let mut difference = s_pos.clone();
+    difference.zip_mut_with(s_neg, |a, &n| *a -= n);
+    let mut g = ctx.layer.transpose_with(&sum, None, ctx.x.shape());
     let w_abs = weights.get(ctx, ParamMod::Abs);
-    let h = ctx.layer.transpose_with(&unsigned, w_abs.as_deref().map(|w| w.as_slice()), ctx.x.shape());
-    ndarray::Zip::from(&mut g).and(&h).and(&ctx.x).for_each(|g, &h, &x| *g = scale * (x * *g + x.abs() * h));
+    let h = ctx.layer.transpose_with(&difference, w_abs.as_deref().map(|w| w.as_slice()), ctx.x.shape());
+    let (own, abs) = (0.5 * (2.0 + gamma), 0.5 * gamma);
+    ndarray::Zip::from(&mut g).and(&h).and(&ctx.x).for_each(|g, &h, &x| *g = own * x * *g + abs * x.abs() * h);
     g
 }
 

@@ -87,7 +87,9 @@ describe('the page as a product (headless Chromium)', { timeout: 30 * 60000 }, (
     const { context, page } = await ready({ width: 1280, height: 800 });
     try {
       for (const m of ['epsilon-plus-flat', 'lrp0', 'zplus']) await page.check(tid('compare-' + m));
-      // a fourth compared method cannot be added
+      // a fourth compared method cannot be added (the page disables the rest when it re-renders
+      // after the third check, which can come a moment after the click: waited for, up to 5 s)
+      await page.waitForSelector(`${tid('compare-gradient')}:disabled`, { timeout: 5000, state: 'attached' }).catch(() => {});
       assert.equal(await page.isDisabled(tid('compare-gradient')), true, 'more than three compared methods');
       for (const m of ['epsilon-plus-flat', 'lrp0', 'zplus']) {
         await page.waitForSelector(`${tid('compare-canvas')}[data-method="${m}"][data-state="ready"]`, { timeout: APP_TIMEOUT });

@@ -1,6 +1,6 @@
 //! Every native integration test, as one test binary: one module per area (golden, zoo, kernels,
 //! rules, properties, bad and hostile input, the CLI, evaluation, the app session). One binary
-//! links the engine once instead of eighteen times, which was a tenth of the test command's build.
+//! links the engine once instead of eighteen times (their builds were a tenth of the native build).
 //! Run one area with `cargo test --test native golden::`, one test by its full name.
 //! `tests/wasm_golden.rs` stays its own binary: it is also built for wasm32.
 

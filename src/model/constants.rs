@@ -5,6 +5,7 @@ use super::proto::{decode_tensor, Attrs, Constant};
 use crate::error::{Error, Result};
 use crate::tensor::{ndarray, Tensor};
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 use tract_onnx::pb::{GraphProto, NodeProto};
 
 /// The operators folded here when all their inputs are constants (besides `Constant` itself).
@@ -14,7 +15,9 @@ const FOLDABLE: &[&str] =
 pub struct Constants<'a> {
     producers: HashMap<&'a str, &'a NodeProto>,
     initializers: HashMap<&'a str, &'a tract_onnx::pb::TensorProto>,
-    memo: HashMap<String, Option<Constant>>,
+    /// Every value resolved so far, shared: a weight is decoded or folded once and never copied
+    /// by later reads.
+    memo: HashMap<String, Option<Rc<Constant>>>,
 }
 
 impl<'a> Constants<'a> {
@@ -35,7 +38,7 @@ impl<'a> Constants<'a> {
 
     /// Records the value of a tensor computed elsewhere (tract's constant propagation).
     pub fn provide(&mut self, name: &str, value: Constant) {
-        self.memo.insert(name.to_string(), Some(value));
+        self.memo.insert(name.to_string(), Some(Rc::new(value)));
     }
 
     pub fn is_initializer(&self, name: &str) -> bool {
@@ -57,7 +60,7 @@ impl<'a> Constants<'a> {
     /// The tensors it depends on are resolved first, depth-first with an explicit stack (no
     /// recursion: a chain of 20,000 Identity nodes must not overflow the stack), and a tensor that
     /// depends on itself is an error naming it.
-    pub fn get(&mut self, name: &str) -> Result<Option<Constant>> {
+    pub fn get(&mut self, name: &str) -> Result<Option<Rc<Constant>>> {
         if name.is_empty() {
             return Ok(None);
         }
@@ -73,7 +76,7 @@ impl<'a> Constants<'a> {
             if expanded {
                 on_path.remove(&n);
                 let value = if let Some(t) = self.initializers.get(n.as_str()) {
-                    Some(decode_tensor(t)?)
+                    Some(Rc::new(decode_tensor(t)?))
                 } else if let Some(node) = self.producer(&n) {
                     self.fold(node)?
                 } else {
@@ -99,7 +102,7 @@ impl<'a> Constants<'a> {
     }
 
     /// The constant values of all of a node's inputs, or None if any input is computed.
-    fn inputs(&mut self, node: &NodeProto) -> Result<Option<Vec<Option<Constant>>>> {
+    fn inputs(&mut self, node: &NodeProto) -> Result<Option<Vec<Option<Rc<Constant>>>>> {
         let mut out = Vec::new();
         for name in &node.input {
             if name.is_empty() {
@@ -114,18 +117,27 @@ impl<'a> Constants<'a> {
         Ok(Some(out))
     }
 
-    fn fold(&mut self, node: &NodeProto) -> Result<Option<Constant>> {
+    fn fold(&mut self, node: &NodeProto) -> Result<Option<Rc<Constant>>> {
+        Ok(match self.fold_new(node)? {
+            Folded::Same(x) => Some(x),
+            Folded::New(c) => Some(Rc::new(c)),
+            Folded::Not => None,
+        })
+    }
+
+    /// The value of `node`'s output: one of its inputs unchanged, a new value, or not a constant.
+    fn fold_new(&mut self, node: &NodeProto) -> Result<Folded> {
         let bad = |why: String| Error::InvalidModel(format!("node '{}' ({}): {why}", node.name, node.op_type));
         if node.op_type == "Constant" {
             let attrs = Attrs::of(node);
             if let Some(t) = attrs.tensor("value") {
-                return Ok(Some(decode_tensor(t)?));
+                return Ok(Folded::New(decode_tensor(t)?));
             }
             if let Some(f) = attrs.float("value_float") {
-                return Ok(Some(Constant { values: ndarray::arr0(f).into_dyn(), ints: None, data_type: 1 }));
+                return Ok(Folded::New(Constant { values: ndarray::arr0(f).into_dyn(), ints: None, data_type: 1 }));
             }
             if let Some(i) = attrs.int("value_int") {
-                return Ok(Some(Constant {
+                return Ok(Folded::New(Constant {
                     values: ndarray::arr0(i as f32).into_dyn(),
                     ints: Some(vec![i]),
                     data_type: 7,
@@ -134,22 +146,22 @@ impl<'a> Constants<'a> {
             if let Some(v) = attrs.ints("value_ints") {
                 let values = Tensor::from_shape_vec(ndarray::IxDyn(&[v.len()]), v.iter().map(|&i| i as f32).collect())
                     .map_err(|e| bad(e.to_string()))?;
-                return Ok(Some(Constant { values, ints: Some(v), data_type: 7 }));
+                return Ok(Folded::New(Constant { values, ints: Some(v), data_type: 7 }));
             }
             if let Some(v) = attrs.get_floats("value_floats") {
                 let values = Tensor::from_shape_vec(ndarray::IxDyn(&[v.len()]), v).map_err(|e| bad(e.to_string()))?;
-                return Ok(Some(Constant { values, ints: None, data_type: 1 }));
+                return Ok(Folded::New(Constant { values, ints: None, data_type: 1 }));
             }
             return Err(bad("Constant node without a supported value attribute".into()));
         }
         if !FOLDABLE.contains(&node.op_type.as_str()) {
-            return Ok(None);
+            return Ok(Folded::Not);
         }
-        let Some(inputs) = self.inputs(node)? else { return Ok(None) };
-        let Some(Some(x)) = inputs.first().cloned() else { return Ok(None) };
+        let Some(inputs) = self.inputs(node)? else { return Ok(Folded::Not) };
+        let Some(Some(x)) = inputs.first().cloned() else { return Ok(Folded::Not) };
         let attrs = Attrs::of(node);
         let folded = match node.op_type.as_str() {
-            "Identity" => x,
+            "Identity" => return Ok(Folded::Same(x)),
             "Cast" => {
                 let to = attrs.int("to").unwrap_or(1) as i32;
                 let is_int = !matches!(to, 1 | 10 | 11 | 16);
@@ -181,12 +193,14 @@ impl<'a> Constants<'a> {
                 // Row-major: element i lies on channel (i / inner) % channels of the axis.
                 let scales: Vec<f32> = scale.values.iter().copied().collect();
                 let zeros: Vec<f32> = zero.as_ref().map(|z| z.values.iter().copied().collect()).unwrap_or_default();
-                let mut out = x.values.as_standard_layout().into_owned();
-                let data = out.as_slice_mut().expect("standard layout");
+                let input = x.values.as_standard_layout();
+                let input = input.as_slice().expect("standard layout");
+                // One pass from the quantised values to the new ones (no copy first).
+                let mut data = Vec::with_capacity(input.len());
                 let inner: usize =
-                    if per_axis { x.values.shape()[axis + 1..].iter().product() } else { data.len().max(1) };
+                    if per_axis { x.values.shape()[axis + 1..].iter().product() } else { input.len().max(1) };
                 if inner > 0 {
-                    for (block, chunk) in data.chunks_mut(inner).enumerate() {
+                    for (block, chunk) in input.chunks(inner).enumerate() {
                         let k = if per_axis { block % scales.len() } else { 0 };
                         let z = match zeros.len() {
                             0 => 0.0,
@@ -194,11 +208,10 @@ impl<'a> Constants<'a> {
                             _ => zeros[k],
                         };
                         let s = scales[k];
-                        for v in chunk {
-                            *v = (*v - z) * s;
-                        }
+                        data.extend(chunk.iter().map(|&v| (v - z) * s));
                     }
                 }
+                let out = Tensor::from_shape_vec(x.values.raw_dim(), data).map_err(|e| bad(e.to_string()))?;
                 Constant { values: out, ints: None, data_type: 1 }
             }
             "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze" | "Transpose" => {
@@ -210,7 +223,7 @@ impl<'a> Constants<'a> {
                             .get(1)
                             .cloned()
                             .flatten()
-                            .and_then(|c| c.ints)
+                            .and_then(|c| c.ints.clone())
                             .ok_or_else(|| bad("shape input is not constant".into()))?;
                         reshape_target(&shape, &spec).map_err(bad)?
                     }
@@ -219,7 +232,9 @@ impl<'a> Constants<'a> {
                         vec![shape[..axis].iter().product(), shape[axis..].iter().product()]
                     }
                     "Squeeze" => {
-                        let axes = attrs.ints("axes").or_else(|| inputs.get(1).cloned().flatten().and_then(|c| c.ints));
+                        let axes = attrs
+                            .ints("axes")
+                            .or_else(|| inputs.get(1).cloned().flatten().and_then(|c| c.ints.clone()));
                         match axes {
                             Some(a) => {
                                 let a: Vec<usize> = a
@@ -235,7 +250,7 @@ impl<'a> Constants<'a> {
                     "Unsqueeze" => {
                         let axes = attrs
                             .ints("axes")
-                            .or_else(|| inputs.get(1).cloned().flatten().and_then(|c| c.ints))
+                            .or_else(|| inputs.get(1).cloned().flatten().and_then(|c| c.ints.clone()))
                             .ok_or_else(|| bad("no axes".into()))?;
                         let out_rank = shape.len() + axes.len();
                         let mut a: Vec<usize> = axes
@@ -264,7 +279,7 @@ impl<'a> Constants<'a> {
                         let values =
                             x.values.clone().permuted_axes(ndarray::IxDyn(&perm)).as_standard_layout().into_owned();
                         let ints = x.ints.as_ref().map(|_| values.iter().map(|&v| v as i64).collect());
-                        return Ok(Some(Constant { values, ints, data_type: x.data_type }));
+                        return Ok(Folded::New(Constant { values, ints, data_type: x.data_type }));
                     }
                 };
                 let values = x
@@ -274,10 +289,19 @@ impl<'a> Constants<'a> {
                     .map_err(|e| bad(e.to_string()))?;
                 Constant { values, ints: x.ints.clone(), data_type: x.data_type }
             }
-            _ => return Ok(None),
+            _ => return Ok(Folded::Not),
         };
-        Ok(Some(folded))
+        Ok(Folded::New(folded))
     }
+}
+
+/// What folding a node gave.
+enum Folded {
+    /// One of its inputs, unchanged (Identity): shared, not copied.
+    Same(Rc<Constant>),
+    New(Constant),
+    /// Not a constant (or not an operator folded here).
+    Not,
 }
 
 /// Resolves an ONNX Reshape target (0 = copy, -1 = infer).

@@ -12,7 +12,7 @@ use super::registry::{self, DataInputs, OnnxOp};
 use crate::error::{Error, Result};
 use crate::kernels::conv::Conv2dGeometry;
 use crate::kernels::pool::Pool2dGeometry;
-use crate::tensor::{ndarray, Tensor};
+use crate::tensor::{into_row_major_vec, ndarray, Tensor};
 use std::collections::{HashMap, HashSet};
 use tract_onnx::pb::{GraphProto, NodeProto};
 
@@ -258,7 +258,7 @@ impl<'a> BuildCtx<'_, 'a> {
             Some(name) => {
                 let c =
                     self.consts.get(name)?.ok_or_else(|| self.err(format!("its {what} ('{name}') is not constant")))?;
-                Ok(Some(c.ints.unwrap_or_else(|| c.values.iter().map(|&v| v as i64).collect())))
+                Ok(Some(c.ints.clone().unwrap_or_else(|| c.values.iter().map(|&v| v as i64).collect())))
             }
         }
     }
@@ -371,7 +371,7 @@ fn const_input(n: &NodeProto, consts: &mut Constants, ix: usize, what: &str) -> 
         Some(name) => match consts.get(name)? {
             Some(c) => {
                 check_finite(n, c.values.as_slice().unwrap_or(&[]))?;
-                Ok(Some(c.values))
+                Ok(Some(c.values.clone()))
             }
             None => Err(unsupported_usage(n, format!("its {what} ('{name}') is computed, not a constant"))),
         },
@@ -382,8 +382,9 @@ fn const_input(n: &NodeProto, consts: &mut Constants, ix: usize, what: &str) -> 
 /// [(q_min − zero_point)·scale, (q_max − zero_point)·scale]; None unless the scale and zero point
 /// are single constants and the type is an 8- or 16-bit integer (then the node stays an identity).
 fn quantize_range(n: &NodeProto, consts: &mut Constants) -> Result<Option<(f32, f32)>> {
-    let single =
-        |c: Option<Constant>| c.filter(|c| c.values.len() == 1).map(|c| (c.values.iter().copied().next(), c.data_type));
+    let single = |c: Option<std::rc::Rc<Constant>>| {
+        c.filter(|c| c.values.len() == 1).map(|c| (c.values.iter().copied().next(), c.data_type))
+    };
     let Some((Some(scale), _)) = single(match n.input.get(1) {
         Some(name) if !name.is_empty() => consts.get(name)?,
         _ => None,
@@ -551,10 +552,10 @@ pub mod builders {
             )));
         }
         let bias = match c.constant(2, "bias")? {
-            Some(b) => b.iter().copied().collect(),
+            Some(b) => into_row_major_vec(b),
             None => vec![0.0; cout],
         };
-        Ok(Op::Linear(Linear::Conv(Conv { geometry, weight: w.iter().copied().collect(), bias })))
+        Ok(Op::Linear(Linear::Conv(Conv { geometry, weight: into_row_major_vec(w), bias })))
     }
 
     /// Gemm, and MatMul with a constant weight (a dense layer over the last axis).
@@ -592,7 +593,11 @@ pub mod builders {
             }
             None => vec![0.0; nn],
         };
-        Ok(Op::Linear(Linear::Dense(Dense { rows, k, n: nn, weight: w.iter().map(|v| v * alpha).collect(), bias })))
+        let mut weight = into_row_major_vec(w);
+        if alpha != 1.0 {
+            weight.iter_mut().for_each(|v| *v *= alpha);
+        }
+        Ok(Op::Linear(Linear::Dense(Dense { rows, k, n: nn, weight, bias })))
     }
 
     /// MatMul: with a constant weight a dense layer; of two computed tensors, attention mixing when
@@ -664,7 +669,7 @@ pub mod builders {
 
     pub fn batch_norm(c: &mut BuildCtx) -> Result<Op> {
         let get = |c: &mut BuildCtx, i: usize, what: &str| -> Result<Vec<f32>> {
-            Ok(c.constant(i, what)?.ok_or_else(|| c.err(format!("missing {what}")))?.iter().copied().collect())
+            Ok(into_row_major_vec(c.constant(i, what)?.ok_or_else(|| c.err(format!("missing {what}")))?))
         };
         let (gamma, beta, mean, var) =
             (get(c, 1, "scale")?, get(c, 2, "bias")?, get(c, 3, "mean")?, get(c, 4, "variance")?);
@@ -906,7 +911,7 @@ pub mod builders {
                 Some(name) => Some(
                     consts
                         .get(name)?
-                        .and_then(|c| c.ints)
+                        .and_then(|c| c.ints.clone())
                         .ok_or_else(|| unsupported_usage(n, "its axes are not constant"))?,
                 ),
                 None => None,

@@ -197,7 +197,7 @@ fn data_input_is_computed(n: &NodeProto, trace: &Trace) -> Result<()> {
 fn constant_inputs(n: &NodeProto, consts: &mut Constants) -> Result<()> {
     let mut ints = |ix: usize| -> Result<Option<Vec<i64>>> {
         match n.input.get(ix).filter(|s| !s.is_empty()) {
-            Some(name) => Ok(consts.get(name)?.and_then(|c| c.ints)),
+            Some(name) => Ok(consts.get(name)?.and_then(|c| c.ints.clone())),
             None => Ok(None),
         }
     };

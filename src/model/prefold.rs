@@ -33,7 +33,7 @@ pub fn fold_constant_dequantize(graph: &mut GraphProto, consts: &mut Constants) 
             name: node.output[0].clone(),
             data_type: DataType::Float as i32,
             dims: value.values.shape().iter().map(|&d| d as i64).collect(),
-            raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            raw_data: le_bytes(data),
             ..TensorProto::default()
         });
         removed.insert(i);
@@ -60,6 +60,15 @@ pub fn fold_constant_dequantize(graph: &mut GraphProto, consts: &mut Constants) 
     graph.input.retain(|i| !dropped.contains(&i.name));
     graph.initializer.extend(folded);
     Ok(removed.len())
+}
+
+/// The little-endian bytes of `values` (ONNX's `raw_data`).
+fn le_bytes(values: &[f32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(values.len() * 4);
+    for v in values {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
 }
 
 #[cfg(test)]

@@ -10,7 +10,8 @@ use tract_onnx::pb::{self, AttributeProto, NodeProto, TensorProto};
 #[derive(Clone, Debug)]
 pub struct Constant {
     pub values: Tensor,
-    /// Exact integer values for integer tensors (None for floating-point tensors).
+    /// Exact integer values for integer tensors (None for floating-point tensors, and for 8- and
+    /// 16-bit integer tensors of more than 4096 elements, quantised weights, whose `values` are exact).
     pub ints: Option<Vec<i64>>,
     /// ONNX data type code (1 = float, 2 = uint8, 3 = int8, 6 = int32, 7 = int64, ...).
     pub data_type: i32,
@@ -63,6 +64,10 @@ fn f16_to_f32(bits: u16) -> f32 {
     f32::from_bits(out)
 }
 
+/// 8- and 16-bit integer tensors of more elements than this (quantised weights) keep no `ints`:
+/// their values are exact in f32, and what is read as integers (shapes, axes, pads, indices) is small.
+const EXACT_IN_VALUES_ABOVE: usize = 4096;
+
 /// Decodes an ONNX TensorProto into a [`Constant`].
 pub fn decode_tensor(t: &TensorProto) -> Result<Constant> {
     let name = &t.name;
@@ -110,6 +115,36 @@ pub fn decode_tensor(t: &TensorProto) -> Result<Constant> {
                 t.int32_data.iter().map(|&v| v as u16).collect()
             };
             (bits.into_iter().map(f16_to_f32).collect(), None)
+        }
+        UINT8 | INT8 | UINT16 | INT16 | BOOL if count > EXACT_IN_VALUES_ABOVE => {
+            // Quantised weights: every value is exact in f32, and nothing reads them as integers.
+            let values: Vec<f32> = if !raw.is_empty() {
+                match t.data_type {
+                    UINT8 | BOOL => {
+                        from_raw(1)?;
+                        raw.iter().map(|&b| b as f32).collect()
+                    }
+                    INT8 => {
+                        from_raw(1)?;
+                        raw.iter().map(|&b| b as i8 as f32).collect()
+                    }
+                    UINT16 => {
+                        from_raw(2)?;
+                        raw.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) as f32).collect()
+                    }
+                    _ => {
+                        from_raw(2)?;
+                        raw.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]]) as f32).collect()
+                    }
+                }
+            } else {
+                match t.data_type {
+                    INT8 => t.int32_data.iter().map(|&v| v as i8 as f32).collect(),
+                    UINT8 => t.int32_data.iter().map(|&v| v as u8 as f32).collect(),
+                    _ => t.int32_data.iter().map(|&v| v as f32).collect(),
+                }
+            };
+            (values, None)
         }
         UINT8 | INT8 | UINT16 | INT16 | INT32 | BOOL | INT64 | UINT32 | UINT64 => {
             let ints: Vec<i64> = if !raw.is_empty() {
@@ -216,5 +251,35 @@ mod tests {
         assert_eq!(c.values.as_slice().unwrap(), &[1.5, -2.0]);
         t.raw_data.pop();
         assert!(decode_tensor(&t).is_err());
+    }
+
+    /// Small integer tensors keep exact `ints` (shapes, axes); large 8- and 16-bit ones (quantised
+    /// weights) only their values, which are exact in f32, from raw bytes and from int32_data alike.
+    #[test]
+    fn large_8_and_16_bit_tensors_keep_their_values_only() {
+        for (data_type, width) in [(INT8, 1), (UINT8, 1), (INT16, 2), (UINT16, 2)] {
+            for count in [3, EXACT_IN_VALUES_ABOVE, EXACT_IN_VALUES_ABOVE + 1] {
+                let ints: Vec<i64> = (0..count as i64)
+                    .map(|i| match data_type {
+                        INT8 => i % 256 - 128,
+                        UINT8 => i % 256,
+                        INT16 => i * 7 % 65536 - 32768,
+                        _ => i * 7 % 65536,
+                    })
+                    .collect();
+                let raw: Vec<u8> = ints.iter().flat_map(|&v| (v as u16).to_le_bytes()[..width].to_vec()).collect();
+                let from_raw = TensorProto { dims: vec![count as i64], data_type, raw_data: raw, ..Default::default() };
+                let int32_data = ints.iter().map(|&v| v as i32).collect();
+                let from_ints = TensorProto { dims: vec![count as i64], data_type, int32_data, ..Default::default() };
+                for t in [from_raw, from_ints] {
+                    let c = decode_tensor(&t).unwrap();
+                    assert_eq!(c.values.iter().map(|&v| v as i64).collect::<Vec<_>>(), ints, "type {data_type}");
+                    assert_eq!(c.ints.is_some(), count <= EXACT_IN_VALUES_ABOVE, "type {data_type}, {count}");
+                    if let Some(exact) = c.ints {
+                        assert_eq!(exact, ints);
+                    }
+                }
+            }
+        }
     }
 }

@@ -99,5 +99,6 @@ const worker = logs
 const report = execFileSync(process.execPath, ['--prof-process', worker], { maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'ignore'] }).toString();
 const renamed = report.replace(/wasm-function\[(\d+)\]/g, (m, n) => names.get(Number(n)) || m);
 console.log(`worker profile over its whole life (start-up, the first heatmap, then ${METHODS.join(', ')} × ${ROUNDS}), from ${worker}:\n`);
+if (process.env.RLRP_PROF_SAVE) fs.writeFileSync(process.env.RLRP_PROF_SAVE, renamed);
 console.log(renamed.split('\n').filter((l) => !/^\s*$/.test(l)).slice(0, Number(process.env.LINES || 120)).join('\n'));
 fs.rmSync(dir, { recursive: true, force: true });

@@ -149,6 +149,15 @@ mod browser {
             let opts = ExplainOptions { target: Some(case.target_class), params, keep_layer_maps: false };
             let e = explain(model, acts, method, &opts, &mut |_, _| true).expect("explain");
             let err = rel_l1(&e.relevance, &npy(&format!("golden/{}", case.output_file)));
+            // The input's mass in the report (simd128 sums) against a plain f64 loop.
+            let (sum, l1) = e.relevance.iter().fold((0f64, 0f64), |(s, a), &v| (s + v as f64, a + v.abs() as f64));
+            let input = e.layers.last().expect("the input's relevance mass");
+            if (input.sum - sum).abs() > 1e-9 * (1.0 + l1) || (input.l1 - l1).abs() > 1e-9 * (1.0 + l1) {
+                failures.push(format!(
+                    "{}: input mass {} / {} against {sum} / {l1}",
+                    case.output_file, input.sum, input.l1
+                ));
+            }
             let line = format!(
                 "{:<60} rel L1 {:.2e} (tolerance {:.0e})  logit diff {:.1e}",
                 case.output_file,

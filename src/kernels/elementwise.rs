@@ -36,6 +36,33 @@ pub fn sum(x: &[f32]) -> f64 {
     }
 }
 
+/// `(Σ xᵢ, Σ |xᵢ|)` in one pass, accumulated in `f64` (a layer's relevance mass and its L1 norm).
+pub fn sum_and_l1(x: &[f32]) -> (f64, f64) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        simd::sum_and_l1(x)
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        let mut sum = [0f64; 4];
+        let mut l1 = [0f64; 4];
+        let chunks = x.chunks_exact(4);
+        let tail = chunks.remainder();
+        for c in chunks {
+            for k in 0..4 {
+                sum[k] += c[k] as f64;
+                l1[k] += c[k].abs() as f64;
+            }
+        }
+        let (mut s, mut a) = (sum.iter().sum::<f64>(), l1.iter().sum::<f64>());
+        for &v in tail {
+            s += v as f64;
+            a += v.abs() as f64;
+        }
+        (s, a)
+    }
+}
+
 /// Eight independent `f64` partial sums: keeps the loop vectorisable (no reassociation needed).
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 #[inline(always)]
@@ -210,6 +237,29 @@ pub(crate) mod simd {
             total += if abs { v.abs() } else { v } as f64;
         }
         total
+    }
+
+    pub(super) fn sum_and_l1(x: &[f32]) -> (f64, f64) {
+        let (mut s0, mut s1, mut a0, mut a1) = (f64x2_splat(0.0), f64x2_splat(0.0), f64x2_splat(0.0), f64x2_splat(0.0));
+        let n4 = x.len() / 4 * 4;
+        let mut i = 0;
+        while i < n4 {
+            let v = load(x, i);
+            let high = i32x4_shuffle::<2, 3, 0, 1>(v, v);
+            s0 = f64x2_add(s0, f64x2_promote_low_f32x4(v));
+            s1 = f64x2_add(s1, f64x2_promote_low_f32x4(high));
+            a0 = f64x2_add(a0, f64x2_abs(f64x2_promote_low_f32x4(v)));
+            a1 = f64x2_add(a1, f64x2_abs(f64x2_promote_low_f32x4(high)));
+            i += 4;
+        }
+        let (s, a) = (f64x2_add(s0, s1), f64x2_add(a0, a1));
+        let mut sum = f64x2_extract_lane::<0>(s) + f64x2_extract_lane::<1>(s);
+        let mut l1 = f64x2_extract_lane::<0>(a) + f64x2_extract_lane::<1>(a);
+        for &v in &x[n4..] {
+            sum += v as f64;
+            l1 += v.abs() as f64;
+        }
+        (sum, l1)
     }
 
     #[inline(always)]

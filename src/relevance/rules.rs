@@ -470,6 +470,14 @@ fn divide(r: &Tensor, z: &TensorRef, eps: f32) -> Tensor {
     s
 }
 
+/// `(Σ t, ‖t‖₁)` in f64, in one pass: a layer's relevance mass.
+pub fn mass(t: &Tensor) -> (f64, f64) {
+    match t.as_slice() {
+        Some(s) => elementwise::sum_and_l1(s),
+        None => t.iter().fold((0.0, 0.0), |(s, a), &v| (s + v as f64, a + v.abs() as f64)),
+    }
+}
+
 /// ‖t‖₁ in f64.
 pub fn l1(t: &Tensor) -> f64 {
     match t.as_slice() {

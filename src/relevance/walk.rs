@@ -4,7 +4,7 @@
 use super::composite::rule_for;
 use super::non_finite;
 use super::ops;
-use super::rules::{l1, propagate, LayerContext};
+use super::rules::{l1, mass, propagate, LayerContext};
 use crate::error::{Error, Result};
 use crate::forward::Activations;
 use crate::kernels::pool;
@@ -81,13 +81,14 @@ pub fn walk(
             return Err(Error::Cancelled);
         }
         let Some(r) = rel[node.output].take() else { continue };
+        let (sum, l1) = mass(&r);
         layers.push(LayerMass {
             node: node.name.clone(),
             label: format!("{} {:?}", labels[ix], r.shape()),
             op: node.onnx_op.clone(),
             shape: r.shape().to_vec(),
-            l1: l1(&r),
-            sum: r.iter().map(|&v| v as f64).sum(),
+            l1,
+            sum,
         });
         observe(ix, &r);
         let in_shape = |k: usize| g.values[node.inputs[k]].shape.clone();
@@ -256,13 +257,14 @@ pub fn walk(
     }
     let input_relevance =
         rel[g.input].take().unwrap_or_else(|| Tensor::zeros(ndarray::IxDyn(&g.values[g.input].shape)));
+    let (input_sum, input_l1) = mass(&input_relevance);
     layers.push(LayerMass {
         node: "input".into(),
         label: "Input".into(),
         op: "Input".into(),
         shape: input_relevance.shape().to_vec(),
-        l1: l1(&input_relevance),
-        sum: input_relevance.iter().map(|&v| v as f64).sum(),
+        l1: input_l1,
+        sum: input_sum,
     });
     progress(total, total);
     Ok(WalkResult { input_relevance, layers, first_non_finite })

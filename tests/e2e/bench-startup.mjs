@@ -8,21 +8,12 @@
 // of the tab's renderer process nor Playwright's polling is counted. VERBOSE=1 also prints every
 // download's start and end (Resource Timing, the same clock) and the first heatmap's phases, which
 // shows what it waits for.
-import { launch, startServer, tid } from './lib.mjs';
+import { launch, startServer, tid, watchFirstHeatmap, firstHeatmapMs } from './lib.mjs';
 
 const server = await startServer();
 const browser = await launch();
 const VERBOSE = process.env.VERBOSE;
 const firsts = [];
-
-// Runs in the page before its own scripts: the time the heatmap canvas is first marked ready.
-const watchFirstHeatmap = () => {
-  const seen = () => {
-    const canvas = document.querySelector('[data-testid="heatmap-canvas"][data-state="ready"]');
-    if (canvas && window.__firstHeatmapMs === undefined) window.__firstHeatmapMs = performance.now();
-  };
-  new MutationObserver(seen).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-state'] });
-};
 
 const ms = (x) => x.toFixed(0).padStart(6);
 try {
@@ -34,8 +25,7 @@ try {
     page.on('worker', (w) => workers.push(w));
     await page.goto(server.url);
     await page.waitForSelector(tid('heatmap-canvas') + '[data-state="ready"]', { timeout: 60000, state: 'attached' });
-    await page.waitForFunction(() => window.__firstHeatmapMs !== undefined);
-    const first = await page.evaluate(() => window.__firstHeatmapMs);
+    const first = await firstHeatmapMs(page);
     firsts.push(first);
     const t = await page.$eval(tid('timings'), (t) => ({ ...t.dataset }));
     console.log(`run ${run}: first heatmap ${first.toFixed(0)} ms after navigation`, JSON.stringify(t));

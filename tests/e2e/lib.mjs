@@ -60,6 +60,23 @@ export async function startServer() {
  * `problems.console` (console errors, uncaught exceptions, from the page and its workers),
  * `problems.csp` (securitypolicyviolation events), `problems.foreign` (requests to any other origin).
  */
+// Runs in a page before its own scripts: records, on the page's own clock (ms after navigation),
+// the moment the heatmap canvas is first marked ready, as `window.__firstHeatmapMs`. Neither the
+// creation of the tab's renderer nor Playwright's polling is counted.
+export const watchFirstHeatmap = () => {
+  const seen = () => {
+    const canvas = document.querySelector('[data-testid="heatmap-canvas"][data-state="ready"]');
+    if (canvas && window.__firstHeatmapMs === undefined) window.__firstHeatmapMs = performance.now();
+  };
+  new MutationObserver(seen).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-state'] });
+};
+
+// The first heatmap's time after navigation (see watchFirstHeatmap, which openPage installs).
+export async function firstHeatmapMs(page) {
+  await page.waitForFunction(() => window.__firstHeatmapMs !== undefined, null, { timeout: APP_TIMEOUT });
+  return page.evaluate(() => window.__firstHeatmapMs);
+}
+
 export async function openPage(browser, server, { width = 1280, height = 900 } = {}) {
   const context = await browser.newContext({ viewport: { width, height } });
   const problems = { console: [], csp: [], foreign: [], requests: [] };
@@ -81,6 +98,7 @@ export async function openPage(browser, server, { width = 1280, height = 900 } =
   page.on('worker', (worker) => {
     worker.on?.('console', onConsole('worker'));
   });
+  await page.addInitScript(watchFirstHeatmap);
   await page.addInitScript(() => {
     window.__cspViolations = [];
     document.addEventListener('securitypolicyviolation', (e) => {

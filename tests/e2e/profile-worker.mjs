@@ -3,7 +3,8 @@
 // hottest functions by name.
 //
 //   METHODS=alphabeta,rlrp ROUNDS=2 [LINES=120] node tests/e2e/profile-worker.mjs   (after trunk build)
-//   (ROUNDS=0: the start-up and the first heatmap alone)
+//   (ROUNDS=0: the start-up and the first heatmap alone; IMAGES=N: then N more images, each a
+//   forward pass and R-LRP, alternating between the first two samples)
 //
 // The built .wasm has no name section (scripts/post_build.py drops it), so the names come from
 // running wasm-bindgen again on cargo's output (target/wasm32-unknown-unknown/web/rlrp-worker.wasm,
@@ -80,6 +81,19 @@ const browser = await launch([`--js-flags=--prof --logfile=${dir}/v8-%p.log`]);
 try {
   const { page } = await openPage(browser, server);
   await waitHeatmap(page, {});
+  const samples = await page.$$(tid('sample'));
+  for (let i = 0; i < Number(process.env.IMAGES || 0) && samples.length > 1; i++) {
+    const before = await page.$eval(tid('heatmap-canvas'), (c) => c.dataset.image);
+    await samples[(i + 1) % 2].click();
+    await page.waitForFunction(
+      ([sel, before]) => {
+        const c = document.querySelector(sel);
+        return c && c.dataset.state === 'ready' && c.dataset.image !== before;
+      },
+      [tid('heatmap-canvas'), before],
+      { timeout: 120000 },
+    );
+  }
   for (let round = 0; round < ROUNDS; round++) {
     for (const method of METHODS) {
       await page.selectOption(tid('method-picker'), method);
@@ -98,7 +112,7 @@ const worker = logs
   .sort((a, b) => b.n - a.n)[0].f;
 const report = execFileSync(process.execPath, ['--prof-process', worker], { maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'ignore'] }).toString();
 const renamed = report.replace(/wasm-function\[(\d+)\]/g, (m, n) => names.get(Number(n)) || m);
-console.log(`worker profile over its whole life (start-up, the first heatmap, then ${METHODS.join(', ')} × ${ROUNDS}), from ${worker}:\n`);
+console.log(`worker profile over its whole life (start-up, the first heatmap, ${process.env.IMAGES || 0} more images, then ${METHODS.join(', ')} × ${ROUNDS}), from ${worker}:\n`);
 if (process.env.RLRP_PROF_SAVE) fs.writeFileSync(process.env.RLRP_PROF_SAVE, renamed);
 console.log(renamed.split('\n').filter((l) => !/^\s*$/.test(l)).slice(0, Number(process.env.LINES || 120)).join('\n'));
 fs.rmSync(dir, { recursive: true, force: true });

@@ -858,6 +858,9 @@ fn elementwise_helpers_match_plain_loops() {
         assert!((elementwise::l1_norm(&a) - l1).abs() <= 1e-12 * (1.0 + l1), "l1_norm n={n}");
         let sum: f64 = a.iter().map(|&v| v as f64).sum();
         assert!((elementwise::sum(&a) - sum).abs() <= 1e-12 * (1.0 + l1), "sum n={n}");
+        let (both_sum, both_l1) = elementwise::sum_and_l1(&a);
+        assert!((both_sum - sum).abs() <= 1e-12 * (1.0 + l1), "sum_and_l1 (sum) n={n}");
+        assert!((both_l1 - l1).abs() <= 1e-12 * (1.0 + l1), "sum_and_l1 (l1) n={n}");
 
         let mut out = vec![f32::NAN; n];
         elementwise::mul_into(&a, &b, &mut out);

@@ -217,23 +217,26 @@ pub(crate) mod simd {
         unsafe { write_unaligned(s.as_mut_ptr().add(i) as *mut v128, v) }
     }
 
+    /// Four independent f64x2 partial sums over eight values a step (f64 additions are long:
+    /// one accumulator pair left the loop waiting on them).
     pub(super) fn sum_f64(x: &[f32], abs: bool) -> f64 {
-        let mut a0 = f64x2_splat(0.0);
-        let mut a1 = f64x2_splat(0.0);
-        let n4 = x.len() / 4 * 4;
+        let mut acc = [f64x2_splat(0.0); 4];
+        let n8 = x.len() / 8 * 8;
         let mut i = 0;
-        while i < n4 {
-            let mut v = load(x, i);
-            if abs {
-                v = f32x4_abs(v);
+        while i < n8 {
+            for (half, pair) in acc.chunks_exact_mut(2).enumerate() {
+                let mut v = load(x, i + 4 * half);
+                if abs {
+                    v = f32x4_abs(v);
+                }
+                pair[0] = f64x2_add(pair[0], f64x2_promote_low_f32x4(v));
+                pair[1] = f64x2_add(pair[1], f64x2_promote_low_f32x4(i32x4_shuffle::<2, 3, 0, 1>(v, v)));
             }
-            a0 = f64x2_add(a0, f64x2_promote_low_f32x4(v));
-            a1 = f64x2_add(a1, f64x2_promote_low_f32x4(i32x4_shuffle::<2, 3, 0, 1>(v, v)));
-            i += 4;
+            i += 8;
         }
-        let a = f64x2_add(a0, a1);
+        let a = f64x2_add(f64x2_add(acc[0], acc[1]), f64x2_add(acc[2], acc[3]));
         let mut total = f64x2_extract_lane::<0>(a) + f64x2_extract_lane::<1>(a);
-        for &v in &x[n4..] {
+        for &v in &x[n8..] {
             total += if abs { v.abs() } else { v } as f64;
         }
         total

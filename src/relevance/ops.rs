@@ -94,7 +94,7 @@ pub fn attention_relevance(
         (batch, m, k, weights.shape()[weights.ndim() - 1])
     };
     let layer = Linear::Mix { batch, m, k, n, weights: contiguous(weights).into_owned(), weights_left };
-    let ctx = LayerContext { layer: &layer, x: values.view(), out_shape: r.shape(), z: None };
+    let ctx = LayerContext { layer: &layer, x: values.view(), out_shape: r.shape(), z: None, r_l1: None };
     propagate(&rule_for(&layer), &ctx, r)
 }
 
@@ -179,11 +179,15 @@ pub fn layer_norm_backward(
     let affine = Linear::Affine(Affine { scale: ln.gamma.clone(), bias: ln.beta.clone() });
     let r_hat = propagate(
         &rule_for(&affine),
-        &LayerContext { layer: &affine, x: xhat.view(), out_shape: x.shape(), z: None },
+        &LayerContext { layer: &affine, x: xhat.view(), out_shape: x.shape(), z: None, r_l1: None },
         r,
     );
     let centre = Linear::Centre(ln.axes);
-    propagate(&rule_for(&centre), &LayerContext { layer: &centre, x: x.view(), out_shape: x.shape(), z: None }, &r_hat)
+    propagate(
+        &rule_for(&centre),
+        &LayerContext { layer: &centre, x: x.view(), out_shape: x.shape(), z: None, r_l1: None },
+        &r_hat,
+    )
 }
 
 /// ReduceMax / GlobalMaxPool: each output's relevance (or gradient) to the first maximal input.

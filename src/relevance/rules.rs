@@ -149,6 +149,9 @@ pub struct LayerContext<'a> {
     /// The layer's output `z = W x + b` as the forward pass computed it, when it was kept (the
     /// rules that split by the sign of `z` read it instead of computing it again).
     pub z: Option<TensorView<'a>>,
+    /// ‖r‖₁ of the relevance arriving at the layer's output, when the caller has it (the walk
+    /// measures every layer's mass): R-LRP's λ needs it.
+    pub r_l1: Option<f64>,
 }
 
 impl LayerContext<'_> {
@@ -226,7 +229,7 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
         LinearRule::Rlrp => {
             let mut u = ctx.layer.transpose_with(r, None, ctx.x.shape());
             u.zip_mut_with(&ctx.x, |a, b| *a *= b);
-            rescale_to(&mut u, l1(r));
+            rescale_to(&mut u, ctx.r_l1.unwrap_or_else(|| l1(r)));
             u
         }
         LinearRule::Epsilon { epsilon } => single_term(ctx, r, Term(I::Keep, P::Keep, P::Keep), epsilon),

@@ -235,7 +235,7 @@ pub fn walk(
                 let rule = rule_for(method, params, layer, Some(ix) == first, range);
                 let out_shape = &g.values[node.output].shape;
                 let z = acts.get(node.output).filter(|z| z.shape() == &out_shape[..]);
-                let ctx = LayerContext { layer, x: x.view(), out_shape, z };
+                let ctx = LayerContext { layer, x: x.view(), out_shape, z, r_l1: Some(l1) };
                 vec![(node.inputs[0], propagate(&rule, &ctx, &r))]
             }
         };

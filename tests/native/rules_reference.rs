@@ -320,13 +320,21 @@ impl Case {
     fn run(&self, rule: &LinearRule, x: &[f32], r: &[f32]) -> Vec<f32> {
         let xt = tensor(&self.in_shape, x.to_vec());
         let rt = tensor(&self.out_shape, r.to_vec());
-        let ctx = LayerContext { layer: &self.layer, x: xt.view(), out_shape: &self.out_shape, z: None };
+        let ctx = LayerContext { layer: &self.layer, x: xt.view(), out_shape: &self.out_shape, z: None, r_l1: None };
         let out = propagate(rule, &ctx, &rt);
         assert_eq!(out.shape(), &self.in_shape[..], "{}: {rule:?} must return the input's shape", self.name);
         let z: Vec<f32> =
             self.reference.z(&x.iter().map(|&v| v as f64).collect::<Vec<_>>()).iter().map(|&v| v as f32).collect();
         let zt = tensor(&self.out_shape, z);
-        let given = LayerContext { layer: &self.layer, x: xt.view(), out_shape: &self.out_shape, z: Some(zt.view()) };
+        // The second run is also given ‖r‖₁, as the walk gives it.
+        let r_l1 = r.iter().map(|v| v.abs() as f64).sum::<f64>();
+        let given = LayerContext {
+            layer: &self.layer,
+            x: xt.view(),
+            out_shape: &self.out_shape,
+            z: Some(zt.view()),
+            r_l1: Some(r_l1),
+        };
         let with_z = propagate(rule, &given, &rt);
         let scale = out.iter().fold(1e-30f32, |m, v| m.max(v.abs()));
         for (a, b) in out.iter().zip(with_z.iter()) {

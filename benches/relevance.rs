@@ -68,6 +68,19 @@ fn main() {
             let logits = time(runs, || plan.run(std::slice::from_ref(&x)).expect("logits"));
             println!("  {:<20} {:>9.2} ms  ratio {:>5.2}", "forward, logits only", logits, logits / forward);
         }
+        // Batches of perturbed inputs (pixel flipping, the evaluation): the time per input.
+        for batch in [4, 8] {
+            if let Ok(plan) = model.logit_plan(&bytes, batch) {
+                let inputs = vec![x.clone(); batch];
+                let per = time(runs, || plan.run(&inputs).expect("logits")) / batch as f64;
+                println!(
+                    "  {:<20} {:>9.2} ms  ratio {:>5.2}",
+                    format!("  batch {batch}, per input"),
+                    per,
+                    per / forward
+                );
+            }
+        }
         // The peer: tract alone on the same file (logits only, every op tract's own, e.g. its
         // depthwise convolution where our plan runs ours).
         let peer = tract_alone(&bytes, x.shape());

@@ -116,77 +116,12 @@ pub fn decode_tensor(t: &TensorProto) -> Result<Constant> {
             };
             (bits.into_iter().map(f16_to_f32).collect(), None)
         }
+        // Quantised weights: every value is exact in f32, and nothing reads them as integers.
         UINT8 | INT8 | UINT16 | INT16 | BOOL if count > EXACT_IN_VALUES_ABOVE => {
-            // Quantised weights: every value is exact in f32, and nothing reads them as integers.
-            let values: Vec<f32> = if !raw.is_empty() {
-                match t.data_type {
-                    UINT8 | BOOL => {
-                        from_raw(1)?;
-                        raw.iter().map(|&b| b as f32).collect()
-                    }
-                    INT8 => {
-                        from_raw(1)?;
-                        raw.iter().map(|&b| b as i8 as f32).collect()
-                    }
-                    UINT16 => {
-                        from_raw(2)?;
-                        raw.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) as f32).collect()
-                    }
-                    _ => {
-                        from_raw(2)?;
-                        raw.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]]) as f32).collect()
-                    }
-                }
-            } else {
-                match t.data_type {
-                    INT8 => t.int32_data.iter().map(|&v| v as i8 as f32).collect(),
-                    UINT8 => t.int32_data.iter().map(|&v| v as u8 as f32).collect(),
-                    _ => t.int32_data.iter().map(|&v| v as f32).collect(),
-                }
-            };
-            (values, None)
+            (integers(t, &from_raw, |v| v as f32)?, None)
         }
         UINT8 | INT8 | UINT16 | INT16 | INT32 | BOOL | INT64 | UINT32 | UINT64 => {
-            let ints: Vec<i64> = if !raw.is_empty() {
-                match t.data_type {
-                    UINT8 | BOOL => {
-                        from_raw(1)?;
-                        raw.iter().map(|&b| b as i64).collect()
-                    }
-                    INT8 => {
-                        from_raw(1)?;
-                        raw.iter().map(|&b| b as i8 as i64).collect()
-                    }
-                    UINT16 => {
-                        from_raw(2)?;
-                        raw.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) as i64).collect()
-                    }
-                    INT16 => {
-                        from_raw(2)?;
-                        raw.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]]) as i64).collect()
-                    }
-                    INT32 => {
-                        from_raw(4)?;
-                        raw.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64).collect()
-                    }
-                    UINT32 => {
-                        from_raw(4)?;
-                        raw.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64).collect()
-                    }
-                    _ => {
-                        from_raw(8)?;
-                        raw.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect()
-                    }
-                }
-            } else {
-                match t.data_type {
-                    INT64 => t.int64_data.clone(),
-                    UINT32 | UINT64 => t.uint64_data.iter().map(|&v| v as i64).collect(),
-                    INT8 => t.int32_data.iter().map(|&v| v as i8 as i64).collect(),
-                    UINT8 => t.int32_data.iter().map(|&v| v as u8 as i64).collect(),
-                    _ => t.int32_data.iter().map(|&v| v as i64).collect(),
-                }
-            };
+            let ints = integers(t, &from_raw, |v| v)?;
             (ints.iter().map(|&v| v as f32).collect(), Some(ints))
         }
         other => return Err(bad(&format!("unsupported data type {other}"))),
@@ -228,6 +163,51 @@ impl<'a> Attrs<'a> {
     pub fn tensor(&self, name: &str) -> Option<&'a TensorProto> {
         self.get(name).and_then(|a| a.t.as_ref())
     }
+}
+
+/// The elements of an integer tensor (raw little-endian bytes, or the typed field ONNX keeps that
+/// type in), each given to `f` as its exact value. `from_raw(width)` checks the raw data's length.
+fn integers<T>(t: &TensorProto, from_raw: &dyn Fn(usize) -> Result<()>, f: impl Fn(i64) -> T) -> Result<Vec<T>> {
+    let raw = &t.raw_data;
+    if raw.is_empty() {
+        return Ok(match t.data_type {
+            INT64 => t.int64_data.iter().map(|&v| f(v)).collect(),
+            UINT32 | UINT64 => t.uint64_data.iter().map(|&v| f(v as i64)).collect(),
+            INT8 => t.int32_data.iter().map(|&v| f(v as i8 as i64)).collect(),
+            UINT8 => t.int32_data.iter().map(|&v| f(v as u8 as i64)).collect(),
+            _ => t.int32_data.iter().map(|&v| f(v as i64)).collect(),
+        });
+    }
+    Ok(match t.data_type {
+        UINT8 | BOOL => {
+            from_raw(1)?;
+            raw.iter().map(|&b| f(b as i64)).collect()
+        }
+        INT8 => {
+            from_raw(1)?;
+            raw.iter().map(|&b| f(b as i8 as i64)).collect()
+        }
+        UINT16 => {
+            from_raw(2)?;
+            raw.chunks_exact(2).map(|c| f(u16::from_le_bytes([c[0], c[1]]) as i64)).collect()
+        }
+        INT16 => {
+            from_raw(2)?;
+            raw.chunks_exact(2).map(|c| f(i16::from_le_bytes([c[0], c[1]]) as i64)).collect()
+        }
+        INT32 => {
+            from_raw(4)?;
+            raw.chunks_exact(4).map(|c| f(i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64)).collect()
+        }
+        UINT32 => {
+            from_raw(4)?;
+            raw.chunks_exact(4).map(|c| f(u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64)).collect()
+        }
+        _ => {
+            from_raw(8)?;
+            raw.chunks_exact(8).map(|c| f(i64::from_le_bytes(c.try_into().unwrap_or([0; 8])))).collect()
+        }
+    })
 }
 
 #[cfg(test)]

@@ -81,14 +81,14 @@ pub fn walk(
             return Err(Error::Cancelled);
         }
         let Some(r) = rel[node.output].take() else { continue };
-        let (sum, l1) = mass(&r);
+        let (r_sum, r_l1) = mass(&r);
         layers.push(LayerMass {
             node: node.name.clone(),
             label: format!("{} {:?}", labels[ix], r.shape()),
             op: node.onnx_op.clone(),
             shape: r.shape().to_vec(),
-            l1,
-            sum,
+            l1: r_l1,
+            sum: r_sum,
         });
         observe(ix, &r);
         let in_shape = |k: usize| g.values[node.inputs[k]].shape.clone();
@@ -235,7 +235,7 @@ pub fn walk(
                 let rule = rule_for(method, params, layer, Some(ix) == first, range);
                 let out_shape = &g.values[node.output].shape;
                 let z = acts.get(node.output).filter(|z| z.shape() == &out_shape[..]);
-                let ctx = LayerContext { layer, x: x.view(), out_shape, z, r_l1: Some(l1) };
+                let ctx = LayerContext { layer, x: x.view(), out_shape, z, r_l1: Some(r_l1) };
                 vec![(node.inputs[0], propagate(&rule, &ctx, &r))]
             }
         };

@@ -201,6 +201,34 @@ mod browser {
         run("efficientnet_lite0").await;
     }
 
+    /// tract's dispatch, as the browser's forward pass asks it: the wide 4×16 kernel where N fills
+    /// its tiles (our tier, `rlrp::forward::kernel_choice`: registered, and naming a kernel this
+    /// tract-linalg has), tract's own 8×8 otherwise, its GEMV kernels for N = 1.
+    #[wasm_bindgen_test]
+    fn forward_products_use_the_wide_kernel_where_it_fills() {
+        use rlrp::forward::kernel_choice::WIDE_F32_KERNEL;
+        use tract_onnx::prelude::{tvec, DatumType};
+        use tract_onnx::tract_core::tract_linalg::{mmm::Query, MmmDispatch};
+        let picked = |m: usize, k: usize, n: usize| {
+            let query = Query {
+                weight: DatumType::F32.into(),
+                activation: DatumType::F32,
+                accumulators: tvec!(DatumType::F32),
+                store: None,
+                allow_extractor: false,
+                m: Some(m),
+                k: Some(k),
+                n: Some(n),
+            };
+            MmmDispatch::native().pick(&query).expect("a kernel").0.name().to_string()
+        };
+        assert_eq!(picked(12544, 32, 16), WIDE_F32_KERNEL);
+        assert_eq!(picked(480, 80, 192), WIDE_F32_KERNEL);
+        assert_eq!(picked(3136, 144, 24), "wasm_f32_8x8");
+        assert_eq!(picked(1152, 192, 49), "wasm_f32_8x8");
+        assert!(picked(1000, 1280, 1).ends_with("x1"), "a matrix × vector kernel for N = 1");
+    }
+
     /// The worker's session, as the page drives it: LoadModel (ONNX + the repository's sidecar),
     /// SetImage (the PNG, decoded and preprocessed in wasm), Explain R-LRP of the predicted class,
     /// whose relevance (`data[1]`, `.npy`) equals the golden oracle's for the same image.

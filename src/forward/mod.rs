@@ -1,8 +1,10 @@
 //! The forward pass, run by tract. The plan's outputs are the logits plus every activation the
 //! relevance pass reads (each op says which: [`crate::model::graph::Op::reads_activations`]), so one
-//! run yields all of them. Depthwise convolutions run on our kernel ([`depthwise`]).
+//! run yields all of them. Depthwise convolutions run on our kernel ([`depthwise`]); in the browser,
+//! tract's wide 4×16 matrix kernel runs where its tiles fill ([`kernel_choice`]).
 mod depthwise;
 mod fake_quant;
+pub mod kernel_choice;
 
 use crate::budget;
 use crate::error::{Error, Result};

@@ -3,6 +3,7 @@
 //   node tests/e2e/bench.mjs            (after `trunk build --release --offline`; RLRP_E2E_DIST=DIR for another build)
 //   RLRP_BENCH_JSON=out.json node tests/e2e/bench.mjs   (also writes the numbers as JSON)
 //   METHOD_ROUNDS=3 node tests/e2e/bench.mjs            (every method 3 times: medians, not one sample)
+//   IMAGE_ROUNDS=5 node tests/e2e/bench.mjs             (the two dropped photos 5 times: 14 forward samples, not 4)
 //
 // In headless Chromium, on the default model (EfficientNet-Lite0 int8, 224×224): model load time,
 // forward time and R-LRP relevance time as the worker measures them (performance.now(), shown by the
@@ -38,6 +39,7 @@ const median = (xs) => {
 const server = await startServer();
 const browser = await launch();
 const METHOD_ROUNDS = Math.max(1, Number(process.env.METHOD_ROUNDS || 1));
+const IMAGE_ROUNDS = Math.max(1, Number(process.env.IMAGE_ROUNDS || 1));
 const samples = { load: [], forward: [], relevance: [], methods: {} };
 let firstDownload = [];
 let startupMs = NaN;
@@ -95,11 +97,15 @@ try {
     await record(['forward', 'relevance']);
     await moreClasses(h.image);
   }
-  for (const name of ['astronaut.png', 'rocket.png']) {
-    await dropFiles(page, tid('drop-zone'), [{ name, type: 'image/png', bytes: sharedFile('images/' + name) }]);
-    await waitHeatmap(page, { image: name });
-    await record(['forward', 'relevance']);
-    await moreClasses(name);
+  // IMAGE_ROUNDS > 1: the two photos again, each a forward pass and R-LRP (the forward pass's median
+  // from more samples, for comparing builds).
+  for (let round = 0; round < IMAGE_ROUNDS; round++) {
+    for (const name of ['astronaut.png', 'rocket.png']) {
+      await dropFiles(page, tid('drop-zone'), [{ name, type: 'image/png', bytes: sharedFile('images/' + name) }]);
+      await waitHeatmap(page, { image: name });
+      await record(['forward', 'relevance']);
+      if (round === 0) await moreClasses(name);
+    }
   }
   // Every other method's relevance, on the last image (its forward pass is done once), in
   // METHOD_ROUNDS rounds (default 1) through all methods: the table then shows medians.

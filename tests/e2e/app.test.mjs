@@ -85,7 +85,7 @@ describe('rlrp-web page (dist/ under a sub-path, headless Chromium)', { timeout:
     }
   });
 
-  test('b. a dropped astronaut.png gives the same heatmap pixels as the native CLI', { timeout: TEST_TIMEOUT }, async () => {
+  test('b. a dropped astronaut.png gives the same heatmap pixels as the native CLI; Save heatmap gives those pixels as a PNG', { timeout: TEST_TIMEOUT }, async () => {
     const targetDir = process.env.CARGO_TARGET_DIR
       ? path.resolve(REPO, process.env.CARGO_TARGET_DIR)
       : path.join(REPO, 'target');
@@ -120,6 +120,17 @@ describe('rlrp-web page (dist/ under a sub-path, headless Chromium)', { timeout:
       assert.ok(d.share <= MAX_SHARE_DIFFERING, line);
       assert.ok(d.mean <= MAX_MEAN_DIFF, line);
       assert.ok(d.max <= MAX_ABS_DIFF, line);
+
+      // "Save heatmap (.png)": a PNG (the browser encodes it) named after image, method and class,
+      // whose pixels are the heatmap canvas's exactly.
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click(tid('download-png'))]);
+      assert.equal(download.suggestedFilename(), `astronaut_rlrp_class${h.target}.png`);
+      const saved = path.join(ARTIFACTS, 'astronaut_saved.png');
+      await download.saveAs(saved);
+      assert.deepEqual([...fs.readFileSync(saved).subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'a PNG');
+      const savedPixels = await decodePng(suite.browser(), saved);
+      assert.deepEqual([savedPixels.width, savedPixels.height], [web.width, web.height], 'the saved PNG\'s size');
+      assert.equal(pixelDiff(web, savedPixels, 0).over, 0, 'the saved PNG has the pixels of the canvas');
       assert.deepEqual(problems.console, [], 'console errors');
     } finally {
       await context.close();

@@ -6,11 +6,11 @@
 use super::engine::{Engine, EngineEvent};
 use super::files::{self, InFile};
 use super::net::{self, Bundle, FetchedModel};
-use super::paint::{CanvasSlot, Picture};
+use super::paint::{png_data_url, CanvasSlot, Picture};
 use super::state::HeatView;
 use crate::app::page::{Effect, ModelSource, PageState, Param, Shown, MAX_COMPARE};
 use crate::heatmap::{
-    encode_png, overlay, paint, paint_scaled, percentile_abs, Colormap, Contrast, HeatmapStyle, Scale, ScaleMode,
+    overlay, paint, paint_scaled, percentile_abs, Colormap, Contrast, HeatmapStyle, Scale, ScaleMode,
 };
 use crate::method::Method;
 use crate::sidecar::Sidecar;
@@ -625,8 +625,7 @@ impl App {
     fn download_png(&mut self) {
         let (Some(main), Some(heat)) = (self.page.main(), self.heat.as_ref()) else { return };
         let name = format!("{}.png", self.download_stem(main));
-        let result =
-            encode_png(&heat.rgb).map_err(|e| e.to_string()).and_then(|png| files::download(&name, "image/png", &png));
+        let result = png_data_url(&Picture::from_rgb(&heat.rgb)).and_then(|url| files::download_url(&name, &url));
         if let Err(e) = result {
             self.page.show_error(e);
         }

@@ -99,21 +99,27 @@ pub async fn read_files(files: Vec<File>) -> Result<Vec<InFile>, String> {
 /// Offers `bytes` as a download named `name`.
 pub fn download(name: &str, mime: &str, bytes: &[u8]) -> Result<(), String> {
     let err = |e: JsValue| format!("cannot save {name}: {}", js_error_text(&e));
-    let window = web_sys::window().ok_or("no window")?;
-    let document = window.document().ok_or("no document")?;
     let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
     let options = BlobPropertyBag::new();
     options.set_type(mime);
     let blob = Blob::new_with_u8_array_sequence_and_options(&parts, &options).map_err(err)?;
     let url = Url::create_object_url_with_blob(&blob).map_err(err)?;
-    let a: HtmlAnchorElement = document.create_element("a").map_err(err)?.unchecked_into();
-    a.set_href(&url);
-    a.set_download(name);
-    a.click();
+    download_url(name, &url)?;
     // Revoke once the browser has taken the download.
     gloo_timers::callback::Timeout::new(30_000, move || {
         let _ = Url::revoke_object_url(&url);
     })
     .forget();
+    Ok(())
+}
+
+/// Saves what `url` (an object or `data:` URL) holds as `name`, through an `<a download>`.
+pub fn download_url(name: &str, url: &str) -> Result<(), String> {
+    let err = |e: JsValue| format!("cannot save {name}: {}", js_error_text(&e));
+    let document = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
+    let a: HtmlAnchorElement = document.create_element("a").map_err(err)?.unchecked_into();
+    a.set_href(url);
+    a.set_download(name);
+    a.click();
     Ok(())
 }

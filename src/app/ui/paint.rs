@@ -56,6 +56,19 @@ impl CanvasSlot {
     }
 }
 
+/// `picture` as a PNG `data:` URL, encoded by the browser (a detached canvas's `toDataURL`): the
+/// page's wasm then needs no PNG encoder of its own. Opaque pixels come out exactly as given.
+pub fn png_data_url(picture: &Picture) -> Result<String, String> {
+    let document = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
+    let canvas: HtmlCanvasElement = document
+        .create_element("canvas")
+        .map_err(|e| super::engine::js_error_text(&e))?
+        .dyn_into()
+        .map_err(|_| "not a canvas")?;
+    put(&canvas, picture);
+    canvas.to_data_url_with_type("image/png").map_err(|e| super::engine::js_error_text(&e))
+}
+
 fn context(canvas: &HtmlCanvasElement) -> Option<CanvasRenderingContext2d> {
     canvas.get_context("2d").ok().flatten().and_then(|c| c.dyn_into().ok())
 }

@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::eval::perturbation::{
     aopc, coarse_points, logit_fn, morf_order, patch_scores, perturbation_points, random_order,
 };
-use crate::eval::perturbation::{Baseline, BatchedTarget, PerturbationConfig, TargetLogit};
+use crate::eval::perturbation::{Baseline, BatchedTarget, PerturbationConfig};
 use crate::explain;
 use crate::forward::Activations;
 use crate::forward::LogitPlan;
@@ -56,6 +56,21 @@ struct CurrentImage {
     /// Pixel flipping's random-order curve by target class: it does not depend on the method, so
     /// comparing methods computes it once.
     random_curves: Vec<(usize, Vec<f32>)>,
+    /// The random-order curve of every class at once, `[step][class]` (the mean over the random
+    /// orders of each step's logits), when the forward passes gave all the logits: a later class
+    /// of the same image then needs only its most-relevant-first curve.
+    random_all_classes: Option<Vec<Vec<f32>>>,
+}
+
+impl CurrentImage {
+    /// The cached random-order curve of `target`, if any.
+    fn random_curve(&self, target: usize) -> Option<Vec<f32>> {
+        if let Some((_, c)) = self.random_curves.iter().find(|(t, _)| *t == target) {
+            return Some(c.clone());
+        }
+        let all = self.random_all_classes.as_ref()?;
+        all.iter().map(|step| step.get(target).copied()).collect()
+    }
 }
 
 /// Which explanation is cached (so pixel flipping of the shown heatmap does not recompute it).
@@ -96,6 +111,23 @@ fn page_perturbation(shape: &[usize], sidecar: &Sidecar) -> PerturbationConfig {
     cfg.random_orders = 2;
     cfg.baseline = Baseline::black(&sidecar.mean(), &sidecar.std());
     cfg
+}
+
+/// The random orders' mean curve of every class, `[step][class]`, from each order's logits at every
+/// step (`by_order[order][step]`, step 0 being the clean input's `clean`), averaged as the target's
+/// own curve is (f64 sums); None unless every step of every order has all its logits.
+fn random_mean_by_class(by_order: &[Vec<Option<Vec<f32>>>], clean: Vec<f32>) -> Option<Vec<Vec<f32>>> {
+    let steps = by_order.first()?.len();
+    let mut mean = vec![clean];
+    for k in 1..steps {
+        let logits: Vec<&Vec<f32>> = by_order.iter().map(|o| o[k].as_ref()).collect::<Option<_>>()?;
+        if logits.iter().any(|l| l.len() != mean[0].len()) {
+            return None;
+        }
+        let n = logits.len() as f64;
+        mean.push((0..mean[0].len()).map(|c| (logits.iter().map(|l| l[c] as f64).sum::<f64>() / n) as f32).collect());
+    }
+    Some(mean)
 }
 
 impl Session {
@@ -220,7 +252,7 @@ impl Session {
         let t2 = clock();
         let (width, height) = input.display.dimensions();
         let rgb = input.display.as_raw().clone();
-        self.image = Some(CurrentImage { input, acts, random_curves: Vec::new() });
+        self.image = Some(CurrentImage { input, acts, random_curves: Vec::new(), random_all_classes: None });
         self.last = None;
         Ok(Reply {
             response: Response::ImageReady {
@@ -312,30 +344,37 @@ impl Session {
             // a second copy of the weights: only for models that leave the worker room for it
             m.logit_plan = Some(m.bytes.as_ref().and_then(|b| m.model.logit_plan(b, 1).ok()));
         }
-        let (target, patch, patches, steps, morf, random) = {
+        let (target, patch, patches, steps, morf, random, random_all_classes) = {
             let (m, img) = (self.loaded()?, self.image()?);
             let target = target.unwrap_or_else(|| relevance::argmax(m.model.logits(&img.acts).unwrap_or(&[])));
             let input = &img.input.tensor;
             let cfg = page_perturbation(input.shape(), &m.sidecar);
             let scores = patch_scores(&relevance, cfg.patch)?;
             let steps = cfg.steps.min(scores.len());
-            let cached = img.random_curves.iter().find(|(t, _)| *t == target).map(|(_, c)| c.clone());
+            let cached = img.random_curve(target);
             let random_orders: Vec<Vec<usize>> = match cached {
                 Some(_) => Vec::new(),
                 None => (0..cfg.random_orders).map(|r| random_order(scores.len(), cfg.seed, r as u64)).collect(),
             };
             let total = 1 + (1 + random_orders.len()) * steps;
             let mut done = 0;
-            let mut plan_target =
-                m.logit_plan.as_ref().and_then(|p| p.as_ref()).map(|plan| BatchedTarget { plan, target });
+            let plan = m.logit_plan.as_ref().and_then(|p| p.as_ref());
             let mut full_pass = logit_fn(&m.model, target);
+            // Every logit of each pass through the logit plan, in order (for the random orders'
+            // curves of every class).
+            let all_logits: std::cell::RefCell<Vec<Vec<f32>>> = Default::default();
             let mut counted = |x: &Tensor| -> Result<f32> {
                 if !progress(Stage::Faithfulness, done, total) {
                     return Err(Error::Cancelled);
                 }
                 done += 1;
-                match plan_target.as_mut() {
-                    Some(p) => Ok(p.logits(std::slice::from_ref(x))?[0]),
+                match plan {
+                    Some(plan) => {
+                        let logits = plan.run(std::slice::from_ref(x))?.swap_remove(0);
+                        let value = BatchedTarget::pick(&logits, target)?;
+                        all_logits.borrow_mut().push(logits);
+                        Ok(value)
+                    }
                     None => full_pass(x),
                 }
             };
@@ -345,11 +384,21 @@ impl Session {
             // curves[0] = most relevant first, then the random orders; all start at f(x⁰)
             let orders: Vec<Vec<usize>> = std::iter::once(morf_order(&scores)).chain(random_orders).collect();
             let start = counted(input)?;
+            let clean_logits = all_logits.borrow_mut().pop();
             let mut curves = vec![vec![start; steps + 1]; orders.len()];
+            // [curve][step]: every logit, for the random orders (curves 1…), where the plan gave them
+            let mut every_logit: Vec<Vec<Option<Vec<f32>>>> = vec![vec![None; steps + 1]; orders.len()];
             let mut measure = |curves: &mut [Vec<f32>], curve: usize, points: &[usize]| -> Result<()> {
+                all_logits.borrow_mut().clear();
                 let values = perturbation_points(&mut counted, input, &orders[curve], &cfg, points)?;
+                let mut logged = std::mem::take(&mut *all_logits.borrow_mut());
+                if curve == 0 || logged.len() != points.len() {
+                    logged.clear();
+                }
+                let mut logged = logged.into_iter();
                 for (&k, v) in points.iter().zip(values) {
                     curves[curve][k] = v;
+                    every_logit[curve][k] = logged.next();
                 }
                 Ok(())
             };
@@ -381,16 +430,25 @@ impl Session {
             for curve in 0..orders.len() {
                 measure(&mut curves, curve, if curve < first_random { &fine } else { &every })?;
             }
+            let random_all_classes = match (&cached, clean_logits) {
+                (None, Some(clean)) if orders.len() > 1 => random_mean_by_class(&every_logit[1..], clean),
+                _ => None,
+            };
             let random = match cached {
                 Some(curve) => curve,
                 None => (0..=steps)
                     .map(|k| (curves[1..].iter().map(|c| c[k] as f64).sum::<f64>() / (curves.len() - 1) as f64) as f32)
                     .collect(),
             };
-            (target, cfg.patch, scores.len(), steps, curves.swap_remove(0), random)
+            (target, cfg.patch, scores.len(), steps, curves.swap_remove(0), random, random_all_classes)
         };
-        if let Some(img) = self.image.as_mut().filter(|i| !i.random_curves.iter().any(|(t, _)| *t == target)) {
-            img.random_curves.push((target, random.clone()));
+        if let Some(img) = self.image.as_mut() {
+            if img.random_curve(target).is_none() {
+                img.random_curves.push((target, random.clone()));
+            }
+            if random_all_classes.is_some() {
+                img.random_all_classes = random_all_classes;
+            }
         }
         Ok(Reply::new(Response::Faithfulness {
             method,

@@ -99,15 +99,16 @@ impl TargetLogit for BatchedTarget<'_> {
     }
 
     fn logits(&mut self, inputs: &[Tensor]) -> Result<Vec<f32>> {
-        self.plan
-            .run(inputs)?
-            .into_iter()
-            .map(|l| {
-                l.get(self.target).copied().ok_or_else(|| {
-                    Error::Request(format!("class {} does not exist: the model has {} classes", self.target, l.len()))
-                })
-            })
-            .collect()
+        self.plan.run(inputs)?.iter().map(|l| Self::pick(l, self.target)).collect()
+    }
+}
+
+impl BatchedTarget<'_> {
+    /// Logit `target` of one input's logits (an error naming the class when there is no such class).
+    pub fn pick(logits: &[f32], target: usize) -> Result<f32> {
+        logits.get(target).copied().ok_or_else(|| {
+            Error::Request(format!("class {target} does not exist: the model has {} classes", logits.len()))
+        })
     }
 }
 

@@ -1,6 +1,7 @@
 // A benchmark, not a test: times pixel flipping in the page (node tests/e2e/bench-flipping.mjs),
-// for R-LRP alone, then for three more methods compared (the random-order curve is computed once):
-// until the first, coarse look at the curves is drawn, and until the whole run is.
+// for R-LRP alone, then for three more methods compared (the random-order curve is computed once),
+// then for R-LRP alone on another class of the same image (the random orders' passes kept every
+// class's logit): until the first, coarse look at the curves is drawn, and until the whole run is.
 import { launch, startServer, openPage, waitHeatmap, tid, APP_TIMEOUT } from './lib.mjs';
 const browser = await launch();
 const server = await startServer();
@@ -24,6 +25,21 @@ try {
   const second = secs(t);
   await page.waitForSelector(tid('faithfulness-chart') + '[data-curves="4"][data-state="ready"]', { timeout: 8 * APP_TIMEOUT });
   console.log(`pixel flipping, four methods (R-LRP's run already done): the second method's first look ${second}, all complete ${secs(t)}`);
+  for (const m of ['epsilon-plus-flat', 'lrp0', 'zplus']) await page.uncheck(tid('compare-' + m));
+  const current = await page.$eval(tid('heatmap-canvas'), (c) => c.dataset.target);
+  const classes = await page.$$eval(`${tid('top5')} button[data-testid^="class-"]`, (bs) =>
+    bs.map((b) => b.getAttribute('data-testid').slice('class-'.length)).filter((n) => /^\d+$/.test(n)),
+  );
+  const other = classes.find((n) => n !== current);
+  await page.click(`${tid('top5')} ${tid('class-' + other)}`);
+  await waitHeatmap(page, { target: other });
+  await page.waitForSelector(tid('progress') + '[data-busy="false"]', { timeout: APP_TIMEOUT });
+  t = Date.now();
+  await page.click(tid('faithfulness-button'));
+  await page.waitForSelector(tid('faithfulness-chart') + '[data-state="coarse"]', { timeout: 4 * APP_TIMEOUT });
+  const coarseOther = secs(t);
+  await page.waitForSelector(tid('faithfulness-chart') + '[data-state="ready"]', { timeout: 4 * APP_TIMEOUT });
+  console.log(`pixel flipping, R-LRP, another class (${other}) of the same image: first look ${coarseOther}, complete ${secs(t)}`);
   await context.close();
 } finally {
   await browser.close();

@@ -171,6 +171,23 @@ fn another_class_and_pixel_flipping() {
     assert_ne!(morf2, morf, "another method, another order");
     let flips = progress.iter().filter(|p| p.0 == Stage::Faithfulness && p.2 > 1).count();
     assert_eq!(flips, 50, "only the most-relevant-first curve is computed");
+    // Another class of the same image: the random orders' passes kept every class's logit, so
+    // again only the most-relevant-first curve runs, and the random curve is the one a session
+    // that never flipped class 7 computes for class 3.
+    let (r3, progress, _) = flip(&mut s, Method::Rlrp, Some(3));
+    let flips = progress.iter().filter(|p| p.0 == Stage::Faithfulness && p.2 > 1).count();
+    assert_eq!(flips, 50, "another class: only its most-relevant-first curve is computed");
+    let (_, morf3, random3, _) = curves(&r3.response);
+    let mut fresh = Session::new();
+    load(&mut fresh, MODEL);
+    set_image(&mut fresh, &format!("{DIGIT}.png"));
+    let (rf, progress, _) = flip(&mut fresh, Method::Rlrp, Some(3));
+    assert_eq!(progress.iter().filter(|p| p.0 == Stage::Faithfulness && p.2 > 1).count(), 1 + 3 * 49);
+    let (_, morf_fresh, random_fresh, _) = curves(&rf.response);
+    assert_eq!(random3, random_fresh, "class 3's random curve, from the kept logits");
+    assert_eq!(morf3, morf_fresh);
+    assert_ne!(random3, random, "another class, another curve");
+    assert_eq!(random3[0], morf3[0], "both start at class 3's clean logit");
     // A new image forgets it.
     set_image(&mut s, &format!("{DIGIT}.png"));
     let (_, progress) = send(

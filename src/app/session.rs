@@ -443,11 +443,12 @@ impl Session {
             (target, cfg.patch, scores.len(), steps, curves.swap_remove(0), random, random_all_classes)
         };
         if let Some(img) = self.image.as_mut() {
-            if img.random_curve(target).is_none() {
-                img.random_curves.push((target, random.clone()));
-            }
             if random_all_classes.is_some() {
                 img.random_all_classes = random_all_classes;
+            }
+            // only where the curves of every class are not kept (a model without a logit plan)
+            if img.random_curve(target).is_none() {
+                img.random_curves.push((target, random.clone()));
             }
         }
         Ok(Reply::new(Response::Faithfulness {

@@ -16,7 +16,9 @@
     said.push(event);
   };
   try {
-    worker = new Worker("./worker-loader.js");
+    // `?helpers=0`: the engine computes pixel flipping alone (src/app/worker.rs, ALONE_NAME)
+    const alone = /[?&]helpers=0(&|$)/.test(location.search);
+    worker = new Worker("./worker-loader.js", { name: alone ? "rlrp-engine-alone" : "rlrp-engine" });
     worker.addEventListener("message", keep);
     worker.addEventListener("error", keep);
   } catch (_) {

@@ -3,6 +3,10 @@
 //! and answers with [`protocol::Response`]s (progress along the way). The protocol, the session and
 //! the page's state machine ([`page`]) are plain Rust, tested natively; the worker and page glue
 //! exist only on wasm32.
+#[cfg(feature = "engine")]
+pub mod flipping;
+#[cfg(feature = "engine")]
+pub mod helper;
 pub mod page;
 pub mod preprocess_check;
 pub mod protocol;

@@ -157,11 +157,61 @@ pub enum Response {
         /// Area over the perturbation curve, most relevant first (higher = more faithful).
         aopc_morf: f64,
         aopc_random: f64,
+        /// How many of the run's forward passes the helper worker computed (0 without one).
+        #[serde(default)]
+        helper_passes: usize,
     },
     /// The request failed; the worker's state (model, image) is as it was before it.
     Error {
         message: String,
     },
+}
+
+/// A message from the engine's worker to its helper worker, a second worker that computes some of
+/// pixel flipping's forward passes (from the end of the run's list, while the engine's worker goes
+/// from the start).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum HelperRequest {
+    /// Compute `passes` (in that order) until told to stop: `data[0]` = the input and `data[1]` =
+    /// what removed patches become (both f32, little-endian, of `input_shape`); `data[2]` = the
+    /// ONNX bytes of model `model`, unless this helper was sent that model before.
+    Job {
+        job: u64,
+        model: u64,
+        input_shape: Vec<usize>,
+        /// The model's output (logits) tensor and its number of classes.
+        output: String,
+        classes: usize,
+        /// Side of the square patches, in pixels.
+        patch: usize,
+        /// Patch orders, by index.
+        orders: Vec<Vec<usize>>,
+        passes: Vec<HelperPass>,
+    },
+    /// Stop computing job `job` (the engine's worker has every pass).
+    Stop { job: u64 },
+}
+
+/// One forward pass of a pixel-flipping run: the input with the first `k` patches of order `order`
+/// removed; `index` is its place in the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelperPass {
+    pub index: usize,
+    pub order: usize,
+    pub k: usize,
+}
+
+/// A message from the helper worker to the engine's worker.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum HelperReply {
+    /// The helper has started and takes jobs.
+    Ready,
+    /// Pass `index` of job `job`: `data[0]` = its logits (f32, little-endian).
+    Logits { job: u64, index: usize },
+    /// The helper cannot compute job `job` (the engine's worker computes every pass itself).
+    Failed { job: u64, message: String },
 }
 
 /// f32 values as little-endian bytes (for `data`).

@@ -1,11 +1,9 @@
 //! The worker's state and its answer to each request: one model, one image with its forward pass,
 //! and the last explanation. A failed request leaves the state as it was, so the page stays usable.
-use super::protocol::{f32_bytes, LayerMapInfo, Request, Response, SidecarSource, Stage};
+use super::flipping::FlipJob;
+use super::protocol::{f32_bytes, HelperRequest, LayerMapInfo, Request, Response, SidecarSource, Stage};
 use crate::error::{Error, Result};
-use crate::eval::perturbation::{
-    aopc, coarse_points, logit_fn, morf_order, patch_scores, perturbation_points, random_order,
-};
-use crate::eval::perturbation::{Baseline, BatchedTarget, PerturbationConfig};
+use crate::eval::perturbation::{patch_scores, Baseline, PerturbationConfig};
 use crate::explain;
 use crate::forward::Activations;
 use crate::forward::LogitPlan;
@@ -53,21 +51,28 @@ struct LoadedModel {
 struct CurrentImage {
     input: Preprocessed,
     acts: Activations,
-    /// Pixel flipping's random-order curve by target class: it does not depend on the method, so
-    /// comparing methods computes it once.
-    random_curves: Vec<(usize, Vec<f32>)>,
-    /// The random-order curve of every class at once, `[step][class]` (the mean over the random
-    /// orders of each step's logits), when the forward passes gave all the logits: a later class
-    /// of the same image then needs only its most-relevant-first curve.
+    /// Pixel flipping's random-order curve of every class at once, `[step][class]` (the mean over
+    /// the random orders of each step's logits): it depends on neither the method nor the class,
+    /// so comparing methods, or another class of the same image, needs only the
+    /// most-relevant-first curve.
     random_all_classes: Option<Vec<Vec<f32>>>,
+    /// What pixel flipping replaces removed patches with, made at its first use.
+    fill: std::cell::OnceCell<Tensor>,
 }
 
 impl CurrentImage {
+    /// What pixel flipping replaces removed patches with (the page's baseline, of the input's shape).
+    fn flip_fill(&self, sidecar: &Sidecar) -> Result<&Tensor> {
+        if let Some(fill) = self.fill.get() {
+            return Ok(fill);
+        }
+        let shape = self.input.tensor.shape();
+        let fill = page_perturbation(shape, sidecar).baseline.fill(shape)?;
+        Ok(self.fill.get_or_init(|| fill))
+    }
+
     /// The cached random-order curve of `target`, if any.
     fn random_curve(&self, target: usize) -> Option<Vec<f32>> {
-        if let Some((_, c)) = self.random_curves.iter().find(|(t, _)| *t == target) {
-            return Some(c.clone());
-        }
         let all = self.random_all_classes.as_ref()?;
         all.iter().map(|step| step.get(target).copied()).collect()
     }
@@ -87,17 +92,15 @@ pub struct Session {
     model: Option<LoadedModel>,
     image: Option<CurrentImage>,
     last: Option<(ExplanationKey, Explanation)>,
+    /// Counts the models loaded: names the current one to a helper worker (which keeps a model
+    /// it was sent).
+    model_number: u64,
 }
 
 /// The largest model (ONNX bytes) for which pixel flipping builds its logits-only plan, which holds
 /// a second copy of the weights (a wasm32 worker has 4 GB at most); larger ones flip through the
 /// explaining pass.
 const LOGIT_PLAN_MAX_BYTES: usize = 64 << 20;
-
-/// Pixel flipping in the page answers first with every few steps of its curves (about this many
-/// intervals: 7 of the 51 points for 50 steps, 13 of a Lite0's 151 forward passes, ~1.5 s in the
-/// page after its logits-only plan is built), then with all of them.
-const COARSE_INTERVALS: usize = 6;
 
 /// Pixel flipping in the page: patches of 4 px below 64 px inputs (all of them flipped), else
 /// 16 px and 50 steps (a quarter of a 224 × 224 image), against the mean of 2 random orders, so
@@ -111,23 +114,6 @@ fn page_perturbation(shape: &[usize], sidecar: &Sidecar) -> PerturbationConfig {
     cfg.random_orders = 2;
     cfg.baseline = Baseline::black(&sidecar.mean(), &sidecar.std());
     cfg
-}
-
-/// The random orders' mean curve of every class, `[step][class]`, from each order's logits at every
-/// step (`by_order[order][step]`, step 0 being the clean input's `clean`), averaged as the target's
-/// own curve is (f64 sums); None unless every step of every order has all its logits.
-fn random_mean_by_class(by_order: &[Vec<Option<Vec<f32>>>], clean: Vec<f32>) -> Option<Vec<Vec<f32>>> {
-    let steps = by_order.first()?.len();
-    let mut mean = vec![clean];
-    for k in 1..steps {
-        let logits: Vec<&Vec<f32>> = by_order.iter().map(|o| o[k].as_ref()).collect::<Option<_>>()?;
-        if logits.iter().any(|l| l.len() != mean[0].len()) {
-            return None;
-        }
-        let n = logits.len() as f64;
-        mean.push((0..mean[0].len()).map(|c| (logits.iter().map(|l| l[c] as f64).sum::<f64>() / n) as f32).collect());
-    }
-    Some(mean)
 }
 
 impl Session {
@@ -229,6 +215,7 @@ impl Session {
         });
         self.image = None;
         self.last = None;
+        self.model_number += 1;
         Ok(Reply::new(Response::ModelLoaded { name, info, sidecar, sidecar_source: source, load_ms: clock() - t0 }))
     }
 
@@ -252,7 +239,7 @@ impl Session {
         let t2 = clock();
         let (width, height) = input.display.dimensions();
         let rgb = input.display.as_raw().clone();
-        self.image = Some(CurrentImage { input, acts, random_curves: Vec::new(), random_all_classes: None });
+        self.image = Some(CurrentImage { input, acts, random_all_classes: None, fill: Default::default() });
         self.last = None;
         Ok(Reply {
             response: Response::ImageReady {
@@ -327,7 +314,8 @@ impl Session {
     /// are removed first, against the mean of random orders (computed once per target class).
     /// Both curves start at the same unperturbed input, measured once. The coarse points of the
     /// most-relevant-first curve and of the first random order go first, to `interim`; then the
-    /// rest.
+    /// rest. This worker computes every pass; the worker glue shares them with a helper worker
+    /// through [`Session::flip_begin`], [`Session::flip_pass`] and [`Session::flip_end`].
     fn faithfulness(
         &mut self,
         method: Method,
@@ -336,133 +324,108 @@ impl Session {
         progress: ProgressSink,
         interim: InterimSink,
     ) -> Result<Reply> {
+        let mut job = self.flip_begin(method, params, target, progress)?;
+        self.flip_prepare(progress);
+        while let Some(index) = job.next_front() {
+            if !progress(Stage::Faithfulness, job.done(), job.total()) {
+                return Err(Error::Cancelled);
+            }
+            let logits = self.flip_pass(&job, index)?;
+            job.record(index, logits, false);
+            if let Some(first_look) = job.take_first_look() {
+                interim(first_look);
+            }
+        }
+        self.flip_end(job)
+    }
+
+    /// Starts pixel flipping of the explanation of `method` (computed or cached) on the current
+    /// image: the run's passes, none done yet. [`Session::flip_prepare`] then readies this worker's
+    /// forward pass.
+    pub fn flip_begin(
+        &mut self,
+        method: Method,
+        params: MethodParams,
+        target: Option<usize>,
+        progress: ProgressSink,
+    ) -> Result<FlipJob> {
         params.validate()?;
         let key = ExplanationKey { method, params, target };
         let relevance: Tensor = self.explanation(key, false, progress)?.relevance.clone();
+        let (m, img) = (self.loaded()?, self.image()?);
+        let target = target.unwrap_or_else(|| relevance::argmax(m.model.logits(&img.acts).unwrap_or(&[])));
+        let input = &img.input.tensor;
+        let cfg = page_perturbation(input.shape(), &m.sidecar);
+        let scores = patch_scores(&relevance, cfg.patch)?;
+        let classes = m.model.info.classes;
+        if target >= classes {
+            return Err(Error::Request(format!("class {target} does not exist: the model has {classes} classes")));
+        }
+        Ok(FlipJob::new(method, target, &cfg, &scores, img.random_curve(target), classes))
+    }
+
+    /// Builds pixel flipping's logits-only forward pass at its first use (a second copy of the
+    /// weights: only for models that leave the worker room for it; others flip through the
+    /// explaining pass).
+    pub fn flip_prepare(&mut self, progress: ProgressSink) {
         if let Some(m) = self.model.as_mut().filter(|m| m.logit_plan.is_none()) {
             progress(Stage::Faithfulness, 0, 1);
-            // a second copy of the weights: only for models that leave the worker room for it
             m.logit_plan = Some(m.bytes.as_ref().and_then(|b| m.model.logit_plan(b, 1).ok()));
         }
-        let (target, patch, patches, steps, morf, random, random_all_classes) = {
-            let (m, img) = (self.loaded()?, self.image()?);
-            let target = target.unwrap_or_else(|| relevance::argmax(m.model.logits(&img.acts).unwrap_or(&[])));
-            let input = &img.input.tensor;
-            let cfg = page_perturbation(input.shape(), &m.sidecar);
-            let scores = patch_scores(&relevance, cfg.patch)?;
-            let steps = cfg.steps.min(scores.len());
-            let cached = img.random_curve(target);
-            let random_orders: Vec<Vec<usize>> = match cached {
-                Some(_) => Vec::new(),
-                None => (0..cfg.random_orders).map(|r| random_order(scores.len(), cfg.seed, r as u64)).collect(),
-            };
-            let total = 1 + (1 + random_orders.len()) * steps;
-            let mut done = 0;
-            let plan = m.logit_plan.as_ref().and_then(|p| p.as_ref());
-            let mut full_pass = logit_fn(&m.model, target);
-            // Every logit of each pass through the logit plan, in order (for the random orders'
-            // curves of every class).
-            let all_logits: std::cell::RefCell<Vec<Vec<f32>>> = Default::default();
-            let mut counted = |x: &Tensor| -> Result<f32> {
-                if !progress(Stage::Faithfulness, done, total) {
-                    return Err(Error::Cancelled);
-                }
-                done += 1;
-                match plan {
-                    Some(plan) => {
-                        let logits = plan.run(std::slice::from_ref(x))?.swap_remove(0);
-                        let value = BatchedTarget::pick(&logits, target)?;
-                        all_logits.borrow_mut().push(logits);
-                        Ok(value)
-                    }
-                    None => full_pass(x),
-                }
-            };
-            let coarse = coarse_points(steps, COARSE_INTERVALS);
-            let fine: Vec<usize> = (1..=steps).filter(|k| !coarse.contains(k)).collect();
-            let every: Vec<usize> = (1..=steps).collect();
-            // curves[0] = most relevant first, then the random orders; all start at f(x⁰)
-            let orders: Vec<Vec<usize>> = std::iter::once(morf_order(&scores)).chain(random_orders).collect();
-            let start = counted(input)?;
-            let clean_logits = all_logits.borrow_mut().pop();
-            let mut curves = vec![vec![start; steps + 1]; orders.len()];
-            // [curve][step]: every logit, for the random orders (curves 1…), where the plan gave them
-            let mut every_logit: Vec<Vec<Option<Vec<f32>>>> = vec![vec![None; steps + 1]; orders.len()];
-            let mut measure = |curves: &mut [Vec<f32>], curve: usize, points: &[usize]| -> Result<()> {
-                all_logits.borrow_mut().clear();
-                let values = perturbation_points(&mut counted, input, &orders[curve], &cfg, points)?;
-                let mut logged = std::mem::take(&mut *all_logits.borrow_mut());
-                if curve == 0 || logged.len() != points.len() {
-                    logged.clear();
-                }
-                let mut logged = logged.into_iter();
-                for (&k, v) in points.iter().zip(values) {
-                    curves[curve][k] = v;
-                    every_logit[curve][k] = logged.next();
-                }
-                Ok(())
-            };
-            let first_random = orders.len().min(2);
-            for curve in 0..first_random {
-                measure(&mut curves, curve, &coarse[1..])?;
-            }
-            if !fine.is_empty() {
-                let at = |curve: &[f32]| coarse.iter().map(|&k| curve[k]).collect::<Vec<f32>>();
-                let morf = at(&curves[0]);
-                let random = match (&cached, curves.get(1)) {
-                    (Some(curve), _) | (None, Some(curve)) => at(curve),
-                    (None, None) => Vec::new(),
-                };
-                interim(Response::Faithfulness {
-                    method,
-                    target,
-                    patch: cfg.patch,
-                    patches: scores.len(),
-                    steps,
-                    points: coarse.clone(),
-                    complete: false,
-                    aopc_morf: aopc(&morf),
-                    aopc_random: aopc(&random),
-                    morf,
-                    random,
-                });
-            }
-            for curve in 0..orders.len() {
-                measure(&mut curves, curve, if curve < first_random { &fine } else { &every })?;
-            }
-            let random_all_classes = match (&cached, clean_logits) {
-                (None, Some(clean)) if orders.len() > 1 => random_mean_by_class(&every_logit[1..], clean),
-                _ => None,
-            };
-            let random = match cached {
-                Some(curve) => curve,
-                None => (0..=steps)
-                    .map(|k| (curves[1..].iter().map(|c| c[k] as f64).sum::<f64>() / (curves.len() - 1) as f64) as f32)
-                    .collect(),
-            };
-            (target, cfg.patch, scores.len(), steps, curves.swap_remove(0), random, random_all_classes)
-        };
-        if let Some(img) = self.image.as_mut() {
-            if random_all_classes.is_some() {
-                img.random_all_classes = random_all_classes;
-            }
-            // only where the curves of every class are not kept (a model without a logit plan)
-            if img.random_curve(target).is_none() {
-                img.random_curves.push((target, random.clone()));
-            }
+    }
+
+    /// The logits of pass `index` of `job`, through the logits-only plan (or the explaining pass,
+    /// for a model without one).
+    pub fn flip_pass(&self, job: &FlipJob, index: usize) -> Result<Vec<f32>> {
+        let (m, img) = (self.loaded()?, self.image()?);
+        let x = job.input_of(index, &img.input.tensor, img.flip_fill(&m.sidecar)?)?;
+        match m.logit_plan.as_ref().and_then(|p| p.as_ref()) {
+            Some(plan) => Ok(plan.run(std::slice::from_ref(&x))?.swap_remove(0)),
+            None => Ok(m.model.logits(&m.model.forward(&x)?)?.to_vec()),
         }
-        Ok(Reply::new(Response::Faithfulness {
-            method,
-            target,
-            patch,
-            patches,
-            steps,
-            points: (0..=steps).collect(),
-            complete: true,
-            aopc_morf: aopc(&morf),
-            aopc_random: aopc(&random),
-            morf,
-            random,
-        }))
+    }
+
+    /// What a helper worker needs for `job`'s passes from the back: the request and its data
+    /// (the input, the fill, and the ONNX bytes unless `helper_has` is this model's number);
+    /// None where the worker does not keep the model's bytes (too large for a second copy).
+    pub fn flip_helper_request(
+        &self,
+        job_id: u64,
+        job: &FlipJob,
+        helper_has: Option<u64>,
+    ) -> Result<Option<(HelperRequest, Vec<Vec<u8>>)>> {
+        let (m, img) = (self.loaded()?, self.image()?);
+        let Some(bytes) = &m.bytes else { return Ok(None) };
+        if matches!(m.logit_plan, Some(None)) {
+            return Ok(None); // tract cannot plan it for logits alone
+        }
+        let input = &img.input.tensor;
+        let mut data = vec![
+            f32_bytes(input.as_slice().unwrap_or(&[])),
+            f32_bytes(img.flip_fill(&m.sidecar)?.as_slice().unwrap_or(&[])),
+        ];
+        if helper_has != Some(self.model_number) {
+            data.push(bytes.clone());
+        }
+        let request = HelperRequest::Job {
+            job: job_id,
+            model: self.model_number,
+            input_shape: input.shape().to_vec(),
+            output: m.model.info.output_name.clone(),
+            classes: m.model.info.classes,
+            patch: job.patch(),
+            orders: job.orders().to_vec(),
+            passes: job.helper_passes(),
+        };
+        Ok(Some((request, data)))
+    }
+
+    /// Ends pixel flipping: the answer, with the random curves kept for later runs on this image.
+    pub fn flip_end(&mut self, job: FlipJob) -> Result<Reply> {
+        let finished = job.finish()?;
+        if let (Some(img), Some(all)) = (self.image.as_mut(), finished.random_all_classes) {
+            img.random_all_classes = Some(all);
+        }
+        Ok(Reply::new(finished.response))
     }
 }

@@ -292,18 +292,8 @@ fn points_with_fill(
     // x^k for each asked k, handed over `batch` at a time; x is perturbed cumulatively up to it.
     let mut pending = Vec::with_capacity(batch);
     let mut removed = 0;
-    let p = cfg.patch;
     for &k in points {
-        for &i in &order[removed..k] {
-            let (y0, x0) = ((i / cols) * p, (i % cols) * p);
-            for ch in 0..c {
-                for y in y0..(y0 + p).min(h) {
-                    for xx in x0..(x0 + p).min(w) {
-                        x[[0, ch, y, xx]] = fill[[0, ch, y, xx]];
-                    }
-                }
-            }
-        }
+        fill_patches(&mut x, fill, &order[removed..k], cols, cfg.patch, (c, h, w));
         removed = k;
         pending.push(x.clone());
         if pending.len() == batch {
@@ -318,6 +308,41 @@ fn points_with_fill(
         return Err(Error::Request(format!("{} logits for {} inputs", curve.len(), points.len())));
     }
     Ok(curve)
+}
+
+/// Patches `patches` of `x` (NCHW, batch 1, `chw` its other sides) replaced by `fill`'s pixels.
+fn fill_patches(x: &mut Tensor, fill: &Tensor, patches: &[usize], cols: usize, p: usize, chw: (usize, usize, usize)) {
+    let (c, h, w) = chw;
+    for &i in patches {
+        let (y0, x0) = ((i / cols) * p, (i % cols) * p);
+        for ch in 0..c {
+            for y in y0..(y0 + p).min(h) {
+                for xx in x0..(x0 + p).min(w) {
+                    x[[0, ch, y, xx]] = fill[[0, ch, y, xx]];
+                }
+            }
+        }
+    }
+}
+
+/// `x^k`: `input` with the first `k` patches of `order` replaced by `fill` (of the input's shape),
+/// as [`perturbation_points`] builds it step by step; for one point on its own.
+pub fn perturbed(input: &Tensor, fill: &Tensor, order: &[usize], patch: usize, k: usize) -> Result<Tensor> {
+    let (rows, cols) = grid(input.shape(), patch)?;
+    let (_, c, h, w) = nchw(input.shape())?;
+    if fill.shape() != input.shape() {
+        return Err(Error::Request(format!(
+            "a fill of shape {:?} for an input of shape {:?}",
+            fill.shape(),
+            input.shape()
+        )));
+    }
+    if k > order.len() || order[..k].iter().any(|&i| i >= rows * cols) {
+        return Err(Error::Request(format!("step {k} of an order of {} patches of {}", order.len(), rows * cols)));
+    }
+    let mut x = input.clone();
+    fill_patches(&mut x, fill, &order[..k], cols, patch, (c, h, w));
+    Ok(x)
 }
 
 /// AOPC of one curve: `1/(L+1) · Σ_{k=0..L} (curve[0] − curve[k])` (Samek et al. 2017), in f64.

@@ -147,6 +147,28 @@ fn for_batch(g: &mut tract_onnx::pb::GraphProto, batch: usize) {
     g.initializer.extend(rewritten);
 }
 
+/// A logits-only forward pass ([`LogitPlan`]) of the ONNX `bytes`, whose input has `input_shape`
+/// (batch 1) and whose tensor `output` holds `classes` scores, for `batch` inputs at a time: what
+/// [`Model::logit_plan`] builds, for a worker that holds the bytes but not the model.
+pub fn logit_plan_from_bytes(
+    bytes: &[u8],
+    input_shape: &[usize],
+    output: &str,
+    classes: usize,
+    batch: usize,
+) -> Result<LogitPlan> {
+    let mut proto = decode_proto(bytes)?;
+    drop_unused_domains(&mut proto);
+    if let Some(g) = proto.graph.as_mut() {
+        let original = g.clone();
+        prefold::fold_constant_dequantize(g, &mut constants::Constants::new(&original))?;
+        if batch > 1 {
+            for_batch(g, batch);
+        }
+    }
+    LogitPlan::new(&proto, input_shape, output, classes, batch)
+}
+
 impl Model {
     /// Loads an ONNX model from bytes (browser and native alike).
     pub fn from_onnx_bytes(bytes: &[u8], options: &LoadOptions) -> Result<Model> {
@@ -218,16 +240,7 @@ impl Model {
     /// A logits-only forward pass of this model for `batch` inputs at a time ([`LogitPlan`]);
     /// `bytes` are the ONNX bytes the model was loaded from (the model does not keep them).
     pub fn logit_plan(&self, bytes: &[u8], batch: usize) -> Result<LogitPlan> {
-        let mut proto = decode_proto(bytes)?;
-        drop_unused_domains(&mut proto);
-        if let Some(g) = proto.graph.as_mut() {
-            let original = g.clone();
-            prefold::fold_constant_dequantize(g, &mut constants::Constants::new(&original))?;
-            if batch > 1 {
-                for_batch(g, batch);
-            }
-        }
-        LogitPlan::new(&proto, &self.info.input_shape, &self.info.output_name, self.info.classes, batch)
+        logit_plan_from_bytes(bytes, &self.info.input_shape, &self.info.output_name, self.info.classes, batch)
     }
 
     /// The logits of a forward pass.

@@ -77,7 +77,7 @@ export async function firstHeatmapMs(page) {
   return page.evaluate(() => window.__firstHeatmapMs);
 }
 
-export async function openPage(browser, server, { width = 1280, height = 900 } = {}) {
+export async function openPage(browser, server, { width = 1280, height = 900, query = '' } = {}) {
   const context = await browser.newContext({ viewport: { width, height } });
   const problems = { console: [], csp: [], foreign: [], requests: [] };
   context.on('request', (req) => {
@@ -105,7 +105,7 @@ export async function openPage(browser, server, { width = 1280, height = 900 } =
       window.__cspViolations.push(`${e.violatedDirective} blocked ${e.blockedURI || '(inline)'} at ${e.sourceFile}:${e.lineNumber}`);
     });
   });
-  await page.goto(server.url);
+  await page.goto(server.url + query);
   return { context, page, problems };
 }
 

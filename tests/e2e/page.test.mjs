@@ -129,6 +129,33 @@ describe('the page as a product (headless Chromium)', { timeout: 30 * 60000 }, (
     }
   });
 
+  test('pixel flipping shares its forward passes with a helper worker, and its curves equal the engine\'s alone', { timeout: 2 * TEST_TIMEOUT }, async () => {
+    // one run on a page whose engine computes alone (?helpers=0), one with its helper worker
+    const run = async (query) => {
+      const { context, page, problems } = await ready({ query });
+      try {
+        await page.click(tid('faithfulness-button'));
+        const chart = tid('faithfulness-chart');
+        await page.waitForSelector(chart + '[data-state="ready"]', { timeout: 4 * APP_TIMEOUT });
+        const lines = await page.$$eval(chart + ' polyline.line', (ps) => ps.map((p) => p.getAttribute('points')));
+        const helper = await page.$eval(chart + ' polyline.morf', (p) => Number(p.dataset.helperPasses));
+        const aopc = await page.$eval(chart, (c) => [c.dataset.aopcMorf, c.dataset.aopcRandom]);
+        assert.deepEqual(problems.console, [], 'no console error');
+        return { lines, helper, aopc };
+      } finally {
+        await context.close();
+      }
+    };
+    const alone = await run('?helpers=0');
+    const shared = await run('');
+    assert.equal(alone.helper, 0, 'no helper on ?helpers=0');
+    // 151 passes: the engine takes the first look's 13 and then goes on from the front
+    assert.ok(shared.helper >= 30 && shared.helper <= 120, `the helper computed ${shared.helper} of 151 passes`);
+    assert.deepEqual(shared.aopc, alone.aopc, 'the same AOPCs');
+    assert.ok(alone.lines.length >= 2);
+    assert.deepEqual(shared.lines, alone.lines, 'the same curves');
+  });
+
   test('an error is in view when the page is scrolled down, and does not move the layout', { timeout: TEST_TIMEOUT }, async () => {
     const { context, page } = await ready({ width: 1280, height: 800 });
     try {

@@ -289,3 +289,75 @@ fn requests_and_responses_round_trip_as_json() {
     let back: Response = serde_json::from_str(&json).unwrap();
     assert!(matches!(back, Response::Explained { .. }));
 }
+
+/// Pixel flipping shared with a helper worker (the engine's worker from the front of the run's
+/// passes, the helper from the back, taking turns) gives the same answer, bit for bit, as one
+/// worker alone; so does a later run that reuses the random curves the helper's passes gave.
+#[test]
+fn pixel_flipping_shared_with_a_helper_gives_the_same_curves() {
+    use rlrp::app::helper::Helper;
+    use rlrp::app::protocol::{HelperReply, HelperRequest};
+    let mut alone = Session::new();
+    let mut shared = Session::new();
+    let mut helper = Helper::new();
+    for s in [&mut alone, &mut shared] {
+        load(s, MODEL);
+        set_image(s, &format!("{DIGIT}.png"));
+    }
+    let mut helper_has = None;
+    for (job_id, (method, target)) in
+        [(Method::Rlrp, None), (Method::Rlrp, Some(3)), (Method::Zplus, Some(3))].into_iter().enumerate()
+    {
+        let (expected, _, _) = flip(&mut alone, method, target);
+        let mut job = shared.flip_begin(method, MethodParams::default(), target, &mut |_, _, _| true).unwrap();
+        let (request, data) =
+            shared.flip_helper_request(job_id as u64, &job, helper_has).unwrap().expect("a logit plan");
+        assert_eq!(data.len(), if helper_has.is_some() { 2 } else { 3 }, "the model's bytes once");
+        let HelperRequest::Job { model, .. } = &request else { panic!("{request:?}") };
+        helper_has = Some(*model);
+        assert!(helper.take(request, data).is_none(), "the helper takes the job");
+        let (mut by_main, mut by_helper) = (0, 0);
+        while !job.is_complete() {
+            let index = job.next_front().unwrap();
+            let logits = shared.flip_pass(&job, index).unwrap();
+            job.record(index, logits, false);
+            by_main += 1;
+            if let Some((reply, data)) = helper.step() {
+                let HelperReply::Logits { job: id, index } = reply else { panic!("{reply:?}") };
+                assert_eq!(id, job_id as u64);
+                job.record(index, f32_values(&data[0]), true);
+                by_helper += 1;
+            }
+        }
+        helper.take(HelperRequest::Stop { job: job_id as u64 }, vec![]);
+        assert!(!helper.busy(), "stopped");
+        let got = shared.flip_end(job).unwrap().response;
+        let Response::Faithfulness { helper_passes, .. } = &got else { panic!("{got:?}") };
+        assert!(by_main > 0 && by_helper > 0 && *helper_passes > 0, "{by_main} + {by_helper} ({helper_passes})");
+        assert!(*helper_passes <= by_helper, "a pass both computed counts once");
+        let (e, g) = (curves(&expected.response), curves(&got));
+        assert_eq!(e, g, "{method:?} {target:?}");
+        let aopc = |r: &Response| match r {
+            Response::Faithfulness { aopc_morf, aopc_random, target, .. } => (*aopc_morf, *aopc_random, *target),
+            _ => panic!("{r:?}"),
+        };
+        assert_eq!(aopc(&expected.response), aopc(&got));
+    }
+    // a job for a model the helper was not sent fails, and says so
+    let job = shared.flip_begin(Method::Rlrp, MethodParams::default(), None, &mut |_, _, _| true).unwrap();
+    let (mut request, mut data) = shared.flip_helper_request(9, &job, helper_has).unwrap().unwrap();
+    if let HelperRequest::Job { model, .. } = &mut request {
+        *model += 1;
+    }
+    let failed = helper.take(request.clone(), data.clone());
+    assert!(
+        matches!(&failed, Some((HelperReply::Failed { job: 9, message }, _)) if message.contains("not sent model")),
+        "{failed:?}"
+    );
+    data[1].pop();
+    let failed = helper.take(request, data);
+    assert!(
+        matches!(&failed, Some((HelperReply::Failed { message, .. }, _)) if message.contains("the fill has")),
+        "{failed:?}"
+    );
+}

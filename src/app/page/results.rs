@@ -65,6 +65,8 @@ pub struct Faith {
     pub random: Vec<f32>,
     pub aopc_morf: f64,
     pub aopc_random: f64,
+    /// Forward passes the engine's helper worker computed.
+    pub helper_passes: usize,
 }
 
 impl Faith {
@@ -81,6 +83,7 @@ impl Faith {
             random,
             aopc_morf,
             aopc_random,
+            helper_passes,
             ..
         } = response
         else {
@@ -90,7 +93,19 @@ impl Faith {
             && random.len() == points.len()
             && points.windows(2).all(|w| w[0] < w[1])
             && points.last().is_none_or(|&k| k <= steps);
-        fits.then_some(Faith { key, patch, patches, steps, points, complete, morf, random, aopc_morf, aopc_random })
+        fits.then_some(Faith {
+            key,
+            patch,
+            patches,
+            steps,
+            points,
+            complete,
+            morf,
+            random,
+            aopc_morf,
+            aopc_random,
+            helper_passes,
+        })
     }
 }
 

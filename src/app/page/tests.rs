@@ -190,6 +190,7 @@ fn faithfulness(k: &ExplainKey) -> Response {
         random: vec![2.0, 1.5, 1.0],
         aopc_morf: 1.0,
         aopc_random: 0.5,
+        helper_passes: 0,
     }
 }
 
@@ -505,6 +506,7 @@ fn coarse_faithfulness(k: &ExplainKey) -> Response {
             random: vec![2.0, 1.0],
             aopc_morf: 1.0,
             aopc_random: 0.5,
+            helper_passes: 0,
         },
         other => other,
     }
@@ -545,6 +547,7 @@ fn a_coarse_look_at_pixel_flipping_shows_while_the_run_goes_on() {
                 random,
                 aopc_morf,
                 aopc_random,
+                helper_passes: 0,
             }
         }
         other => other,

@@ -279,7 +279,8 @@ pub fn faithfulness_chart(runs: &[Faith]) -> Html {
         html! {
             <>
                 <polyline class={classes!("line", "morf", format!("m{i}"), coarse)} points={line(&r.points, &r.morf)}
-                          data-method={r.key.method.name()} data-points={r.points.len().to_string()} />
+                          data-method={r.key.method.name()} data-points={r.points.len().to_string()}
+                          data-helper-passes={r.helper_passes.to_string()} />
                 { marks(r, classes!("mark", "line", "morf", format!("m{i}"))) }
             </>
         }

@@ -9,7 +9,7 @@ use gloo_timers::callback::Timeout;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{ErrorEvent, Event, MessageEvent, Worker};
+use web_sys::{ErrorEvent, Event, MessageEvent, Worker, WorkerOptions};
 use yew::Callback;
 
 /// What the worker said.
@@ -107,7 +107,7 @@ impl Engine {
         // The first worker is the one www/boot.js started with the page, if it did.
         let (worker, said) = match (epoch == 1).then(take_boot_worker).flatten() {
             Some(early) => early,
-            None => match Worker::new("./worker-loader.js") {
+            None => match Worker::new_with_options("./worker-loader.js", &worker_options()) {
                 Ok(w) => (w, Vec::new()),
                 Err(e) => {
                     let message = format!("cannot start the engine's worker: {}", js_error_text(&e));
@@ -161,6 +161,17 @@ impl Drop for Engine {
     fn drop(&mut self) {
         self.terminate();
     }
+}
+
+/// The engine worker's name: it computes pixel flipping alone on a page opened with `?helpers=0`
+/// (as www/boot.js names the first one).
+fn worker_options() -> WorkerOptions {
+    let alone = web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .is_some_and(|q| q.trim_start_matches('?').split('&').any(|p| p == "helpers=0"));
+    let options = WorkerOptions::new();
+    options.set_name(if alone { "rlrp-engine-alone" } else { "rlrp-engine" });
+    options
 }
 
 /// The message of a JavaScript exception (or its string form).

@@ -2,33 +2,57 @@
 // for R-LRP alone, then for three more methods compared (the random-order curve is computed once),
 // then for R-LRP alone on another class of the same image (the random orders' passes kept every
 // class's logit): until the first, coarse look at the curves is drawn, and until the whole run is.
+// The times are the page's own (performance.now() at the click, and when the chart's attributes
+// change, seen by a MutationObserver), not Playwright's, whose waiting polls every few hundred
+// milliseconds. `QUERY=?helpers=0` opens the page whose engine computes alone (no helper worker).
 import { launch, startServer, openPage, waitHeatmap, tid, APP_TIMEOUT } from './lib.mjs';
 const browser = await launch();
 const server = await startServer();
 try {
-  const { page, context } = await openPage(browser, server, { width: 1280, height: 900 });
+  const { page, context } = await openPage(browser, server, { width: 1280, height: 900, query: process.env.QUERY || '' });
   await waitHeatmap(page);
-  const secs = (t) => `${((Date.now() - t) / 1000).toFixed(1)} s`;
+  // The page records the click on the pixel-flipping button and every change of the chart's
+  // state and number of curves, on its own clock.
+  await page.evaluate(() => {
+    const log = (window.__flipLog = []);
+    document.addEventListener('click', (e) => {
+      if (e.target.closest('[data-testid="faithfulness-button"]')) log.push(['click', performance.now()]);
+    }, true);
+    let last = '';
+    new MutationObserver(() => {
+      const chart = document.querySelector('[data-testid="faithfulness-chart"]');
+      const now = chart ? `${chart.getAttribute('data-state')}/${chart.getAttribute('data-curves')}` : '';
+      if (now !== last) log.push([now, performance.now()]);
+      last = now;
+    }).observe(document.body, { subtree: true, attributes: true, childList: true });
+  });
+  const secs = (ms) => `${(ms / 1000).toFixed(2)} s`;
+  // From the last click to the first chart state matching `re` after it.
+  const since = async (re) => {
+    const log = await page.evaluate(() => window.__flipLog);
+    const click = log.map((e) => e[0]).lastIndexOf('click');
+    const hit = log.slice(click + 1).find((e) => re.test(e[0]));
+    return hit[1] - log[click][1];
+  };
+  const idle = () => page.waitForSelector(tid('progress') + '[data-busy="false"]', { timeout: 4 * APP_TIMEOUT });
   // One method's run: from the click until the coarse look, and until the whole curve.
   const timeOneMethod = async () => {
-    const t = Date.now();
     await page.click(tid('faithfulness-button'));
-    await page.waitForSelector(tid('faithfulness-chart') + '[data-state="coarse"]', { timeout: 4 * APP_TIMEOUT });
-    const coarse = secs(t);
     await page.waitForSelector(tid('faithfulness-chart') + '[data-state="ready"]', { timeout: 4 * APP_TIMEOUT });
-    return `first look ${coarse}, complete ${secs(t)}`;
+    await idle();
+    return `first look ${secs(await since(/^coarse\//))}, complete ${secs(await since(/^ready\//))}`;
   };
   console.log(`pixel flipping, R-LRP alone: ${await timeOneMethod()}`);
   for (const m of ['epsilon-plus-flat', 'lrp0', 'zplus']) await page.check(tid('compare-' + m));
   for (const m of ['epsilon-plus-flat', 'lrp0', 'zplus'])
     await page.waitForSelector(`${tid('compare-canvas')}[data-method="${m}"][data-state="ready"]`, { timeout: APP_TIMEOUT });
-  await page.waitForSelector(tid('progress') + '[data-busy="false"]', { timeout: APP_TIMEOUT });
-  const t = Date.now();
+  await idle();
   await page.click(tid('faithfulness-button'));
-  await page.waitForSelector(tid('faithfulness-chart') + '[data-curves="2"]', { timeout: 8 * APP_TIMEOUT });
-  const second = secs(t);
   await page.waitForSelector(tid('faithfulness-chart') + '[data-curves="4"][data-state="ready"]', { timeout: 8 * APP_TIMEOUT });
-  console.log(`pixel flipping, four methods (R-LRP's run already done): the second method's first look ${second}, all complete ${secs(t)}`);
+  await idle();
+  console.log(
+    `pixel flipping, four methods (R-LRP's run already done): the second method's first look ${secs(await since(/\/2$/))}, all complete ${secs(await since(/^ready\/4$/))}`,
+  );
   for (const m of ['epsilon-plus-flat', 'lrp0', 'zplus']) await page.uncheck(tid('compare-' + m));
   const current = await page.$eval(tid('heatmap-canvas'), (c) => c.dataset.target);
   const classes = await page.$$eval(`${tid('top5')} button[data-testid^="class-"]`, (bs) =>
@@ -37,7 +61,7 @@ try {
   const other = classes.find((n) => n !== current);
   await page.click(`${tid('top5')} ${tid('class-' + other)}`);
   await waitHeatmap(page, { target: other });
-  await page.waitForSelector(tid('progress') + '[data-busy="false"]', { timeout: APP_TIMEOUT });
+  await idle();
   console.log(`pixel flipping, R-LRP, another class (${other}) of the same image: ${await timeOneMethod()}`);
   await context.close();
 } finally {

@@ -311,7 +311,8 @@ impl Session {
     }
 
     /// Pixel flipping of the explanation `key` names: the target logit as the most relevant patches
-    /// are removed first, against the mean of random orders (computed once per target class).
+    /// are removed first, against the mean of random orders (computed once per image: their passes
+    /// keep every class's logit).
     /// Both curves start at the same unperturbed input, measured once. The coarse points of the
     /// most-relevant-first curve and of the first random order go first, to `interim`; then the
     /// rest. This worker computes every pass; the worker glue shares them with a helper worker

@@ -3,8 +3,8 @@
 //! starting a new one (a computation in WebAssembly cannot be interrupted from outside).
 //!
 //! Pixel flipping is many independent forward passes, and a browser has more than one core: the
-//! engine's worker starts a helper worker of its own (the same script, named [`HELPER_NAME`]) once
-//! it has sent its first explanation, and sends it the model with the first pixel-flipping job. The helper takes the run's passes from the back while this
+//! engine's worker starts a helper worker of its own (the same script, named [`HELPER_NAME`]) at
+//! the first pixel-flipping request. The helper takes the run's passes from the back while this
 //! worker takes them from the front ([`super::flipping`]), one pass per task so that the helper's
 //! answers get in; terminating this worker ends its helper too. Where no helper can start (or it
 //! fails), this worker computes every pass itself. A page opened with `?helpers=0` starts the
@@ -185,20 +185,6 @@ impl EngineWorker {
         let mut interim = |response: Response| post(id, &response, &[]);
         let reply = self.session.handle_with_interim(request, msg.data, &clock, &mut progress, &mut interim);
         post(id, &reply.response, &reply.data);
-        // The helper starts (its WebAssembly compiles) while the first heatmap is looked at rather
-        // than when pixel flipping is asked for; it gets the model with its first job.
-        if matches!(reply.response, Response::Explained { .. }) {
-            self.ensure_helper();
-        }
-    }
-
-    /// Starts the helper, unless it runs, cannot, or may not.
-    fn ensure_helper(&mut self) {
-        // a helper only where there is a core for it
-        let cores = scope().navigator().hardware_concurrency();
-        if matches!(self.helper, HelperState::NotStarted) && self.allow_helper && cores >= 2.0 {
-            self.helper = self.spawn_helper();
-        }
     }
 
     /// Hands the helper its share of `job` (starting the helper if need be), readies this worker's
@@ -206,7 +192,11 @@ impl EngineWorker {
     fn start_flip(&mut self, request: u64, job: FlipJob) {
         self.jobs += 1;
         let job_id = self.jobs;
-        self.ensure_helper();
+        // a helper only where there is a core for it
+        let cores = scope().navigator().hardware_concurrency();
+        if matches!(self.helper, HelperState::NotStarted) && self.allow_helper && cores >= 2.0 {
+            self.helper = self.spawn_helper();
+        }
         if let HelperState::Running { has_model, .. } = &self.helper {
             match self.session.flip_helper_request(job_id, &job, *has_model) {
                 Ok(Some((request, data))) => {

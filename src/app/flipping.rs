@@ -194,20 +194,25 @@ impl FlipJob {
             (Some(curve), _) | (None, Some(curve)) => at(curve),
             (None, None) => Vec::new(),
         };
-        Some(Response::Faithfulness {
+        Some(self.answer(self.coarse.clone(), false, morf, random))
+    }
+
+    /// The page's answer: the curves at steps `points`.
+    fn answer(&self, points: Vec<usize>, complete: bool, morf: Vec<f32>, random: Vec<f32>) -> Response {
+        Response::Faithfulness {
             method: self.method,
             target: self.target,
             patch: self.patch,
             patches: self.patches,
             steps: self.steps,
-            points: self.coarse.clone(),
-            complete: false,
+            points,
+            complete,
             aopc_morf: aopc(&morf),
             aopc_random: aopc(&random),
             morf,
             random,
             helper_passes: self.helper_passes,
-        })
+        }
     }
 
     /// The answer, once every pass is done.
@@ -224,20 +229,7 @@ impl FlipJob {
         };
         let random_all_classes = (self.cached.is_none() && self.orders.len() > 1).then(|| self.random_mean_by_class());
         let morf = curves.swap_remove(0);
-        let response = Response::Faithfulness {
-            method: self.method,
-            target: self.target,
-            patch: self.patch,
-            patches: self.patches,
-            steps: self.steps,
-            points: (0..=self.steps).collect(),
-            complete: true,
-            aopc_morf: aopc(&morf),
-            aopc_random: aopc(&random),
-            morf,
-            random,
-            helper_passes: self.helper_passes,
-        };
+        let response = self.answer((0..=self.steps).collect(), true, morf, random);
         Ok(Finished { response, random_all_classes })
     }
 

@@ -361,3 +361,56 @@ fn pixel_flipping_shared_with_a_helper_gives_the_same_curves() {
         "{failed:?}"
     );
 }
+
+/// A helper worker given a bad job says what is wrong (a `Failed` reply naming it) and stays usable:
+/// an input shape over budget (refused before anything is allocated), data that does not fit the
+/// shape, a pass beyond its order, a patch outside the input, an ONNX file that is not one.
+#[test]
+fn a_helper_refuses_bad_jobs_without_crashing() {
+    use rlrp::app::helper::Helper;
+    use rlrp::app::protocol::{f32_bytes, HelperPass, HelperReply, HelperRequest};
+    let onnx = read(&format!("models/{MODEL}.onnx"));
+    let Response::ModelLoaded { info, .. } = load(&mut Session::new(), MODEL).response else { panic!() };
+    let elements: usize = info.input_shape.iter().product();
+    let job = |input_shape: Vec<usize>, orders: Vec<Vec<usize>>, passes: Vec<HelperPass>| HelperRequest::Job {
+        job: 1,
+        model: 7,
+        input_shape,
+        output: info.output_name.clone(),
+        classes: info.classes,
+        patch: 4,
+        orders,
+        passes,
+    };
+    let data = |onnx: &[u8]| vec![f32_bytes(&vec![0.5; elements]), f32_bytes(&vec![0.0; elements]), onnx.to_vec()];
+    let pass = |order, k| HelperPass { index: 3, order, k };
+    let failure = |post: Option<(HelperReply, Vec<Vec<u8>>)>| match post {
+        Some((HelperReply::Failed { job: 1, message }, _)) => message,
+        other => panic!("{other:?}"),
+    };
+    let mut helper = Helper::new();
+    let message = failure(helper.take(job(vec![1, 3, 1 << 20, 1 << 20], vec![], vec![]), data(&onnx)));
+    assert!(message.contains("pixel flipping's input"), "{message}");
+    let mut short = data(&onnx);
+    short[0].truncate(8);
+    let message = failure(helper.take(job(info.input_shape.clone(), vec![vec![0]], vec![pass(0, 1)]), short));
+    assert!(message.contains("the input has 8 bytes"), "{message}");
+    let message = failure(helper.take(job(info.input_shape.clone(), vec![vec![0]], vec![pass(0, 2)]), data(&onnx)));
+    assert!(message.contains("step 2 of order 0"), "{message}");
+    let message = failure(helper.take(job(info.input_shape.clone(), vec![vec![0]], vec![pass(1, 0)]), data(&onnx)));
+    assert!(message.contains("order 1"), "{message}");
+    let message = failure(helper.take(job(info.input_shape.clone(), vec![vec![0]], vec![]), data(b"not an onnx file")));
+    assert!(!message.is_empty());
+    // a patch the input does not have fails at its pass, and ends the job
+    assert!(helper.take(job(info.input_shape.clone(), vec![vec![999]], vec![pass(0, 1)]), data(&onnx)).is_none());
+    assert!(helper.busy());
+    let message = failure(helper.step());
+    assert!(message.contains("step 1 of an order of 1 patches"), "{message}");
+    assert!(!helper.busy() && helper.step().is_none());
+    // and a good job still runs, on the model it holds (no bytes sent again)
+    let mut good = data(&onnx);
+    good.pop();
+    assert!(helper.take(job(info.input_shape.clone(), vec![vec![0, 1]], vec![pass(0, 2)]), good).is_none());
+    let Some((HelperReply::Logits { job: 1, index: 3 }, logits)) = helper.step() else { panic!() };
+    assert_eq!(f32_values(&logits[0]).len(), info.classes);
+}

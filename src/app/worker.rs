@@ -323,17 +323,10 @@ impl EngineWorker {
     }
 
     fn on_helper_message(&mut self, data: &JsValue) {
-        let msg = match wire::decode(data) {
-            Ok(msg) => msg,
-            Err(e) => return self.helper_gone(&format!("it sent an unreadable message ({e})")),
-        };
-        let reply = match serde_json::from_str::<HelperReply>(&msg.body) {
-            Ok(reply) => (reply, msg.data),
-            // its panic hook's last word (the helper aborts after it)
-            Err(_) => match serde_json::from_str::<Response>(&msg.body) {
-                Ok(Response::Panicked { message }) => return self.helper_gone(&format!("it failed ({message})")),
-                _ => return self.helper_gone("it sent an unreadable message"),
-            },
+        let reply = match wire::decode(data).map(|m| (serde_json::from_str::<HelperReply>(&m.body), m.data)) {
+            Ok((Ok(reply), data)) => (reply, data),
+            // A panic message (the helper aborts after it) or something unreadable.
+            Ok((Err(_), _)) | Err(_) => return self.helper_gone("it sent an unreadable message"),
         };
         match reply {
             (HelperReply::Ready, _) => {}

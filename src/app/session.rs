@@ -316,7 +316,7 @@ impl Session {
     /// Both curves start at the same unperturbed input, measured once. The coarse points of the
     /// most-relevant-first curve and of the first random order go first, to `interim`; then the
     /// rest. This worker computes every pass; the worker glue shares them with a helper worker
-    /// through [`Session::flip_begin`], [`Session::flip_pass`] and [`Session::flip_end`].
+    /// through [`Session::flip_begin`], [`Session::flip_step`] and [`Session::flip_end`].
     fn faithfulness(
         &mut self,
         method: Method,
@@ -331,9 +331,7 @@ impl Session {
             if !progress(Stage::Faithfulness, job.done(), job.total()) {
                 return Err(Error::Cancelled);
             }
-            let logits = self.flip_pass(&job, index)?;
-            job.record(index, logits, false);
-            if let Some(first_look) = job.take_first_look() {
+            if let Some(first_look) = self.flip_step(&mut job, index)? {
                 interim(first_look);
             }
         }
@@ -373,6 +371,14 @@ impl Session {
             progress(Stage::Faithfulness, 0, 1);
             m.logit_plan = Some(m.bytes.as_ref().and_then(|b| m.model.logit_plan(b, 1).ok()));
         }
+    }
+
+    /// Computes pass `index` of `job` on this worker and records it; the coarse first look, if
+    /// that pass completes it.
+    pub fn flip_step(&self, job: &mut FlipJob, index: usize) -> Result<Option<Response>> {
+        let logits = self.flip_pass(job, index)?;
+        job.record(index, logits, false);
+        Ok(job.take_first_look())
     }
 
     /// The logits of pass `index` of `job`, through the logits-only plan (or the explaining pass,

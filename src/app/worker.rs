@@ -240,15 +240,13 @@ impl EngineWorker {
                 let (done, total) = (flip.job.done(), flip.job.total());
                 post(id, &Response::Progress { stage: Stage::Faithfulness, done, total }, &[]);
             }
-            match self.session.flip_pass(&flip.job, index) {
-                Ok(logits) => flip.job.record(index, logits, false),
+            match self.session.flip_step(&mut flip.job, index) {
+                Ok(Some(first_look)) => post(id, &first_look, &[]),
+                Ok(None) => {}
                 Err(e) => {
                     self.abandon_flip();
                     return post(id, &Response::Error { message: e.to_string() }, &[]);
                 }
-            }
-            if let Some(first_look) = flip.job.take_first_look() {
-                post(id, &first_look, &[]);
             }
         }
         self.finish_if_complete();

@@ -309,6 +309,11 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
                 s_diff.zip_mut_with(&s_neg, |a, &n| *a = gamma * (*a - n));
                 return split.backward(ctx, &[(&own, &s_all), (&split.w_pos, &s_diff)]);
             }
+            if ctx.layer.weight().is_some() {
+                let (s_pos, s_neg) = gamma_mixed_sign_signals(ctx, r, gamma, stabilizer, &weights);
+                return gamma_mixed_sign_backward(ctx, &s_pos, &s_neg, gamma, &weights);
+            }
+            // implicit weights (pooling): the four terms as Zennit writes them
             let terms = [
                 Term(I::Positive, P::GammaPositive(gamma), P::GammaPositive(gamma)),
                 Term(I::Negative, P::GammaNegative(gamma), P::Zero),
@@ -324,9 +329,6 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
             r_neg.zip_mut_with(z, |a, &zv| *a *= (zv < 0.0) as u8 as f32);
             let s_pos = divide(&r_pos, &(&outs[0] + &outs[1]), stabilizer);
             let s_neg = divide(&r_neg, &(&outs[2] + &outs[3]), stabilizer);
-            if ctx.layer.weight().is_some() {
-                return gamma_mixed_sign_backward(ctx, &s_pos, &s_neg, gamma, &weights);
-            }
             ctx.backward(&ins[0], terms[0], &s_pos, &weights)
                 + ctx.backward(&ins[1], terms[1], &s_pos, &weights)
                 + ctx.backward(&ins[2], terms[2], &s_neg, &weights)
@@ -416,6 +418,36 @@ impl<'c> NonNegativeSplit<'c> {
         g.zip_mut_with(&ctx.x, |a, &b| *a *= b);
         g
     }
+}
+
+/// γ's signals on a mixed-sign input, `s₊ = [z > 0]·R/o₊` and `s₋ = [z < 0]·R/o₋`, from z and one
+/// product instead of four. With G₊ = W + γW⁺ and G₋ = W + γW⁻, Zennit's denominators are
+/// `o₊ = G₊x⁺ + G₋x⁻ + b + γb⁺` and `o₋ = G₋x⁺ + G₊x⁻ + b + γb⁻`. As W⁺x⁺ + W⁻x⁻ = ½(Wx + |W||x|)
+/// and b + γb± = (1 + γ/2)b ± (γ/2)|b|, they are `o± = (1 + γ/2)z ± (γ/2)A` with z = Wx + b and
+/// `A = |W||x| + |b|`. Where each is used (o₊ where z > 0, o₋ where z < 0) its two parts have the
+/// same sign: nothing cancels beyond what cancelled in z, whose rounding the four sums share (a
+/// few ulps of A).
+fn gamma_mixed_sign_signals(
+    ctx: &LayerContext,
+    r: &Tensor,
+    gamma: f32,
+    stabilizer: f32,
+    weights: &ModifiedWeights,
+) -> (Tensor, Tensor) {
+    let z = ctx.output();
+    let w_abs = weights.get(ctx, ParamMod::Abs);
+    let b_abs = ctx.modified_bias(ParamMod::Abs);
+    let x_abs = ctx.x.mapv(f32::abs);
+    let a = ctx.layer.forward_with(&x_abs, w_abs.as_deref().map(|w| w.as_slice()), b_abs.as_deref(), ctx.out_shape);
+    let (own, half) = (1.0 + 0.5 * gamma, 0.5 * gamma);
+    let mut s_pos = r.clone();
+    let mut s_neg = r.clone();
+    ndarray::Zip::from(&mut s_pos).and(&mut s_neg).and(&*z).and(&a).for_each(|sp, sn, &zv, &av| {
+        let rv = *sp;
+        *sp = if zv > 0.0 { stabilised_divide(rv, own * zv + half * av, stabilizer) } else { 0.0 };
+        *sn = if zv < 0.0 { stabilised_divide(rv, own * zv - half * av, stabilizer) } else { 0.0 };
+    });
+    (s_pos, s_neg)
 }
 
 /// γ's backward on a mixed-sign input in two products instead of four. With G₊ = W + γW⁺ and

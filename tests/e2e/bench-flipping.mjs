@@ -40,7 +40,8 @@ try {
     await page.click(tid('faithfulness-button'));
     await page.waitForSelector(tid('faithfulness-chart') + '[data-state="ready"]', { timeout: 4 * APP_TIMEOUT });
     await idle();
-    return `first look ${secs(await since(/^coarse\//))}, complete ${secs(await since(/^ready\//))}`;
+    const helper = await page.$eval(tid('faithfulness-chart') + ' polyline[data-helper-passes]', (l) => l.dataset.helperPasses).catch(() => '?');
+    return `first look ${secs(await since(/^coarse\//))}, complete ${secs(await since(/^ready\//))} (the helper computed ${helper} passes)`;
   };
   console.log(`pixel flipping, R-LRP alone: ${await timeOneMethod()}`);
   for (const m of ['epsilon-plus-flat', 'lrp0', 'zplus']) await page.check(tid('compare-' + m));

@@ -4,7 +4,8 @@
 //
 //   METHODS=alphabeta,rlrp ROUNDS=2 [LINES=120] node tests/e2e/profile-worker.mjs   (after trunk build)
 //   (ROUNDS=0: the start-up and the first heatmap alone; IMAGES=N: then N more images, each a
-//   forward pass and R-LRP, alternating between the first two samples)
+//   forward pass and R-LRP, alternating between the first two samples; FLIP=1: then one pixel
+//   flipping of the last heatmap; QUERY=?helpers=0: the page whose engine computes it alone)
 //
 // The built .wasm has no name section (scripts/post_build.py drops it), so the names come from
 // running wasm-bindgen again on cargo's output (target/wasm32-unknown-unknown/web/rlrp-worker.wasm,
@@ -79,7 +80,7 @@ const names = new Map();
 const server = await startServer();
 const browser = await launch([`--js-flags=--prof --logfile=${dir}/v8-%p.log`]);
 try {
-  const { page } = await openPage(browser, server);
+  const { page } = await openPage(browser, server, { query: process.env.QUERY || '' });
   await waitHeatmap(page, {});
   const samples = await page.$$(tid('sample'));
   for (let i = 0; i < Number(process.env.IMAGES || 0) && samples.length > 1; i++) {
@@ -99,6 +100,10 @@ try {
       await page.selectOption(tid('method-picker'), method);
       await waitHeatmap(page, { method });
     }
+  }
+  if (process.env.FLIP) {
+    await page.click(tid('faithfulness-button'));
+    await page.waitForSelector(tid('faithfulness-chart') + '[data-state="ready"]', { timeout: 4 * 120000 });
   }
 } finally {
   await browser.close();

@@ -370,7 +370,15 @@ impl ModifiedWeights {
         if let Some((_, w)) = self.made.borrow().iter().find(|(k, _)| *k == m) {
             return Some(w.clone());
         }
-        let w = Rc::new(own.iter().map(|&p| m.apply(p)).collect::<Vec<f32>>());
+        // the sign splits as loops of their own, which the compiler vectorises (one loop matching
+        // the modifier per weight was ~5 % of αβ's time in the page)
+        let w: Vec<f32> = match m {
+            ParamMod::Positive => own.iter().map(|&p| positive_part(p)).collect(),
+            ParamMod::Negative => own.iter().map(|&p| negative_part(p)).collect(),
+            ParamMod::Abs => own.iter().map(|&p| p.abs()).collect(),
+            m => own.iter().map(|&p| m.apply(p)).collect(),
+        };
+        let w = Rc::new(w);
         self.made.borrow_mut().push((m, w.clone()));
         Some(w)
     }

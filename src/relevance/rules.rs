@@ -79,7 +79,7 @@ enum ParamMod {
     /// `p + γ·min(p, 0)`
     GammaNegative(f32),
     Square,
-    /// `|p|` = W⁺ − W⁻ (γ's backward on a mixed-sign input)
+    /// `|p|` = W⁺ − W⁻ (γ on a mixed-sign input: |W| and |b| forward, |W| backward)
     Abs,
     Ones,
     Zero,

@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { DIST, REPO, launch, startServer, openPage, waitHeatmap, tid } from './lib.mjs';
+import { DIST, REPO, APP_TIMEOUT, launch, startServer, openPage, waitHeatmap, tid } from './lib.mjs';
 
 const METHODS = (process.env.METHODS || 'alphabeta,rlrp').split(',');
 const ROUNDS = Number(process.env.ROUNDS || 2);
@@ -103,7 +103,7 @@ try {
   }
   if (process.env.FLIP) {
     await page.click(tid('faithfulness-button'));
-    await page.waitForSelector(tid('faithfulness-chart') + '[data-state="ready"]', { timeout: 4 * 120000 });
+    await page.waitForSelector(tid('faithfulness-chart') + '[data-state="ready"]', { timeout: 4 * APP_TIMEOUT });
   }
 } finally {
   await browser.close();

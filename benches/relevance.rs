@@ -1,7 +1,8 @@
 //! Benchmark (not a test): median time of the forward pass and of every relevance method, and the
 //! ratio relevance / forward measured in the same run, beside the peer: tract alone on the same file
-//! (its own plan, logits only). Machines are shared and noisy: medians and ratios, not absolute
-//! numbers, are what to compare.
+//! (its own plan, logits only); then forward + R-LRP on one core and on every core (one image per
+//! core). Machines are shared and noisy: medians and ratios, not absolute numbers, are what to
+//! compare.
 //!
 //!     cargo bench --bench relevance                 # all models
 //!     cargo bench --bench relevance -- mnist        # models whose file name contains "mnist"
@@ -51,7 +52,9 @@ fn main() {
         ("mnist_resnet_mini_fp32_opset13.onnx", "mnist_resnet_mini/mnist_test_00000_label7__input.npy"),
         ("mnist_resnet_mini_int8_weightonly_dq.onnx", "mnist_resnet_mini/mnist_test_00000_label7__input.npy"),
     ];
-    println!("median of {runs} runs after one warm-up, single thread; ratio = method time / forward time");
+    println!(
+        "median of {runs} runs after one warm-up, single thread but the last row; ratio = method time / forward time"
+    );
     for (file, input) in cases {
         if !file.contains(&filter) {
             continue;
@@ -93,5 +96,28 @@ fn main() {
             let ms = time(runs, || explain(&model, &acts, method, &opts, &mut |_, _| true).expect("explain"));
             println!("  {:<20} {:>9.2} ms  ratio {:>5.2}", method.name(), ms, ms / forward);
         }
+        // Every core: forward + R-LRP of one image per core at once (how `rlrp eval --threads`
+        // uses them), the wall time per image against one image on one core.
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let opts = options_for(None, MethodParams::default(), None);
+        let one = || {
+            let acts = model.forward(&x).expect("forward");
+            explain(&model, &acts, Method::Rlrp, &opts, &mut |_, _| true).expect("explain")
+        };
+        let single = time(runs, one);
+        let per = time(runs, || {
+            std::thread::scope(|s| {
+                for _ in 0..cores {
+                    s.spawn(one);
+                }
+            })
+        }) / cores as f64;
+        println!("  {:<20} {:>9.2} ms", "forward + rlrp", single);
+        println!(
+            "  {:<20} {:>9.2} ms  per image, {cores} at once ({:.2} × one core's)",
+            format!("  {cores} cores"),
+            per,
+            per / single
+        );
     }
 }

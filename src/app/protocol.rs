@@ -62,6 +62,8 @@ pub enum SidecarSource {
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     LoadingModel,
+    /// The model planned again for a method that reads more of the forward pass than R-LRP.
+    Planning,
     Preprocessing,
     Forward,
     /// Relevance: `done` of `total` nodes.
@@ -74,6 +76,7 @@ impl Stage {
     pub fn label(self) -> &'static str {
         match self {
             Stage::LoadingModel => "loading model",
+            Stage::Planning => "preparing the forward pass for this method",
             Stage::Preprocessing => "decoding image",
             Stage::Forward => "forward pass",
             Stage::Relevance => "relevance",

@@ -5,8 +5,7 @@ use super::protocol::{f32_bytes, HelperRequest, LayerMapInfo, Request, Response,
 use crate::error::{Error, Result};
 use crate::eval::perturbation::{patch_scores, Baseline, PerturbationConfig};
 use crate::explain;
-use crate::forward::Activations;
-use crate::forward::LogitPlan;
+use crate::forward::{Activations, Keep, LogitPlan};
 use crate::heatmap::channel_sum;
 use crate::model::{LoadOptions, Model};
 use crate::npy::write_npy;
@@ -197,7 +196,10 @@ impl Session {
         if let Some(sc) = &sidecar {
             sc.validate()?;
         }
-        let options = LoadOptions { input_shape: sidecar.as_ref().map(|s| s.input_shape()) };
+        // The first forward passes keep only what R-LRP reads (faster); the first other method plans
+        // the model again from its bytes (`Session::serve`), so without them every method's plan.
+        let keep = if bytes.len() <= LOGIT_PLAN_MAX_BYTES { Keep::Rlrp } else { Keep::Everything };
+        let options = LoadOptions { input_shape: sidecar.as_ref().map(|s| s.input_shape()), keep };
         let model = Model::from_onnx_bytes(bytes, &options)?;
         let mut sidecar = sidecar.unwrap_or_else(|| Sidecar::default_for_input_shape(model.input_shape()));
         if let Some(text) = labels {
@@ -255,6 +257,23 @@ impl Session {
         })
     }
 
+    /// Makes the current image's forward pass keep what `method` reads: a model planned for R-LRP
+    /// alone is planned again for every method (once per model), and the image's forward pass is
+    /// run again through that plan.
+    fn serve(&mut self, method: Method, progress: ProgressSink) -> Result<()> {
+        let Some(m) = self.model.as_mut() else { return Ok(()) };
+        if !m.model.serves(method) {
+            progress(Stage::Planning, 0, 1);
+            let bytes = m.bytes.as_deref().ok_or_else(|| Error::Request("the model's bytes were not kept".into()))?;
+            m.model.keep_everything(bytes)?;
+        }
+        if let Some(img) = self.image.as_mut().filter(|img| !img.acts.keep().serves(method)) {
+            progress(Stage::Forward, 0, 1);
+            img.acts = m.model.forward(&img.input.tensor)?;
+        }
+        Ok(())
+    }
+
     fn image(&self) -> Result<&CurrentImage> {
         self.image.as_ref().ok_or_else(|| Error::Request("no image is loaded".into()))
     }
@@ -269,6 +288,7 @@ impl Session {
         let cached =
             self.last.as_ref().is_some_and(|(k, e)| *k == key && (!keep_layer_maps || !e.layer_maps.is_empty()));
         if !cached {
+            self.serve(key.method, progress)?;
             let m = self.loaded()?;
             let img = self.image()?;
             let mut options = explain::options_for(key.target, key.params.clone(), Some(&m.sidecar));
@@ -290,6 +310,8 @@ impl Session {
         progress: ProgressSink,
     ) -> Result<Reply> {
         params.validate()?;
+        // a wider forward plan first, if the method needs one: not relevance time
+        self.serve(method, progress)?;
         let t0 = clock();
         let key = ExplanationKey { method, params: params.clone(), target };
         self.last = None;

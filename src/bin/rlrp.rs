@@ -177,7 +177,7 @@ mod cli {
         let t = Instant::now();
         let bytes = read(&args.model)?;
         let sidecar = find_sidecar(args)?;
-        let options = LoadOptions { input_shape: sidecar.as_ref().map(|s| s.input_shape()) };
+        let options = LoadOptions { input_shape: sidecar.as_ref().map(|s| s.input_shape()), ..Default::default() };
         let model = Model::from_onnx_bytes(&bytes, &options)?;
         timings.load_ms = ms(t);
 
@@ -417,7 +417,7 @@ mod cli {
                 sidecar::find_sidecar(model_path, &[Path::new("models"), &repo_models])?
             }
         };
-        let options = LoadOptions { input_shape: sidecar.as_ref().map(|s| s.input_shape()) };
+        let options = LoadOptions { input_shape: sidecar.as_ref().map(|s| s.input_shape()), ..Default::default() };
         let model = Model::from_onnx_bytes(&bytes, &options)?;
         let sc = sidecar.clone().unwrap_or_else(|| {
             eprintln!("warning: no sidecar for {}: pixels scaled to [0, 1], image stretched", model_path.display());

@@ -1,6 +1,7 @@
 //! The forward pass, run by tract. The plan's outputs are the logits plus every activation the
 //! relevance pass reads (each op says which: [`crate::model::graph::Op::reads_activations`]), so one
-//! run yields all of them. Depthwise convolutions run on our kernel ([`depthwise`]); in the browser,
+//! run yields all of them: for every method, or for R-LRP alone ([`Keep`]), whose plan keeps no
+//! activation's input and so lets tract fuse Conv + Clip. Depthwise convolutions run on our kernel ([`depthwise`]); in the browser,
 //! tract's wide 4×16 matrix kernel runs where its tiles fill ([`kernel_choice`]).
 mod depthwise;
 mod fake_quant;
@@ -9,6 +10,7 @@ mod out_of_place;
 
 use crate::budget;
 use crate::error::{Error, Result};
+use crate::method::{Family, Method};
 use crate::model::graph::{Graph, ValueId};
 use crate::tensor::{ndarray, Tensor, TensorView};
 use std::cell::{Cell, RefCell};
@@ -137,9 +139,11 @@ impl TypedWithValues {
     }
 
     /// Optimises the model into a runnable plan whose outputs are the values the graph's relevance pass
-    /// needs.
-    pub fn into_engine(mut self, graph: &Graph) -> Result<Engine> {
-        let needed = values_to_keep(graph);
+    /// needs, for every method or for R-LRP alone. The optimiser's budget is judged on the plan
+    /// for every method, so that a model is accepted or refused at load whichever plan it starts with.
+    pub fn into_engine(mut self, graph: &Graph, keep: Keep) -> Result<Engine> {
+        self.check_optimiser_work(values_to_keep(graph, Keep::Everything).len())?;
+        let needed = values_to_keep(graph, keep);
         let mut outlets = Vec::new();
         let mut kept = Vec::new();
         let current = self.model.output_outlets().map_err(|e| Error::Engine(e.to_string()))?.to_vec();
@@ -154,17 +158,17 @@ impl TypedWithValues {
             kept.push(v);
         }
         guarded("selecting outputs", || self.model.select_output_outlets(&outlets))?;
-        self.check_optimiser_work()?;
         let plan = guarded("optimising the model", || optimise(self.model))?;
-        Ok(Engine { plan, kept, input_shape: graph.values[graph.input].shape.clone() })
+        Ok(Engine { plan, kept, keep, input_shape: graph.values[graph.input].shape.clone() })
     }
 
-    /// Refuses a model that would keep tract's optimiser busy for minutes ([`budget::optimiser_work`]).
-    fn check_optimiser_work(&self) -> Result<()> {
+    /// Refuses a model that would keep tract's optimiser busy for minutes ([`budget::optimiser_work`])
+    /// as a plan with `outputs` outputs.
+    fn check_optimiser_work(&self, outputs: usize) -> Result<()> {
         let nodes = self.model.nodes();
         let readers = || nodes.iter().flat_map(|n| n.outputs.iter().map(|o| o.successors.len()));
         let convolutions = nodes.iter().filter(|n| n.op.name() == "Conv").count();
-        let work = budget::optimiser_work(readers(), self.model.outputs.len(), convolutions);
+        let work = budget::optimiser_work(readers(), outputs, convolutions);
         budget::check_optimiser_work(work, nodes.len(), readers().max().unwrap_or(0), convolutions)
     }
 }
@@ -181,13 +185,35 @@ fn optimise(mut model: TypedModel) -> TractResult<Arc<TypedRunnableModel>> {
     model.into_runnable()
 }
 
+/// Which values a forward plan keeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Keep {
+    /// What any method reads: also the inputs of activations and saturations, which the gradients
+    /// differentiate and from which the LRP rules take a layer's output z instead of computing it.
+    #[default]
+    Everything,
+    /// What R-LRP reads (RLRP.md: relevance passes activations, saturations and gates unchanged):
+    /// a layer's output z before its ReLU6 is not kept, so tract fuses the clamp into the
+    /// convolution's kernel instead of writing z and then the clamped copy.
+    Rlrp,
+}
+
+impl Keep {
+    /// True when this plan's activations are all that `method` reads.
+    pub fn serves(self, method: Method) -> bool {
+        self == Keep::Everything || matches!(method.family(), Family::Rlrp { .. })
+    }
+}
+
 /// The values the relevance pass reads: the logits and the inputs of every node whose rule depends on
-/// activations (linear layers, activations, max-pool, skip additions).
-pub fn values_to_keep(graph: &Graph) -> Vec<ValueId> {
+/// activations (linear layers, activations, max-pool, skip additions), for every method or for
+/// R-LRP alone.
+pub fn values_to_keep(graph: &Graph, keep: Keep) -> Vec<ValueId> {
+    let rlrp_only = keep == Keep::Rlrp;
     let mut keep = vec![false; graph.values.len()];
     keep[graph.output] = true;
     for n in &graph.nodes {
-        for k in n.op.reads_activations(n.inputs.len()) {
+        for k in n.op.reads_activations(n.inputs.len(), rlrp_only) {
             keep[n.inputs[k]] = true;
         }
     }
@@ -199,6 +225,7 @@ pub fn values_to_keep(graph: &Graph) -> Vec<ValueId> {
 pub struct Engine {
     plan: Arc<TypedRunnableModel>,
     kept: Vec<ValueId>,
+    keep: Keep,
     input_shape: Vec<usize>,
 }
 
@@ -207,6 +234,7 @@ pub struct Engine {
 /// EfficientNet-Lite0, most of it fresh pages); [`Activations::get`] lends a view.
 pub struct Activations {
     values: Vec<Option<Kept>>,
+    keep: Keep,
 }
 
 /// One kept activation: tract's output tensor (f32, contiguous, as many elements as `shape`) read
@@ -217,6 +245,11 @@ enum Kept {
 }
 
 impl Activations {
+    /// Which values the plan that made these kept.
+    pub fn keep(&self) -> Keep {
+        self.keep
+    }
+
     /// The activation of value `v`, if the forward pass kept it.
     pub fn get(&self, v: ValueId) -> Option<TensorView<'_>> {
         match self.values.get(v)?.as_ref()? {
@@ -229,6 +262,11 @@ impl Activations {
 }
 
 impl Engine {
+    /// Which values this plan keeps.
+    pub fn keep(&self) -> Keep {
+        self.keep
+    }
+
     pub fn input_shape(&self) -> &[usize] {
         &self.input_shape
     }
@@ -265,7 +303,7 @@ impl Engine {
             values[v] = Some(Kept::Tract { tensor, shape });
         }
         values[graph.input] = Some(Kept::Ours(input.clone()));
-        Ok(Activations { values })
+        Ok(Activations { values, keep: self.keep })
     }
 }
 

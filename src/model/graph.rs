@@ -398,9 +398,12 @@ impl Op {
     }
 
     /// The inputs (indices into the node's inputs) whose forward activations the backward pass of
-    /// this op reads; the forward plan keeps exactly those ([`crate::forward::values_to_keep`]).
-    pub fn reads_activations(&self, inputs: usize) -> Vec<usize> {
+    /// this op reads, for any method, or (`rlrp_only`) for R-LRP alone, which passes relevance
+    /// through activations, saturations, gates and softmax without reading them (RLRP.md); the
+    /// forward plan keeps exactly those ([`crate::forward::values_to_keep`]).
+    pub fn reads_activations(&self, inputs: usize, rlrp_only: bool) -> Vec<usize> {
         match self {
+            Op::Activation(_) | Op::Saturate { .. } | Op::Gate { .. } | Op::Softmax { .. } if rlrp_only => Vec::new(),
             Op::Linear(_)
             | Op::Activation(_)
             | Op::MaxPool(_)

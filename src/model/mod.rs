@@ -12,7 +12,8 @@ pub mod scalar;
 
 use crate::budget;
 use crate::error::{Error, Result};
-use crate::forward::{Activations, Engine, LogitPlan, TypedWithValues};
+use crate::forward::{Activations, Engine, Keep, LogitPlan, TypedWithValues};
+use crate::method::Method;
 use crate::tensor::Tensor;
 use graph::{Graph, Op};
 use std::collections::BTreeMap;
@@ -27,6 +28,9 @@ pub struct LoadOptions {
     /// The input shape (batch included), for models whose input has free dimensions. A free batch
     /// dimension alone is set to 1 without this.
     pub input_shape: Option<Vec<usize>>,
+    /// What the forward pass keeps: for every method (the default), or for R-LRP alone (a faster
+    /// pass; [`Model::keep_everything`] widens it when another method is asked for).
+    pub keep: Keep,
 }
 
 /// A loaded, canonised model ready to explain.
@@ -212,7 +216,7 @@ impl Model {
                 "the output has shape {out_shape:?}; a classifier outputs one score per class, e.g. [1, classes]"
             )));
         }
-        let engine = typed.into_engine(&graph)?;
+        let engine = typed.into_engine(&graph, options.keep)?;
         let opset = proto
             .opset_import
             .iter()
@@ -232,9 +236,30 @@ impl Model {
         Ok(Model { graph, info, engine })
     }
 
-    /// Runs the forward pass, keeping every activation the relevance pass needs.
+    /// Runs the forward pass, keeping every activation the relevance pass needs (of the methods
+    /// [`Model::serves`]).
     pub fn forward(&self, input: &Tensor) -> Result<Activations> {
         self.engine.run(&self.graph, input)
+    }
+
+    /// True when this model's forward pass keeps what `method` reads.
+    pub fn serves(&self, method: Method) -> bool {
+        self.engine.keep().serves(method)
+    }
+
+    /// Replaces a forward plan for R-LRP alone by one for every method, planned again from the
+    /// ONNX `bytes` this model was loaded from (the model does not keep them).
+    pub fn keep_everything(&mut self, bytes: &[u8]) -> Result<()> {
+        if self.engine.keep() == Keep::Everything {
+            return Ok(());
+        }
+        let options = LoadOptions { input_shape: Some(self.info.input_shape.clone()), keep: Keep::Everything };
+        let wider = Model::from_onnx_bytes(bytes, &options)?;
+        if wider.info.output_name != self.info.output_name || wider.graph.values.len() != self.graph.values.len() {
+            return Err(Error::Request("these are not the bytes the model was loaded from".into()));
+        }
+        self.engine = wider.engine;
+        Ok(())
     }
 
     /// A logits-only forward pass of this model for `batch` inputs at a time ([`LogitPlan`]);

@@ -102,6 +102,12 @@ pub fn explain_observed(
     observe: Observer,
 ) -> Result<Explanation> {
     options.params.validate()?;
+    if !acts.keep().serves(method) {
+        return Err(Error::Request(format!(
+            "this forward pass kept only what R-LRP reads; {} needs one that keeps every activation",
+            method.name()
+        )));
+    }
     let logits = model.logits(acts)?;
     let target = options.target.unwrap_or_else(|| argmax(logits));
     if target >= logits.len() {

@@ -4,6 +4,7 @@
 //   RLRP_BENCH_JSON=out.json node tests/e2e/bench.mjs   (also writes the numbers as JSON)
 //   METHOD_ROUNDS=3 node tests/e2e/bench.mjs            (every method 3 times: medians, not one sample)
 //   IMAGE_ROUNDS=5 node tests/e2e/bench.mjs             (the two dropped photos 5 times: 14 forward samples, not 4)
+//   METHODS=rlrp,alphabeta node tests/e2e/bench.mjs     (only those methods in the table of every method)
 //
 // In headless Chromium, on the default model (EfficientNet-Lite0 int8, 224×224): model load time,
 // forward time and R-LRP relevance time as the worker measures them (performance.now(), shown by the
@@ -109,7 +110,10 @@ try {
   }
   // Every other method's relevance, on the last image (its forward pass is done once), in
   // METHOD_ROUNDS rounds (default 1) through all methods: the table then shows medians.
-  const methods = await page.$$eval(`${tid('method-picker')} option`, (os) => os.map((o) => o.value));
+  const only = process.env.METHODS ? process.env.METHODS.split(',') : null;
+  const methods = (await page.$$eval(`${tid('method-picker')} option`, (os) => os.map((o) => o.value))).filter(
+    (m) => !only || only.includes(m),
+  );
   for (let round = 0; round < METHOD_ROUNDS; round++) {
     for (const method of methods) {
       await page.selectOption(tid('method-picker'), method);

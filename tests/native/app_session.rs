@@ -414,3 +414,36 @@ fn a_helper_refuses_bad_jobs_without_crashing() {
     let Some((HelperReply::Logits { job: 1, index: 3 }, logits)) = helper.step() else { panic!() };
     assert_eq!(f32_values(&logits[0]).len(), info.classes);
 }
+
+/// The page's session plans a model for R-LRP alone at load; the first other method plans it again
+/// for every method (reported as a planning and a forward stage, outside the relevance time)
+/// and gives the map a session that computed it first would give; later images use that plan.
+#[test]
+fn the_first_method_beyond_rlrp_widens_the_forward_plan() {
+    let digit = format!("{DIGIT}.png");
+    let relevance = |r: &Reply| rlrp::npy::read_npy(&r.data[1]).unwrap();
+    let mut fresh = Session::new();
+    load(&mut fresh, MODEL);
+    set_image(&mut fresh, &digit);
+    let (gradient_first, _) = explain(&mut fresh, Method::Gradient, None);
+    let (epsilon_first, _) = explain(&mut fresh, Method::Epsilon, None);
+
+    let mut s = Session::new();
+    load(&mut s, MODEL);
+    set_image(&mut s, &digit);
+    let (r, progress) = explain(&mut s, Method::Rlrp, None);
+    assert!(matches!(r.response, Response::Explained { .. }), "{:?}", r.response);
+    assert!(!progress.iter().any(|p| p.0 == Stage::Planning), "R-LRP needs no second plan");
+    let (r, progress) = explain(&mut s, Method::Gradient, None);
+    assert!(matches!(r.response, Response::Explained { .. }), "{:?}", r.response);
+    assert!(progress.iter().any(|p| p.0 == Stage::Planning) && progress.iter().any(|p| p.0 == Stage::Forward));
+    assert_eq!(relevance(&r), relevance(&gradient_first));
+    let (r, progress) = explain(&mut s, Method::Epsilon, None);
+    assert!(!progress.iter().any(|p| p.0 == Stage::Planning || p.0 == Stage::Forward), "planned once");
+    assert_eq!(relevance(&r), relevance(&epsilon_first));
+    // another image: the wider plan from the start
+    set_image(&mut s, &digit);
+    let (r, progress) = explain(&mut s, Method::Gradient, None);
+    assert!(!progress.iter().any(|p| p.0 == Stage::Planning || p.0 == Stage::Forward));
+    assert_eq!(relevance(&r), relevance(&gradient_first));
+}

@@ -360,7 +360,7 @@ fn free_input_dimension_with_a_given_shape() {
     let mut b = mlp(None);
     b.output("logits", &[1, 2]);
     b.free_dim("x", 0, "N").free_dim("x", 1, "F");
-    let opts = LoadOptions { input_shape: Some(vec![1, 4]) };
+    let opts = LoadOptions { input_shape: Some(vec![1, 4]), ..Default::default() };
     let model = Model::from_onnx_bytes(&b.build(), &opts).unwrap_or_else(|e| panic!("with an input shape: {e}"));
     assert_eq!(model.input_shape(), &[1, 4]);
     assert!(model.forward(&x4()).is_ok());
@@ -399,7 +399,7 @@ fn input_of_the_wrong_shape() {
         assert!(e.to_string().contains("[1, 4]"), "{e}");
     }
     // The same through LoadOptions: an input shape of the wrong rank.
-    let opts = LoadOptions { input_shape: Some(vec![1, 2, 2]) };
+    let opts = LoadOptions { input_shape: Some(vec![1, 2, 2]), ..Default::default() };
     match Model::from_onnx_bytes(&mlp_bytes(None), &opts) {
         Err(Error::InputShape { expected, got }) => assert_eq!((expected, got), (vec![1, 4], vec![1, 2, 2])),
         Err(other) => panic!("{other:?}"),
@@ -413,7 +413,7 @@ fn load_options_shape_the_weights_cannot_take() {
     // were it free, the Gemm (64·7·7 features) could not take a 32×32 input's 64·8·8 anyway.
     let bytes = read("models/mnist_simple_cnn_fp32_opset13.onnx");
     for shape in [vec![1, 1, 32, 32], vec![1, 3, 28, 28], vec![1, 1, 2, 2]] {
-        let opts = LoadOptions { input_shape: Some(shape.clone()) };
+        let opts = LoadOptions { input_shape: Some(shape.clone()), ..Default::default() };
         match Model::from_onnx_bytes(&bytes, &opts) {
             Ok(_) => panic!("input shape {shape:?} was accepted"),
             Err(e) => {

@@ -200,3 +200,56 @@ fn static_qdq_gradient_sees_the_quantiser_saturation() {
     assert!((0.5..2.0).contains(&ratio), "‖R‖₁ of the static QDQ gradient is {ratio:.3e}× the f32 model's");
     assert!(r >= 0.6, "static QDQ gradient vs f32: Pearson r {r:.3}");
 }
+
+/// The forward plan for R-LRP alone (no activation's input kept, so tract fuses Conv + Clip)
+/// keeps fewer values, gives R-LRP the same map bit for bit as the plan for every method, and
+/// refuses the methods it does not serve with a message naming what is missing; after
+/// `keep_everything` the same model serves them all.
+#[test]
+fn the_rlrp_plan_gives_rlrp_the_same_map_and_refuses_other_methods() {
+    for file in ["efficientnet_lite0_int8_weightonly_dq.onnx", "mnist_resnet_mini_fp32_opset13.onnx"] {
+        let bytes = read(&format!("models/{file}"));
+        let everything = Model::from_onnx_bytes(&bytes, &LoadOptions::default()).unwrap();
+        let lean_options = LoadOptions { keep: rlrp::forward::Keep::Rlrp, ..Default::default() };
+        let mut lean = Model::from_onnx_bytes(&bytes, &lean_options).unwrap();
+        let graph = &everything.graph;
+        let (all, rlrp_only) = (
+            rlrp::forward::values_to_keep(graph, rlrp::forward::Keep::Everything),
+            rlrp::forward::values_to_keep(graph, rlrp::forward::Keep::Rlrp),
+        );
+        assert!(rlrp_only.len() < all.len(), "{file}: {} of {} values", rlrp_only.len(), all.len());
+        assert!(rlrp_only.iter().all(|v| all.contains(v)));
+        assert!(lean.serves(Method::Rlrp) && lean.serves(Method::RlrpDivfree));
+        assert!(!lean.serves(Method::Gradient) && !lean.serves(Method::Epsilon) && everything.serves(Method::Gamma));
+
+        let shape = everything.input_shape().to_vec();
+        let n: usize = shape.iter().product();
+        let x = rlrp::tensor::Tensor::from_shape_vec(
+            rlrp::tensor::ndarray::IxDyn(&shape),
+            (0..n).map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0).collect(),
+        )
+        .unwrap();
+        let opts = options_for(None, MethodParams::default(), None);
+        let (full_acts, lean_acts) = (everything.forward(&x).unwrap(), lean.forward(&x).unwrap());
+        assert_eq!(everything.logits(&full_acts).unwrap(), lean.logits(&lean_acts).unwrap(), "{file}");
+        for method in [Method::Rlrp, Method::RlrpDivfree] {
+            let a = explain(&everything, &full_acts, method, &opts, &mut no_progress()).unwrap();
+            let b = explain(&lean, &lean_acts, method, &opts, &mut no_progress()).unwrap();
+            assert_eq!(a.relevance, b.relevance, "{file} {method:?}");
+        }
+        for method in [Method::Gradient, Method::Epsilon, Method::Alphabeta] {
+            let e = explain(&lean, &lean_acts, method, &opts, &mut no_progress()).unwrap_err().to_string();
+            assert!(e.contains("kept only what R-LRP reads") && e.contains(method.name()), "{e}");
+        }
+        lean.keep_everything(&bytes).unwrap();
+        let acts = lean.forward(&x).unwrap();
+        for method in [Method::Gradient, Method::Epsilon] {
+            let a = explain(&everything, &full_acts, method, &opts, &mut no_progress()).unwrap();
+            let b = explain(&lean, &acts, method, &opts, &mut no_progress()).unwrap();
+            assert_eq!(a.relevance, b.relevance, "{file} {method:?}");
+        }
+        let other = read("models/mnist_simple_cnn_fp32_opset13.onnx");
+        let mut again = Model::from_onnx_bytes(&bytes, &lean_options).unwrap();
+        assert!(again.keep_everything(&other).is_err(), "{file}: another model's bytes");
+    }
+}

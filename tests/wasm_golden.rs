@@ -229,6 +229,53 @@ mod browser {
         assert!(picked(1000, 1280, 1).ends_with("x1"), "a matrix × vector kernel for N = 1");
     }
 
+    /// The depthwise convolution's simd128 path (`direct_row`'s blocks of 16, 8 and 4 outputs over
+    /// zero-padded phase planes) against a direct sum, on EfficientNet-Lite0's kinds of layers
+    /// (3×3 and 5×5, strides 1 and 2) and on odd widths.
+    #[wasm_bindgen_test]
+    fn depthwise_convolutions_match_a_direct_sum() {
+        use rlrp::kernels::conv::{conv2d_forward, Conv2dGeometry};
+        // (channels, height, width, kernel, stride, pads [t, l, b, r])
+        let cases = [
+            (3, 20, 37, 3, 1, [1, 1, 1, 1]),
+            (2, 23, 41, 3, 2, [0, 0, 1, 1]),
+            (2, 30, 30, 5, 2, [1, 1, 2, 2]),
+            (3, 16, 33, 5, 1, [2, 2, 2, 2]),
+            (2, 9, 9, 3, 2, [1, 1, 1, 1]),
+            (2, 7, 7, 5, 1, [2, 2, 2, 2]),
+        ];
+        for (c, h, w, k, s, pads) in cases {
+            let g = Conv2dGeometry::new(c, h, w, c, k, k, (s, s), (1, 1), pads, c).expect("geometry");
+            let x: Vec<f32> = (0..c * h * w).map(|i| ((i * 7919 % 1013) as f32 / 506.0) - 1.0).collect();
+            let wt: Vec<f32> = (0..c * k * k).map(|i| ((i * 104729 % 977) as f32 / 488.0) - 1.0).collect();
+            let bias: Vec<f32> = (0..c).map(|i| i as f32 * 0.25 - 0.5).collect();
+            let mut y = vec![f32::NAN; c * g.out_h * g.out_w];
+            conv2d_forward(&g, &x, &wt, Some(&bias), &mut y);
+            for ch in 0..c {
+                for oh in 0..g.out_h {
+                    for ow in 0..g.out_w {
+                        let mut want = bias[ch] as f64;
+                        for ki in 0..k {
+                            for kj in 0..k {
+                                let ih = (oh * s + ki) as isize - pads[0] as isize;
+                                let iw = (ow * s + kj) as isize - pads[1] as isize;
+                                if ih >= 0 && iw >= 0 && (ih as usize) < h && (iw as usize) < w {
+                                    let xv = x[(ch * h + ih as usize) * w + iw as usize] as f64;
+                                    want += wt[(ch * k + ki) * k + kj] as f64 * xv;
+                                }
+                            }
+                        }
+                        let got = y[(ch * g.out_h + oh) * g.out_w + ow] as f64;
+                        assert!(
+                            (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                            "{c}×{h}×{w} k{k} s{s}: {got} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     /// The worker's session, as the page drives it: LoadModel (ONNX + the repository's sidecar),
     /// SetImage (the PNG, decoded and preprocessed in wasm), Explain R-LRP of the predicted class,
     /// whose relevance (`data[1]`, `.npy`) equals the golden oracle's for the same image.

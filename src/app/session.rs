@@ -263,12 +263,16 @@ impl Session {
     fn serve(&mut self, method: Method, progress: ProgressSink) -> Result<()> {
         let Some(m) = self.model.as_mut() else { return Ok(()) };
         if !m.model.serves(method) {
-            progress(Stage::Planning, 0, 1);
+            if !progress(Stage::Planning, 0, 1) {
+                return Err(Error::Cancelled);
+            }
             let bytes = m.bytes.as_deref().ok_or_else(|| Error::Request("the model's bytes were not kept".into()))?;
             m.model.keep_everything(bytes)?;
         }
         if let Some(img) = self.image.as_mut().filter(|img| !img.acts.keep().serves(method)) {
-            progress(Stage::Forward, 0, 1);
+            if !progress(Stage::Forward, 0, 1) {
+                return Err(Error::Cancelled);
+            }
             img.acts = m.model.forward(&img.input.tensor)?;
         }
         Ok(())

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   ARTIFACTS, APP_TIMEOUT, tid, browserSuite, openPage, waitHeatmap, dropFiles, canvasPixels,
-  pixelDiff, sharedFile,
+  pixelDiff, sharedFile, watchBusy,
 } from './lib.mjs';
 
 const TEST_TIMEOUT = 2 * APP_TIMEOUT + 120000;
@@ -136,8 +136,9 @@ describe('preprocessing form (user model without a sidecar, 1280×800)', { timeo
       await form.locator('input[name="std"]').fill('128,128,128');
       await invalid.waitFor({ state: 'detached', timeout: 10000 });
       const before = await canvasPixels(page, tid('heatmap-canvas'));
+      const busySeen = await watchBusy(page);
       await page.locator(tid('sidecar-apply')).click();
-      await page.waitForSelector(tid('progress') + '[data-busy="true"]', { timeout: 10000, state: 'attached' });
+      await busySeen();
       const applied = await waitHeatmap(page, { model: MODEL });
       await page.evaluate(() => window.scrollTo(0, 0));
       await viewShot(page, 'form-applied');

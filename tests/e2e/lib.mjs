@@ -116,6 +116,22 @@ export async function collectCsp(page, problems) {
   return problems;
 }
 
+/**
+ * Starts watching the progress indicator; the returned function waits until it has been busy at
+ * some moment since. A quick request can be busy and done again between two of Playwright's
+ * polls, so waiting for `[data-busy="true"]` after a click can miss it.
+ */
+export async function watchBusy(page) {
+  await page.evaluate(() => {
+    window.__busySeen = false;
+    const busy = (v) => v === 'true';
+    new MutationObserver((records) => {
+      if (records.some((r) => busy(r.oldValue) || busy(r.target.getAttribute?.('data-busy')))) window.__busySeen = true;
+    }).observe(document, { subtree: true, attributes: true, attributeOldValue: true, attributeFilter: ['data-busy'] });
+  });
+  return (timeout = 10000) => page.waitForFunction(() => window.__busySeen, null, { timeout });
+}
+
 /** Waits until the heatmap canvas is ready with the given data-* attributes (e.g. { image: 'x.png' }). */
 export async function waitHeatmap(page, attrs = {}, timeout = APP_TIMEOUT) {
   const sel =

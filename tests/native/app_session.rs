@@ -434,6 +434,11 @@ fn the_first_method_beyond_rlrp_widens_the_forward_plan() {
     let (r, progress) = explain(&mut s, Method::Rlrp, None);
     assert!(matches!(r.response, Response::Explained { .. }), "{:?}", r.response);
     assert!(!progress.iter().any(|p| p.0 == Stage::Planning), "R-LRP needs no second plan");
+    // cancelled while planning: says so, and the next request plans again
+    let clock = || 0.0;
+    let request = Request::Explain { method: Method::Gradient, params: MethodParams::default(), target: None };
+    let r = s.handle(request, vec![], &clock, &mut |stage, _, _| stage != Stage::Planning);
+    assert!(error_of(&r).to_lowercase().contains("cancel"), "{}", error_of(&r));
     let (r, progress) = explain(&mut s, Method::Gradient, None);
     assert!(matches!(r.response, Response::Explained { .. }), "{:?}", r.response);
     assert!(progress.iter().any(|p| p.0 == Stage::Planning) && progress.iter().any(|p| p.0 == Stage::Forward));

@@ -229,13 +229,10 @@ impl Session {
         let t1 = clock();
         progress(Stage::Forward, 0, 1);
         let acts = m.model.forward(&input.tensor)?;
-        let logits = m.model.logits(&acts)?;
-        if let Some(bad) = logits.iter().find(|v| !v.is_finite()) {
-            let origin = crate::relevance::non_finite::forward_origin(&m.model.graph, &acts)
-                .map(|o| format!("; {o}"))
-                .unwrap_or_default();
-            return Err(Error::NonFinite(format!("the model's output is {bad} for this image{origin}")));
+        if let Some(&bad) = m.model.logits(&acts)?.iter().find(|v| !v.is_finite()) {
+            return Err(self.non_finite_output(bad, &input.tensor, acts));
         }
+        let logits = m.model.logits(&acts)?;
         let top = top_k(logits, 5, Some(&m.sidecar));
         let classes = logits.len();
         let t2 = clock();
@@ -255,6 +252,26 @@ impl Session {
             },
             data: vec![rgb],
         })
+    }
+
+    /// The error for a forward pass whose output is `bad`, naming the first activation that is not
+    /// finite: looked for in a forward pass that keeps every value (the model is planned so now if
+    /// need be), since the plan for R-LRP alone keeps no layer's output before its activation.
+    fn non_finite_output(&mut self, bad: f32, x: &Tensor, mut acts: Activations) -> Error {
+        if let Some(m) = self.model.as_mut().filter(|_| acts.keep() != Keep::Everything) {
+            if let Some(bytes) = m.bytes.as_deref() {
+                if let Ok(wide) = m.model.keep_everything(bytes).and_then(|()| m.model.forward(x)) {
+                    acts = wide;
+                }
+            }
+        }
+        let origin = self
+            .model
+            .as_ref()
+            .and_then(|m| crate::relevance::non_finite::forward_origin(&m.model.graph, &acts))
+            .map(|o| format!("; {o}"))
+            .unwrap_or_default();
+        Error::NonFinite(format!("the model's output is {bad} for this image{origin}"))
     }
 
     /// Makes the current image's forward pass keep what `method` reads: a model planned for R-LRP

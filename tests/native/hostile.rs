@@ -416,3 +416,28 @@ fn constant_inputs_and_attributes_tract_trusts_are_checked_first() {
         assert!(e.contains("invalid model") && e.contains(expect), "{expect}: {e}");
     }
 }
+
+/// In the page's session, whose forward pass first keeps only what R-LRP reads (no layer's output
+/// before its activation), an overflowing output still names the first layer that overflowed:
+/// the session looks again through the plan that keeps every value.
+#[test]
+fn the_session_names_the_first_overflowing_layer_too() {
+    use rlrp::app::protocol::{Request, Response};
+    use rlrp::app::session::Session;
+    let gray = image::GrayImage::from_fn(8, 8, |x, y| image::Luma([(40 + 20 * x + 5 * y) as u8]));
+    let mut png = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageLuma8(gray).write_to(&mut png, image::ImageFormat::Png).expect("png");
+    let mut s = Session::new();
+    let clock = || 0.0;
+    let load = Request::LoadModel { name: "overflow.onnx".into(), sidecar: None, sidecar_json: None, labels: None };
+    let r = s.handle(load, vec![first_weights(3e38)], &clock, &mut |_, _, _| true);
+    assert!(matches!(r.response, Response::ModelLoaded { .. }), "{:?}", r.response);
+    let r =
+        s.handle(Request::SetImage { name: "gray.png".into() }, vec![png.into_inner()], &clock, &mut |_, _, _| true);
+    match r.response {
+        Response::Error { message } => {
+            assert!(message.contains("first at Conv 1") && message.contains("overflow"), "{message}")
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+}

@@ -76,7 +76,7 @@ impl Stage {
     pub fn label(self) -> &'static str {
         match self {
             Stage::LoadingModel => "loading model",
-            Stage::Planning => "preparing the forward pass for this method",
+            Stage::Planning => "preparing this method",
             Stage::Preprocessing => "decoding image",
             Stage::Forward => "forward pass",
             Stage::Relevance => "relevance",

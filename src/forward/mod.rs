@@ -1,8 +1,9 @@
 //! The forward pass, run by tract. The plan's outputs are the logits plus every activation the
 //! relevance pass reads (each op says which: [`crate::model::graph::Op::reads_activations`]), so one
 //! run yields all of them: for every method, or for R-LRP alone ([`Keep`]), whose plan keeps no
-//! activation's input and so lets tract fuse Conv + Clip. Depthwise convolutions run on our kernel ([`depthwise`]); in the browser,
-//! tract's wide 4×16 matrix kernel runs where its tiles fill ([`kernel_choice`]).
+//! activation's input and so lets tract fuse Conv + Clip. Depthwise convolutions run on our kernel
+//! ([`depthwise`]); in the browser, tract's wide 4×16 matrix kernel runs where its tiles fill
+//! ([`kernel_choice`]).
 mod depthwise;
 mod fake_quant;
 pub mod kernel_choice;
@@ -210,15 +211,15 @@ impl Keep {
 /// R-LRP alone.
 pub fn values_to_keep(graph: &Graph, keep: Keep) -> Vec<ValueId> {
     let rlrp_only = keep == Keep::Rlrp;
-    let mut keep = vec![false; graph.values.len()];
-    keep[graph.output] = true;
+    let mut read = vec![false; graph.values.len()];
+    read[graph.output] = true;
     for n in &graph.nodes {
         for k in n.op.reads_activations(n.inputs.len(), rlrp_only) {
-            keep[n.inputs[k]] = true;
+            read[n.inputs[k]] = true;
         }
     }
-    keep[graph.input] = false; // the input is known
-    (0..keep.len()).filter(|&i| keep[i]).collect()
+    read[graph.input] = false; // the input is known
+    (0..read.len()).filter(|&i| read[i]).collect()
 }
 
 /// A runnable forward pass.

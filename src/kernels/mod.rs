@@ -23,6 +23,7 @@ pub mod dense;
 pub mod elementwise;
 pub mod gemm;
 pub mod pool;
+pub mod taps;
 
 /// The range `lo..hi` of output positions `o` (with `o < n`) whose tapped input position
 /// `o * step + offset` lies inside `0..len`.

@@ -1,7 +1,7 @@
 //! Forward map and transpose of every linear layer (RLRP.md, "Notation"), with the weights and bias
 //! optionally replaced (the parameter modifiers of the LRP rules). The transpose `Wᵀ r` excludes the bias:
 //! it is the same kernel as a gradient backward pass (RLRP.md, "The R-LRP linear rule").
-use crate::kernels::{conv, dense, pool};
+use crate::kernels::{conv, dense, pool, taps};
 use crate::model::graph::{Axes3, Linear};
 use crate::tensor::{ndarray, Tensor, TensorRef};
 
@@ -41,6 +41,26 @@ impl Linear {
             | Linear::Reduce { .. }
             | Linear::Centre(_)
             | Linear::Mix { .. } => None,
+        }
+    }
+
+    /// Calls `f(input_index, weight_index)` for every tap of output `j` (flat), for the layers whose
+    /// outputs are sums over explicit weights (Conv, Dense); false, with no call, for the others.
+    pub fn for_each_tap(&self, j: usize, f: impl FnMut(usize, usize)) -> bool {
+        match self {
+            Linear::Conv(c) => taps::conv_taps(&c.geometry, j, f),
+            Linear::Dense(d) => taps::dense_taps(d.rows, d.k, d.n, j, f),
+            _ => return false,
+        }
+        true
+    }
+
+    /// The index into [`Linear::bias`] of output `j` (flat): its channel (Conv) or column (Dense).
+    pub fn bias_index(&self, j: usize) -> Option<usize> {
+        match self {
+            Linear::Conv(c) => Some(j / (c.geometry.out_h * c.geometry.out_w)),
+            Linear::Dense(d) => Some(j % d.n),
+            _ => None,
         }
     }
 

@@ -5,12 +5,16 @@
 //! R-LRP (RLRP.md, "The R-LRP linear rule") is the same step with `s = R` and a global rescale λ instead
 //! of a per-neuron division. The sign-split rules (z⁺, αβ, γ) have one specialisation, for an input
 //! with no negative entry (after every ReLU): the same sums without the terms that vanish there
-//! (`NonNegativeSplit`); `tests/native/rules_reference.rs` checks both forms against dense references.
+//! (`NonNegativeSplit`). αβ (and z⁺ on a mixed-sign input) at Conv and Dense layers takes three
+//! products from |W||x| instead ([`alpha_beta`]). `tests/native/rules_reference.rs` checks every
+//! form against dense references.
 use crate::kernels::elementwise;
 use crate::model::graph::Linear;
 use crate::tensor::{ndarray, Tensor, TensorRef, TensorView};
 use std::borrow::Cow;
 use std::rc::Rc;
+
+mod alpha_beta;
 
 /// The rule applied at one linear layer.
 #[derive(Clone, Debug, PartialEq)]
@@ -241,12 +245,23 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
                 let s = divide(r, &split.positive, stabilizer);
                 return split.backward(ctx, &[(&split.w_pos, &s)]);
             }
+            // on a mixed-sign input: αβ with α = 1, β = 0 (the same terms), three products
+            if let Some(relevance) = alpha_beta::propagate(ctx, r, 1.0, 0.0, stabilizer, &weights) {
+                return relevance;
+            }
             let terms = [Term(I::Positive, P::Positive, P::Positive), Term(I::Negative, P::Negative, P::Zero)];
             let (ins, outs) = forward_terms(ctx, &terms, &weights);
             let s = divide(r, &(&outs[0] + &outs[1]), stabilizer);
             ctx.backward(&ins[0], terms[0], &s, &weights) + ctx.backward(&ins[1], terms[1], &s, &weights)
         }
         LinearRule::AlphaBeta { alpha, beta, stabilizer } => {
+            // α1β0 after a ReLU is z⁺'s two products; every other αβ takes three from |W||x|
+            let z_plus_after_relu = beta == 0.0 && ctx.x.iter().all(|&v| v >= 0.0);
+            if !z_plus_after_relu {
+                if let Some(relevance) = alpha_beta::propagate(ctx, r, alpha, beta, stabilizer, &weights) {
+                    return relevance;
+                }
+            }
             if let Some(split) = NonNegativeSplit::new(ctx, false, &weights) {
                 let mut s_pos = divide(r, &split.positive, stabilizer);
                 s_pos *= alpha;
@@ -276,6 +291,8 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
             let (ins, outs) = forward_terms(ctx, &terms, &weights);
             let s_pos = divide(r, &(&outs[0] + &outs[1]), stabilizer);
             let s_neg = divide(r, &(&outs[2] + &outs[3]), stabilizer);
+            // (Conv and Dense layers took `alpha_beta`'s three products, with the lopsided
+            // outputs summed term by term; depthwise and implicit weights come here.)
             // Four products here, not γ's two (`gamma_mixed_sign_backward`): the same pairing,
             // ½[x⊙Wᵀ(αs₊ − βs₋) + |x|⊙|W|ᵀ(αs₊ + βs₋)], cancels W⁺ᵀβs₋ terms where a small
             // negative denominator makes s₋ large (tried: 1.5e-4 relative L1 against Zennit on

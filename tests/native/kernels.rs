@@ -12,6 +12,7 @@ use rlrp::kernels::pool::{
     avgpool_forward, avgpool_transpose, global_avgpool_forward, global_avgpool_transpose, maxpool_forward,
     maxpool_route, Pool2dGeometry,
 };
+use rlrp::kernels::taps::{conv_taps, dense_taps};
 
 // ---------------------------------------------------------------------------------------------
 // Deterministic PRNG (xorshift64*).
@@ -437,6 +438,29 @@ fn conv_64x56x56_3x3_runs() {
     assert!((lhs - rhs).abs() <= 1e-4 * scale, "adjoint: {lhs} vs {rhs}");
 }
 
+/// The taps of one output (`kernels::taps`, αβ's exact path) are the terms the naive definition sums:
+/// their products add up to its value and their magnitudes to its magnitude (so none is missing or
+/// counted twice), for every geometry and output.
+#[test]
+fn conv_taps_are_the_terms_of_each_output() {
+    let mut rng = Rng::new(14);
+    for g in all_conv_geometries() {
+        let x = rng.vec(g.input_len());
+        let w = rng.vec(g.weight_len());
+        let (expect, mag) = conv_ref(&g, &to64(&x), &w, None);
+        for j in 0..g.output_len() {
+            let (mut sum, mut abs) = (0f64, 0f64);
+            conv_taps(&g, j, |i, k| {
+                let t = x[i] as f64 * w[k] as f64;
+                sum += t;
+                abs += t.abs();
+            });
+            assert!((sum - expect[j]).abs() <= 1e-12 * mag[j].max(1.0), "{g:?} output {j}: {sum} vs {}", expect[j]);
+            assert!((abs - mag[j]).abs() <= 1e-12 * mag[j].max(1.0), "{g:?} output {j}: magnitude {abs} vs {}", mag[j]);
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Dense.
 
@@ -473,6 +497,27 @@ fn dense_forward_matches_reference() {
             dense_forward(rows, k, n, &x, &w, bias, &mut y);
             let (expect, mag) = dense_ref(rows, k, n, &to64(&x), &w, bias);
             assert_close(&format!("dense forward {rows}x{k}x{n}"), &y, &expect, &mag, 1e-5);
+        }
+    }
+}
+
+/// As [`conv_taps_are_the_terms_of_each_output`], for dense layers.
+#[test]
+fn dense_taps_are_the_terms_of_each_output() {
+    let mut rng = Rng::new(15);
+    for &(rows, k, n) in DENSE_SHAPES {
+        let x = rng.vec(rows * k);
+        let w = rng.vec(k * n);
+        let (expect, mag) = dense_ref(rows, k, n, &to64(&x), &w, None);
+        for j in 0..rows * n {
+            let (mut sum, mut abs) = (0f64, 0f64);
+            dense_taps(rows, k, n, j, |i, l| {
+                let t = x[i] as f64 * w[l] as f64;
+                sum += t;
+                abs += t.abs();
+            });
+            assert!((sum - expect[j]).abs() <= 1e-12 * mag[j].max(1.0), "{rows}x{k}x{n} output {j}");
+            assert!((abs - mag[j]).abs() <= 1e-12 * mag[j].max(1.0), "{rows}x{k}x{n} output {j}: magnitude");
         }
     }
 }

@@ -710,6 +710,114 @@ fn epsilon_zero_guard_on_exact_zero_z() {
     log.finish("LRP-0 zero guard");
 }
 
+/// αβ and z⁺ at Conv and Dense layers take their denominators from z and |W||x|
+/// (`src/relevance/rules/alpha_beta.rs`), which cancels where nearly all of an output's terms have one
+/// sign; those outputs are summed term by term. Here, on float (not dyadic) data, outputs range from
+/// balanced to one-signed, with one tiny opposite term (1e-4 of the others) or none, with and without
+/// bias, on inputs of both signs (signs fixed per input channel, so that the terms' signs are the
+/// weights' choosing) and after a ReLU, with magnitudes spread over four decades: the crate must agree
+/// with the f64 reference as it does on the dyadic data.
+#[test]
+fn alpha_beta_on_lopsided_outputs_matches_reference() {
+    let mut rng = Rng::new(11);
+    let mut log = Log::default();
+    let rules = [
+        LinearRule::AlphaBeta { alpha: 2.0, beta: 1.0, stabilizer: 1e-6 },
+        LinearRule::AlphaBeta { alpha: 1.0, beta: 0.0, stabilizer: 1e-6 },
+        LinearRule::ZPlus { stabilizer: 1e-6 },
+    ];
+    let uniform = |rng: &mut Rng| (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32;
+    // the sign of term i of output j (before the input's sign): balanced, one-signed, one-signed but
+    // for one tiny term, the same negated
+    let weight = |rng: &mut Rng, j: usize, i: usize| {
+        let magnitude = 0.05 + uniform(rng);
+        match j % 5 {
+            0 => magnitude * if rng.next_u64().is_multiple_of(2) { 1.0 } else { -1.0 },
+            1 => magnitude,
+            2 => -magnitude,
+            3 => magnitude * if i == 0 { -1e-4 } else { 1.0 },
+            _ => -magnitude * if i == 0 { -1e-4 } else { 1.0 },
+        }
+    };
+    let input = |rng: &mut Rng, channel_sign: &dyn Fn(usize) -> f32, n: usize| -> Vec<f32> {
+        (0..n).map(|i| channel_sign(i) * uniform(rng) * 10f32.powf(4.0 * uniform(rng) - 2.0)).collect()
+    };
+    for with_bias in [false, true] {
+        let bias_of = |rng: &mut Rng, j: usize| {
+            if with_bias && j.is_multiple_of(2) {
+                0.01 * (2.0 * uniform(rng) - 1.0)
+            } else {
+                0.0
+            }
+        };
+
+        // Dense, one row: input i has sign (−1)^i in the mixed-sign case
+        let (k, n) = (40, 10);
+        let sign = |i: usize| if i.is_multiple_of(2) { 1.0 } else { -1.0 };
+        let mut case = dense_case(&mut Rng::new(0), 1, k, n, true);
+        let w: Vec<f32> = (0..k * n).map(|idx| sign(idx / n) * weight(&mut rng, idx % n, idx / n)).collect();
+        let bias: Vec<f32> = (0..n).map(|j| bias_of(&mut rng, j)).collect();
+        case.layer = Linear::Dense(Dense { rows: 1, k, n, weight: w, bias: bias.clone() });
+        case.reference.w = probe(&case.layer, &case.in_shape, &case.out_shape, None, Some(&vec![0.0; n]));
+        case.reference.b = f64s(&bias);
+        case.name = format!("Dense k={k} n={n}, lopsided outputs, bias={with_bias}");
+        for (what, x) in [("mixed-sign", input(&mut rng, &sign, k)), ("post-ReLU", input(&mut rng, &|_| 1.0, k))] {
+            let x = if what == "mixed-sign" { x } else { x.iter().map(|v| v.abs()).collect() };
+            let r: Vec<f32> = (0..n).map(|_| 2.0 * uniform(&mut rng) - 1.0).collect();
+            for rule in &rules {
+                log.check(&case, rule, &x, &r, what);
+            }
+        }
+
+        // Conv 3×3 with padding: input channel c has sign (−1)^c in the mixed-sign case
+        let (ci, h, wd, co) = (4, 6, 5, 10);
+        let spec = (ci, h, wd, co, 3, 3, (1, 1), (1, 1), [1, 1, 1, 1], 1);
+        let mut case = conv_case(&mut Rng::new(0), spec, true);
+        let Linear::Conv(conv) = &case.layer else { unreachable!() };
+        let g = conv.geometry.clone();
+        let w: Vec<f32> =
+            (0..co * ci * 9).map(|idx| sign(idx / 9 % ci) * weight(&mut rng, idx / (ci * 9), idx % (ci * 9))).collect();
+        let bias: Vec<f32> = (0..co).map(|j| bias_of(&mut rng, j)).collect();
+        case.layer = Linear::Conv(Conv { geometry: g.clone(), weight: w, bias: bias.clone() });
+        case.reference.w = probe(&case.layer, &case.in_shape, &case.out_shape, None, Some(&vec![0.0; co]));
+        case.reference.b = (0..co).flat_map(|o| std::iter::repeat_n(bias[o] as f64, g.out_h * g.out_w)).collect();
+        case.name = format!("Conv {ci}x{h}x{wd}->{co} 3x3, lopsided outputs, bias={with_bias}");
+        let plane = h * wd;
+        let channel_sign = |i: usize| sign(i / plane);
+        for (what, x) in [
+            ("mixed-sign", input(&mut rng, &channel_sign, ci * plane)),
+            ("post-ReLU", input(&mut rng, &|_| 1.0, ci * plane)),
+        ] {
+            let r: Vec<f32> = (0..case.n_out()).map(|_| 2.0 * uniform(&mut rng) - 1.0).collect();
+            for rule in &rules {
+                let got = log.check(&case, rule, &x, &r, what);
+                // A kept z that is not this layer's Wx + b (here rounded to a grid of 0.05, as a
+                // quantising forward pass might keep it) is noticed and not used.
+                let coarse: Vec<f32> =
+                    case.reference.z(&f64s(&x)).iter().map(|&v| ((v / 0.05).round() * 0.05) as f32).collect();
+                let (xt, rt, zt) = (
+                    tensor(&case.in_shape, x.clone()),
+                    tensor(&case.out_shape, r.clone()),
+                    tensor(&case.out_shape, coarse),
+                );
+                let ctx = LayerContext {
+                    layer: &case.layer,
+                    x: xt.view(),
+                    out_shape: &case.out_shape,
+                    z: Some(zt.view()),
+                    r_l1: None,
+                };
+                let with_coarse_z = propagate(rule, &ctx, &rt);
+                let scale = got.iter().fold(0f32, |m, v| m.max(v.abs()));
+                for (a, b) in got.iter().zip(with_coarse_z.iter()) {
+                    assert!((a - b).abs() <= 1e-5 * scale, "{}: {rule:?} with a coarse kept z: {b} vs {a}", case.name);
+                }
+            }
+        }
+    }
+    log.finish("αβ and z⁺, lopsided outputs");
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Conservation.
 

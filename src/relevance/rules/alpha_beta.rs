@@ -1,0 +1,166 @@
+//! αβ at a Conv or Dense layer in three matrix products: one forward, `A = |W||x|`, and two
+//! transposed, where Zennit's four terms take four after a ReLU and eight on a mixed-sign input
+//! (RLRP.md, "Classical rules, for comparison": αβ as Zennit defines it).
+//!
+//! Zennit's denominators are `z₊ = W⁺x⁺ + W⁻x⁻ + b⁺` and `z₋ = W⁻x⁺ + W⁺x⁻ + b⁻`, and its result
+//! `R_i = Σ_j α(x_i w_ij)⁺ R_j/z₊_j − β(x_i w_ij)⁻ R_j/z₋_j`. Since `(t)^± = ½(t ± |t|)`:
+//!
+//! - `z± = ½(Wx ± A) + b^±` with `Wx = z − b` (z as the forward pass kept it) and `A = |W||x|`;
+//! - `R = ½[x ⊙ Wᵀu + |x| ⊙ |W|ᵀv]` with `u = αs₊ − βs₋`, `v = αs₊ + βs₋`, `s± = R/z±`.
+//!
+//! Both are exact in real arithmetic; in float32 each carries an error of a few ulps of
+//! `A + |b|`. Where a denominator is much smaller than that (its output is *lopsided*: nearly all
+//! of its terms have one sign), that error would be a large part of it, and αβ divides by it. So
+//! every output whose smaller side is below [`LOPSIDED`] of `A + |b|` is taken out of the products
+//! and done term by term from its taps (both sums in f64, then its relevance scattered to its
+//! inputs): the error left is at most ~[`LOPSIDED`]⁻¹ ulps of each output's relevance.
+use super::{negative_part, positive_part, stabilised_divide, LayerContext, ModifiedWeights, ParamMod};
+use crate::model::graph::Linear;
+use crate::relevance::linear::{slice, tensor};
+use crate::tensor::Tensor;
+use std::borrow::Cow;
+
+/// An output is summed exactly when `z₊ ≤ LOPSIDED · (A + |b|)` or (β ≠ 0) `−z₋ ≤ LOPSIDED · (A + |b|)`.
+const LOPSIDED: f32 = 1.0 / 64.0;
+
+/// Outputs on which the kept z is checked against its terms, and the agreement asked: f32 sums of
+/// a thousand terms stay within ~1e-6 of their magnitude (Lite0: 4e-7 at worst).
+const Z_SAMPLES: usize = 32;
+const Z_TOLERANCE: f64 = 1e-5;
+
+/// αβ's relevance at the layer's input (z⁺ is α = 1, β = 0), or None for the layers this form
+/// does not cover: those without explicit taps (pooling, diagonal and attention layers), and
+/// depthwise convolutions, whose outputs sum a few terms (5–45 % of Lite0's are lopsided) and
+/// whose four products are cheap.
+pub(super) fn propagate(
+    ctx: &LayerContext,
+    r: &Tensor,
+    alpha: f32,
+    beta: f32,
+    stabilizer: f32,
+    weights: &ModifiedWeights,
+) -> Option<Tensor> {
+    let layer = ctx.layer;
+    let depthwise = matches!(layer, Linear::Conv(c) if c.geometry.in_channels == c.geometry.groups);
+    if depthwise || !matches!(layer, Linear::Conv(_) | Linear::Dense(_)) {
+        return None;
+    }
+    let w = layer.weight()?;
+    let bias = layer.bias().filter(|b| !b.is_empty());
+    let x = slice(&ctx.x);
+    let x_abs: Option<Tensor> = x.iter().any(|&v| v < 0.0).then(|| ctx.x.mapv(f32::abs));
+    let w_abs = weights.get(ctx, ParamMod::Abs)?;
+    let a = layer.forward_with(x_abs.as_ref().map_or(&*ctx.x, |t| &**t), Some(&w_abs), None, ctx.out_shape);
+    let mut a = a.into_raw_vec_and_offset().0;
+    let kept = ctx.output();
+    let bias_at = |j: usize| bias.zip(layer.bias_index(j)).map_or(0.0, |(b, k)| b[k]);
+    // z must be this layer's Wx + b for the identities to hold: checked on a few outputs, term by
+    // term (a forward pass that rounds z differently, e.g. to a quantised grid, fails the check
+    // and z is computed here)
+    let kept = slice(&kept);
+    let consistent = (0..a.len()).step_by(a.len().div_ceil(Z_SAMPLES).max(1)).all(|j| {
+        let (p, n) = exact_sides(layer, &x, w, j);
+        let b = bias_at(j);
+        ((p + n + b as f64) - kept[j] as f64).abs() <= Z_TOLERANCE * (a[j] + b.abs()) as f64
+    });
+    let z: Cow<[f32]> = if consistent {
+        kept
+    } else {
+        let own = layer.forward_with(&ctx.x, None, bias, ctx.out_shape);
+        Cow::Owned(own.into_raw_vec_and_offset().0)
+    };
+    let r = slice(r);
+    // Each output's bias is constant over runs of `run` outputs: a channel's plane (Conv), one
+    // output (Dense, whose bias cycles over the columns).
+    let run = match layer {
+        Linear::Conv(c) => c.geometry.out_h * c.geometry.out_w,
+        _ => 1,
+    }
+    .max(1);
+    let bias_of_run = |k: usize| bias.map_or(0.0, |b| b[k % b.len()]);
+
+    // (output, αs₊, βs₋) of the lopsided outputs, summed term by term
+    let mut lopsided: Vec<(usize, f32, f32)> = Vec::new();
+    for (k, start) in (0..a.len()).step_by(run).enumerate() {
+        let b = bias_of_run(k);
+        let end = (start + run).min(a.len());
+        for (j, ((&zj, &aj), &rj)) in z[start..end].iter().zip(&a[start..end]).zip(&r[start..end]).enumerate() {
+            let wx = zj - b;
+            let small = LOPSIDED * (aj + b.abs());
+            let (pos, neg) = (0.5 * (wx + aj) + positive_part(b), 0.5 * (wx - aj) + negative_part(b));
+            // with β = 0 (z⁺) the negative side is never divided by
+            if (pos <= small || (beta != 0.0 && -neg <= small)) && rj != 0.0 {
+                let (p, n) = exact_sides(layer, &x, w, start + j);
+                let pos = (p + positive_part(b) as f64) as f32;
+                let neg = (n + negative_part(b) as f64) as f32;
+                let (sp, sn) =
+                    (alpha * stabilised_divide(rj, pos, stabilizer), beta * stabilised_divide(rj, neg, stabilizer));
+                lopsided.push((start + j, sp, sn));
+            }
+        }
+    }
+    // u = αs₊ − βs₋ (over A, in place) and v = αs₊ + βs₋, branch-free so that it vectorises
+    let mut v = vec![0f32; a.len()];
+    for (k, start) in (0..a.len()).step_by(run).enumerate() {
+        let b = bias_of_run(k);
+        let (b_pos, b_neg) = (positive_part(b), negative_part(b));
+        let end = (start + run).min(a.len());
+        for (((u, v), &zj), &rj) in
+            a[start..end].iter_mut().zip(&mut v[start..end]).zip(&z[start..end]).zip(&r[start..end])
+        {
+            let (wx, aj) = (zj - b, *u);
+            let sp = alpha * divide_stabilised(rj, 0.5 * (wx + aj) + b_pos, stabilizer);
+            let sn = beta * divide_stabilised(rj, 0.5 * (wx - aj) + b_neg, stabilizer);
+            *u = sp - sn;
+            *v = sp + sn;
+        }
+    }
+    for &(j, _, _) in &lopsided {
+        (a[j], v[j]) = (0.0, 0.0);
+    }
+    let u = a;
+
+    let in_shape = ctx.x.shape();
+    let g = layer.transpose_with(&tensor(ctx.out_shape, u), None, in_shape);
+    let h = layer.transpose_with(&tensor(ctx.out_shape, v), Some(&w_abs), in_shape);
+    // R = ½[x ⊙ g + |x| ⊙ h]: g and h are fresh, contiguous tensors
+    let mut out = g.into_raw_vec_and_offset().0;
+    let h = h.as_slice().expect("a kernel's output is contiguous");
+    for ((o, &xv), &hv) in out.iter_mut().zip(x.iter()).zip(h) {
+        *o = 0.5 * (xv * *o + xv.abs() * hv);
+    }
+    for (j, sp, sn) in lopsided {
+        layer.for_each_tap(j, |i, k| {
+            let t = w[k] * x[i];
+            out[i] += if t > 0.0 { sp * t } else { -sn * t };
+        });
+    }
+    Some(tensor(in_shape, out))
+}
+
+/// `(Σ(w x)⁺, Σ(w x)⁻)` over the taps of output `j`, in f64.
+fn exact_sides(layer: &Linear, x: &[f32], w: &[f32], j: usize) -> (f64, f64) {
+    let (mut pos, mut neg) = (0f64, 0f64);
+    layer.for_each_tap(j, |i, k| {
+        let t = w[k] as f64 * x[i] as f64;
+        if t > 0.0 {
+            pos += t;
+        } else {
+            neg += t;
+        }
+    });
+    (pos, neg)
+}
+
+/// [`stabilised_divide`] without branches (the same values): `r / (z + ε·(sign(z) + [z = 0]))`, 0
+/// where that denominator is 0 (ε = 0).
+#[inline(always)]
+fn divide_stabilised(r: f32, z: f32, eps: f32) -> f32 {
+    let d = if z < 0.0 { z - eps } else { z + eps };
+    let q = r / d;
+    if d == 0.0 {
+        0.0
+    } else {
+        q
+    }
+}

@@ -727,22 +727,26 @@ fn alpha_beta_on_lopsided_outputs_matches_reference() {
         LinearRule::ZPlus { stabilizer: 1e-6 },
     ];
     let uniform = |rng: &mut Rng| (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32;
-    // the sign of term i of output j (before the input's sign): balanced, one-signed, one-signed but
-    // for one tiny term, the same negated
-    let weight = |rng: &mut Rng, j: usize, i: usize| {
+    // the sign of term i of output j (before the input's sign): balanced but for one output in
+    // `period`, which is in turn one-signed, one-signed but for one tiny term, or the same negated
+    let weight = |rng: &mut Rng, period: usize, j: usize, i: usize| {
         let magnitude = 0.05 + uniform(rng);
-        match j % 5 {
-            0 => magnitude * if rng.next_u64().is_multiple_of(2) { 1.0 } else { -1.0 },
-            1 => magnitude,
-            2 => -magnitude,
-            3 => magnitude * if i == 0 { -1e-4 } else { 1.0 },
+        if j % period != 1 {
+            return magnitude * if rng.next_u64().is_multiple_of(2) { 1.0 } else { -1.0 };
+        }
+        match j / period % 4 {
+            0 => magnitude,
+            1 => -magnitude,
+            2 => magnitude * if i == 0 { -1e-4 } else { 1.0 },
             _ => -magnitude * if i == 0 { -1e-4 } else { 1.0 },
         }
     };
     let input = |rng: &mut Rng, channel_sign: &dyn Fn(usize) -> f32, n: usize| -> Vec<f32> {
         (0..n).map(|i| channel_sign(i) * uniform(rng) * 10f32.powf(4.0 * uniform(rng) - 2.0)).collect()
     };
-    for with_bias in [false, true] {
+    // one lopsided output in 20 (the three-product form, these outputs summed term by term) and one
+    // in 2 (more than `alpha_beta.rs` takes: the four-term form)
+    for (period, with_bias) in [(20, false), (20, true), (2, false), (2, true)] {
         let bias_of = |rng: &mut Rng, j: usize| {
             if with_bias && j.is_multiple_of(2) {
                 0.01 * (2.0 * uniform(rng) - 1.0)
@@ -752,15 +756,15 @@ fn alpha_beta_on_lopsided_outputs_matches_reference() {
         };
 
         // Dense, one row: input i has sign (−1)^i in the mixed-sign case
-        let (k, n) = (40, 10);
+        let (k, n) = (40, 4 * period);
         let sign = |i: usize| if i.is_multiple_of(2) { 1.0 } else { -1.0 };
         let mut case = dense_case(&mut Rng::new(0), 1, k, n, true);
-        let w: Vec<f32> = (0..k * n).map(|idx| sign(idx / n) * weight(&mut rng, idx % n, idx / n)).collect();
+        let w: Vec<f32> = (0..k * n).map(|idx| sign(idx / n) * weight(&mut rng, period, idx % n, idx / n)).collect();
         let bias: Vec<f32> = (0..n).map(|j| bias_of(&mut rng, j)).collect();
         case.layer = Linear::Dense(Dense { rows: 1, k, n, weight: w, bias: bias.clone() });
         case.reference.w = probe(&case.layer, &case.in_shape, &case.out_shape, None, Some(&vec![0.0; n]));
         case.reference.b = f64s(&bias);
-        case.name = format!("Dense k={k} n={n}, lopsided outputs, bias={with_bias}");
+        case.name = format!("Dense k={k} n={n}, one lopsided output in {period}, bias={with_bias}");
         for (what, x) in [("mixed-sign", input(&mut rng, &sign, k)), ("post-ReLU", input(&mut rng, &|_| 1.0, k))] {
             let x = if what == "mixed-sign" { x } else { x.iter().map(|v| v.abs()).collect() };
             let r: Vec<f32> = (0..n).map(|_| 2.0 * uniform(&mut rng) - 1.0).collect();
@@ -770,18 +774,19 @@ fn alpha_beta_on_lopsided_outputs_matches_reference() {
         }
 
         // Conv 3×3 with padding: input channel c has sign (−1)^c in the mixed-sign case
-        let (ci, h, wd, co) = (4, 6, 5, 10);
+        let (ci, h, wd, co) = (4, 6, 5, 4 * period);
         let spec = (ci, h, wd, co, 3, 3, (1, 1), (1, 1), [1, 1, 1, 1], 1);
         let mut case = conv_case(&mut Rng::new(0), spec, true);
         let Linear::Conv(conv) = &case.layer else { unreachable!() };
         let g = conv.geometry.clone();
-        let w: Vec<f32> =
-            (0..co * ci * 9).map(|idx| sign(idx / 9 % ci) * weight(&mut rng, idx / (ci * 9), idx % (ci * 9))).collect();
+        let w: Vec<f32> = (0..co * ci * 9)
+            .map(|idx| sign(idx / 9 % ci) * weight(&mut rng, period, idx / (ci * 9), idx % (ci * 9)))
+            .collect();
         let bias: Vec<f32> = (0..co).map(|j| bias_of(&mut rng, j)).collect();
         case.layer = Linear::Conv(Conv { geometry: g.clone(), weight: w, bias: bias.clone() });
         case.reference.w = probe(&case.layer, &case.in_shape, &case.out_shape, None, Some(&vec![0.0; co]));
         case.reference.b = (0..co).flat_map(|o| std::iter::repeat_n(bias[o] as f64, g.out_h * g.out_w)).collect();
-        case.name = format!("Conv {ci}x{h}x{wd}->{co} 3x3, lopsided outputs, bias={with_bias}");
+        case.name = format!("Conv {ci}x{h}x{wd}->{co} 3x3, one lopsided channel in {period}, bias={with_bias}");
         let plane = h * wd;
         let channel_sign = |i: usize| sign(i / plane);
         for (what, x) in [

@@ -23,15 +23,19 @@ use std::borrow::Cow;
 /// An output is summed exactly when `z₊ ≤ LOPSIDED · (A + |b|)` or (β ≠ 0) `−z₋ ≤ LOPSIDED · (A + |b|)`.
 const LOPSIDED: f32 = 1.0 / 64.0;
 
+/// Above one lopsided output in this many, the layer takes the four-term form.
+const MOST_LOPSIDED: usize = 16;
+
 /// Outputs on which the kept z is checked against its terms, and the agreement asked: f32 sums of
 /// a thousand terms stay within ~1e-6 of their magnitude (Lite0: 4e-7 at worst).
 const Z_SAMPLES: usize = 32;
 const Z_TOLERANCE: f64 = 1e-5;
 
 /// αβ's relevance at the layer's input (z⁺ is α = 1, β = 0), or None for the layers this form
-/// does not cover: those without explicit taps (pooling, diagonal and attention layers), and
+/// does not cover: those without explicit taps (pooling, diagonal and attention layers),
 /// depthwise convolutions, whose outputs sum a few terms (5–45 % of Lite0's are lopsided) and
-/// whose four products are cheap.
+/// whose four products are cheap, and layers with more than one lopsided output in
+/// [`MOST_LOPSIDED`] (Lite0's other layers: 3.3 % at most, the stem).
 pub(super) fn propagate(
     ctx: &LayerContext,
     r: &Tensor,
@@ -79,26 +83,37 @@ pub(super) fn propagate(
     .max(1);
     let bias_of_run = |k: usize| bias.map_or(0.0, |b| b[k % b.len()]);
 
-    // (output, αs₊, βs₋) of the lopsided outputs, summed term by term
-    let mut lopsided: Vec<(usize, f32, f32)> = Vec::new();
+    let mut lopsided_outputs: Vec<usize> = Vec::new();
     for (k, start) in (0..a.len()).step_by(run).enumerate() {
         let b = bias_of_run(k);
+        let (b_pos, b_neg, small_b) = (positive_part(b), negative_part(b), LOPSIDED * b.abs());
         let end = (start + run).min(a.len());
         for (j, ((&zj, &aj), &rj)) in z[start..end].iter().zip(&a[start..end]).zip(&r[start..end]).enumerate() {
-            let wx = zj - b;
-            let small = LOPSIDED * (aj + b.abs());
-            let (pos, neg) = (0.5 * (wx + aj) + positive_part(b), 0.5 * (wx - aj) + negative_part(b));
+            let (wx, small) = (zj - b, LOPSIDED * aj + small_b);
+            let (pos, neg) = (0.5 * (wx + aj) + b_pos, 0.5 * (wx - aj) + b_neg);
             // with β = 0 (z⁺) the negative side is never divided by
             if (pos <= small || (beta != 0.0 && -neg <= small)) && rj != 0.0 {
-                let (p, n) = exact_sides(layer, &x, w, start + j);
-                let pos = (p + positive_part(b) as f64) as f32;
-                let neg = (n + negative_part(b) as f64) as f32;
-                let (sp, sn) =
-                    (alpha * stabilised_divide(rj, pos, stabilizer), beta * stabilised_divide(rj, neg, stabilizer));
-                lopsided.push((start + j, sp, sn));
+                lopsided_outputs.push(start + j);
             }
         }
     }
+    // Each lopsided output costs about twenty times its share of a product, term by term: where
+    // many are (a layer whose weights or inputs nearly all have one sign), the four-term form is
+    // cheaper.
+    if lopsided_outputs.len() > a.len() / MOST_LOPSIDED {
+        return None;
+    }
+    // (output, αs₊, βs₋) of the lopsided outputs, summed term by term
+    let lopsided: Vec<(usize, f32, f32)> = lopsided_outputs
+        .into_iter()
+        .map(|j| {
+            let b = bias_at(j);
+            let (p, n) = exact_sides(layer, &x, w, j);
+            let pos = (p + positive_part(b) as f64) as f32;
+            let neg = (n + negative_part(b) as f64) as f32;
+            (j, alpha * stabilised_divide(r[j], pos, stabilizer), beta * stabilised_divide(r[j], neg, stabilizer))
+        })
+        .collect();
     // u = αs₊ − βs₋ (over A, in place) and v = αs₊ + βs₋, branch-free so that it vectorises
     let mut v = vec![0f32; a.len()];
     for (k, start) in (0..a.len()).step_by(run).enumerate() {

@@ -4,9 +4,10 @@
 //! computed each pass, so they are the same either way. RLRP.md has no section here: this is how the
 //! page measures faithfulness (region perturbation, [`crate::eval::perturbation`]).
 //!
-//! The list's order is the page's: the clean input, then the coarse points of the
-//! most-relevant-first curve and of the first random order (the first look, answered on its own),
-//! then every other point.
+//! The list's order is the page's: the clean input (whose logits the explanation's forward pass
+//! already gave, [`FlipJob::with_clean_logits`]), then the coarse points of the most-relevant-first
+//! curve and of the first random order (the first look, answered on its own), then every other
+//! point.
 use super::protocol::{HelperPass, Response};
 use crate::error::{Error, Result};
 use crate::eval::perturbation::{aopc, coarse_points, morf_order, perturbed, random_order, PerturbationConfig};
@@ -52,7 +53,8 @@ pub struct Finished {
 }
 
 /// Pixel flipping in the page answers first with every few steps of its curves (about this many
-/// intervals: 7 of the 51 points for 50 steps, 13 of a Lite0's 151 forward passes), then with all.
+/// intervals: 7 of the 51 points for 50 steps, 13 of a Lite0's 151 forward passes, the first of
+/// which the explanation's forward pass gave), then with all.
 const COARSE_INTERVALS: usize = 6;
 
 impl FlipJob {
@@ -104,6 +106,16 @@ impl FlipJob {
             classes,
             helper_passes: 0,
         }
+    }
+
+    /// Takes `logits` as pass 0's, the unperturbed input's, when the explanation's forward pass of
+    /// the same input gave them (every class's; other lengths are ignored): one pass fewer, and
+    /// one fewer before the first look.
+    pub fn with_clean_logits(mut self, logits: Option<&[f32]>) -> FlipJob {
+        if let Some(logits) = logits {
+            self.record(0, logits.to_vec(), false);
+        }
+        self
     }
 
     /// Forward passes in the run.
@@ -291,6 +303,16 @@ mod tests {
             (51, 7),
             "with the random curve known, the most-relevant-first curve alone"
         );
+    }
+
+    #[test]
+    fn the_clean_input_is_not_computed_again() {
+        let j = job(None).with_clean_logits(Some(&[0.5, 1.5, 2.5]));
+        assert_eq!((j.done(), j.next_front(), j.value(0)), (1, Some(1), 1.5));
+        assert!(j.helper_passes().iter().all(|p| p.index >= 13), "the helper still leaves the first look alone");
+        let j = job(None).with_clean_logits(Some(&[0.5, 1.5]));
+        assert_eq!((j.done(), j.next_front()), (0, Some(0)), "logits of another length are not the model's");
+        assert_eq!(job(None).with_clean_logits(None).done(), 0);
     }
 
     #[test]

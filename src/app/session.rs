@@ -356,7 +356,8 @@ impl Session {
     /// Pixel flipping of the explanation `key` names: the target logit as the most relevant patches
     /// are removed first, against the mean of random orders (computed once per image: their passes
     /// keep every class's logit).
-    /// Both curves start at the same unperturbed input, measured once. The coarse points of the
+    /// Both curves start at the same unperturbed input, whose logits the explanation's forward pass
+    /// gave. The coarse points of the
     /// most-relevant-first curve and of the first random order go first, to `interim`; then the
     /// rest. This worker computes every pass; the worker glue shares them with a helper worker
     /// through [`Session::flip_begin`], [`Session::flip_step`] and [`Session::flip_end`].
@@ -403,7 +404,8 @@ impl Session {
         if target >= classes {
             return Err(Error::Request(format!("class {target} does not exist: the model has {classes} classes")));
         }
-        Ok(FlipJob::new(method, target, &cfg, &scores, img.random_curve(target), classes))
+        let clean = m.model.logits(&img.acts).ok();
+        Ok(FlipJob::new(method, target, &cfg, &scores, img.random_curve(target), classes).with_clean_logits(clean))
     }
 
     /// Builds pixel flipping's logits-only forward pass at its first use (a second copy of the

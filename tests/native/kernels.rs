@@ -438,6 +438,17 @@ fn conv_64x56x56_3x3_runs() {
     assert!((lhs - rhs).abs() <= 1e-4 * scale, "adjoint: {lhs} vs {rhs}");
 }
 
+/// `(Σ w·x, Σ |w·x|)` in f64 over the (input, weight) pairs `visit` calls its argument with.
+fn over_taps(x: &[f32], w: &[f32], visit: impl FnOnce(&mut dyn FnMut(usize, usize))) -> (f64, f64) {
+    let (mut sum, mut abs) = (0f64, 0f64);
+    visit(&mut |i, k| {
+        let t = x[i] as f64 * w[k] as f64;
+        sum += t;
+        abs += t.abs();
+    });
+    (sum, abs)
+}
+
 /// The taps of one output (`kernels::taps`, αβ's exact path) are the terms the naive definition sums:
 /// their products add up to its value and their magnitudes to its magnitude (so none is missing or
 /// counted twice), for every geometry and output.
@@ -449,12 +460,7 @@ fn conv_taps_are_the_terms_of_each_output() {
         let w = rng.vec(g.weight_len());
         let (expect, mag) = conv_ref(&g, &to64(&x), &w, None);
         for j in 0..g.output_len() {
-            let (mut sum, mut abs) = (0f64, 0f64);
-            conv_taps(&g, j, |i, k| {
-                let t = x[i] as f64 * w[k] as f64;
-                sum += t;
-                abs += t.abs();
-            });
+            let (sum, abs) = over_taps(&x, &w, |f| conv_taps(&g, j, f));
             assert!((sum - expect[j]).abs() <= 1e-12 * mag[j].max(1.0), "{g:?} output {j}: {sum} vs {}", expect[j]);
             assert!((abs - mag[j]).abs() <= 1e-12 * mag[j].max(1.0), "{g:?} output {j}: magnitude {abs} vs {}", mag[j]);
         }
@@ -510,12 +516,7 @@ fn dense_taps_are_the_terms_of_each_output() {
         let w = rng.vec(k * n);
         let (expect, mag) = dense_ref(rows, k, n, &to64(&x), &w, None);
         for j in 0..rows * n {
-            let (mut sum, mut abs) = (0f64, 0f64);
-            dense_taps(rows, k, n, j, |i, l| {
-                let t = x[i] as f64 * w[l] as f64;
-                sum += t;
-                abs += t.abs();
-            });
+            let (sum, abs) = over_taps(&x, &w, |f| dense_taps(rows, k, n, j, f));
             assert!((sum - expect[j]).abs() <= 1e-12 * mag[j].max(1.0), "{rows}x{k}x{n} output {j}");
             assert!((abs - mag[j]).abs() <= 1e-12 * mag[j].max(1.0), "{rows}x{k}x{n} output {j}: magnitude");
         }

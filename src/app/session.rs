@@ -357,10 +357,10 @@ impl Session {
     /// are removed first, against the mean of random orders (computed once per image: their passes
     /// keep every class's logit).
     /// Both curves start at the same unperturbed input, whose logits the explanation's forward pass
-    /// gave. The coarse points of the
-    /// most-relevant-first curve and of the first random order go first, to `interim`; then the
-    /// rest. This worker computes every pass; the worker glue shares them with a helper worker
-    /// through [`Session::flip_begin`], [`Session::flip_step`] and [`Session::flip_end`].
+    /// gave. The coarse points of the most-relevant-first curve and of the first random order go
+    /// first, to `interim`; then the rest. This worker computes every pass; the worker glue shares
+    /// them with a helper worker through [`Session::flip_begin`], [`Session::flip_step`] and
+    /// [`Session::flip_end`].
     fn faithfulness(
         &mut self,
         method: Method,

@@ -472,6 +472,12 @@ struct Item<'a> {
 /// panics on a slice bound, never reads out of bounds).
 fn direct_row(dst: &mut [f32], init: f32, items: &[Item]) {
     let n = dst.len();
+    // Once per row, so that the blocks below may read without a check per tap.
+    for it in items {
+        for t in it.taps {
+            assert!(t.k < it.w.len() && t.off + n <= it.src.len(), "direct_row: tap {t:?} out of bounds");
+        }
+    }
     if n >= 16 {
         blocks::<16>(dst, init, items);
     } else if n >= 8 {
@@ -531,16 +537,18 @@ fn block<const B: usize>(dst: &mut [f32], init: f32, items: &[Item], o0: usize) 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
 fn block<const B: usize>(dst: &mut [f32], init: f32, items: &[Item], o0: usize) {
-    use super::elementwise::simd::{load, store};
+    use super::elementwise::simd::store;
     use core::arch::wasm32::*;
     let nv = B / 4;
     let mut acc = [f32x4_splat(0.0); 4];
     for it in items {
+        let (src, w) = (it.src.as_ptr(), it.w.as_ptr());
         for t in it.taps {
-            let wv = f32x4_splat(it.w[t.k]);
-            let xs = &it.src[o0 + t.off..o0 + t.off + B];
+            // SAFETY: `direct_row` checked `t.k < w.len()` and `t.off + dst.len() ≤ src.len()` for
+            // every tap, and `blocks` keeps `o0 + B ≤ dst.len()`; wasm loads need no alignment.
+            let (wv, xs) = unsafe { (f32x4_splat(*w.add(t.k)), src.add(o0 + t.off) as *const v128) };
             for (v, av) in acc.iter_mut().enumerate().take(nv) {
-                *av = f32x4_add(*av, f32x4_mul(wv, load(xs, 4 * v)));
+                *av = f32x4_add(*av, f32x4_mul(wv, unsafe { core::ptr::read_unaligned(xs.add(v)) }));
             }
         }
     }

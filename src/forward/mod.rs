@@ -8,6 +8,7 @@ mod depthwise;
 mod fake_quant;
 pub mod kernel_choice;
 mod out_of_place;
+mod reshaped_outputs;
 
 use crate::budget;
 use crate::error::{Error, Result};
@@ -175,13 +176,14 @@ impl TypedWithValues {
 }
 
 /// tract's declutter, our depthwise convolutions and QDQ pairs in place of tract's, then tract's
-/// codegen, then our clamps where tract's would copy a kept input: a plan as `into_optimized` would
-/// make, but for those ops.
+/// codegen, then kept values taken after the reshape that reads them and our clamps where tract's
+/// would copy a kept input: a plan as `into_optimized` would make, but for those ops.
 fn optimise(mut model: TypedModel) -> TractResult<Arc<TypedRunnableModel>> {
     model.declutter()?;
     depthwise::use_our_depthwise(&mut model)?;
     fake_quant::use_our_fake_quant(&mut model)?;
     model.optimize()?;
+    reshaped_outputs::keep_reshaped_outputs(&mut model)?;
     out_of_place::use_out_of_place_clamps(&mut model)?;
     model.into_runnable()
 }

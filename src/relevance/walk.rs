@@ -71,6 +71,8 @@ pub fn walk(
     });
     let first = g.first_layers().first().copied();
     let mut rel: Vec<Option<Tensor>> = vec![None; g.values.len()];
+    // (sum, ‖·‖₁) of rel[v] where it is one message whose mass is known already.
+    let mut known_mass: Vec<Option<(f64, f64)>> = vec![None; g.values.len()];
     rel[g.output] = Some(start);
     let mut layers = Vec::with_capacity(g.nodes.len() + 1);
     let mut first_non_finite = None;
@@ -81,7 +83,7 @@ pub fn walk(
             return Err(Error::Cancelled);
         }
         let Some(r) = rel[node.output].take() else { continue };
-        let (r_sum, r_l1) = mass(&r);
+        let (r_sum, r_l1) = known_mass[node.output].take().unwrap_or_else(|| mass(&r));
         layers.push(LayerMass {
             node: node.name.clone(),
             label: format!("{} {:?}", labels[ix], r.shape()),
@@ -240,7 +242,10 @@ pub fn walk(
             }
         };
         for (v, m) in messages {
-            if first_non_finite.is_none() {
+            // One pass gives the message's mass, kept for when it is all of v's relevance, and says
+            // whether it holds a non-finite value: its ‖·‖₁ summed in f64 is non-finite exactly then.
+            let (m_sum, m_l1) = mass(&m);
+            if first_non_finite.is_none() && !m_l1.is_finite() {
                 let bad = non_finite::count(&m);
                 if bad > 0 {
                     first_non_finite = Some(non_finite::relevance_origin(g, acts, ix, bad));
@@ -249,15 +254,19 @@ pub fn walk(
             rel[v] = Some(match rel[v].take() {
                 Some(mut acc) => {
                     acc += &m;
+                    known_mass[v] = None;
                     acc
                 }
-                None => m,
+                None => {
+                    known_mass[v] = Some((m_sum, m_l1));
+                    m
+                }
             });
         }
     }
     let input_relevance =
         rel[g.input].take().unwrap_or_else(|| Tensor::zeros(ndarray::IxDyn(&g.values[g.input].shape)));
-    let (input_sum, input_l1) = mass(&input_relevance);
+    let (input_sum, input_l1) = known_mass[g.input].take().unwrap_or_else(|| mass(&input_relevance));
     layers.push(LayerMass {
         node: "input".into(),
         label: "Input".into(),

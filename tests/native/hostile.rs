@@ -179,6 +179,34 @@ fn overflowing_logits_are_an_error_naming_the_first_layer() {
     }
 }
 
+/// A forward pass that stays finite while the relevance walk overflows in its middle: x = 10⁻³⁰
+/// through three dense layers of gains 1, 10²⁰ and 10²⁰ gives logits of ~10¹⁰, but the gradient
+/// reaching the first layer's output is 10⁴⁰. The warning names the layer whose relevance first
+/// turned non-finite (the second), not the input layer.
+#[test]
+fn relevance_that_overflows_mid_walk_names_the_layer() {
+    let mut b = OnnxBuilder::new("x", &[1, 2]);
+    for (k, gain) in [(1, 1.0f32), (2, 1e20), (3, 1e20)] {
+        let rows = if k == 3 { 1 } else { 2 };
+        let w: Vec<f32> = (0..rows * 2).map(|i| if k == 3 || i % 3 == 0 { gain } else { 0.0 }).collect();
+        b.init(&format!("W{k}"), &[rows as i64, 2], &w);
+        b.init(&format!("B{k}"), &[rows as i64], &vec![0.0; rows]);
+        let input = if k == 1 { "x".to_string() } else { format!("h{}", k - 1) };
+        let wk = format!("W{k}");
+        let bk = format!("B{k}");
+        b.node("Gemm", &[&input, &wk, &bk], &format!("h{k}"), vec![attr::int("transB", 1)]);
+    }
+    b.output("h3", &[1, 1]);
+    let model = load(&b.build()).expect("loads");
+    let x = Tensor::from_shape_vec(ndarray::IxDyn(&[1, 2]), vec![1e-30, 1e-30]).expect("shape");
+    let acts = model.forward(&x).expect("a finite forward pass");
+    let e = explain(&model, &acts, Method::Gradient, &ExplainOptions::default(), &mut |_, _| true).expect("explains");
+    let warning = e.warning.expect("a warning");
+    println!("{warning}");
+    assert_eq!(e.non_finite, 2, "{warning}");
+    assert!(warning.contains("first at Dense 2") && warning.contains("node 'Gemm_1'"), "{warning}");
+}
+
 #[test]
 fn subnormal_inputs_and_weights_warn_instead_of_painting_a_blank_map() {
     // Every value subnormal: the forward pass flushes them to zero and the map would be blank.

@@ -90,9 +90,14 @@ pub fn forward_origin(g: &Graph, acts: &Activations) -> Option<Origin> {
 }
 
 /// The origin of non-finite relevance that node `ix`'s rule produced (`count` values) from finite
-/// relevance.
-pub fn relevance_origin(g: &Graph, acts: &Activations, ix: usize, count: usize) -> Origin {
-    Origin { label: g.labels()[ix].clone(), node: g.nodes[ix].name.clone(), count, reason: reason(g, acts, ix, true) }
+/// relevance; `dividing`: the rule divides (the LRP rules, R-LRP), unlike a gradient.
+pub fn relevance_origin(g: &Graph, acts: &Activations, ix: usize, count: usize, dividing: bool) -> Origin {
+    Origin {
+        label: g.labels()[ix].clone(),
+        node: g.nodes[ix].name.clone(),
+        count,
+        reason: reason(g, acts, ix, dividing),
+    }
 }
 
 /// For a map that is zero everywhere: the layer below which the relevance vanished (its ‖R‖₁ went

@@ -248,7 +248,8 @@ pub fn walk(
             if first_non_finite.is_none() && !m_l1.is_finite() {
                 let bad = non_finite::count(&m);
                 if bad > 0 {
-                    first_non_finite = Some(non_finite::relevance_origin(g, acts, ix, bad));
+                    let dividing = !matches!(family, Family::Gradient);
+                    first_non_finite = Some(non_finite::relevance_origin(g, acts, ix, bad, dividing));
                 }
             }
             rel[v] = Some(match rel[v].take() {

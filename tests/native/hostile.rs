@@ -205,6 +205,8 @@ fn relevance_that_overflows_mid_walk_names_the_layer() {
     println!("{warning}");
     assert_eq!(e.non_finite, 2, "{warning}");
     assert!(warning.contains("first at Dense 2") && warning.contains("node 'Gemm_1'"), "{warning}");
+    // A gradient has no denominator and no stabiliser: the reason is its weights.
+    assert!(warning.contains("its weights make the result overflow") && !warning.contains("ε"), "{warning}");
 }
 
 #[test]

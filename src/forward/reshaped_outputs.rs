@@ -7,27 +7,11 @@
 //! plan's outputs — an activation the relevance pass reads, e.g. every convolution's input under
 //! R-LRP — the reshape cannot take it and copies it whole (`Tensor::deep_clone`; ~1 ms of
 //! EfficientNet-Lite0's forward pass in the page). [`keep_reshaped_outputs`] makes the reshape's
-//! output the plan's output instead, wherever the reshape is the value's only reader and keeps its
-//! values in order (row-major strides, so the same values in the same order);
-//! [`super::Activations::get`] reads every kept tensor with the graph's shape, which that does not
-//! change.
+//! output the plan's output instead, wherever the reshape is the value's only reader and lays the
+//! values out row-major (so the same values in the same order); [`super::Activations::get`] reads
+//! every kept tensor with the graph's shape.
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::change_axes::IntoShape;
-
-/// True when `strides` are the row-major strides of `dims` (axes of length 1 may have any).
-fn row_major(dims: &[usize], strides: &[isize]) -> bool {
-    if dims.len() != strides.len() {
-        return false;
-    }
-    let mut expected = 1isize;
-    for (&d, &s) in dims.iter().zip(strides).rev() {
-        if d > 1 && s != expected {
-            return false;
-        }
-        expected *= d as isize;
-    }
-    true
-}
 
 /// Replaces each output of an optimised model whose only reader is an `IntoShape` to row-major
 /// strides by that reshape's output. Returns how many it replaced.
@@ -39,7 +23,7 @@ pub fn keep_reshaped_outputs(model: &mut TypedModel) -> TractResult<usize> {
         let node = &model.nodes[reader.node];
         let Some(reshape) = node.op_as::<IntoShape>() else { continue };
         let by = OutletId::new(node.id, 0);
-        if !row_major(&reshape.dims, &reshape.strides) || model.outputs.contains(&by) {
+        if reshape.strides != Tensor::natural_strides(&reshape.dims) || model.outputs.contains(&by) {
             continue;
         }
         model.outputs[k] = by;
@@ -54,14 +38,6 @@ mod tests {
     use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
     use tract_onnx::tract_core::ops::math;
     use tract_onnx::tract_core::ops::nn::DataFormat;
-
-    #[test]
-    fn row_major_strides() {
-        assert!(row_major(&[1, 32, 12544], &[401408, 12544, 1]));
-        assert!(row_major(&[1, 32, 1], &[7, 1, 1]));
-        assert!(!row_major(&[1, 32, 12544], &[12544, 1, 32]));
-        assert!(!row_major(&[2, 3], &[3]));
-    }
 
     /// `x → relu → 1×1 convolution`, the ReLU's output kept: after codegen the convolution reads
     /// it through an `IntoShape` to a matrix, and the plan then keeps that reshape's output — the

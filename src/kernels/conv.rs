@@ -469,7 +469,7 @@ struct Item<'a> {
 
 /// `dst[o] = init + Σ_items Σ_taps w[k] · src[o + off]` for every `o < dst.len()`. Every tap
 /// must be in bounds for every output (guaranteed by the zero-padded layouts; a violation
-/// panics on a slice bound, never reads out of bounds).
+/// panics, checked once per row, never reads out of bounds).
 fn direct_row(dst: &mut [f32], init: f32, items: &[Item]) {
     let n = dst.len();
     // Once per row, so that the blocks below may read without a check per tap.

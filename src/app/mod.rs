@@ -9,6 +9,7 @@ pub mod flipping;
 pub mod helper;
 pub mod page;
 pub mod preprocess_check;
+pub mod progress;
 pub mod protocol;
 #[cfg(feature = "engine")]
 pub mod session;

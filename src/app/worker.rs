@@ -11,6 +11,7 @@
 //! engine as [`ALONE_NAME`], which never starts a helper.
 use super::flipping::FlipJob;
 use super::helper::Helper;
+use super::progress::ProgressThrottle;
 use super::protocol::{f32_values, HelperReply, HelperRequest, Request, Response, Stage};
 use super::session::Session;
 use super::wire;
@@ -169,8 +170,11 @@ impl EngineWorker {
         let performance = scope().performance();
         let clock = || performance.as_ref().map(|p| p.now()).unwrap_or(f64::NAN);
         let id = msg.id;
+        let mut throttle = ProgressThrottle::default();
         let mut progress = |stage, done, total| {
-            post(id, &Response::Progress { stage, done, total }, &[]);
+            if throttle.admit(stage, done, total, clock()) {
+                post(id, &Response::Progress { stage, done, total }, &[]);
+            }
             true
         };
         if let Request::Faithfulness { method, params, target } = &request {

@@ -1,8 +1,8 @@
 //! The general matrix product every relevance kernel ends in: `C[m,n] ← A[m,k]·B[k,n] + β·C`, each
 //! operand read through (row, column) strides, so transposes cost no copy (`RLRP.md`, "Transpose
 //! kernels": `Wᵀ R` is this product with W's strides swapped), through `matrixmultiply::sgemm`
-//! (AVX/FMA and NEON kernels natively; on wasm32 its portable kernel, which LLVM vectorises with
-//! simd128 at opt-level 3, see Cargo.toml's `web` profile). A packed 4×8 `f32x4` kernel of our own
+//! (AVX/FMA and NEON kernels natively; on wasm32 with `simd128` its 8×8 `f32x4` kernel,
+//! `KernelWasmSimd` in matrixmultiply 0.3.11, built at opt-level 3: Cargo.toml's `web` profile). A packed 4×8 `f32x4` kernel of our own
 //! was tried for wasm32 and not kept: in the page it was not measurably faster, and in a Chromium
 //! micro-benchmark it lost on the thin products (16×96 · 96×12544: 30 ms against 11 ms).
 

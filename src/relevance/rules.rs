@@ -308,23 +308,22 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
             if let Some(split) = NonNegativeSplit::new(ctx, true, &weights) {
                 // o₊ = (W + γW⁺)x + b + γb⁺ = z + γP and o₋ = (W + γW⁻)x + b + γb⁻ = z + γ(z − P)
                 let z = split.z.expect("asked for a kept z");
-                let mut s_pos = r.clone();
-                let mut s_neg = r.clone();
-                ndarray::Zip::from(&mut s_pos).and(&mut s_neg).and(z).and(&split.positive).for_each(
-                    |sp, sn, &zv, &p| {
-                        let (rv, positive, negative) = (*sp, zv + gamma * p, zv + gamma * (zv - p));
-                        *sp = if zv > 0.0 { stabilised_divide(rv, positive, stabilizer) } else { 0.0 };
-                        *sn = if zv < 0.0 { stabilised_divide(rv, negative, stabilizer) } else { 0.0 };
-                    },
-                );
                 // (W + γW⁺)ᵀs₊ + (W + γW⁻)ᵀs₋ = Wᵀ(s₊ + (1 + γ)s₋) + γW⁺ᵀ(s₊ − s₋): two products, W⁺
                 // shared with the forward; the s₋ terms on positive weights cancel to at most
-                // a (1 + 2γ) error growth.
+                // a (1 + 2γ) error growth. s₊ and s₋ only live inside the one pass that makes
+                // s_all = s₊ + (1 + γ)s₋ and s_diff = γ(s₊ − s₋).
+                let mut s_all = Tensor::zeros(r.raw_dim());
+                let mut s_diff = Tensor::zeros(r.raw_dim());
+                ndarray::Zip::from(&mut s_all).and(&mut s_diff).and(r).and(z).and(&split.positive).for_each(
+                    |all, diff, &rv, &zv, &p| {
+                        let (positive, negative) = (zv + gamma * p, zv + gamma * (zv - p));
+                        let sp = if zv > 0.0 { stabilised_divide(rv, positive, stabilizer) } else { 0.0 };
+                        let sn = if zv < 0.0 { stabilised_divide(rv, negative, stabilizer) } else { 0.0 };
+                        *all = sp + (1.0 + gamma) * sn;
+                        *diff = gamma * (sp - sn);
+                    },
+                );
                 let own = None;
-                let mut s_all = s_pos.clone();
-                s_all.zip_mut_with(&s_neg, |a, &n| *a += (1.0 + gamma) * n);
-                let mut s_diff = s_pos;
-                s_diff.zip_mut_with(&s_neg, |a, &n| *a = gamma * (*a - n));
                 return split.backward(ctx, &[(&own, &s_all), (&split.w_pos, &s_diff)]);
             }
             if ctx.layer.weight().is_some() {

@@ -5,8 +5,8 @@
 //! strictly sequential sum by rounding only). The wasm `simd128` sums first add four values a lane
 //! in f32 (one f64 addition per 16 values instead of per 4: these loops are bound by the f64
 //! additions, not by memory), which keeps them within 3·2⁻²⁴ of ‖x‖₁ of the f64 sum (where lane
-//! sums pass f32's range, the plain f64 sum is taken instead). Binary operations require equal lengths and panic
-//! otherwise. On `wasm32` with `simd128` every helper has an explicit `core::arch::wasm32` path;
+//! sums pass f32's range, the plain f64 sum is taken instead). Binary operations require equal
+//! lengths and panic otherwise. On `wasm32` with `simd128` every helper has an explicit `core::arch::wasm32` path;
 //! natively the plain loops are auto-vectorised by LLVM.
 //!
 //! The crate-internal `axpy*` helpers are the innermost loops of col2im; the `simd` load/store
@@ -220,8 +220,7 @@ pub(crate) mod simd {
         unsafe { write_unaligned(s.as_mut_ptr().add(i) as *mut v128, v) }
     }
 
-    /// Four independent f64x2 partial sums over eight values a step (f64 additions are long:
-    /// one accumulator pair left the loop waiting on them).
+    /// Two f64x2 partial sums, each fed one lane sum of [`block_sums`] per 16 values.
     pub(super) fn sum_f64(x: &[f32], abs: bool) -> f64 {
         let (mut acc0, mut acc1) = (f64x2_splat(0.0), f64x2_splat(0.0));
         let n16 = x.len() / 16 * 16;

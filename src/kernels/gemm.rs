@@ -2,9 +2,10 @@
 //! operand read through (row, column) strides, so transposes cost no copy (`RLRP.md`, "Transpose
 //! kernels": `Wᵀ R` is this product with W's strides swapped), through `matrixmultiply::sgemm`
 //! (AVX/FMA and NEON kernels natively; on wasm32 with `simd128` its 8×8 `f32x4` kernel,
-//! `KernelWasmSimd` in matrixmultiply 0.3.11, built at opt-level 3: Cargo.toml's `web` profile). A packed 4×8 `f32x4` kernel of our own
-//! was tried for wasm32 and not kept: in the page it was not measurably faster, and in a Chromium
-//! micro-benchmark it lost on the thin products (16×96 · 96×12544: 30 ms against 11 ms).
+//! `KernelWasmSimd` in matrixmultiply 0.3.11, built at opt-level 3: Cargo.toml's `web` profile). A
+//! packed 4×8 `f32x4` kernel of our own was tried for wasm32 and not kept: in the page it was not
+//! measurably faster, and in a Chromium micro-benchmark it lost on the thin products (16×96 ·
+//! 96×12544: 30 ms against 11 ms).
 
 /// How many elements `(rows, cols)` addressed through strides `(rs, cs)` reach.
 fn reach(rows: usize, cols: usize, rs: usize, cs: usize) -> usize {

@@ -6,8 +6,8 @@
 //! in f32 (one f64 addition per 16 values instead of per 4: these loops are bound by the f64
 //! additions, not by memory), which keeps them within 3·2⁻²⁴ of ‖x‖₁ of the f64 sum (where lane
 //! sums pass f32's range, the plain f64 sum is taken instead). Binary operations require equal
-//! lengths and panic otherwise. On `wasm32` with `simd128` every helper has an explicit `core::arch::wasm32` path;
-//! natively the plain loops are auto-vectorised by LLVM.
+//! lengths and panic otherwise. On `wasm32` with `simd128` every helper has an explicit
+//! `core::arch::wasm32` path; natively the plain loops are auto-vectorised by LLVM.
 //!
 //! The crate-internal `axpy*` helpers are the innermost loops of col2im; the `simd` load/store
 //! helpers are shared with the direct convolution kernels.

@@ -2,19 +2,28 @@
 //! the graph (~250 on EfficientNet-Lite0 in ~70 ms), and each post is a JSON encoding and a
 //! `postMessage`: posting them all cost the explanation time. The page redraws at most once a
 //! frame, so the worker posts a report when the stage or its total changes, when the stage is
-//! done, and otherwise at most once a frame. (RLRP.md has no section here.)
+//! done, and otherwise at most once a frame ([`FRAME_MS`]; pixel flipping, whose reports repaint
+//! more of the page, uses a longer interval). (RLRP.md has no section here.)
 use super::protocol::Stage;
 
 /// The page's frame, about: progress more often than this is never seen.
 pub const FRAME_MS: f64 = 16.0;
 
 /// Decides, report by report, which to post.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ProgressThrottle {
+    /// The least time between two reports of the same stage and total, in milliseconds.
+    every_ms: f64,
     last: Option<(Stage, usize, f64)>,
 }
 
 impl ProgressThrottle {
+    /// Posts at most one report of a stage every `every_ms` milliseconds (besides its changes and
+    /// its end).
+    pub fn new(every_ms: f64) -> ProgressThrottle {
+        ProgressThrottle { every_ms, last: None }
+    }
+
     /// True when the report (`stage`, `done` of `total`) made at `now_ms` (a clock in
     /// milliseconds; NaN where the worker has none, and then every report is posted) is posted.
     pub fn admit(&mut self, stage: Stage, done: usize, total: usize, now_ms: f64) -> bool {
@@ -22,7 +31,7 @@ impl ProgressThrottle {
             None => true,
             Some((s, t, at)) => {
                 let waited = now_ms - at;
-                s != stage || t != total || done >= total || waited >= FRAME_MS || waited.is_nan()
+                s != stage || t != total || done >= total || waited >= self.every_ms || waited.is_nan()
             }
         };
         if post {
@@ -38,7 +47,7 @@ mod tests {
 
     #[test]
     fn posts_stage_changes_ends_and_one_report_a_frame() {
-        let mut p = ProgressThrottle::default();
+        let mut p = ProgressThrottle::new(FRAME_MS);
         assert!(p.admit(Stage::Forward, 0, 1, 0.0), "the first report");
         assert!(p.admit(Stage::Relevance, 0, 250, 1.0), "a new stage");
         assert!(!p.admit(Stage::Relevance, 1, 250, 2.0));
@@ -52,7 +61,7 @@ mod tests {
 
     #[test]
     fn without_a_clock_every_report_is_posted() {
-        let mut p = ProgressThrottle::default();
+        let mut p = ProgressThrottle::new(FRAME_MS);
         assert!((0..5).all(|d| p.admit(Stage::Relevance, d, 10, f64::NAN)));
     }
 }

@@ -11,7 +11,7 @@
 //! engine as [`ALONE_NAME`], which never starts a helper.
 use super::flipping::FlipJob;
 use super::helper::Helper;
-use super::progress::ProgressThrottle;
+use super::progress::{ProgressThrottle, FRAME_MS};
 use super::protocol::{f32_values, HelperReply, HelperRequest, Request, Response, Stage};
 use super::session::Session;
 use super::wire;
@@ -135,8 +135,8 @@ struct Flip {
     request: u64,
     job_id: u64,
     job: FlipJob,
-    /// When the page was last told the progress (`performance.now()`).
-    progress_at: f64,
+    /// Which progress reports reach the page.
+    progress: ProgressThrottle,
 }
 
 /// How often a pixel-flipping run tells the page its progress, at most.
@@ -170,7 +170,7 @@ impl EngineWorker {
         let performance = scope().performance();
         let clock = || performance.as_ref().map(|p| p.now()).unwrap_or(f64::NAN);
         let id = msg.id;
-        let mut throttle = ProgressThrottle::default();
+        let mut throttle = ProgressThrottle::new(FRAME_MS);
         let mut progress = |stage, done, total| {
             if throttle.admit(stage, done, total, clock()) {
                 post(id, &Response::Progress { stage, done, total }, &[]);
@@ -219,7 +219,8 @@ impl EngineWorker {
             post(request, &Response::Progress { stage, done, total }, &[]);
             true
         });
-        self.flip = Some(Flip { request, job_id, job, progress_at: f64::NEG_INFINITY });
+        let progress = ProgressThrottle::new(PROGRESS_EVERY_MS);
+        self.flip = Some(Flip { request, job_id, job, progress });
         self.schedule();
     }
 
@@ -237,11 +238,11 @@ impl EngineWorker {
         let Some(flip) = self.flip.as_mut() else { return };
         let id = flip.request;
         if let Some(index) = flip.job.next_front() {
-            // progress at most every PROGRESS_EVERY_MS: the page repaints on each
+            // progress at most every PROGRESS_EVERY_MS: the page repaints on each (without a
+            // clock, the first report only)
             let now = scope().performance().map_or(0.0, |p| p.now());
-            if now - flip.progress_at >= PROGRESS_EVERY_MS {
-                flip.progress_at = now;
-                let (done, total) = (flip.job.done(), flip.job.total());
+            let (done, total) = (flip.job.done(), flip.job.total());
+            if flip.progress.admit(Stage::Faithfulness, done, total, now) {
                 post(id, &Response::Progress { stage: Stage::Faithfulness, done, total }, &[]);
             }
             match self.session.flip_step(&mut flip.job, index) {

@@ -309,6 +309,27 @@ mod browser {
         }
     }
 
+    /// The simd128 sign test (blocks of 64 values, one branch a block) against a value-by-value
+    /// one: lengths around the block, one negative value anywhere, and −0.0 and NaN, which are
+    /// not below zero.
+    #[wasm_bindgen_test]
+    fn simd_sign_test_matches_a_scalar_one() {
+        use rlrp::kernels::elementwise::any_negative;
+        for n in [0usize, 1, 3, 4, 63, 64, 65, 127, 128, 200] {
+            let mut x: Vec<f32> = (0..n).map(|i| (i * 7919 % 1013) as f32 / 1013.0).collect();
+            assert!(!any_negative(&x), "n={n}: none");
+            if n > 1 {
+                (x[n / 2], x[n - 1]) = (-0.0, f32::NAN);
+                assert!(!any_negative(&x), "n={n}: −0.0 and NaN");
+            }
+            for at in 0..n {
+                let mut y = x.clone();
+                y[at] = -f32::MIN_POSITIVE;
+                assert!(any_negative(&y), "n={n}: at {at}");
+            }
+        }
+    }
+
     /// The worker's session, as the page drives it: LoadModel (ONNX + the repository's sidecar),
     /// SetImage (the PNG, decoded and preprocessed in wasm), Explain R-LRP of the predicted class,
     /// whose relevance (`data[1]`, `.npy`) equals the golden oracle's for the same image.

@@ -157,6 +157,20 @@ pub fn count_non_finite(x: &[f32]) -> usize {
     }
 }
 
+/// Whether some element is below zero (−0.0 and NaN are not). The sign-split rules ask it of every
+/// layer input; after a ReLU the answer is no, found only by reading everything: blocks of values
+/// tested without a branch each (a value-by-value `any` does not vectorise).
+pub fn any_negative(x: &[f32]) -> bool {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        simd::any_negative(x)
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        x.chunks(64).any(|c| c.iter().fold(false, |any, &v| any | (v < 0.0)))
+    }
+}
+
 /// `y ← y + a · x` over contiguous slices of equal length.
 #[inline]
 pub(crate) fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
@@ -355,6 +369,21 @@ pub(crate) mod simd {
         count
     }
 
+    pub(super) fn any_negative(x: &[f32]) -> bool {
+        let zero = f32x4_splat(0.0);
+        let mut blocks = x.chunks_exact(64);
+        for block in blocks.by_ref() {
+            let mut below = i32x4_splat(0);
+            for i in (0..64).step_by(4) {
+                below = v128_or(below, f32x4_lt(load(block, i), zero));
+            }
+            if v128_any_true(below) {
+                return true;
+            }
+        }
+        blocks.remainder().iter().any(|&v| v < 0.0)
+    }
+
     #[inline]
     pub(super) fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
         let av = f32x4_splat(a);
@@ -409,6 +438,24 @@ mod tests {
                 (s as f32 / u32::MAX as f32) * 2.0 - 1.0
             })
             .collect()
+    }
+
+    #[test]
+    fn any_negative_finds_one_anywhere() {
+        for n in [0usize, 1, 3, 4, 63, 64, 65, 130, 200] {
+            let mut x: Vec<f32> = data(n, 7).iter().map(|v| v.abs()).collect();
+            assert!(!any_negative(&x), "n={n}: none");
+            if n > 0 {
+                x[n / 2] = -0.0;
+                x[n - 1] = f32::NAN;
+                assert!(!any_negative(&x), "n={n}: -0 and NaN are not below zero");
+            }
+            for at in 0..n {
+                let mut y = x.clone();
+                y[at] = -f32::MIN_POSITIVE;
+                assert!(any_negative(&y), "n={n}: at {at}");
+            }
+        }
     }
 
     #[test]

@@ -260,7 +260,16 @@ pub fn conv2d_forward(g: &Conv2dGeometry, x: &[f32], w: &[f32], bias: Option<&[f
 /// `r`: `[out_channels, out_h, out_w]`, `out`: `[in_channels, in_h, in_w]` (overwritten, not
 /// accumulated). Taps in the padding are dropped. Panics if a slice length does not match.
 pub fn conv2d_transpose(g: &Conv2dGeometry, r: &[f32], w: &[f32], out: &mut [f32]) {
-    transpose_tuned(g, r, w, out, TUNING);
+    transpose_tuned(g, &[(r, w)], out, TUNING);
+}
+
+/// `out = Σ_k W_kᵀ r_k` over terms `(r_k, w_k)` of one geometry (the sign-split rules' two
+/// products of a layer): [`conv2d_transpose`] of each term, summed as they are made, with no
+/// intermediate tensor: depthwise, one gather over every term's taps; otherwise the matrix
+/// products accumulate (β = 1) into one column buffer or into `out`. No terms: `out` is zeroed.
+/// Panics if a slice length does not match the geometry.
+pub fn conv2d_transpose_sum(g: &Conv2dGeometry, terms: &[(&[f32], &[f32])], out: &mut [f32]) {
+    transpose_tuned(g, terms, out, TUNING);
 }
 
 fn forward_tuned(g: &Conv2dGeometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32], t: Tuning) {
@@ -290,14 +299,27 @@ fn forward_tuned(g: &Conv2dGeometry, x: &[f32], w: &[f32], bias: Option<&[f32]>,
     }
 }
 
-fn transpose_tuned(g: &Conv2dGeometry, r: &[f32], w: &[f32], out: &mut [f32], t: Tuning) {
-    g.check("conv2d_transpose", out.len(), w.len(), r.len(), "relevance");
-    if g.in_per_group() == 1 {
-        direct_transpose(g, r, w, out);
+fn transpose_tuned(g: &Conv2dGeometry, terms: &[(&[f32], &[f32])], out: &mut [f32], t: Tuning) {
+    for (r, w) in terms {
+        g.check("conv2d_transpose", out.len(), w.len(), r.len(), "relevance");
+    }
+    if terms.is_empty() {
+        out.fill(0.0);
+    } else if g.in_per_group() == 1 {
+        direct_transpose(g, terms, out);
     } else if g.is_pointwise() {
-        pointwise_transpose(g, r, w, out);
+        pointwise_transpose(g, terms, out);
     } else {
-        im2col_transpose(g, r, w, out, t);
+        im2col_transpose(g, terms, out, t);
+    }
+}
+
+/// β of the `k`-th product of a sum: the first overwrites, the others add.
+fn accumulate_after_first(k: usize) -> f32 {
+    if k == 0 {
+        0.0
+    } else {
+        1.0
     }
 }
 
@@ -312,15 +334,17 @@ fn pointwise_forward(g: &Conv2dGeometry, x: &[f32], w: &[f32], beta: f32, y: &mu
     }
 }
 
-/// Pointwise transpose: per group, `out_g[cig, P] = W_gᵀ[cig, cog] · r_g[cog, P]`, the
+/// Pointwise transpose: per group, `out_g[cig, P] = Σ_k W_kgᵀ[cig, cog] · r_kg[cog, P]`, the
 /// transposition expressed by the strides of A (row stride 1, column stride `cig`).
-fn pointwise_transpose(g: &Conv2dGeometry, r: &[f32], w: &[f32], out: &mut [f32]) {
+fn pointwise_transpose(g: &Conv2dGeometry, terms: &[(&[f32], &[f32])], out: &mut [f32]) {
     let (cig, cog, p) = (g.in_per_group(), g.out_per_group(), g.out_h * g.out_w);
     for gi in 0..g.groups {
-        let wg = &w[gi * cog * cig..][..cog * cig];
-        let rg = &r[gi * cog * p..][..cog * p];
         let og = &mut out[gi * cig * p..][..cig * p];
-        gemm(cig, cog, p, wg, (1, cig), rg, (p, 1), 0.0, og, (p, 1));
+        for (k, (r, w)) in terms.iter().enumerate() {
+            let wg = &w[gi * cog * cig..][..cog * cig];
+            let rg = &r[gi * cog * p..][..cog * p];
+            gemm(cig, cog, p, wg, (1, cig), rg, (p, 1), accumulate_after_first(k), og, (p, 1));
+        }
     }
 }
 
@@ -410,8 +434,8 @@ fn im2col_forward(g: &Conv2dGeometry, x: &[f32], w: &[f32], beta: f32, y: &mut [
 }
 
 /// General transpose: per group and chunk of output rows,
-/// `col[K, rows] = W_gᵀ[K, cog] · r_g[cog, rows]` then col2im scatter-add into `out`.
-fn im2col_transpose(g: &Conv2dGeometry, r: &[f32], w: &[f32], out: &mut [f32], t: Tuning) {
+/// `col[K, rows] = Σ_k W_kgᵀ[K, cog] · r_kg[cog, rows]` then col2im scatter-add into `out`.
+fn im2col_transpose(g: &Conv2dGeometry, terms: &[(&[f32], &[f32])], out: &mut [f32], t: Tuning) {
     let (cig, cog, p, kk) = (g.in_per_group(), g.out_per_group(), g.out_h * g.out_w, g.col_rows());
     let runs = g.col_runs();
     let rows = chunk_rows(g, t);
@@ -419,15 +443,17 @@ fn im2col_transpose(g: &Conv2dGeometry, r: &[f32], w: &[f32], out: &mut [f32], t
     let hw = g.in_h * g.in_w;
     out.fill(0.0);
     for gi in 0..g.groups {
-        let wg = &w[gi * cog * kk..][..cog * kk];
-        let rg = &r[gi * cog * p..][..cog * p];
         let og = &mut out[gi * cig * hw..][..cig * hw];
         let mut oh0 = 0;
         while oh0 < g.out_h {
             let oh1 = (oh0 + rows).min(g.out_h);
             let n = (oh1 - oh0) * g.out_w;
             let colc = &mut col[..kk * n];
-            gemm(kk, cog, n, wg, (1, kk), &rg[oh0 * g.out_w..], (p, 1), 0.0, colc, (n, 1));
+            for (k, (r, w)) in terms.iter().enumerate() {
+                let wg = &w[gi * cog * kk..][..cog * kk];
+                let rg = &r[gi * cog * p..][..cog * p];
+                gemm(kk, cog, n, wg, (1, kk), &rg[oh0 * g.out_w..], (p, 1), accumulate_after_first(k), colc, (n, 1));
+            }
             col2im(g, &runs, colc, oh0, oh1, og);
             oh0 = oh1;
         }
@@ -643,8 +669,9 @@ fn direct_forward(g: &Conv2dGeometry, x: &[f32], w: &[f32], bias: Option<&[f32]>
 /// receives the taps with `sh | a + pad_top − ki·dh` and `sw | b + pad_left − kj·dw`, from
 /// `r[i + c_ki, j + c_kj]` (`c = (a + pad_top − ki·dh) / sh`, likewise for columns): a stride-1
 /// correlation, computed as one [`direct_row`] over the zero-padded planes of `r` of the group's
-/// output channels, then scattered into `out` with strides (sh, sw).
-fn direct_transpose(g: &Conv2dGeometry, r: &[f32], w: &[f32], out: &mut [f32]) {
+/// output channels, then scattered into `out` with strides (sh, sw). Several terms `(r_k, w_k)`:
+/// the planes of every `r_k`, each with its weights, in the same [`direct_row`].
+fn direct_transpose(g: &Conv2dGeometry, terms: &[(&[f32], &[f32])], out: &mut [f32]) {
     let (sh, sw, dh, dw) = (g.stride_h, g.stride_w, g.dilation_h, g.dilation_w);
     let (kh, kw, ih, iw, oh, ow) = (g.kernel_h, g.kernel_w, g.in_h, g.in_w, g.out_h, g.out_w);
     let cog = g.out_per_group();
@@ -696,15 +723,17 @@ fn direct_transpose(g: &Conv2dGeometry, r: &[f32], w: &[f32], out: &mut [f32]) {
         })
         .collect();
     let max_n = phases.iter().flatten().map(|p| p.1).max().unwrap_or(0);
-    let mut planes = vec![0f32; cog * plane_len];
+    let mut planes = vec![0f32; terms.len() * cog * plane_len];
     // One wide output per column phase b (rows wr apart), interleaved into `out` together.
     let mut wides = vec![0f32; cols.len() * max_n];
-    let mut items: Vec<Item> = Vec::with_capacity(cog);
+    let mut items: Vec<Item> = Vec::with_capacity(terms.len() * cog);
     let p = oh * ow;
     for (ci, oc) in out.chunks_exact_mut(ih * iw).enumerate() {
         // `items` borrows the previous group's planes: empty it, keeping its buffer.
         items = recycle(items);
-        for (c, plane) in planes.chunks_exact_mut(plane_len).enumerate() {
+        // plane k·cog + c: term k's output channel c of the group
+        for (kc, plane) in planes.chunks_exact_mut(plane_len).enumerate() {
+            let (r, c) = (terms[kc / cog].0, kc % cog);
             for (rr, rrow) in r[(ci * cog + c) * p..][..p].chunks_exact(ow).enumerate() {
                 plane[(top + rr) * wr + left..][..ow].copy_from_slice(rrow);
             }
@@ -713,7 +742,8 @@ fn direct_transpose(g: &Conv2dGeometry, r: &[f32], w: &[f32], out: &mut [f32]) {
             for ((taps, n), wide) in row_phases.iter().zip(wides.chunks_exact_mut(max_n)) {
                 items.clear();
                 if !taps.is_empty() {
-                    for (c, plane) in planes.chunks_exact(plane_len).enumerate() {
+                    for (kc, plane) in planes.chunks_exact(plane_len).enumerate() {
+                        let (w, c) = (terms[kc / cog].1, kc % cog);
                         items.push(Item { src: plane, w: &w[(ci * cog + c) * kh * kw..][..kh * kw], taps });
                     }
                 }
@@ -823,6 +853,8 @@ mod tests {
             (2, 6, 1, 4, 3, 1, (2, 2), (1, 1), [1, 0, 1, 0], 2),
             (3, 7, 7, 3, 1, 1, (2, 2), (1, 1), [0, 0, 0, 0], 3),
             (1, 5, 8, 3, 2, 2, (2, 3), (2, 1), [1, 1, 0, 2], 1),
+            (4, 5, 6, 6, 1, 1, (1, 1), (1, 1), [0, 0, 0, 0], 2),
+            (6, 5, 6, 4, 1, 1, (1, 1), (1, 1), [0, 0, 0, 0], 1),
         ];
         for (n, &(cin, h, wd, cout, kh, kw, st, dl, pads, groups)) in specs.iter().enumerate() {
             let g = Conv2dGeometry::new(cin, h, wd, cout, kh, kw, st, dl, pads, groups).unwrap();
@@ -841,8 +873,15 @@ mod tests {
                 forward_tuned(&g, &x, &w, None, &mut y, tuning);
                 assert!(close(&y, &ey), "forward {g:?} {tuning:?}");
                 let mut t = vec![f32::NAN; g.input_len()];
-                transpose_tuned(&g, &r, &w, &mut t, tuning);
+                transpose_tuned(&g, &[(&r, &w)], &mut t, tuning);
                 assert!(close(&t, &et), "transpose {g:?} {tuning:?}");
+                // two terms: (r, w) and (r', w'), against the sum of their definitions
+                let (r2, w2) = (data(g.output_len(), seed + 4), data(g.weight_len(), seed + 5));
+                let et2 = reference(&g, &x, &w2, &r2).1;
+                let mut t = vec![f32::NAN; g.input_len()];
+                transpose_tuned(&g, &[(&r, &w), (&r2, &w2)], &mut t, tuning);
+                let sum: Vec<f64> = et.iter().zip(&et2).map(|(a, b)| a + b).collect();
+                assert!(close(&t, &sum), "transpose of two terms {g:?} {tuning:?}");
             }
             if g.in_per_group() > 1 && !g.is_pointwise() {
                 assert!(chunk_rows(&g, tunings[1]) < g.out_h, "chunking exercised for {g:?}");

@@ -31,11 +31,22 @@ pub fn dense_forward(rows: usize, k: usize, n: usize, x: &[f32], w: &[f32], bias
 /// [`dense_forward`] with respect to `x` (bias excluded), the transpose kernel `Wᵀ R` of
 /// `RLRP.md`. `out` is overwritten. Panics if a slice length does not match the dimensions.
 pub fn dense_transpose(rows: usize, k: usize, n: usize, r: &[f32], w: &[f32], out: &mut [f32]) {
-    assert_eq!(r.len(), rows * n, "dense_transpose: relevance length");
-    assert_eq!(w.len(), k * n, "dense_transpose: weight length");
+    dense_transpose_sum(rows, k, n, &[(r, w)], out);
+}
+
+/// `out = Σ_t r_t · w_tᵀ` over terms `(r_t, w_t)`: [`dense_transpose`] of each, accumulated into
+/// `out` by the matrix product itself (β = 1 after the first). No terms: `out` is zeroed.
+pub fn dense_transpose_sum(rows: usize, k: usize, n: usize, terms: &[(&[f32], &[f32])], out: &mut [f32]) {
     assert_eq!(out.len(), rows * k, "dense_transpose: output length");
-    // B = wᵀ is n×k with element (i, j) = w[j·n + i]: strides (1, n).
-    gemm(rows, n, k, r, (n, 1), w, (1, n), 0.0, out, (k, 1));
+    if terms.is_empty() {
+        out.fill(0.0);
+    }
+    for (t, (r, w)) in terms.iter().enumerate() {
+        assert_eq!(r.len(), rows * n, "dense_transpose: relevance length");
+        assert_eq!(w.len(), k * n, "dense_transpose: weight length");
+        // B = wᵀ is n×k with element (i, j) = w[j·n + i]: strides (1, n).
+        gemm(rows, n, k, r, (n, 1), w, (1, n), if t == 0 { 0.0 } else { 1.0 }, out, (k, 1));
+    }
 }
 
 /// `c_b = op(a_b) · op(b_b)` for every batch `b`, with `op(a_b)` of logical shape `[m, k]` and

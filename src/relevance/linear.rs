@@ -161,11 +161,51 @@ impl Linear {
         tensor(in_shape, out)
     }
 
+    /// `Σ_k W_kᵀ r_k` over terms `(r_k, weight_k)` (None = the layer's own weights), shaped like the
+    /// layer input: at Conv and Dense layers summed inside the kernels, with no tensor per term.
+    pub fn transpose_sum(&self, terms: &[(&Tensor, Option<&[f32]>)], in_shape: &[usize]) -> Tensor {
+        match self {
+            Linear::Conv(c) => {
+                kernel_sum(terms, &c.weight, in_shape, |t, out| conv::conv2d_transpose_sum(&c.geometry, t, out))
+            }
+            Linear::Dense(d) => {
+                kernel_sum(terms, &d.weight, in_shape, |t, out| dense::dense_transpose_sum(d.rows, d.k, d.n, t, out))
+            }
+            _ => {
+                let mut sum: Option<Tensor> = None;
+                for &(r, w) in terms {
+                    let t = self.transpose_with(r, w, in_shape);
+                    match sum.as_mut() {
+                        None => sum = Some(t),
+                        Some(acc) => *acc += &t,
+                    }
+                }
+                sum.unwrap_or_else(|| Tensor::zeros(ndarray::IxDyn(in_shape)))
+            }
+        }
+    }
+
     /// Implicit weights made explicit for rules that modify them (Flat on a pooling layer is never
     /// used, but a composite may still ask): None means "use the layer's own".
     pub fn has_explicit_weights(&self) -> bool {
         self.weight().is_some()
     }
+}
+
+/// A kernel's sum of transposes over `terms` (None = the layer's `own` weights), as a tensor of
+/// `in_shape`.
+fn kernel_sum(
+    terms: &[(&Tensor, Option<&[f32]>)],
+    own: &[f32],
+    in_shape: &[usize],
+    kernel: impl FnOnce(&[(&[f32], &[f32])], &mut [f32]),
+) -> Tensor {
+    let rs: Vec<_> = terms.iter().map(|(r, _)| slice(r)).collect();
+    let kernel_terms: Vec<(&[f32], &[f32])> =
+        rs.iter().zip(terms).map(|(r, (_, w))| (&r[..], w.unwrap_or(own))).collect();
+    let mut out = vec![0f32; in_shape.iter().product()];
+    kernel(&kernel_terms, &mut out);
+    tensor(in_shape, out)
 }
 
 /// y[o, i] = scale · Σ_k x[o, k, i].

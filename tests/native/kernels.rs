@@ -6,7 +6,7 @@
 use crate::common;
 use common::rng::Rng;
 use rlrp::kernels::conv::{conv2d_forward, conv2d_transpose, Conv2dGeometry};
-use rlrp::kernels::dense::{dense_forward, dense_transpose};
+use rlrp::kernels::dense::{dense_forward, dense_transpose, dense_transpose_sum};
 use rlrp::kernels::elementwise;
 use rlrp::kernels::pool::{
     avgpool_forward, avgpool_transpose, global_avgpool_forward, global_avgpool_transpose, maxpool_forward,
@@ -550,6 +550,26 @@ fn dense_transpose_is_exact_vjp() {
             },
             &mut rng,
         );
+    }
+}
+
+/// The sum of two transposes in one call (β = 1 for the second product) equals the two transposes
+/// made apart and added; no terms is zero.
+#[test]
+fn dense_transpose_sum_adds_its_terms() {
+    let mut rng = Rng::new(12);
+    for &(rows, k, n) in DENSE_SHAPES {
+        let (r1, w1, r2, w2) = (rng.vec(rows * n), rng.vec(k * n), rng.vec(rows * n), rng.vec(k * n));
+        let (mut t1, mut t2) = (vec![f32::NAN; rows * k], vec![f32::NAN; rows * k]);
+        dense_transpose(rows, k, n, &r1, &w1, &mut t1);
+        dense_transpose(rows, k, n, &r2, &w2, &mut t2);
+        let mut sum = vec![f32::NAN; rows * k];
+        dense_transpose_sum(rows, k, n, &[(&r1, &w1), (&r2, &w2)], &mut sum);
+        for ((s, a), b) in sum.iter().zip(&t1).zip(&t2) {
+            assert!((s - (a + b)).abs() <= 1e-5 * (1.0 + a.abs() + b.abs()), "{rows}x{k}x{n}: {s} vs {a} + {b}");
+        }
+        dense_transpose_sum(rows, k, n, &[], &mut sum);
+        assert!(sum.iter().all(|&v| v == 0.0), "{rows}x{k}x{n}: no terms");
     }
 }
 

@@ -263,8 +263,7 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
                 }
             }
             if let Some(split) = NonNegativeSplit::new(ctx, false, &weights) {
-                let mut s_pos = divide(r, &split.positive, stabilizer);
-                s_pos *= alpha;
+                let s_pos = divide_scaled(r, &split.positive, stabilizer, alpha);
                 if beta == 0.0 {
                     return split.backward(ctx, &[(&split.w_pos, &s_pos)]);
                 }
@@ -278,8 +277,7 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
                     b_neg.as_deref(),
                     ctx.out_shape,
                 );
-                let mut s_neg = divide(r, &negative, stabilizer);
-                s_neg *= -beta;
+                let s_neg = divide_scaled(r, &negative, stabilizer, -beta);
                 return split.backward(ctx, &[(&split.w_pos, &s_pos), (&w_neg, &s_neg)]);
             }
             let terms = [
@@ -419,7 +417,7 @@ impl<'c> NonNegativeSplit<'c> {
     fn new(ctx: &'c LayerContext, needs_z: bool, weights: &ModifiedWeights) -> Option<Self> {
         ctx.layer.weight()?;
         let z = ctx.z.as_ref().filter(|z| z.shape() == ctx.out_shape).map(|z| &**z);
-        if (needs_z && z.is_none()) || ctx.x.iter().any(|&v| v < 0.0) {
+        if (needs_z && z.is_none()) || has_negative(&ctx.x) {
             return None;
         }
         let w_pos = weights.get(ctx, ParamMod::Positive);
@@ -431,15 +429,9 @@ impl<'c> NonNegativeSplit<'c> {
 
     /// `x ⊙ Σ_k W_kᵀ s_k` (None = the layer's own weights).
     fn backward(&self, ctx: &LayerContext, terms: &[(&Option<Rc<Vec<f32>>>, &Tensor)]) -> Tensor {
-        let mut sum: Option<Tensor> = None;
-        for (w, s) in terms {
-            let g = ctx.layer.transpose_with(s, w.as_deref().map(|w| w.as_slice()), ctx.x.shape());
-            match sum.as_mut() {
-                None => sum = Some(g),
-                Some(acc) => *acc += &g,
-            }
-        }
-        let mut g = sum.unwrap_or_else(|| Tensor::zeros(ctx.x.raw_dim()));
+        let terms: Vec<(&Tensor, Option<&[f32]>)> =
+            terms.iter().map(|(w, s)| (*s, w.as_deref().map(|w| w.as_slice()))).collect();
+        let mut g = ctx.layer.transpose_sum(&terms, ctx.x.shape());
         g.zip_mut_with(&ctx.x, |a, &b| *a *= b);
         g
     }
@@ -523,11 +515,23 @@ fn single_term(ctx: &LayerContext, r: &Tensor, t: Term, eps: f32) -> Tensor {
     ctx.backward(&input, t, &s, &weights)
 }
 
+/// Whether some value of `t` is below zero.
+fn has_negative(t: &TensorRef) -> bool {
+    match t.as_slice() {
+        Some(s) => elementwise::any_negative(s),
+        None => t.iter().any(|&v| v < 0.0),
+    }
+}
+
 /// `r / stabilise(z)` element-wise.
 fn divide(r: &Tensor, z: &TensorRef, eps: f32) -> Tensor {
-    let mut s = r.clone();
-    s.zip_mut_with(z, |a, &zv| *a = stabilised_divide(*a, zv, eps));
-    s
+    divide_scaled(r, z, eps, 1.0)
+}
+
+/// `factor · r / stabilise(z)` element-wise (z broadcast to r's shape), in one pass.
+fn divide_scaled(r: &Tensor, z: &TensorRef, eps: f32, factor: f32) -> Tensor {
+    let z = z.broadcast(r.raw_dim()).expect("a layer's output broadcasts to its relevance");
+    ndarray::Zip::from(r).and(z).map_collect(|&rv, &zv| factor * stabilised_divide(rv, zv, eps))
 }
 
 /// `(Σ t, ‖t‖₁)` in f64, in one pass: a layer's relevance mass.

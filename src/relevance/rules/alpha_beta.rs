@@ -15,6 +15,7 @@
 //! and done term by term from its taps (both sums in f64, then its relevance scattered to its
 //! inputs): the error left is at most ~[`LOPSIDED`]⁻¹ ulps of each output's relevance.
 use super::{negative_part, positive_part, stabilised_divide, LayerContext, ModifiedWeights, ParamMod};
+use crate::kernels::elementwise;
 use crate::model::graph::Linear;
 use crate::relevance::linear::{slice, tensor};
 use crate::tensor::Tensor;
@@ -25,6 +26,9 @@ const LOPSIDED: f32 = 1.0 / 64.0;
 
 /// Above one lopsided output in this many, the layer takes the four-term form.
 const MOST_LOPSIDED: usize = 16;
+
+/// Outputs per chunk of the pass that finds the lopsided outputs and makes the signals.
+const CHUNK: usize = 128;
 
 /// Outputs on which the kept z is checked against its terms, and the agreement asked: f32 sums of
 /// a thousand terms stay within ~1e-6 of their magnitude (Lite0: 4e-7 at worst).
@@ -52,7 +56,8 @@ pub(super) fn propagate(
     let w = layer.weight()?;
     let bias = layer.bias().filter(|b| !b.is_empty());
     let x = slice(&ctx.x);
-    let x_abs: Option<Tensor> = x.iter().any(|&v| v < 0.0).then(|| ctx.x.mapv(f32::abs));
+    let x_abs: Option<Tensor> =
+        elementwise::any_negative(&x).then(|| tensor(ctx.x.shape(), x.iter().map(|v| v.abs()).collect()));
     let w_abs = weights.get(ctx, ParamMod::Abs)?;
     let a = layer.forward_with(x_abs.as_ref().map_or(&*ctx.x, |t| &**t), Some(&w_abs), None, ctx.out_shape);
     let mut a = a.into_raw_vec_and_offset().0;
@@ -83,25 +88,51 @@ pub(super) fn propagate(
     .max(1);
     let bias_of_run = |k: usize| bias.map_or(0.0, |b| b[k % b.len()]);
 
+    // One pass over the outputs, in chunks that stay in cache: which are lopsided (a branch-free
+    // test over the chunk, then the rare chunk that has one looked at output by output), and
+    // u = αs₊ − βs₋ (over A, in place) and v = αs₊ + βs₋, branch-free so that it vectorises.
+    // Each lopsided output costs about twenty times its share of a product, term by term: where
+    // many are (a layer whose weights or inputs nearly all have one sign), the four-term form is
+    // cheaper, and the pass stops there.
+    let most = a.len() / MOST_LOPSIDED;
+    let check_negative = beta != 0.0; // with β = 0 (z⁺) the negative side is never divided by
     let mut lopsided_outputs: Vec<usize> = Vec::new();
+    let mut v = vec![0f32; a.len()];
     for (k, start) in (0..a.len()).step_by(run).enumerate() {
         let b = bias_of_run(k);
         let (b_pos, b_neg, small_b) = (positive_part(b), negative_part(b), LOPSIDED * b.abs());
+        let sides = |zj: f32, aj: f32| {
+            let wx = zj - b;
+            (0.5 * (wx + aj) + b_pos, 0.5 * (wx - aj) + b_neg, LOPSIDED * aj + small_b)
+        };
+        let is_lopsided = |zj: f32, aj: f32, rj: f32| {
+            let (pos, neg, small) = sides(zj, aj);
+            ((pos <= small) | (check_negative & (-neg <= small))) & (rj != 0.0)
+        };
         let end = (start + run).min(a.len());
-        for (j, ((&zj, &aj), &rj)) in z[start..end].iter().zip(&a[start..end]).zip(&r[start..end]).enumerate() {
-            let (wx, small) = (zj - b, LOPSIDED * aj + small_b);
-            let (pos, neg) = (0.5 * (wx + aj) + b_pos, 0.5 * (wx - aj) + b_neg);
-            // with β = 0 (z⁺) the negative side is never divided by
-            if (pos <= small || (beta != 0.0 && -neg <= small)) && rj != 0.0 {
-                lopsided_outputs.push(start + j);
+        for c0 in (start..end).step_by(CHUNK) {
+            let c1 = (c0 + CHUNK).min(end);
+            let (z, r) = (&z[c0..c1], &r[c0..c1]);
+            let any =
+                z.iter().zip(&a[c0..c1]).zip(r).fold(false, |any, ((&zj, &aj), &rj)| any | is_lopsided(zj, aj, rj));
+            if any {
+                for (j, ((&zj, &aj), &rj)) in z.iter().zip(&a[c0..c1]).zip(r).enumerate() {
+                    if is_lopsided(zj, aj, rj) {
+                        lopsided_outputs.push(c0 + j);
+                    }
+                }
+                if lopsided_outputs.len() > most {
+                    return None;
+                }
+            }
+            for (((u, v), &zj), &rj) in a[c0..c1].iter_mut().zip(&mut v[c0..c1]).zip(z).zip(r) {
+                let (pos, neg, _) = sides(zj, *u);
+                let sp = alpha * divide_stabilised(rj, pos, stabilizer);
+                let sn = beta * divide_stabilised(rj, neg, stabilizer);
+                *u = sp - sn;
+                *v = sp + sn;
             }
         }
-    }
-    // Each lopsided output costs about twenty times its share of a product, term by term: where
-    // many are (a layer whose weights or inputs nearly all have one sign), the four-term form is
-    // cheaper.
-    if lopsided_outputs.len() > a.len() / MOST_LOPSIDED {
-        return None;
     }
     // (output, αs₊, βs₋) of the lopsided outputs, summed term by term
     let lopsided: Vec<(usize, f32, f32)> = lopsided_outputs
@@ -114,36 +145,31 @@ pub(super) fn propagate(
             (j, alpha * stabilised_divide(r[j], pos, stabilizer), beta * stabilised_divide(r[j], neg, stabilizer))
         })
         .collect();
-    // u = αs₊ − βs₋ (over A, in place) and v = αs₊ + βs₋, branch-free so that it vectorises
-    let mut v = vec![0f32; a.len()];
-    for (k, start) in (0..a.len()).step_by(run).enumerate() {
-        let b = bias_of_run(k);
-        let (b_pos, b_neg) = (positive_part(b), negative_part(b));
-        let end = (start + run).min(a.len());
-        for (((u, v), &zj), &rj) in
-            a[start..end].iter_mut().zip(&mut v[start..end]).zip(&z[start..end]).zip(&r[start..end])
-        {
-            let (wx, aj) = (zj - b, *u);
-            let sp = alpha * divide_stabilised(rj, 0.5 * (wx + aj) + b_pos, stabilizer);
-            let sn = beta * divide_stabilised(rj, 0.5 * (wx - aj) + b_neg, stabilizer);
-            *u = sp - sn;
-            *v = sp + sn;
-        }
-    }
     for &(j, _, _) in &lopsided {
         (a[j], v[j]) = (0.0, 0.0);
     }
     let u = a;
 
     let in_shape = ctx.x.shape();
-    let g = layer.transpose_with(&tensor(ctx.out_shape, u), None, in_shape);
-    let h = layer.transpose_with(&tensor(ctx.out_shape, v), Some(&w_abs), in_shape);
-    // R = ½[x ⊙ g + |x| ⊙ h]: g and h are fresh, contiguous tensors
-    let mut out = g.into_raw_vec_and_offset().0;
-    let h = h.as_slice().expect("a kernel's output is contiguous");
-    for ((o, &xv), &hv) in out.iter_mut().zip(x.iter()).zip(h) {
-        *o = 0.5 * (xv * *o + xv.abs() * hv);
-    }
+    let (u, v) = (tensor(ctx.out_shape, u), tensor(ctx.out_shape, v));
+    let mut out = if x_abs.is_none() {
+        // x ≥ 0: R = ½ x ⊙ (Wᵀu + |W|ᵀv), the two products summed as they are made
+        let mut out = layer.transpose_sum(&[(&u, None), (&v, Some(&w_abs))], in_shape).into_raw_vec_and_offset().0;
+        for (o, &xv) in out.iter_mut().zip(x.iter()) {
+            *o *= 0.5 * xv;
+        }
+        out
+    } else {
+        let g = layer.transpose_with(&u, None, in_shape);
+        let h = layer.transpose_with(&v, Some(&w_abs), in_shape);
+        // R = ½[x ⊙ g + |x| ⊙ h]: g and h are fresh, contiguous tensors
+        let mut out = g.into_raw_vec_and_offset().0;
+        let h = h.as_slice().expect("a kernel's output is contiguous");
+        for ((o, &xv), &hv) in out.iter_mut().zip(x.iter()).zip(h) {
+            *o = 0.5 * (xv * *o + xv.abs() * hv);
+        }
+        out
+    };
     for (j, sp, sn) in lopsided {
         layer.for_each_tap(j, |i, k| {
             let t = w[k] * x[i];

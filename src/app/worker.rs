@@ -11,7 +11,7 @@
 //! engine as [`ALONE_NAME`], which never starts a helper.
 use super::flipping::FlipJob;
 use super::helper::Helper;
-use super::progress::{ProgressThrottle, FRAME_MS};
+use super::progress::{ProgressThrottle, PROGRESS_EVERY_MS};
 use super::protocol::{f32_values, HelperReply, HelperRequest, Request, Response, Stage};
 use super::session::Session;
 use super::wire;
@@ -139,9 +139,6 @@ struct Flip {
     progress: ProgressThrottle,
 }
 
-/// How often a pixel-flipping run tells the page its progress, at most.
-const PROGRESS_EVERY_MS: f64 = 100.0;
-
 struct EngineWorker {
     session: Session,
     helper: HelperState,
@@ -170,7 +167,7 @@ impl EngineWorker {
         let performance = scope().performance();
         let clock = || performance.as_ref().map(|p| p.now()).unwrap_or(f64::NAN);
         let id = msg.id;
-        let mut throttle = ProgressThrottle::new(FRAME_MS);
+        let mut throttle = ProgressThrottle::new(PROGRESS_EVERY_MS);
         let mut progress = |stage, done, total| {
             if throttle.admit(stage, done, total, clock()) {
                 post(id, &Response::Progress { stage, done, total }, &[]);

@@ -325,8 +325,8 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
                 return split.backward(ctx, &[(&own, &s_all), (&split.w_pos, &s_diff)]);
             }
             if ctx.layer.weight().is_some() {
-                let (s_pos, s_neg) = gamma_mixed_sign_signals(ctx, r, gamma, stabilizer, &weights);
-                return gamma_mixed_sign_backward(ctx, &s_pos, &s_neg, gamma, &weights);
+                let (sum, difference) = gamma_mixed_sign_signals(ctx, r, gamma, stabilizer, &weights);
+                return gamma_mixed_sign_backward(ctx, &sum, &difference, gamma, &weights);
             }
             // implicit weights (pooling): the four terms as Zennit writes them
             let terms = [
@@ -438,12 +438,13 @@ impl<'c> NonNegativeSplit<'c> {
 }
 
 /// γ's signals on a mixed-sign input, `s₊ = [z > 0]·R/o₊` and `s₋ = [z < 0]·R/o₋`, from z and one
-/// product instead of four. With G₊ = W + γW⁺ and G₋ = W + γW⁻, Zennit's denominators are
-/// `o₊ = G₊x⁺ + G₋x⁻ + b + γb⁺` and `o₋ = G₋x⁺ + G₊x⁻ + b + γb⁻`. As W⁺x⁺ + W⁻x⁻ = ½(Wx + |W||x|)
-/// and b + γb± = (1 + γ/2)b ± (γ/2)|b|, they are `o± = (1 + γ/2)z ± (γ/2)A` with z = Wx + b and
-/// `A = |W||x| + |b|`. Where each is used (o₊ where z > 0, o₋ where z < 0) its two parts have the
-/// same sign: nothing cancels beyond what cancelled in z, whose rounding the four sums share (a
-/// few ulps of A).
+/// product instead of four, returned as the sum `s₊ + s₋` and the difference `s₊ − s₋` the
+/// backward step reads (made in the same pass). With G₊ = W + γW⁺ and G₋ = W + γW⁻, Zennit's
+/// denominators are `o₊ = G₊x⁺ + G₋x⁻ + b + γb⁺` and `o₋ = G₋x⁺ + G₊x⁻ + b + γb⁻`. As
+/// W⁺x⁺ + W⁻x⁻ = ½(Wx + |W||x|) and b + γb± = (1 + γ/2)b ± (γ/2)|b|, they are
+/// `o± = (1 + γ/2)z ± (γ/2)A` with z = Wx + b and `A = |W||x| + |b|`. Where each is used (o₊ where
+/// z > 0, o₋ where z < 0) its two parts have the same sign: nothing cancels beyond what cancelled
+/// in z, whose rounding the four sums share (a few ulps of A).
 fn gamma_mixed_sign_signals(
     ctx: &LayerContext,
     r: &Tensor,
@@ -457,36 +458,35 @@ fn gamma_mixed_sign_signals(
     let x_abs = ctx.x.mapv(f32::abs);
     let a = ctx.layer.forward_with(&x_abs, w_abs.as_deref().map(|w| w.as_slice()), b_abs.as_deref(), ctx.out_shape);
     let (own, half) = (1.0 + 0.5 * gamma, 0.5 * gamma);
-    let mut s_pos = r.clone();
-    let mut s_neg = r.clone();
-    ndarray::Zip::from(&mut s_pos).and(&mut s_neg).and(&*z).and(&a).for_each(|sp, sn, &zv, &av| {
-        let rv = *sp;
-        *sp = if zv > 0.0 { stabilised_divide(rv, own * zv + half * av, stabilizer) } else { 0.0 };
-        *sn = if zv < 0.0 { stabilised_divide(rv, own * zv - half * av, stabilizer) } else { 0.0 };
-    });
-    (s_pos, s_neg)
+    let mut sum = Tensor::zeros(r.raw_dim());
+    let mut difference = Tensor::zeros(r.raw_dim());
+    ndarray::Zip::from(&mut sum).and(&mut difference).and(r).and(&*z).and(&a).for_each(
+        |sum, difference, &rv, &zv, &av| {
+            let sp = if zv > 0.0 { stabilised_divide(rv, own * zv + half * av, stabilizer) } else { 0.0 };
+            let sn = if zv < 0.0 { stabilised_divide(rv, own * zv - half * av, stabilizer) } else { 0.0 };
+            (*sum, *difference) = (sp + sn, sp - sn);
+        },
+    );
+    (sum, difference)
 }
 
-/// γ's backward on a mixed-sign input in two products instead of four. With G₊ = W + γW⁺ and
-/// G₋ = W + γW⁻, the four terms `x⁺⊙(G₊ᵀs₊ + G₋ᵀs₋) + x⁻⊙(G₋ᵀs₊ + G₊ᵀs₋)` pair up, as
-/// G₊ + G₋ = (2 + γ)W and G₊ − G₋ = γ|W|, into `½[(2 + γ) x⊙Wᵀ(s₊ + s₋) + γ|x|⊙|W|ᵀ(s₊ − s₋)]`.
-/// Exact in real arithmetic; in float32 it adds the error of the two sums, a few ulps of
-/// `|x| ⊙ |W|ᵀ(|s₊| + |s₋|)`. γ's denominators are at least |z|, so s₊ and s₋ stay of the
-/// order of R/z (its golden errors against Zennit did not move); αβ's are not (see there).
+/// γ's backward on a mixed-sign input in two products instead of four, from the signals' sum
+/// `s₊ + s₋` and difference `s₊ − s₋`. With G₊ = W + γW⁺ and G₋ = W + γW⁻, the four terms
+/// `x⁺⊙(G₊ᵀs₊ + G₋ᵀs₋) + x⁻⊙(G₋ᵀs₊ + G₊ᵀs₋)` pair up, as G₊ + G₋ = (2 + γ)W and G₊ − G₋ = γ|W|,
+/// into `½[(2 + γ) x⊙Wᵀ(s₊ + s₋) + γ|x|⊙|W|ᵀ(s₊ − s₋)]`. Exact in real arithmetic; in float32 it
+/// adds the error of the two sums, a few ulps of `|x| ⊙ |W|ᵀ(|s₊| + |s₋|)`. γ's denominators are
+/// at least |z|, so s₊ and s₋ stay of the order of R/z (its golden errors against Zennit did not
+/// move); αβ's are not (see there).
 fn gamma_mixed_sign_backward(
     ctx: &LayerContext,
-    s_pos: &Tensor,
-    s_neg: &Tensor,
+    sum: &Tensor,
+    difference: &Tensor,
     gamma: f32,
     weights: &ModifiedWeights,
 ) -> Tensor {
-    let mut sum = s_pos.clone();
-    sum.zip_mut_with(s_neg, |a, &n| *a += n);
-    let mut difference = s_pos.clone();
-    difference.zip_mut_with(s_neg, |a, &n| *a -= n);
-    let mut g = ctx.layer.transpose_with(&sum, None, ctx.x.shape());
+    let mut g = ctx.layer.transpose_with(sum, None, ctx.x.shape());
     let w_abs = weights.get(ctx, ParamMod::Abs);
-    let h = ctx.layer.transpose_with(&difference, w_abs.as_deref().map(|w| w.as_slice()), ctx.x.shape());
+    let h = ctx.layer.transpose_with(difference, w_abs.as_deref().map(|w| w.as_slice()), ctx.x.shape());
     let (own, abs) = (0.5 * (2.0 + gamma), 0.5 * gamma);
     ndarray::Zip::from(&mut g).and(&h).and(&ctx.x).for_each(|g, &h, &x| *g = own * x * *g + abs * x.abs() * h);
     g

@@ -27,7 +27,7 @@
 //!   around a megabyte and in cache.
 
 use super::elementwise::axpy_scatter;
-use super::gemm::gemm;
+use super::gemm::{beta_of_term, gemm};
 use super::valid_range;
 
 /// Shape of a batch-1 2-D convolution. Construct with [`Conv2dGeometry::new`], which validates
@@ -314,15 +314,6 @@ fn transpose_tuned(g: &Conv2dGeometry, terms: &[(&[f32], &[f32])], out: &mut [f3
     }
 }
 
-/// β of the `k`-th product of a sum: the first overwrites, the others add.
-fn accumulate_after_first(k: usize) -> f32 {
-    if k == 0 {
-        0.0
-    } else {
-        1.0
-    }
-}
-
 /// Pointwise forward: per group, `y_g[cog, P] (+)= W_g[cog, cig] · x_g[cig, P]`.
 fn pointwise_forward(g: &Conv2dGeometry, x: &[f32], w: &[f32], beta: f32, y: &mut [f32]) {
     let (cig, cog, p) = (g.in_per_group(), g.out_per_group(), g.out_h * g.out_w);
@@ -343,7 +334,7 @@ fn pointwise_transpose(g: &Conv2dGeometry, terms: &[(&[f32], &[f32])], out: &mut
         for (k, (r, w)) in terms.iter().enumerate() {
             let wg = &w[gi * cog * cig..][..cog * cig];
             let rg = &r[gi * cog * p..][..cog * p];
-            gemm(cig, cog, p, wg, (1, cig), rg, (p, 1), accumulate_after_first(k), og, (p, 1));
+            gemm(cig, cog, p, wg, (1, cig), rg, (p, 1), beta_of_term(k), og, (p, 1));
         }
     }
 }
@@ -452,7 +443,7 @@ fn im2col_transpose(g: &Conv2dGeometry, terms: &[(&[f32], &[f32])], out: &mut [f
             for (k, (r, w)) in terms.iter().enumerate() {
                 let wg = &w[gi * cog * kk..][..cog * kk];
                 let rg = &r[gi * cog * p..][..cog * p];
-                gemm(kk, cog, n, wg, (1, kk), &rg[oh0 * g.out_w..], (p, 1), accumulate_after_first(k), colc, (n, 1));
+                gemm(kk, cog, n, wg, (1, kk), &rg[oh0 * g.out_w..], (p, 1), beta_of_term(k), colc, (n, 1));
             }
             col2im(g, &runs, colc, oh0, oh1, og);
             oh0 = oh1;

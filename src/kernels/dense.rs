@@ -4,7 +4,7 @@
 //! `y = x·w`), `y` and `r` are `[rows, n]`. Both directions are one [`gemm`] call; the transpose
 //! reads `w` through swapped strides (no copy).
 
-use super::gemm::gemm;
+use super::gemm::{beta_of_term, gemm};
 
 /// `y[rows, n] = x[rows, k] · w[k, n] + bias[n]` (bias broadcast over rows; `y` overwritten).
 /// Panics if a slice length does not match the dimensions.
@@ -45,7 +45,7 @@ pub fn dense_transpose_sum(rows: usize, k: usize, n: usize, terms: &[(&[f32], &[
         assert_eq!(r.len(), rows * n, "dense_transpose: relevance length");
         assert_eq!(w.len(), k * n, "dense_transpose: weight length");
         // B = wᵀ is n×k with element (i, j) = w[j·n + i]: strides (1, n).
-        gemm(rows, n, k, r, (n, 1), w, (1, n), if t == 0 { 0.0 } else { 1.0 }, out, (k, 1));
+        gemm(rows, n, k, r, (n, 1), w, (1, n), beta_of_term(t), out, (k, 1));
     }
 }
 

@@ -57,6 +57,15 @@ pub fn gemm(
     }
 }
 
+/// β of the `k`-th product of a sum of products into one C: the first overwrites, the others add.
+pub(crate) fn beta_of_term(k: usize) -> f32 {
+    if k == 0 {
+        0.0
+    } else {
+        1.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::gemm;

@@ -330,6 +330,81 @@ mod browser {
         }
     }
 
+    /// αβ (α = 2, β = 1) at convolutions as the wasm build computes it (the three-product form with
+    /// its simd128 signals, lopsided outputs summed term by term, the exact sides of a depthwise
+    /// convolution) against its definition in f64, `R_i = Σ_j α(x_i w_ij)⁺ R_j/z₊_j −
+    /// β(x_i w_ij)⁻ R_j/z₋_j`: a pointwise convolution on a non-negative and on a mixed-sign input,
+    /// with one output channel in 20 of positive weights only (lopsided: z₋ = b⁻; one in 16 would
+    /// take the four-term form), plane sizes that are not multiples of four or of the 128-output
+    /// chunk; depthwise ones with stride 2 and a channel multiplier of 2 after a ReLU.
+    #[wasm_bindgen_test]
+    fn alpha_beta_at_convolutions_matches_its_definition() {
+        use rlrp::kernels::conv::Conv2dGeometry;
+        use rlrp::model::graph::{Conv, Linear};
+        use rlrp::relevance::rules::{propagate, LayerContext, LinearRule};
+        let value = |i: usize, seed: usize| (((i + 1) * 7919 + seed * 104729) % 1013) as f32 / 506.0 - 1.0;
+        // in_c, h, w, out_c, kernel, stride, pads, groups, non-negative input
+        let cases = [
+            (48, 13, 11, 20, 1, 1, 0, 1, true),
+            (48, 13, 11, 20, 1, 1, 0, 1, false),
+            (6, 9, 7, 6, 3, 2, 1, 6, true),
+            (3, 10, 9, 6, 3, 1, 1, 3, true),
+        ];
+        for (case, &(ci, h, w, co, k, s, p, groups, non_negative)) in cases.iter().enumerate() {
+            let g = Conv2dGeometry::new(ci, h, w, co, k, k, (s, s), (1, 1), [p; 4], groups).unwrap();
+            let cig = ci / groups;
+            let mut weight: Vec<f32> = (0..co * cig * k * k).map(|i| value(i, case)).collect();
+            weight[..cig * k * k].iter_mut().for_each(|v| *v = v.abs() + 0.01); // channel 0: W⁺ only
+            let bias: Vec<f32> = (0..co).map(|i| value(i, case + 7) * 0.3).collect();
+            let x: Vec<f32> = (0..ci * h * w)
+                .map(|i| if non_negative { value(i, case + 3).max(0.0) } else { value(i, case + 3) })
+                .collect();
+            let r: Vec<f32> = (0..g.output_len()).map(|i| value(i, case + 5)).collect();
+            let (plane, in_plane) = (g.out_h * g.out_w, h * w);
+            // the taps of every output, and the definition in f64
+            let mut taps: Vec<Vec<(usize, f64)>> = vec![Vec::new(); g.output_len()];
+            for (j, t) in taps.iter_mut().enumerate() {
+                let (c, oh, ow) = (j / plane, j % plane / g.out_w, j % g.out_w);
+                for l in 0..cig {
+                    let cin = c / (co / groups) * cig + l;
+                    for ki in 0..k {
+                        for kj in 0..k {
+                            let (ih, iw) = ((oh * s + ki) as isize - p as isize, (ow * s + kj) as isize - p as isize);
+                            if ih >= 0 && iw >= 0 && (ih as usize) < h && (iw as usize) < w {
+                                let i = cin * in_plane + ih as usize * w + iw as usize;
+                                t.push((i, weight[((c * cig + l) * k + ki) * k + kj] as f64 * x[i] as f64));
+                            }
+                        }
+                    }
+                }
+            }
+            let stabilise = |z: f64| if z < 0.0 { z - 1e-6 } else { z + 1e-6 };
+            let mut want = vec![0f64; x.len()];
+            let mut z = vec![0f32; g.output_len()];
+            for (j, t) in taps.iter().enumerate() {
+                let b = bias[j / plane] as f64;
+                let pos: f64 = t.iter().map(|&(_, v)| v.max(0.0)).sum::<f64>() + b.max(0.0);
+                let neg: f64 = t.iter().map(|&(_, v)| v.min(0.0)).sum::<f64>() + b.min(0.0);
+                z[j] = (t.iter().map(|&(_, v)| v).sum::<f64>() + b) as f32;
+                let (sp, sn) = (r[j] as f64 / stabilise(pos), r[j] as f64 / stabilise(neg));
+                for &(i, v) in t {
+                    want[i] += 2.0 * v.max(0.0) * sp - v.min(0.0) * sn;
+                }
+            }
+            let layer = Linear::Conv(Conv { geometry: g.clone(), weight, bias });
+            let (in_shape, out_shape) = ([1, ci, h, w], [1, co, g.out_h, g.out_w]);
+            let x_t = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&in_shape), x).unwrap();
+            let z_t = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&out_shape), z).unwrap();
+            let r_t = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&out_shape), r).unwrap();
+            let ctx =
+                LayerContext { layer: &layer, x: x_t.view(), out_shape: &out_shape, z: Some(z_t.view()), r_l1: None };
+            let got = propagate(&LinearRule::AlphaBeta { alpha: 2.0, beta: 1.0, stabilizer: 1e-6 }, &ctx, &r_t);
+            let err: f64 = got.iter().zip(&want).map(|(&g, &w)| (g as f64 - w).abs()).sum::<f64>();
+            let l1: f64 = want.iter().map(|w| w.abs()).sum();
+            assert!(err <= 1e-5 * l1, "case {case}: relative L1 error {:.2e}", err / l1);
+        }
+    }
+
     /// The worker's session, as the page drives it: LoadModel (ONNX + the repository's sidecar),
     /// SetImage (the PNG, decoded and preprocessed in wasm), Explain R-LRP of the predicted class,
     /// whose relevance (`data[1]`, `.npy`) equals the golden oracle's for the same image.

@@ -290,8 +290,9 @@ pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
             let s_pos = divide(r, &(&outs[0] + &outs[1]), stabilizer);
             let s_neg = divide(r, &(&outs[2] + &outs[3]), stabilizer);
             // (Conv and Dense layers took `alpha_beta`'s three products, with the lopsided
-            // outputs summed term by term; depthwise convolutions, implicit weights and layers
-            // with many lopsided outputs come here.)
+            // outputs summed term by term, and depthwise convolutions after a ReLU its exact
+            // sides; depthwise ones on a mixed-sign input, implicit weights and layers with many
+            // lopsided outputs come here.)
             // Four products here, not γ's two (`gamma_mixed_sign_backward`): the same pairing,
             // ½[x⊙Wᵀ(αs₊ − βs₋) + |x|⊙|W|ᵀ(αs₊ + βs₋)], cancels W⁺ᵀβs₋ terms where a small
             // negative denominator makes s₋ large (tried: 1.5e-4 relative L1 against Zennit on

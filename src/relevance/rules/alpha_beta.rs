@@ -236,8 +236,9 @@ fn exact_sum(layer: &Linear, x: &[f32], w: &[f32], j: usize) -> f64 {
     sum
 }
 
-/// [`stabilised_divide`] without branches (the same values): `r / (z + ε·(sign(z) + [z = 0]))`, 0
-/// where that denominator is 0 (ε = 0).
+/// [`stabilised_divide`] without branches: `r / (z + ε·(sign(z) + [z = 0]))`, 0 where that
+/// denominator is 0 (ε = 0). The same values for every z but NaN, which gives NaN here (and r/ε
+/// there): the walk's finiteness check then names the layer instead of a NaN passing as r/ε.
 #[inline(always)]
 fn divide_stabilised(r: f32, z: f32, eps: f32) -> f32 {
     let d = if z < 0.0 { z - eps } else { z + eps };

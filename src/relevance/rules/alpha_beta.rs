@@ -350,3 +350,24 @@ fn z_samples(len: usize) -> impl Iterator<Item = usize> {
         start..(start + Z_RUN).min(len).min(if k + 1 < runs { (k + 1) * len / runs } else { len })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{z_samples, Z_RUN, Z_RUNS};
+
+    /// The checked outputs: in range, increasing (no repeats), output 0 first, at most
+    /// Z_RUNS · Z_RUN of them, every output of a small layer, and runs spread to the last quarter.
+    #[test]
+    fn z_samples_are_spread_runs_without_repeats() {
+        for len in [0usize, 1, 7, 8, 9, 10, 31, 32, 33, 100, 12_544, 1_000_000] {
+            let s: Vec<usize> = z_samples(len).collect();
+            assert!(s.windows(2).all(|p| p[0] < p[1]) && s.iter().all(|&j| j < len), "len {len}: {s:?}");
+            assert!(s.len() <= Z_RUNS * Z_RUN && s.first().is_none_or(|&j| j == 0), "len {len}: {s:?}");
+            if len <= Z_RUNS * Z_RUN {
+                assert_eq!(s.len(), len, "len {len}: {s:?}");
+            } else {
+                assert!(s.len() == Z_RUNS * Z_RUN && *s.last().unwrap() >= len * (Z_RUNS - 1) / Z_RUNS, "len {len}");
+            }
+        }
+    }
+}

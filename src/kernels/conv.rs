@@ -633,10 +633,7 @@ fn direct_forward(g: &Conv2dGeometry, x: &[f32], w: &[f32], bias: Option<&[f32]>
                 for b in 0..sw {
                     let u = slot[a * sw + b];
                     if u != usize::MAX {
-                        let dst = &mut planes[u * plane_len + i * wq..][..wq];
-                        for (d, c) in dst.iter_mut().zip(row_buf.chunks_exact(sw)) {
-                            *d = c[b];
-                        }
+                        take_phase(&row_buf, sw, b, &mut planes[u * plane_len + i * wq..][..wq]);
                     }
                 }
             }
@@ -651,6 +648,80 @@ fn direct_forward(g: &Conv2dGeometry, x: &[f32], w: &[f32], bias: Option<&[f32]>
             yrow.copy_from_slice(&wide[r * wq..][..ow]);
         }
     }
+}
+
+/// One phase of a strided row: `dst[j] = src[j·stride + phase]` for every `j < dst.len()` (`src`
+/// holds at least `dst.len() · stride` values). Stride 2, most strided convolutions, takes four
+/// values a step ([`take_phase_of_two`]).
+fn take_phase(src: &[f32], stride: usize, phase: usize, dst: &mut [f32]) {
+    assert!(phase < stride && dst.len() * stride <= src.len(), "take_phase: {stride}·{} > {}", dst.len(), src.len());
+    if stride == 2 {
+        take_phase_of_two(src, phase, dst);
+    } else {
+        for (d, c) in dst.iter_mut().zip(src.chunks_exact(stride)) {
+            *d = c[phase];
+        }
+    }
+}
+
+/// [`take_phase`] at stride 2 (auto-vectorised natively).
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+fn take_phase_of_two(src: &[f32], phase: usize, dst: &mut [f32]) {
+    for (d, c) in dst.iter_mut().zip(src.chunks_exact(2)) {
+        *d = c[phase];
+    }
+}
+
+/// [`take_phase`] at stride 2 with `simd128` shuffles: each four outputs are the even or the odd
+/// lanes of two loads of four.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn take_phase_of_two(src: &[f32], phase: usize, dst: &mut [f32]) {
+    use super::elementwise::simd::{load, store};
+    use core::arch::wasm32::*;
+    let whole = dst.len() / 4 * 4;
+    for j in (0..whole).step_by(4) {
+        let (lo, hi) = (load(src, 2 * j), load(src, 2 * j + 4));
+        let v = if phase == 0 { i32x4_shuffle::<0, 2, 4, 6>(lo, hi) } else { i32x4_shuffle::<1, 3, 5, 7>(lo, hi) };
+        store(dst, j, v);
+    }
+    for (d, c) in dst[whole..].iter_mut().zip(src[2 * whole..].chunks_exact(2)) {
+        *d = c[phase];
+    }
+}
+
+/// The inverse of [`take_phase`] at stride 2: `dst[2j] = even[j]`, `dst[2j + 1] = odd[j]` (`even`
+/// holds at least ⌈len/2⌉ values, `odd` ⌊len/2⌋).
+fn interleave_two(even: &[f32], odd: &[f32], dst: &mut [f32]) {
+    let pairs = dst.len() / 2;
+    assert!(even.len() >= dst.len() - pairs && odd.len() >= pairs, "interleave_two: short phases");
+    let done = interleave_two_simd(&even[..pairs], &odd[..pairs], dst);
+    for j in done..pairs {
+        dst[2 * j] = even[j];
+        dst[2 * j + 1] = odd[j];
+    }
+    if dst.len() % 2 == 1 {
+        dst[2 * pairs] = even[pairs];
+    }
+}
+
+/// The first pairs of [`interleave_two`], four a step with `simd128` shuffles; how many it did.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn interleave_two_simd(even: &[f32], odd: &[f32], dst: &mut [f32]) -> usize {
+    use super::elementwise::simd::{load, store};
+    use core::arch::wasm32::*;
+    let whole = even.len() / 4 * 4;
+    for j in (0..whole).step_by(4) {
+        let (e, o) = (load(even, j), load(odd, j));
+        store(dst, 2 * j, i32x4_shuffle::<0, 4, 1, 5>(e, o));
+        store(dst, 2 * j + 4, i32x4_shuffle::<2, 6, 3, 7>(e, o));
+    }
+    whole
+}
+
+/// Natively none: [`interleave_two`]'s loop is auto-vectorised.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+fn interleave_two_simd(_even: &[f32], _odd: &[f32], _dst: &mut [f32]) -> usize {
+    0
 }
 
 /// Direct transpose (adjoint of [`direct_forward`]), computed as a gather so that every input
@@ -745,18 +816,7 @@ fn direct_transpose(g: &Conv2dGeometry, terms: &[(&[f32], &[f32])], out: &mut [f
                 let at = i * wr;
                 match sw {
                     1 => orow.copy_from_slice(&wides[at..at + iw]),
-                    2 if iw >= 2 => {
-                        let (w0, w1) = (&wides[at..], &wides[max_n + at..]);
-                        let pairs = orow.chunks_exact_mut(2);
-                        let j_tail = pairs.len();
-                        for ((c, &v0), &v1) in pairs.zip(w0).zip(w1) {
-                            c[0] = v0;
-                            c[1] = v1;
-                        }
-                        if iw % 2 == 1 {
-                            orow[iw - 1] = w0[j_tail];
-                        }
-                    }
+                    2 if iw >= 2 => interleave_two(&wides[at..], &wides[max_n + at..], orow),
                     _ => {
                         for (j, c) in orow.chunks_mut(sw).enumerate() {
                             for (b, v) in c.iter_mut().enumerate() {

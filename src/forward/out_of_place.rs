@@ -122,7 +122,7 @@ impl TypedOp for OutOfPlaceClamp {
 
 /// The clamp that node `id` computes, if it is a chain of `min`/`max` by single f32 constants on
 /// an f32 input (tract's `OptBinByScalar` or `OptBinChain`).
-fn clamp_of(model: &TypedModel, id: usize) -> TractResult<Option<OutOfPlaceClamp>> {
+pub(super) fn clamp_of(model: &TypedModel, id: usize) -> TractResult<Option<OutOfPlaceClamp>> {
     let node = &model.nodes[id];
     let ops: Vec<BinOp> = if let Some(op) = node.op_as::<OptBinByScalar>() {
         vec![op.linalg_op]

@@ -24,6 +24,7 @@ pub mod elementwise;
 pub mod gemm;
 pub mod pool;
 pub mod taps;
+pub mod thin_pointwise;
 
 /// The range `lo..hi` of output positions `o` (with `o < n`) whose tapped input position
 /// `o * step + offset` lies inside `0..len`.

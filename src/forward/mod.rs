@@ -2,15 +2,15 @@
 //! relevance pass reads (each op says which: [`crate::model::graph::Op::reads_activations`]), so one
 //! run yields all of them: for every method, or for R-LRP alone ([`Keep`]), whose plan keeps no
 //! activation's input and so lets tract fuse Conv + Clip. Depthwise convolutions run on our kernel
-//! ([`depthwise`]); in the browser, so do 1×1 convolutions of few input channels
-//! ([`thin_pointwise`]), and tract's wide 4×16 matrix kernel runs where its tiles fill
+//! ([`depthwise`]); in the browser, so do 1×1 convolutions on maps of 128 positions or more
+//! ([`pointwise`]), and tract's wide 4×16 matrix kernel runs where its tiles fill
 //! ([`kernel_choice`]).
 mod depthwise;
 mod fake_quant;
 pub mod kernel_choice;
 mod out_of_place;
+mod pointwise;
 mod reshaped_outputs;
-mod thin_pointwise;
 
 use crate::budget;
 use crate::error::{Error, Result};
@@ -177,7 +177,7 @@ impl TypedWithValues {
     }
 }
 
-/// Our thin 1×1 convolutions (in the browser), tract's declutter, our depthwise convolutions and
+/// Our 1×1 convolutions (in the browser), tract's declutter, our depthwise convolutions and
 /// QDQ pairs in place of tract's, then tract's codegen, then the clamps after our 1×1
 /// convolutions folded into them, kept values taken after the reshape that reads them and our
 /// clamps where tract's would copy a kept input: a plan as `into_optimized` would make, but for
@@ -186,13 +186,13 @@ fn optimise(mut model: TypedModel) -> TractResult<Arc<TypedRunnableModel>> {
     // In the browser only: natively tract's AVX kernels run these faster than ours (Lite0's forward
     // 16.0 ms against 29.3 with them swapped in).
     if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
-        thin_pointwise::use_our_thin_pointwise(&mut model)?;
+        pointwise::use_our_pointwise(&mut model)?;
     }
     model.declutter()?;
     depthwise::use_our_depthwise(&mut model)?;
     fake_quant::use_our_fake_quant(&mut model)?;
     model.optimize()?;
-    thin_pointwise::fuse_clamps(&mut model)?;
+    pointwise::fuse_clamps(&mut model)?;
     reshaped_outputs::keep_reshaped_outputs(&mut model)?;
     out_of_place::use_out_of_place_clamps(&mut model)?;
     model.into_runnable()

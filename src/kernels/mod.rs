@@ -22,9 +22,9 @@ pub mod conv;
 pub mod dense;
 pub mod elementwise;
 pub mod gemm;
+pub mod pointwise;
 pub mod pool;
 pub mod taps;
-pub mod thin_pointwise;
 
 /// The range `lo..hi` of output positions `o` (with `o < n`) whose tapped input position
 /// `o * step + offset` lies inside `0..len`.

@@ -1,17 +1,12 @@
-//! A 1×1 convolution with few input channels, straight on NCHW tensors, its bias and a clamp
-//! (ReLU, ReLU6) applied while each output block is in registers. RLRP.md has no section here:
-//! this is only how the forward pass computes such a `Conv` (the ONNX value, to rounding).
+//! A 1×1 convolution straight on NCHW tensors, its bias and a clamp (ReLU, ReLU6) applied while
+//! each output block is in registers. RLRP.md has no section here: this is only how the forward
+//! pass computes such a `Conv` (the ONNX value, to rounding; `forward::pointwise` says where).
 //!
-//! Why: tract's matrix products pay a fixed cost per output tile (the tile's fused-op list, panel
-//! pointers, the kernel's op dispatch) and a separate packing pass over the input; with 16–24 input
-//! channels that cost is as large as the tile's arithmetic. In the page, EfficientNet-Lite0's three
-//! expansion convolutions of 16 and 24 channels ran at 5.6–7.6 GMAC/s against 12–14 for its other
-//! products. Here each span of 256 positions is packed while the kernel runs (its K × 256 inputs
-//! stay in cache for every block of rows), and each 4 × 16 block of outputs is one call of a small
-//! function whose 16 accumulators V8 keeps in registers: inlined into the loop, the same code ran
-//! at less than half the speed (in a Chromium micro-benchmark, 5–7 GMAC/s against 12–13).
-//! The clamp is applied while the block is in registers. Natively tract's AVX kernels are faster
-//! and the forward pass keeps them (`forward::optimise`).
+//! Each span of 256 positions is packed block by block while the kernel runs (its K × 256 inputs
+//! stay in cache for every block of output channels), and each 4 × 16 block of outputs is one call
+//! of a small function whose 16 accumulators V8 keeps in registers: inlined into the loop, the
+//! same code ran at less than half the speed (in a Chromium micro-benchmark, 5–7 GMAC/s against
+//! 12–15). Natively tract's AVX kernels are faster and the forward pass keeps them.
 //!
 //! `y[co, s] = clamp(b[co] + Σ_k w[co, k] · x[k, s])` for `co < M`, `s < N`, with `x` `[K, N]`,
 //! `w` `[M, K]`, `y` `[M, N]`, all row-major; the sum runs over `k` in order.
@@ -45,13 +40,13 @@ impl Clamp {
 }
 
 /// `y ← clamp(W x + b)` for one image (see the module doc). Panics on mismatched lengths.
-pub fn thin_pointwise(x: &[f32], w: &[f32], bias: &[f32], clamp: Option<Clamp>, y: &mut [f32]) {
+pub fn pointwise(x: &[f32], w: &[f32], bias: &[f32], clamp: Option<Clamp>, y: &mut [f32]) {
     let m = bias.len();
-    assert!(m > 0 && w.len().is_multiple_of(m), "thin_pointwise: {} weights for {m} rows", w.len());
+    assert!(m > 0 && w.len().is_multiple_of(m), "pointwise: {} weights for {m} rows", w.len());
     let k = w.len() / m;
-    assert!(k > 0 && x.len().is_multiple_of(k), "thin_pointwise: {} inputs for {k} channels", x.len());
+    assert!(k > 0 && x.len().is_multiple_of(k), "pointwise: {} inputs for {k} channels", x.len());
     let n = x.len() / k;
-    assert_eq!(y.len(), m * n, "thin_pointwise: output length");
+    assert_eq!(y.len(), m * n, "pointwise: output length");
     // The weights of each block of ROWS rows, k-major ([k][row]); a short last block as it is.
     let mut packed_w = Vec::with_capacity(m * k);
     for co in (0..m).step_by(ROWS) {
@@ -84,7 +79,7 @@ pub fn thin_pointwise(x: &[f32], w: &[f32], bias: &[f32], clamp: Option<Clamp>, 
         let used = span.div_ceil(COLUMNS) * COLUMNS * k;
         for (s, block_panel) in starts.clone().zip(panel[..used].chunks_exact_mut(k * COLUMNS)) {
             for (kk, dst) in block_panel.chunks_exact_mut(COLUMNS).enumerate() {
-                dst.copy_from_slice(&x[kk * n + s..][..COLUMNS]);
+                copy_block(&x[kk * n + s..][..COLUMNS], dst);
             }
         }
         for co in (0..m).step_by(ROWS) {
@@ -101,6 +96,21 @@ pub fn thin_pointwise(x: &[f32], w: &[f32], bias: &[f32], clamp: Option<Clamp>, 
             }
         }
     }
+}
+
+/// `dst ← src`, COLUMNS values: in the browser four `v128` loads and stores (a slice copy is a
+/// `memory.copy`, which V8 runs as a call into its C library: one per 64 bytes here).
+#[inline(always)]
+fn copy_block(src: &[f32], dst: &mut [f32]) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        use super::elementwise::simd::{load, store};
+        for v in (0..COLUMNS).step_by(4) {
+            store(dst, v, load(src, v));
+        }
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    dst.copy_from_slice(src);
 }
 
 /// An output value: the sum and bias `z`, clamped if asked.
@@ -205,7 +215,7 @@ mod tests {
             let b: Vec<f32> = (0..m).map(|i| i as f32 * 0.125 - 0.5).collect();
             for clamp in [None, Some(Clamp { lo: 0.0, hi: 6.0 }), Some(Clamp { lo: -0.5, hi: 0.5 })] {
                 let mut y = vec![f32::NAN; m * n];
-                thin_pointwise(&x, &w, &b, clamp, &mut y);
+                pointwise(&x, &w, &b, clamp, &mut y);
                 for co in 0..m {
                     for s in 0..n {
                         let want =

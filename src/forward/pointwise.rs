@@ -1,34 +1,40 @@
-//! 1×1 convolutions with few input channels in tract's forward plan, run by our kernel
-//! ([`crate::kernels::thin_pointwise`]), with the ReLU or ReLU6 that follows fused in where nothing
+//! 1×1 convolutions of tract's forward plan in the browser, run by our kernel
+//! ([`crate::kernels::pointwise`]), with the ReLU or ReLU6 that follows folded in where nothing
 //! else reads the convolution's output. RLRP.md has no section here: this is only how the forward
 //! pass computes `Conv` (its value is the ONNX one, to rounding).
 //!
-//! Why: tract turns a 1×1 convolution into a matrix product whose cost per output tile does not
-//! shrink with the depth; with 16–24 input channels (EfficientNet-Lite0's first expansion layers)
-//! it ran at 5.6–7.6 GMAC/s in the page, and packed each input first. [`use_our_thin_pointwise`]
-//! swaps the op in before tract's declutter (which would make it an `EinSum`), on every f32 NCHW
-//! (or CHW) 1×1, stride-1, unpadded, ungrouped convolution with at most
-//! [`THIN_CHANNELS`] input channels; [`fuse_clamps`] then folds the clamp after it into it.
+//! Why: tract turns a 1×1 convolution into a matrix product that first packs its whole input in a
+//! pass of its own, then pays a fixed cost per output tile that does not shrink with the depth.
+//! Timed node by node in the page's engine (EfficientNet-Lite0, Chromium), the packing took
+//! 0.45–0.53 ms of the 24-channel layers of 56×56 (1.1–1.5 ms each in all), and the products of
+//! 16–24 input channels ran at 5.6–7.6 GMAC/s against 12–14 for the others. Ours, in a Chromium
+//! micro-benchmark (median of 40 runs): 1.5 ms for 16 → 96 channels of 112×112 (tract 3.4 ms and
+//! its packing), 0.8 ms for 24 → 144 of 56×56 (1.5), 0.51 ms for 96 → 24 of 56×56 (1.1), the
+//! 14×14 layers 5–10 % under tract's; on 7×7 maps its 16-wide blocks waste a third of their work
+//! and tract's product stays. [`use_our_pointwise`] swaps the op in before tract's declutter
+//! (which would make it an `EinSum`), on every f32 NCHW (or CHW) 1×1, stride-1, unpadded,
+//! ungrouped convolution of at least [`MIN_POSITIONS`] positions and at most [`MAX_CHANNELS`]
+//! input channels; [`fuse_clamps`] then folds the clamp after it into it.
 use super::out_of_place::{clamp_of, Bound};
-use crate::kernels::thin_pointwise::{thin_pointwise, Clamp};
+use crate::kernels::pointwise::{pointwise, Clamp};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
-/// Input channels up to which our kernel runs a 1×1 convolution. In a Chromium micro-benchmark
-/// (median of 40 runs) it took 1.4 ms for 16 → 96 channels of 112×112 (tract's product 3.4 ms),
-/// 0.8 ms for 24 → 144 of 56×56 (1.5 ms), 0.5 ms for 40 → 240 of 28×28 (0.73 ms), and matched
-/// tract from ~80 channels on.
-pub const THIN_CHANNELS: usize = 48;
+/// Input channels up to which our kernel runs a 1×1 convolution: its inputs for 256 positions
+/// (1 MB at most) then stay in cache while every block of output channels reads them.
+pub const MAX_CHANNELS: usize = 1024;
 
-/// Positions (H·W) below which tract keeps the convolution: our blocks are 16 positions wide.
-const MIN_POSITIONS: usize = 16;
+/// Positions (H·W) below which tract keeps the convolution: our blocks are 16 positions wide, the
+/// last one shifted back over its predecessor (at 196 positions 6 % of the work is done twice, at
+/// 49 a third).
+pub const MIN_POSITIONS: usize = 128;
 
 /// A 1×1 convolution `y = clamp(W x + b)` on `[N, K, H, W]` (or `[K, H, W]`) inputs, the kernel
 /// `[M, K, 1, 1]` and the bias (`[M]`, or one value for every channel).
 #[derive(Debug, Clone, PartialEq)]
-pub struct OurThinPointwise {
+pub struct OurPointwise {
     in_channels: usize,
     out_channels: usize,
     /// H and W.
@@ -39,9 +45,9 @@ pub struct OurThinPointwise {
     clamp: Option<Clamp>,
 }
 
-impl Eq for OurThinPointwise {}
+impl Eq for OurPointwise {}
 
-impl OurThinPointwise {
+impl OurPointwise {
     fn output_shape(&self, batch: usize) -> Vec<usize> {
         let chw = [self.out_channels, self.hw[0], self.hw[1]];
         if self.batched {
@@ -52,9 +58,9 @@ impl OurThinPointwise {
     }
 }
 
-impl Op for OurThinPointwise {
+impl Op for OurPointwise {
     fn name(&self) -> StaticName {
-        "OurThinPointwise".into()
+        "OurPointwise".into()
     }
 
     fn info(&self) -> TractResult<Vec<String>> {
@@ -68,11 +74,11 @@ impl Op for OurThinPointwise {
     op_as_typed_op!();
 }
 
-impl EvalOp for OurThinPointwise {
+impl EvalOp for OurPointwise {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let [x, kernel, bias] = &*inputs else { bail!("OurThinPointwise takes 3 inputs, got {}", inputs.len()) };
+        let [x, kernel, bias] = &*inputs else { bail!("OurPointwise takes 3 inputs, got {}", inputs.len()) };
         let (k, m) = (self.in_channels, self.out_channels);
         let image = k * self.hw[0] * self.hw[1];
         let x_view = x.try_as_plain_ram()?;
@@ -95,23 +101,23 @@ impl EvalOp for OurThinPointwise {
             self.hw[1]
         );
         let batch = x.len() / image;
-        // SAFETY: f32 has no invalid bit patterns, and `thin_pointwise` writes every output value.
+        // SAFETY: f32 has no invalid bit patterns, and `pointwise` writes every output value.
         let mut y = unsafe { Tensor::uninitialized::<f32>(&self.output_shape(batch))? };
         {
             let mut y_view = y.try_as_plain_ram_mut()?;
             let y_slice = y_view.as_slice_mut::<f32>()?;
             let out_image = m * self.hw[0] * self.hw[1];
             for (xn, yn) in x.chunks_exact(image).zip(y_slice.chunks_exact_mut(out_image)) {
-                thin_pointwise(xn, kernel, &bias, self.clamp, yn);
+                pointwise(xn, kernel, &bias, self.clamp, yn);
             }
         }
         Ok(tvec!(y.into_tvalue()))
     }
 }
 
-impl TypedOp for OurThinPointwise {
+impl TypedOp for OurPointwise {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        ensure!(inputs.len() == 3, "OurThinPointwise takes 3 inputs");
+        ensure!(inputs.len() == 3, "OurPointwise takes 3 inputs");
         let mut shape: TVec<TDim> = self.output_shape(1).into_iter().map(TDim::from).collect();
         if self.batched {
             shape[0] = inputs[0].shape[0].clone();
@@ -122,11 +128,11 @@ impl TypedOp for OurThinPointwise {
     as_op!();
 }
 
-/// The op for `conv` if it is one [`OurThinPointwise`] runs: f32, not quantised, NCHW or CHW with
+/// The op for `conv` if it is one [`OurPointwise`] runs: f32, not quantised, NCHW or CHW with
 /// a concrete input shape of at least [`MIN_POSITIONS`] positions, an OIHW kernel `[M, K, 1, 1]`
-/// with `K ≤ THIN_CHANNELS`, a bias of M values or one, one group, stride and dilation 1, no
+/// with `K ≤ MAX_CHANNELS`, a bias of M values or one, one group, stride and dilation 1, no
 /// padding.
-fn thin_pointwise_op(conv: &Conv, input: &TypedFact, kernel: &TypedFact, bias: &TypedFact) -> Option<OurThinPointwise> {
+fn pointwise_op(conv: &Conv, input: &TypedFact, kernel: &TypedFact, bias: &TypedFact) -> Option<OurPointwise> {
     let spec = &conv.pool_spec;
     let batched = match spec.data_format {
         DataFormat::NCHW => true,
@@ -153,7 +159,7 @@ fn thin_pointwise_op(conv: &Conv, input: &TypedFact, kernel: &TypedFact, bias: &
     let (k, hw) = (shape[shape.len() - 3], [shape[shape.len() - 2], shape[shape.len() - 1]]);
     let m = spec.output_channels;
     let padding = spec.computed_padding(&hw);
-    if k == 0 || k > THIN_CHANNELS || k != spec.input_channels || hw[0] * hw[1] < MIN_POSITIONS {
+    if k == 0 || k > MAX_CHANNELS || k != spec.input_channels || hw[0] * hw[1] < MIN_POSITIONS {
         return None;
     }
     if padding.iter().any(|p| p.pad_before != 0 || p.pad_after != 0) {
@@ -164,13 +170,13 @@ fn thin_pointwise_op(conv: &Conv, input: &TypedFact, kernel: &TypedFact, bias: &
     {
         return None;
     }
-    Some(OurThinPointwise { in_channels: k, out_channels: m, hw, batched, clamp: None })
+    Some(OurPointwise { in_channels: k, out_channels: m, hw, batched, clamp: None })
 }
 
-/// Replaces every convolution [`OurThinPointwise`] can run (see [`thin_pointwise_op`]) in a typed
+/// Replaces every convolution [`OurPointwise`] can run (see [`pointwise_op`]) in a typed
 /// model not yet decluttered, in place: same node, same inputs and outputs, so the values the
 /// relevance pass keeps are untouched. Returns how many were replaced.
-pub fn use_our_thin_pointwise(model: &mut TypedModel) -> TractResult<usize> {
+pub fn use_our_pointwise(model: &mut TypedModel) -> TractResult<usize> {
     let mut replaced = 0;
     for id in 0..model.nodes.len() {
         let Some(conv) = model.nodes[id].op_as::<Conv>() else { continue };
@@ -179,7 +185,7 @@ pub fn use_our_thin_pointwise(model: &mut TypedModel) -> TractResult<usize> {
             continue;
         }
         let facts = [model.outlet_fact(inputs[0])?, model.outlet_fact(inputs[1])?, model.outlet_fact(inputs[2])?];
-        let Some(op) = thin_pointwise_op(conv, facts[0], facts[1], facts[2]) else { continue };
+        let Some(op) = pointwise_op(conv, facts[0], facts[1], facts[2]) else { continue };
         // The replacement must type exactly as tract's Conv did.
         let ours = op.output_facts(&model.node_input_facts(id)?)?.remove(0);
         let theirs = &model.nodes[id].outputs[0].fact;
@@ -202,14 +208,14 @@ fn as_clamp(steps: &[Bound]) -> Option<Clamp> {
     }
 }
 
-/// Folds into each [`OurThinPointwise`] of an optimised model the clamp that alone reads its output
+/// Folds into each [`OurPointwise`] of an optimised model the clamp that alone reads its output
 /// (not a plan output: a kept value must stay as it is). Returns how many it folded.
 pub fn fuse_clamps(model: &mut TypedModel) -> TractResult<usize> {
     let mut fused = 0;
     loop {
         let mut patch = None;
         for node in model.eval_order()?.into_iter().map(|id| &model.nodes[id]) {
-            let Some(op) = node.op_as::<OurThinPointwise>() else { continue };
+            let Some(op) = node.op_as::<OurPointwise>() else { continue };
             if op.clamp.is_some() || model.outputs.contains(&OutletId::new(node.id, 0)) {
                 continue;
             }
@@ -218,7 +224,7 @@ pub fn fuse_clamps(model: &mut TypedModel) -> TractResult<usize> {
                 continue;
             }
             let Some(clamp) = clamp_of(model, next.id)?.and_then(|c| as_clamp(&c.steps)) else { continue };
-            let fused_op = OurThinPointwise { clamp: Some(clamp), ..op.clone() };
+            let fused_op = OurPointwise { clamp: Some(clamp), ..op.clone() };
             patch = Some(TypedModelPatch::fuse_with_next(model, node, fused_op)?);
             break;
         }
@@ -275,13 +281,13 @@ mod tests {
     /// tract's own plan of the same model, on batches, CHW, scalar biases, ReLU and ReLU6, and maps
     /// that are and are not whole blocks and spans.
     #[test]
-    fn our_thin_pointwise_matches_tracts() {
+    fn our_pointwise_matches_tracts() {
         let cases: [(&[usize], usize); 6] = [
             (&[1, 16, 28, 28], 96),
-            (&[2, 24, 7, 9], 10),
+            (&[2, 24, 9, 15], 10),
             (&[1, 3, 17, 19], 5),
-            (&[5, 4, 4], 7),
-            (&[1, 48, 16, 1], 3),
+            (&[5, 16, 8], 7),
+            (&[1, 200, 16, 9], 3),
             (&[1, 1, 300, 1], 4),
         ];
         for (shape, m) in cases {
@@ -290,7 +296,7 @@ mod tests {
                 let model = model(shape, m, scalar_bias, relu6, keep_z);
                 let theirs = model.clone().into_optimized().unwrap().into_runnable().unwrap();
                 let mut ours = model;
-                assert_eq!(use_our_thin_pointwise(&mut ours).unwrap(), 1, "{what}: not replaced");
+                assert_eq!(use_our_pointwise(&mut ours).unwrap(), 1, "{what}: not replaced");
                 ours.declutter().unwrap();
                 ours.optimize().unwrap();
                 assert_eq!(fuse_clamps(&mut ours).unwrap(), usize::from(!keep_z), "{what}: clamps fused");
@@ -333,13 +339,10 @@ mod tests {
             let y = model.wire_node("conv", conv, &[x, w, b]).unwrap();
             model.with_output_outlets(&y).unwrap()
         };
-        assert_eq!(use_our_thin_pointwise(&mut conv(16, 1, 1, 8)).unwrap(), 1);
-        for (k, kernel, stride, hw) in [(THIN_CHANNELS + 1, 1, 1, 8), (16, 3, 1, 8), (16, 1, 2, 8), (16, 1, 1, 3)] {
-            assert_eq!(
-                use_our_thin_pointwise(&mut conv(k, kernel, stride, hw)).unwrap(),
-                0,
-                "{k} {kernel} {stride} {hw}"
-            );
+        assert_eq!(use_our_pointwise(&mut conv(16, 1, 1, 12)).unwrap(), 1);
+        assert_eq!(use_our_pointwise(&mut conv(MAX_CHANNELS, 1, 1, 12)).unwrap(), 1);
+        for (k, kernel, stride, hw) in [(MAX_CHANNELS + 1, 1, 1, 12), (16, 3, 1, 12), (16, 1, 2, 12), (16, 1, 1, 11)] {
+            assert_eq!(use_our_pointwise(&mut conv(k, kernel, stride, hw)).unwrap(), 0, "{k} {kernel} {stride} {hw}");
         }
     }
 

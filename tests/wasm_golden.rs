@@ -281,7 +281,7 @@ mod browser {
     /// short row blocks, spans of 256 columns) against an f64 sum, with and without a clamp.
     #[wasm_bindgen_test]
     fn pointwise_matches_a_direct_sum() {
-        use rlrp::kernels::pointwise::{pointwise, Clamp};
+        use rlrp::kernels::{elementwise::Clamp, pointwise::pointwise};
         // (output channels, input channels, positions)
         for (m, k, n) in [(96, 16, 784), (6, 24, 300), (3, 1, 16), (5, 48, 529), (2, 3, 17), (7, 2, 5), (9, 300, 196)] {
             let x: Vec<f32> = (0..k * n).map(|i| ((i * 7919 % 1013) as f32 / 506.0) - 1.0).collect();

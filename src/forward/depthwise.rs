@@ -1,5 +1,6 @@
 //! Depthwise convolutions of tract's forward plan, run by our direct kernel
-//! ([`crate::kernels::conv::conv2d_forward`]). RLRP.md has no section here: this is only how the
+//! ([`crate::kernels::conv::depthwise_forward`]), with the ReLU or ReLU6 that follows folded in
+//! where nothing else reads the convolution's output ([`super::folded_clamps`]). RLRP.md has no section here: this is only how the
 //! forward pass computes `Conv` (its value is the ONNX one, to rounding).
 //!
 //! Why: tract 0.23's `DepthWiseConv` vectorises only unit-stride rows of 32 or more outputs; the
@@ -9,7 +10,8 @@
 //! (1152 channels of 7×7, 5×5 taps). [`use_our_depthwise`] swaps the op in, after tract's
 //! declutter and before its codegen, on every f32 NCHW (or CHW) 2-D convolution whose groups are
 //! its channels; every other convolution stays tract's.
-use crate::kernels::conv::{conv2d_forward, Conv2dGeometry};
+use crate::kernels::conv::{depthwise_forward, Conv2dGeometry};
+use crate::kernels::elementwise::Clamp;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
@@ -22,11 +24,18 @@ pub struct OurDepthwise {
     geometry: Conv2dGeometry,
     /// Whether `x` has a batch axis (NCHW) or not (CHW).
     batched: bool,
+    /// The clamp folded in ([`super::folded_clamps`]); none at first.
+    clamp: Option<Clamp>,
 }
 
 impl Eq for OurDepthwise {}
 
 impl OurDepthwise {
+    /// This op with `clamp` applied to its output, if it has none yet.
+    pub(super) fn with_clamp(&self, clamp: Clamp) -> Option<Self> {
+        self.clamp.is_none().then(|| Self { clamp: Some(clamp), ..self.clone() })
+    }
+
     fn output_shape(&self, batch: usize) -> Vec<usize> {
         let g = &self.geometry;
         let chw = [g.out_channels, g.out_h, g.out_w];
@@ -44,7 +53,7 @@ impl Op for OurDepthwise {
     }
 
     fn info(&self) -> TractResult<Vec<String>> {
-        Ok(vec![format!("{:?}", self.geometry)])
+        Ok(vec![format!("{:?}, {:?}", self.geometry, self.clamp)])
     }
 
     fn validation(&self) -> Validation {
@@ -83,14 +92,14 @@ impl EvalOp for OurDepthwise {
         let batch = x.len() / g.input_len();
         // Written in tract's own storage, which the kernel fills whole: no zeroing pass and no copy
         // into a tensor afterwards (in the page, the two took ~2 ms of Lite0's forward pass).
-        // SAFETY: f32 has no invalid bit patterns, and `conv2d_forward` writes every output value
-        // (its direct path stores each row; the matrix paths fill or overwrite) before any is read.
+        // SAFETY: f32 has no invalid bit patterns, and `depthwise_forward` writes every output value
+        // (it stores each row) before any is read.
         let mut y = unsafe { Tensor::uninitialized::<f32>(&self.output_shape(batch))? };
         {
             let mut y_view = y.try_as_plain_ram_mut()?;
             let y_slice = y_view.as_slice_mut::<f32>()?;
             for (xn, yn) in x.chunks_exact(g.input_len()).zip(y_slice.chunks_exact_mut(g.output_len())) {
-                conv2d_forward(g, xn, kernel, Some(&bias), yn);
+                depthwise_forward(g, xn, kernel, Some(&bias), self.clamp, yn);
             }
         }
         Ok(tvec!(y.into_tvalue()))
@@ -174,7 +183,7 @@ pub fn use_our_depthwise(model: &mut TypedModel) -> TractResult<usize> {
         }
         let (input, kernel) = (model.outlet_fact(inputs[0])?, model.outlet_fact(inputs[1])?);
         let Some((geometry, batched)) = depthwise_geometry(conv, input, kernel) else { continue };
-        let op = OurDepthwise { geometry, batched };
+        let op = OurDepthwise { geometry, batched, clamp: None };
         // The replacement must type exactly as tract's Conv did.
         let ours = op.output_facts(&model.node_input_facts(id)?)?.remove(0);
         let theirs = &model.nodes[id].outputs[0].fact;

@@ -7,6 +7,7 @@
 //! ([`kernel_choice`]).
 mod depthwise;
 mod fake_quant;
+mod folded_clamps;
 pub mod kernel_choice;
 mod out_of_place;
 mod pointwise;
@@ -178,8 +179,8 @@ impl TypedWithValues {
 }
 
 /// Our 1×1 convolutions (in the browser), tract's declutter, our depthwise convolutions and
-/// QDQ pairs in place of tract's, then tract's codegen, then the clamps after our 1×1
-/// convolutions folded into them, kept values taken after the reshape that reads them and our
+/// QDQ pairs in place of tract's, then tract's codegen, then the clamps after our convolutions
+/// folded into them, kept values taken after the reshape that reads them and our
 /// clamps where tract's would copy a kept input: a plan as `into_optimized` would make, but for
 /// those ops.
 fn optimise(mut model: TypedModel) -> TractResult<Arc<TypedRunnableModel>> {
@@ -192,7 +193,7 @@ fn optimise(mut model: TypedModel) -> TractResult<Arc<TypedRunnableModel>> {
     depthwise::use_our_depthwise(&mut model)?;
     fake_quant::use_our_fake_quant(&mut model)?;
     model.optimize()?;
-    pointwise::fuse_clamps(&mut model)?;
+    folded_clamps::fold_clamps(&mut model)?;
     reshaped_outputs::keep_reshaped_outputs(&mut model)?;
     out_of_place::use_out_of_place_clamps(&mut model)?;
     model.into_runnable()

@@ -14,9 +14,9 @@
 //! and tract's product stays. [`use_our_pointwise`] swaps the op in before tract's declutter
 //! (which would make it an `EinSum`), on every f32 NCHW (or CHW) 1×1, stride-1, unpadded,
 //! ungrouped convolution of at least [`MIN_POSITIONS`] positions and at most [`MAX_CHANNELS`]
-//! input channels; [`fuse_clamps`] then folds the clamp after it into it.
-use super::out_of_place::{clamp_of, Bound};
-use crate::kernels::pointwise::{pointwise, Clamp};
+//! input channels; [`super::folded_clamps`] then folds the clamp after it into it.
+use crate::kernels::elementwise::Clamp;
+use crate::kernels::pointwise::pointwise;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
@@ -41,13 +41,18 @@ pub struct OurPointwise {
     hw: [usize; 2],
     /// Whether `x` has a batch axis (NCHW) or not (CHW).
     batched: bool,
-    /// The clamp fused in ([`fuse_clamps`]); none at first.
+    /// The clamp folded in ([`super::folded_clamps`]); none at first.
     clamp: Option<Clamp>,
 }
 
 impl Eq for OurPointwise {}
 
 impl OurPointwise {
+    /// This op with `clamp` applied to its output, if it has none yet.
+    pub(super) fn with_clamp(&self, clamp: Clamp) -> Option<Self> {
+        self.clamp.is_none().then(|| Self { clamp: Some(clamp), ..self.clone() })
+    }
+
     fn output_shape(&self, batch: usize) -> Vec<usize> {
         let chw = [self.out_channels, self.hw[0], self.hw[1]];
         if self.batched {
@@ -198,42 +203,6 @@ pub fn use_our_pointwise(model: &mut TypedModel) -> TractResult<usize> {
     Ok(replaced)
 }
 
-/// The clamp a chain of steps is, if our kernel applies it with the same values (NaN included):
-/// `max(lo)` alone (ReLU) or `max(lo)` then `min(hi)` (ReLU6, `Clip`).
-fn as_clamp(steps: &[Bound]) -> Option<Clamp> {
-    match *steps {
-        [Bound::Max(lo)] => Some(Clamp { lo, hi: f32::INFINITY }),
-        [Bound::Max(lo), Bound::Min(hi)] if lo <= hi => Some(Clamp { lo, hi }),
-        _ => None,
-    }
-}
-
-/// Folds into each [`OurPointwise`] of an optimised model the clamp that alone reads its output
-/// (not a plan output: a kept value must stay as it is). Returns how many it folded.
-pub fn fuse_clamps(model: &mut TypedModel) -> TractResult<usize> {
-    let mut fused = 0;
-    loop {
-        let mut patch = None;
-        for node in model.eval_order()?.into_iter().map(|id| &model.nodes[id]) {
-            let Some(op) = node.op_as::<OurPointwise>() else { continue };
-            if op.clamp.is_some() || model.outputs.contains(&OutletId::new(node.id, 0)) {
-                continue;
-            }
-            let Some(next) = model.single_succ(node.id)? else { continue };
-            if next.inputs.first() != Some(&OutletId::new(node.id, 0)) {
-                continue;
-            }
-            let Some(clamp) = clamp_of(model, next.id)?.and_then(|c| as_clamp(&c.steps)) else { continue };
-            let fused_op = OurPointwise { clamp: Some(clamp), ..op.clone() };
-            patch = Some(TypedModelPatch::fuse_with_next(model, node, fused_op)?);
-            break;
-        }
-        let Some(patch) = patch else { return Ok(fused) };
-        patch.apply(model)?;
-        fused += 1;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,7 +268,11 @@ mod tests {
                 assert_eq!(use_our_pointwise(&mut ours).unwrap(), 1, "{what}: not replaced");
                 ours.declutter().unwrap();
                 ours.optimize().unwrap();
-                assert_eq!(fuse_clamps(&mut ours).unwrap(), usize::from(!keep_z), "{what}: clamps fused");
+                assert_eq!(
+                    super::super::folded_clamps::fold_clamps(&mut ours).unwrap(),
+                    usize::from(!keep_z),
+                    "{what}: clamps folded"
+                );
                 let ours = ours.into_runnable().unwrap();
                 let n: usize = shape.iter().product();
                 let values: Vec<f32> = (0..n).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 3.0).collect();
@@ -343,17 +316,6 @@ mod tests {
         assert_eq!(use_our_pointwise(&mut conv(MAX_CHANNELS, 1, 1, 12)).unwrap(), 1);
         for (k, kernel, stride, hw) in [(MAX_CHANNELS + 1, 1, 1, 12), (16, 3, 1, 12), (16, 1, 2, 12), (16, 1, 1, 11)] {
             assert_eq!(use_our_pointwise(&mut conv(k, kernel, stride, hw)).unwrap(), 0, "{k} {kernel} {stride} {hw}");
-        }
-    }
-
-    #[test]
-    fn only_clamps_with_the_same_values_fold() {
-        assert_eq!(as_clamp(&[Bound::Max(0.0), Bound::Min(6.0)]), Some(Clamp { lo: 0.0, hi: 6.0 }));
-        assert_eq!(as_clamp(&[Bound::Max(0.0)]), Some(Clamp { lo: 0.0, hi: f32::INFINITY }));
-        for steps in
-            [&[Bound::Min(6.0)][..], &[Bound::Min(6.0), Bound::Max(0.0)], &[Bound::Max(6.0), Bound::Min(0.0)], &[]]
-        {
-            assert_eq!(as_clamp(steps), None, "{steps:?}");
         }
     }
 }

@@ -26,7 +26,7 @@
 //!   col2im scatter-add. Both work on chunks of output rows so that the column buffer stays
 //!   around a megabyte and in cache.
 
-use super::elementwise::axpy_scatter;
+use super::elementwise::{axpy_scatter, copy_clamped, Clamp};
 use super::gemm::{beta_of_term, gemm};
 use super::valid_range;
 
@@ -253,6 +253,25 @@ pub fn conv2d_forward(g: &Conv2dGeometry, x: &[f32], w: &[f32], bias: Option<&[f
     forward_tuned(g, x, w, bias, y, TUNING);
 }
 
+/// [`conv2d_forward`] of a depthwise convolution (one input channel per group) with a clamp
+/// applied to each output row as it is copied out of the kernel's buffer (the ReLU6 after a
+/// depthwise layer, with no pass of its own). Panics if the groups have several input channels.
+pub fn depthwise_forward(
+    g: &Conv2dGeometry,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    clamp: Option<Clamp>,
+    y: &mut [f32],
+) {
+    assert_eq!(g.in_per_group(), 1, "depthwise_forward: {} input channels per group", g.in_per_group());
+    g.check("depthwise_forward", x.len(), w.len(), y.len(), "output");
+    if let Some(b) = bias {
+        assert_eq!(b.len(), g.out_channels, "depthwise_forward: bias length");
+    }
+    direct_forward(g, x, w, bias, clamp, y);
+}
+
 /// `out = Wᵀ r`: the exact vector-Jacobian product of [`conv2d_forward`] with respect to `x`
 /// (bias excluded), i.e. `out[ci, ih, iw] = Σ r[co, oh, ow] · w[co, ci − group offset, ki, kj]`
 /// over every output position and tap that reads `(ci, ih, iw)`.
@@ -278,7 +297,7 @@ fn forward_tuned(g: &Conv2dGeometry, x: &[f32], w: &[f32], bias: Option<&[f32]>,
         assert_eq!(b.len(), g.out_channels, "conv2d_forward: bias length");
     }
     if g.in_per_group() == 1 {
-        direct_forward(g, x, w, bias, y);
+        direct_forward(g, x, w, bias, None, y);
         return;
     }
     // gemm paths accumulate into y (beta = 1) when there is a bias, otherwise overwrite it.
@@ -585,8 +604,8 @@ fn recycle<'b>(mut v: Vec<Item<'_>>) -> Vec<Item<'b>> {
 /// Direct forward for one input channel per group (depthwise, any channel multiplier): output
 /// channel `co` reads input channel `co / (out_channels / groups)`. The input channel is laid
 /// out once as zero-padded phase planes (see the section comment); each output plane is then one
-/// [`direct_row`] over those planes, copied out row by row.
-fn direct_forward(g: &Conv2dGeometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+/// [`direct_row`] over those planes, copied out row by row (through `clamp`, if any).
+fn direct_forward(g: &Conv2dGeometry, x: &[f32], w: &[f32], bias: Option<&[f32]>, clamp: Option<Clamp>, y: &mut [f32]) {
     let (sh, sw, dh, dw) = (g.stride_h, g.stride_w, g.dilation_h, g.dilation_w);
     let (kh, kw, ih, iw, oh, ow) = (g.kernel_h, g.kernel_w, g.in_h, g.in_w, g.out_h, g.out_w);
     let (pt, pl) = (g.pad_top, g.pad_left);
@@ -645,7 +664,7 @@ fn direct_forward(g: &Conv2dGeometry, x: &[f32], w: &[f32], bias: Option<&[f32]>
         }
         direct_row(&mut wide, bias.map_or(0.0, |b| b[co]), &items);
         for (r, yrow) in yc.chunks_exact_mut(ow).enumerate() {
-            yrow.copy_from_slice(&wide[r * wq..][..ow]);
+            copy_clamped(&wide[r * wq..][..ow], clamp, yrow);
         }
     }
 }

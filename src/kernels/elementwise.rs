@@ -15,6 +15,40 @@
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 use core::arch::wasm32::*;
 
+/// A clamp folded into a forward kernel (ReLU, ReLU6): `v ← max(v, lo)` then `v ← min(v, hi)`,
+/// each step as `if v > lo { v } else { lo }` (a NaN becomes `lo`, as in the forward pass's other
+/// clamps).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Clamp {
+    pub lo: f32,
+    pub hi: f32,
+}
+
+impl Clamp {
+    #[inline(always)]
+    pub fn apply(self, v: f32) -> f32 {
+        let v = if v > self.lo { v } else { self.lo };
+        if v < self.hi {
+            v
+        } else {
+            self.hi
+        }
+    }
+}
+
+/// `dst[i] = clamp(src[i])`, or a copy without a clamp (equal lengths).
+pub fn copy_clamped(src: &[f32], clamp: Option<Clamp>, dst: &mut [f32]) {
+    assert_eq!(src.len(), dst.len(), "copy_clamped: lengths");
+    match clamp {
+        None => dst.copy_from_slice(src),
+        Some(c) => {
+            for (d, &v) in dst.iter_mut().zip(src) {
+                *d = c.apply(v);
+            }
+        }
+    }
+}
+
 /// `Σ |xᵢ|`, accumulated in `f64`.
 pub fn l1_norm(x: &[f32]) -> f64 {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]

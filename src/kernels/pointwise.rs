@@ -11,6 +11,8 @@
 //! `y[co, s] = clamp(b[co] + Σ_k w[co, k] · x[k, s])` for `co < M`, `s < N`, with `x` `[K, N]`,
 //! `w` `[M, K]`, `y` `[M, N]`, all row-major; the sum runs over `k` in order.
 
+use super::elementwise::Clamp;
+
 /// Output columns a step: four `f32x4` per row.
 const COLUMNS: usize = 16;
 /// Output rows a step.
@@ -18,26 +20,6 @@ const ROWS: usize = 4;
 /// Columns handled together so that their input (`K × SPAN` values) stays in cache while every
 /// row block reads it.
 const SPAN: usize = 256;
-
-/// A clamp applied to every output: `v ← max(v, lo)` then `v ← min(v, hi)`, each step as
-/// `if v > lo { v } else { lo }` (a NaN becomes `lo`, as in the forward pass's other clamps).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Clamp {
-    pub lo: f32,
-    pub hi: f32,
-}
-
-impl Clamp {
-    #[inline(always)]
-    fn apply(self, v: f32) -> f32 {
-        let v = if v > self.lo { v } else { self.lo };
-        if v < self.hi {
-            v
-        } else {
-            self.hi
-        }
-    }
-}
 
 /// `y ← clamp(W x + b)` for one image (see the module doc). Panics on mismatched lengths.
 pub fn pointwise(x: &[f32], w: &[f32], bias: &[f32], clamp: Option<Clamp>, y: &mut [f32]) {

@@ -1,5 +1,5 @@
 //! Depthwise convolutions of tract's forward plan, run by our direct kernel
-//! ([`crate::kernels::conv::depthwise_forward`]), with the ReLU or ReLU6 that follows folded in
+//! ([`crate::kernels::conv::depthwise_forward`]) through [`OurConv`], with the ReLU or ReLU6 that follows folded in
 //! where nothing else reads the convolution's output ([`super::folded_clamps`]). RLRP.md has no section here: this is only how the
 //! forward pass computes `Conv` (its value is the ONNX one, to rounding).
 //!
@@ -10,119 +10,16 @@
 //! (1152 channels of 7×7, 5×5 taps). [`use_our_depthwise`] swaps the op in, after tract's
 //! declutter and before its codegen, on every f32 NCHW (or CHW) 2-D convolution whose groups are
 //! its channels; every other convolution stays tract's.
-use crate::kernels::conv::{depthwise_forward, Conv2dGeometry};
-use crate::kernels::elementwise::Clamp;
+use super::our_conv::{swap_in, OurConv, OurKernel};
+use crate::kernels::conv::Conv2dGeometry;
 use tract_onnx::prelude::*;
-use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
-/// A depthwise 2-D convolution of a fixed geometry: inputs `x` (`[N, C, H, W]` or `[C, H, W]`),
-/// the kernel (`[C, 1, kh, kw]`) and the bias (`[C]`, or one value for every channel).
-#[derive(Debug, Clone, PartialEq)]
-pub struct OurDepthwise {
-    geometry: Conv2dGeometry,
-    /// Whether `x` has a batch axis (NCHW) or not (CHW).
-    batched: bool,
-    /// The clamp folded in ([`super::folded_clamps`]); none at first.
-    clamp: Option<Clamp>,
-}
-
-impl Eq for OurDepthwise {}
-
-impl OurDepthwise {
-    /// This op with `clamp` applied to its output, if it has none yet.
-    pub(super) fn with_clamp(&self, clamp: Clamp) -> Option<Self> {
-        self.clamp.is_none().then(|| Self { clamp: Some(clamp), ..self.clone() })
-    }
-
-    fn output_shape(&self, batch: usize) -> Vec<usize> {
-        let g = &self.geometry;
-        let chw = [g.out_channels, g.out_h, g.out_w];
-        if self.batched {
-            [&[batch][..], &chw].concat()
-        } else {
-            chw.to_vec()
-        }
-    }
-}
-
-impl Op for OurDepthwise {
-    fn name(&self) -> StaticName {
-        "OurDepthwise".into()
-    }
-
-    fn info(&self) -> TractResult<Vec<String>> {
-        Ok(vec![format!("{:?}, {:?}", self.geometry, self.clamp)])
-    }
-
-    fn validation(&self) -> Validation {
-        Validation::Rounding
-    }
-
-    op_as_typed_op!();
-}
-
-impl EvalOp for OurDepthwise {
-    op_out_of_plan!();
-
-    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let [x, kernel, bias] = &*inputs else { bail!("OurDepthwise takes 3 inputs, got {}", inputs.len()) };
-        let g = &self.geometry;
-        let x_view = x.try_as_plain_ram()?;
-        let x = x_view.as_slice::<f32>()?;
-        let kernel_view = kernel.try_as_plain_ram()?;
-        let kernel = kernel_view.as_slice::<f32>()?;
-        let bias_view = bias.try_as_plain_ram()?;
-        let bias = bias_view.as_slice::<f32>()?;
-        ensure!(kernel.len() == g.weight_len(), "depthwise kernel of {} values, not {}", kernel.len(), g.weight_len());
-        let bias: Vec<f32> = match bias.len() {
-            1 => vec![bias[0]; g.out_channels],
-            n if n == g.out_channels => bias.to_vec(),
-            n => bail!("depthwise bias of {n} values for {} channels", g.out_channels),
-        };
-        ensure!(
-            !x.is_empty() && x.len().is_multiple_of(g.input_len()),
-            "depthwise input of {} values is not a whole number of {}×{}×{} images",
-            x.len(),
-            g.in_channels,
-            g.in_h,
-            g.in_w
-        );
-        let batch = x.len() / g.input_len();
-        // Written in tract's own storage, which the kernel fills whole: no zeroing pass and no copy
-        // into a tensor afterwards (in the page, the two took ~2 ms of Lite0's forward pass).
-        // SAFETY: f32 has no invalid bit patterns, and `depthwise_forward` writes every output value
-        // (it stores each row) before any is read.
-        let mut y = unsafe { Tensor::uninitialized::<f32>(&self.output_shape(batch))? };
-        {
-            let mut y_view = y.try_as_plain_ram_mut()?;
-            let y_slice = y_view.as_slice_mut::<f32>()?;
-            for (xn, yn) in x.chunks_exact(g.input_len()).zip(y_slice.chunks_exact_mut(g.output_len())) {
-                depthwise_forward(g, xn, kernel, Some(&bias), self.clamp, yn);
-            }
-        }
-        Ok(tvec!(y.into_tvalue()))
-    }
-}
-
-impl TypedOp for OurDepthwise {
-    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        ensure!(inputs.len() == 3, "OurDepthwise takes 3 inputs");
-        let mut shape: TVec<TDim> = self.output_shape(1).into_iter().map(TDim::from).collect();
-        if self.batched {
-            shape[0] = inputs[0].shape[0].clone();
-        }
-        Ok(tvec!(f32::fact(shape)))
-    }
-
-    as_op!();
-}
-
-/// The geometry of `conv` if it is one [`OurDepthwise`] runs: f32, not quantised, NCHW or CHW with
+/// The op for `conv` if it is one our depthwise kernel runs: f32, not quantised, NCHW or CHW with
 /// a concrete input shape, two spatial axes, an OIHW kernel of one input channel per group, and
 /// every channel its own group.
-fn depthwise_geometry(conv: &Conv, input: &TypedFact, kernel: &TypedFact) -> Option<(Conv2dGeometry, bool)> {
+fn depthwise_op(conv: &Conv, [input, kernel, _bias]: [&TypedFact; 3]) -> Option<OurConv> {
     let spec = &conv.pool_spec;
     let batched = match spec.data_format {
         DataFormat::NCHW => true,
@@ -167,33 +64,13 @@ fn depthwise_geometry(conv: &Conv, input: &TypedFact, kernel: &TypedFact) -> Opt
     .ok()?;
     // tract's own output shape must be ours (its padding rules are the ones we follow).
     let out = spec.output_shape(shape).ok()?;
-    (out.hw_dims() == [geometry.out_h, geometry.out_w]).then_some((geometry, batched))
+    (out.hw_dims() == [geometry.out_h, geometry.out_w]).then(|| OurConv::new(OurKernel::Depthwise(geometry), batched))
 }
 
-/// Replaces every depthwise convolution [`OurDepthwise`] can run (see [`depthwise_geometry`]) in a
-/// decluttered model, in place: same node, same inputs and outputs, so the values the relevance
-/// pass keeps are untouched. Returns how many were replaced.
+/// Replaces every depthwise convolution our kernel can run (see [`depthwise_op`]) in a
+/// decluttered model, in place ([`swap_in`]). Returns how many were replaced.
 pub fn use_our_depthwise(model: &mut TypedModel) -> TractResult<usize> {
-    let mut replaced = 0;
-    for id in 0..model.nodes.len() {
-        let Some(conv) = model.nodes[id].op_as::<Conv>() else { continue };
-        let inputs = &model.nodes[id].inputs;
-        if inputs.len() != 3 {
-            continue;
-        }
-        let (input, kernel) = (model.outlet_fact(inputs[0])?, model.outlet_fact(inputs[1])?);
-        let Some((geometry, batched)) = depthwise_geometry(conv, input, kernel) else { continue };
-        let op = OurDepthwise { geometry, batched, clamp: None };
-        // The replacement must type exactly as tract's Conv did.
-        let ours = op.output_facts(&model.node_input_facts(id)?)?.remove(0);
-        let theirs = &model.nodes[id].outputs[0].fact;
-        if ours.shape != theirs.shape || ours.datum_type != theirs.datum_type {
-            continue;
-        }
-        model.nodes[id].op = Box::new(op);
-        replaced += 1;
-    }
-    Ok(replaced)
+    swap_in(model, depthwise_op)
 }
 
 #[cfg(test)]
@@ -279,7 +156,7 @@ mod tests {
             let mut ours = model.into_decluttered().unwrap();
             assert_eq!(use_our_depthwise(&mut ours).unwrap(), 1, "{what}: not replaced");
             ours.optimize().unwrap();
-            assert!(ours.nodes.iter().any(|n| n.op_is::<OurDepthwise>()), "{what}: codegen dropped ours");
+            assert!(ours.nodes.iter().any(|n| n.op_is::<OurConv>()), "{what}: codegen dropped ours");
             let ours = ours.into_runnable().unwrap();
             let n: usize = shape.iter().product();
             let values: Vec<f32> = (0..n).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 3.0).collect();

@@ -1,14 +1,13 @@
 //! Clamps of tract's forward plan folded into our convolution before them. RLRP.md has no section
 //! here: this is only how the forward pass computes them (the same values, bit for bit).
 //!
-//! Why: after each of our convolutions ([`OurPointwise`], [`OurDepthwise`]) tract runs the ReLU6
+//! Why: after each of our convolutions ([`OurConv`]: 1×1 and depthwise) tract runs the ReLU6
 //! as an op of its own, one more pass over the layer's output. Where that output is read by the
 //! clamp alone (not kept for the relevance pass: R-LRP's plan, the logits-only plans), the kernel
 //! applies the clamp while the values are in registers or in cache instead. EfficientNet-Lite0's
 //! 16 depthwise layers' clamps took ~0.7 ms of its forward pass in the page.
-use super::depthwise::OurDepthwise;
+use super::our_conv::OurConv;
 use super::out_of_place::{clamp_of, Bound};
-use super::pointwise::OurPointwise;
 use crate::kernels::elementwise::Clamp;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::identity::Identity;
@@ -25,10 +24,7 @@ fn as_clamp(steps: &[Bound]) -> Option<Clamp> {
 
 /// `op` with `clamp` folded in, if it is one of our convolutions with none yet.
 fn with_clamp(op: &dyn TypedOp, clamp: Clamp) -> Option<Box<dyn TypedOp>> {
-    if let Some(op) = op.downcast_ref::<OurPointwise>() {
-        return op.with_clamp(clamp).map(|op| Box::new(op) as _);
-    }
-    op.downcast_ref::<OurDepthwise>()?.with_clamp(clamp).map(|op| Box::new(op) as _)
+    op.downcast_ref::<OurConv>()?.with_clamp(clamp).map(|op| Box::new(op) as _)
 }
 
 /// Folds into each of our convolutions of an optimised model the clamp that alone reads its
@@ -60,9 +56,9 @@ pub fn fold_clamps(model: &mut TypedModel) -> TractResult<usize> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_models::{clamped, run};
     use super::*;
     use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
-    use tract_onnx::tract_core::ops::math;
     use tract_onnx::tract_core::ops::nn::DataFormat;
 
     /// A depthwise 3×3 convolution (stride 2) of `[1, 6, 15, 17]`, then ReLU6 or ReLU; with
@@ -78,15 +74,7 @@ mod tests {
         let spec = PoolSpec::new(DataFormat::NCHW, tvec!(3, 3), padding, None, Some(tvec!(2, 2)), c, c);
         let conv = Conv { pool_spec: spec, kernel_fmt: KernelFormat::OIHW, group: c, q_params: None };
         let z = model.wire_node("conv", conv, &[x, k, b]).unwrap()[0];
-        let scalar = |v: f32| tensor0(v).broadcast_into_rank(4).unwrap();
-        let zero = model.add_const("zero", scalar(0.0)).unwrap();
-        let mut y = model.wire_node("max", math::max(), &[z, zero]).unwrap()[0];
-        if relu6 {
-            let six = model.add_const("six", scalar(6.0)).unwrap();
-            y = model.wire_node("min", math::min(), &[y, six]).unwrap()[0];
-        }
-        let outputs = if keep_z { vec![z, y] } else { vec![y] };
-        model.with_output_outlets(&outputs).unwrap()
+        clamped(model, z, 4, relu6, keep_z)
     }
 
     /// A depthwise convolution's clamp folded in (where its output is not kept) gives tract's
@@ -103,14 +91,7 @@ mod tests {
             let ours = ours.into_runnable().unwrap();
             let values: Vec<f32> = (0..6 * 15 * 17).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 4.0).collect();
             let input = tensor1(&values).into_shape(&[1, 6, 15, 17]).unwrap();
-            let run = |plan: &Arc<TypedRunnableModel>| -> Vec<Vec<f32>> {
-                plan.run(tvec!(input.clone().into_tvalue()))
-                    .unwrap()
-                    .iter()
-                    .map(|o| o.to_plain_array_view::<f32>().unwrap().iter().copied().collect())
-                    .collect()
-            };
-            let (a, b) = (run(&ours), run(&theirs));
+            let (a, b) = (run(&ours, &input), run(&theirs, &input));
             assert_eq!(a.len(), b.len());
             for (x, y) in a.iter().zip(&b) {
                 assert_eq!(x.len(), y.len());

@@ -9,9 +9,12 @@ mod depthwise;
 mod fake_quant;
 mod folded_clamps;
 pub mod kernel_choice;
+mod our_conv;
 mod out_of_place;
 mod pointwise;
 mod reshaped_outputs;
+#[cfg(test)]
+mod test_models;
 
 use crate::budget;
 use crate::error::{Error, Result};

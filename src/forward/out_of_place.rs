@@ -172,6 +172,7 @@ pub fn use_out_of_place_clamps(model: &mut TypedModel) -> TractResult<usize> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_models::run;
     use super::*;
     use tract_onnx::tract_core::ops::math;
 
@@ -189,14 +190,6 @@ mod tests {
         }
         let outputs = if keep_input { vec![x, y[0]] } else { vec![y[0]] };
         model.with_output_outlets(&outputs).unwrap()
-    }
-
-    fn run(plan: &Arc<TypedRunnableModel>, input: &Tensor) -> Vec<Vec<f32>> {
-        plan.run(tvec!(input.clone().into_tvalue()))
-            .unwrap()
-            .iter()
-            .map(|o| o.to_plain_array_view::<f32>().unwrap().iter().copied().collect())
-            .collect()
     }
 
     /// Ours against tract's own plan, bit for bit, on ReLU and ReLU6 of a kept input (sizes that

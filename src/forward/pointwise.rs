@@ -1,5 +1,5 @@
 //! 1×1 convolutions of tract's forward plan in the browser, run by our kernel
-//! ([`crate::kernels::pointwise`]), with the ReLU or ReLU6 that follows folded in where nothing
+//! ([`crate::kernels::pointwise`]) through [`OurConv`], with the ReLU or ReLU6 that follows folded in where nothing
 //! else reads the convolution's output. RLRP.md has no section here: this is only how the forward
 //! pass computes `Conv` (its value is the ONNX one, to rounding).
 //!
@@ -15,10 +15,8 @@
 //! (which would make it an `EinSum`), on every f32 NCHW (or CHW) 1×1, stride-1, unpadded,
 //! ungrouped convolution of at least [`MIN_POSITIONS`] positions and at most [`MAX_CHANNELS`]
 //! input channels; [`super::folded_clamps`] then folds the clamp after it into it.
-use crate::kernels::elementwise::Clamp;
-use crate::kernels::pointwise::pointwise;
+use super::our_conv::{swap_in, OurConv, OurKernel};
 use tract_onnx::prelude::*;
-use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
@@ -31,113 +29,11 @@ pub const MAX_CHANNELS: usize = 1024;
 /// 49 a third).
 pub const MIN_POSITIONS: usize = 128;
 
-/// A 1×1 convolution `y = clamp(W x + b)` on `[N, K, H, W]` (or `[K, H, W]`) inputs, the kernel
-/// `[M, K, 1, 1]` and the bias (`[M]`, or one value for every channel).
-#[derive(Debug, Clone, PartialEq)]
-pub struct OurPointwise {
-    in_channels: usize,
-    out_channels: usize,
-    /// H and W.
-    hw: [usize; 2],
-    /// Whether `x` has a batch axis (NCHW) or not (CHW).
-    batched: bool,
-    /// The clamp folded in ([`super::folded_clamps`]); none at first.
-    clamp: Option<Clamp>,
-}
-
-impl Eq for OurPointwise {}
-
-impl OurPointwise {
-    /// This op with `clamp` applied to its output, if it has none yet.
-    pub(super) fn with_clamp(&self, clamp: Clamp) -> Option<Self> {
-        self.clamp.is_none().then(|| Self { clamp: Some(clamp), ..self.clone() })
-    }
-
-    fn output_shape(&self, batch: usize) -> Vec<usize> {
-        let chw = [self.out_channels, self.hw[0], self.hw[1]];
-        if self.batched {
-            [&[batch][..], &chw].concat()
-        } else {
-            chw.to_vec()
-        }
-    }
-}
-
-impl Op for OurPointwise {
-    fn name(&self) -> StaticName {
-        "OurPointwise".into()
-    }
-
-    fn info(&self) -> TractResult<Vec<String>> {
-        Ok(vec![format!("{} → {} channels, {:?}, {:?}", self.in_channels, self.out_channels, self.hw, self.clamp)])
-    }
-
-    fn validation(&self) -> Validation {
-        Validation::Rounding
-    }
-
-    op_as_typed_op!();
-}
-
-impl EvalOp for OurPointwise {
-    op_out_of_plan!();
-
-    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let [x, kernel, bias] = &*inputs else { bail!("OurPointwise takes 3 inputs, got {}", inputs.len()) };
-        let (k, m) = (self.in_channels, self.out_channels);
-        let image = k * self.hw[0] * self.hw[1];
-        let x_view = x.try_as_plain_ram()?;
-        let x = x_view.as_slice::<f32>()?;
-        let kernel_view = kernel.try_as_plain_ram()?;
-        let kernel = kernel_view.as_slice::<f32>()?;
-        let bias_view = bias.try_as_plain_ram()?;
-        let bias = bias_view.as_slice::<f32>()?;
-        ensure!(kernel.len() == m * k, "1×1 kernel of {} values, not {m}×{k}", kernel.len());
-        let bias: Vec<f32> = match bias.len() {
-            1 => vec![bias[0]; m],
-            n if n == m => bias.to_vec(),
-            n => bail!("1×1 convolution bias of {n} values for {m} channels"),
-        };
-        ensure!(
-            !x.is_empty() && x.len().is_multiple_of(image),
-            "1×1 convolution input of {} values is not a whole number of {k}×{}×{} images",
-            x.len(),
-            self.hw[0],
-            self.hw[1]
-        );
-        let batch = x.len() / image;
-        // SAFETY: f32 has no invalid bit patterns, and `pointwise` writes every output value.
-        let mut y = unsafe { Tensor::uninitialized::<f32>(&self.output_shape(batch))? };
-        {
-            let mut y_view = y.try_as_plain_ram_mut()?;
-            let y_slice = y_view.as_slice_mut::<f32>()?;
-            let out_image = m * self.hw[0] * self.hw[1];
-            for (xn, yn) in x.chunks_exact(image).zip(y_slice.chunks_exact_mut(out_image)) {
-                pointwise(xn, kernel, &bias, self.clamp, yn);
-            }
-        }
-        Ok(tvec!(y.into_tvalue()))
-    }
-}
-
-impl TypedOp for OurPointwise {
-    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        ensure!(inputs.len() == 3, "OurPointwise takes 3 inputs");
-        let mut shape: TVec<TDim> = self.output_shape(1).into_iter().map(TDim::from).collect();
-        if self.batched {
-            shape[0] = inputs[0].shape[0].clone();
-        }
-        Ok(tvec!(f32::fact(shape)))
-    }
-
-    as_op!();
-}
-
-/// The op for `conv` if it is one [`OurPointwise`] runs: f32, not quantised, NCHW or CHW with
+/// The op for `conv` if it is one our 1×1 kernel runs: f32, not quantised, NCHW or CHW with
 /// a concrete input shape of at least [`MIN_POSITIONS`] positions, an OIHW kernel `[M, K, 1, 1]`
 /// with `K ≤ MAX_CHANNELS`, a bias of M values or one, one group, stride and dilation 1, no
 /// padding.
-fn pointwise_op(conv: &Conv, input: &TypedFact, kernel: &TypedFact, bias: &TypedFact) -> Option<OurPointwise> {
+fn pointwise_op(conv: &Conv, [input, kernel, bias]: [&TypedFact; 3]) -> Option<OurConv> {
     let spec = &conv.pool_spec;
     let batched = match spec.data_format {
         DataFormat::NCHW => true,
@@ -175,39 +71,20 @@ fn pointwise_op(conv: &Conv, input: &TypedFact, kernel: &TypedFact, bias: &Typed
     {
         return None;
     }
-    Some(OurPointwise { in_channels: k, out_channels: m, hw, batched, clamp: None })
+    Some(OurConv::new(OurKernel::Pointwise { in_channels: k, out_channels: m, hw }, batched))
 }
 
-/// Replaces every convolution [`OurPointwise`] can run (see [`pointwise_op`]) in a typed
-/// model not yet decluttered, in place: same node, same inputs and outputs, so the values the
-/// relevance pass keeps are untouched. Returns how many were replaced.
+/// Replaces every convolution our 1×1 kernel can run (see [`pointwise_op`]) in a typed model not
+/// yet decluttered, in place ([`swap_in`]). Returns how many were replaced.
 pub fn use_our_pointwise(model: &mut TypedModel) -> TractResult<usize> {
-    let mut replaced = 0;
-    for id in 0..model.nodes.len() {
-        let Some(conv) = model.nodes[id].op_as::<Conv>() else { continue };
-        let inputs = &model.nodes[id].inputs;
-        if inputs.len() != 3 {
-            continue;
-        }
-        let facts = [model.outlet_fact(inputs[0])?, model.outlet_fact(inputs[1])?, model.outlet_fact(inputs[2])?];
-        let Some(op) = pointwise_op(conv, facts[0], facts[1], facts[2]) else { continue };
-        // The replacement must type exactly as tract's Conv did.
-        let ours = op.output_facts(&model.node_input_facts(id)?)?.remove(0);
-        let theirs = &model.nodes[id].outputs[0].fact;
-        if ours.shape != theirs.shape || ours.datum_type != theirs.datum_type {
-            continue;
-        }
-        model.nodes[id].op = Box::new(op);
-        replaced += 1;
-    }
-    Ok(replaced)
+    swap_in(model, pointwise_op)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_models::{clamped, run};
     use super::*;
     use tract_onnx::tract_core::ops::cnn::{PaddingSpec, PoolSpec};
-    use tract_onnx::tract_core::ops::math;
 
     /// One 1×1 convolution of `shape` (NCHW, or CHW) to `m` channels, then `max(0)` and, with
     /// `relu6`, `min(6)`; with `keep_z`, the convolution's output is also a model output.
@@ -227,23 +104,7 @@ mod tests {
         let spec = PoolSpec::new(format, tvec!(1, 1), PaddingSpec::Valid, None, None, k, m);
         let conv = Conv { pool_spec: spec, kernel_fmt: KernelFormat::OIHW, group: 1, q_params: None };
         let z = model.wire_node("conv", conv, &[x, w, b]).unwrap()[0];
-        let scalar = |v: f32| tensor0(v).broadcast_into_rank(shape.len()).unwrap();
-        let zero = model.add_const("zero", scalar(0.0)).unwrap();
-        let mut y = model.wire_node("max", math::max(), &[z, zero]).unwrap()[0];
-        if relu6 {
-            let six = model.add_const("six", scalar(6.0)).unwrap();
-            y = model.wire_node("min", math::min(), &[y, six]).unwrap()[0];
-        }
-        let outputs = if keep_z { vec![z, y] } else { vec![y] };
-        model.with_output_outlets(&outputs).unwrap()
-    }
-
-    fn run(plan: &Arc<TypedRunnableModel>, input: &Tensor) -> Vec<Vec<f32>> {
-        plan.run(tvec!(input.clone().into_tvalue()))
-            .unwrap()
-            .iter()
-            .map(|o| o.to_plain_array_view::<f32>().unwrap().iter().copied().collect())
-            .collect()
+        clamped(model, z, shape.len(), relu6, keep_z)
     }
 
     /// Ours (swapped in, then optimised, then the clamp folded in where z is not kept) against

@@ -2,24 +2,28 @@
 //! each output block is in registers. RLRP.md has no section here: this is only how the forward
 //! pass computes such a `Conv` (the ONNX value, to rounding; `forward::pointwise` says where).
 //!
-//! Each span of 256 positions is packed block by block while the kernel runs (its K × 256 inputs
-//! stay in cache for every block of output channels), and each 4 × 16 block of outputs is one call
-//! of a small function whose 16 accumulators V8 keeps in registers: inlined into the loop, the
+//! Each span of 252 positions is packed block by block while the kernel runs (its K × 252 inputs
+//! stay in cache for every block of output channels), and each 4 × 12 block of outputs is one call
+//! of a small function whose 12 accumulators V8 keeps in registers: inlined into the loop, the
 //! same code ran at less than half the speed (in a Chromium micro-benchmark, 5–7 GMAC/s against
-//! 12–15). Natively tract's AVX kernels are faster and the forward pass keeps them.
+//! 12–15). 4 × 12 leaves the accumulators, the three input vectors and the splatted weight in
+//! x86-64's 16 vector registers (V8 keeps one for itself); 4 × 16 needs 21 and spilled: on
+//! EfficientNet-Lite0's 1×1 layers of 196 positions and more (Chromium, median of 7 × 40 runs
+//! each) 4 × 12 took 6.40–6.42 ms in all against 7.05–7.12 for 4 × 16 (6.70 for 6 × 8, 6.45 for
+//! 3 × 16). Natively tract's AVX kernels are faster and the forward pass keeps them.
 //!
 //! `y[co, s] = clamp(b[co] + Σ_k w[co, k] · x[k, s])` for `co < M`, `s < N`, with `x` `[K, N]`,
 //! `w` `[M, K]`, `y` `[M, N]`, all row-major; the sum runs over `k` in order.
 
 use super::elementwise::Clamp;
 
-/// Output columns a step: four `f32x4` per row.
-const COLUMNS: usize = 16;
+/// Output columns a step: three `f32x4` per row.
+const COLUMNS: usize = 12;
 /// Output rows a step.
 const ROWS: usize = 4;
 /// Columns handled together so that their input (`K × SPAN` values) stays in cache while every
-/// row block reads it.
-const SPAN: usize = 256;
+/// row block reads it: a whole number of blocks.
+const SPAN: usize = 21 * COLUMNS;
 
 /// `y ← clamp(W x + b)` for one image (see the module doc). Panics on mismatched lengths.
 pub fn pointwise(x: &[f32], w: &[f32], bias: &[f32], clamp: Option<Clamp>, y: &mut [f32]) {
@@ -80,8 +84,8 @@ pub fn pointwise(x: &[f32], w: &[f32], bias: &[f32], clamp: Option<Clamp>, y: &m
     }
 }
 
-/// `dst ← src`, COLUMNS values: in the browser four `v128` loads and stores (a slice copy is a
-/// `memory.copy`, which V8 runs as a call into its C library: one per 64 bytes here).
+/// `dst ← src`, COLUMNS values: in the browser three `v128` loads and stores (a slice copy is a
+/// `memory.copy`, which V8 runs as a call into its C library: one per 48 bytes here).
 #[inline(always)]
 fn copy_block(src: &[f32], dst: &mut [f32]) {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -134,7 +138,7 @@ fn block<const R: usize>(p: &[f32], wp: &[f32], bias: &[f32], clamp: Option<Clam
 }
 
 /// One block with explicit `simd128` vectors (same operands as the portable form): `R × 4`
-/// accumulators, each k's four input vectors loaded once for every row. Never inlined: as a
+/// accumulators, each k's three input vectors loaded once for every row. Never inlined: as a
 /// function of its own its accumulators stay in registers (see the module doc).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(never)]
@@ -142,7 +146,7 @@ fn block<const R: usize>(p: &[f32], wp: &[f32], bias: &[f32], clamp: Option<Clam
     use super::elementwise::simd::store;
     use core::arch::wasm32::*;
     const V: usize = COLUMNS / 4;
-    const _: () = assert!(V == 4, "the loop below loads four vectors a k");
+    const _: () = assert!(V == 3, "the loop below loads three vectors a k");
     let k = p.len() / COLUMNS;
     assert!(p.len() == k * COLUMNS && wp.len() == k * R);
     let mut acc = [[f32x4_splat(0.0); V]; R];
@@ -155,13 +159,11 @@ fn block<const R: usize>(p: &[f32], wp: &[f32], bias: &[f32], clamp: Option<Clam
             let x0 = v128_load(xp);
             let x1 = v128_load(xp.add(1));
             let x2 = v128_load(xp.add(2));
-            let x3 = v128_load(xp.add(3));
             for (r, row) in acc.iter_mut().enumerate() {
                 let wv = f32x4_splat(*wpp.add(kk * R + r));
                 row[0] = f32x4_add(row[0], f32x4_mul(wv, x0));
                 row[1] = f32x4_add(row[1], f32x4_mul(wv, x1));
                 row[2] = f32x4_add(row[2], f32x4_mul(wv, x2));
-                row[3] = f32x4_add(row[3], f32x4_mul(wv, x3));
             }
         }
     }

@@ -10,8 +10,9 @@
 //! 16–24 input channels ran at 5.6–7.6 GMAC/s against 12–14 for the others. Ours, in a Chromium
 //! micro-benchmark (median of 40 runs): 1.5 ms for 16 → 96 channels of 112×112 (tract 3.4 ms and
 //! its packing), 0.8 ms for 24 → 144 of 56×56 (1.5), 0.51 ms for 96 → 24 of 56×56 (1.1), the
-//! 14×14 layers 5–10 % under tract's; on 7×7 maps its 16-wide blocks waste a third of their work
-//! and tract's product stays. [`use_our_pointwise`] swaps the op in before tract's declutter
+//! 14×14 layers 5–10 % under tract's (those figures with 4 × 16 blocks; 4 × 12 ones took 10 % off,
+//! see the kernel). On 7×7 maps tract's product stays: ours there too (every 1×1 layer of Lite0)
+//! gave the page's forward pass 38.1 / 38.8 ms against 38.2 / 38.5 ms, no gain. [`use_our_pointwise`] swaps the op in before tract's declutter
 //! (which would make it an `EinSum`), on every f32 NCHW (or CHW) 1×1, stride-1, unpadded,
 //! ungrouped convolution of at least [`MIN_POSITIONS`] positions and at most [`MAX_CHANNELS`]
 //! input channels; [`super::folded_clamps`] then folds the clamp after it into it.
@@ -20,13 +21,13 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
-/// Input channels up to which our kernel runs a 1×1 convolution: its inputs for 256 positions
-/// (1 MB at most) then stay in cache while every block of output channels reads them.
+/// Input channels up to which our kernel runs a 1×1 convolution: its inputs for a span of 252
+/// positions (1 MB at most) then stay in cache while every block of output channels reads them.
 pub const MAX_CHANNELS: usize = 1024;
 
-/// Positions (H·W) below which tract keeps the convolution: our blocks are 16 positions wide, the
-/// last one shifted back over its predecessor (at 196 positions 6 % of the work is done twice, at
-/// 49 a third).
+/// Positions (H·W) below which tract keeps the convolution: our blocks are 12 positions wide, the
+/// last one shifted back over its predecessor (at 196 positions 4 % of the work is done twice, at
+/// 49 a fifth).
 pub const MIN_POSITIONS: usize = 128;
 
 /// The op for `conv` if it is one our 1×1 kernel runs: f32, not quantised, NCHW or CHW with

@@ -277,33 +277,12 @@ mod browser {
         }
     }
 
-    /// The 1×1 convolution's simd128 blocks (4 rows × 16 columns, the last block shifted back,
-    /// short row blocks, spans of 256 columns) against an f64 sum, with and without a clamp.
+    /// The 1×1 convolution's and the relevance products' simd128 blocks (4 rows × 12 columns, the
+    /// last block shifted back, short row blocks, spans, accumulation over overlapping blocks)
+    /// against f64 sums, with and without a clamp.
     #[wasm_bindgen_test]
     fn pointwise_matches_a_direct_sum() {
-        use rlrp::kernels::{elementwise::Clamp, pointwise::pointwise};
-        // (output channels, input channels, positions)
-        for (m, k, n) in [(96, 16, 784), (6, 24, 300), (3, 1, 16), (5, 48, 529), (2, 3, 17), (7, 2, 5), (9, 300, 196)] {
-            let x: Vec<f32> = (0..k * n).map(|i| ((i * 7919 % 1013) as f32 / 506.0) - 1.0).collect();
-            let w: Vec<f32> = (0..m * k).map(|i| ((i * 104729 % 977) as f32 / 488.0) - 1.0).collect();
-            let b: Vec<f32> = (0..m).map(|i| i as f32 * 0.125 - 0.5).collect();
-            for clamp in [None, Some(Clamp { lo: 0.0, hi: 6.0 }), Some(Clamp { lo: -0.25, hi: 0.25 })] {
-                let mut y = vec![f32::NAN; m * n];
-                pointwise(&x, &w, &b, clamp, &mut y);
-                for co in 0..m {
-                    for s in 0..n {
-                        let z =
-                            b[co] as f64 + (0..k).map(|kk| w[co * k + kk] as f64 * x[kk * n + s] as f64).sum::<f64>();
-                        let want = clamp.map_or(z, |c| z.max(c.lo as f64).min(c.hi as f64));
-                        let got = y[co * n + s] as f64;
-                        assert!(
-                            (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
-                            "{m}×{k}×{n} {clamp:?} [{co}, {s}]: {got} vs {want}"
-                        );
-                    }
-                }
-            }
-        }
+        assert_eq!(rlrp::kernels::pointwise::check_against_direct_sums(), Ok(()));
     }
 
     /// The simd128 sums (f32 lane sums of 16 values at a time, then f64) against a sequential f64

@@ -2,7 +2,8 @@
 //! operand read through (row, column) strides, so transposes cost no copy (`RLRP.md`, "Transpose
 //! kernels": `Wᵀ R` is this product with W's strides swapped), through `matrixmultiply::sgemm`
 //! (AVX/FMA and NEON kernels natively; on wasm32 with `simd128` its 8×8 `f32x4` kernel,
-//! `KernelWasmSimd` in matrixmultiply 0.3.11, built at opt-level 3: Cargo.toml's `web` profile). A
+//! `KernelWasmSimd` in matrixmultiply 0.3.11, built at opt-level 3: Cargo.toml's `web` profile),
+//! except in the browser where our 1×1 convolution's blocks are faster (`ours_is_faster`). A
 //! packed 4×8 `f32x4` kernel of our own was tried for wasm32 and not kept: in the page it was not
 //! measurably faster, and in a Chromium micro-benchmark it lost on the thin products (16×96 ·
 //! 96×12544: 30 ms against 11 ms).
@@ -35,6 +36,11 @@ pub fn gemm(
     assert!(a.len() >= reach(m, k, rsa, csa), "gemm: A too short");
     assert!(b.len() >= reach(k, n, rsb, csb), "gemm: B too short");
     assert!(c.len() >= reach(m, n, rsc, csc), "gemm: C too short");
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if m > 0 && ours_is_faster(k, n, (rsb, csb), beta, (rsc, csc)) {
+        super::pointwise::matmul(m, k, a, (rsa, csa), &b[..k * n], beta == 1.0, &mut c[..m * n]);
+        return;
+    }
     // SAFETY: every element addressed through (pointer, strides, dims) lies inside its slice
     // (checked above); C is a distinct &mut slice whose strides do not alias (the contract above).
     unsafe {
@@ -55,6 +61,18 @@ pub fn gemm(
             csc as isize,
         );
     }
+}
+
+/// Whether the browser's product goes through our 4×12 blocks ([`super::pointwise::matmul`])
+/// rather than matrixmultiply's 8×8 ones, whose 16 accumulators and their operands do not fit
+/// V8's vector registers: B and C row-major, β 0 or 1, at least 128 columns and at most 1024 rows
+/// of B (the forward pass's own bounds for the kernel). In a Chromium micro-benchmark on
+/// EfficientNet-Lite0's transposed 1×1 products of 196 columns and more, ours ran at 16–19
+/// GMAC/s, matrixmultiply at 11–17 (96 → 16 channels of 112×112: 16.5 against 10.9); on 49
+/// columns matrixmultiply's were faster (14.1 against 13.0).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn ours_is_faster(k: usize, n: usize, b_strides: (usize, usize), beta: f32, c_strides: (usize, usize)) -> bool {
+    b_strides == (n, 1) && c_strides == (n, 1) && (beta == 0.0 || beta == 1.0) && n >= 128 && (1..=1024).contains(&k)
 }
 
 /// β of the `k`-th product of a sum of products into one C: the first overwrites, the others add.

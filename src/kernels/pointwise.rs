@@ -1,6 +1,9 @@
 //! A 1×1 convolution straight on NCHW tensors, its bias and a clamp (ReLU, ReLU6) applied while
-//! each output block is in registers. RLRP.md has no section here: this is only how the forward
-//! pass computes such a `Conv` (the ONNX value, to rounding; `forward::pointwise` says where).
+//! each output block is in registers; and, on the same blocks, the relevance pass's matrix
+//! products in the browser ([`matmul`]: `C (+)= A B`, A through strides, so the transposes of
+//! RLRP.md's "Transpose kernels" cost no copy). RLRP.md has no section of its own here: this is
+//! only how such a `Conv` or product is computed (the same values, to rounding;
+//! `forward::pointwise` and `kernels::gemm` say where).
 //!
 //! Each span of 252 positions is packed block by block while the kernel runs (its K × 252 inputs
 //! stay in cache for every block of output channels), and each 4 × 12 block of outputs is one call
@@ -30,35 +33,96 @@ pub fn pointwise(x: &[f32], w: &[f32], bias: &[f32], clamp: Option<Clamp>, y: &m
     let m = bias.len();
     assert!(m > 0 && w.len().is_multiple_of(m), "pointwise: {} weights for {m} rows", w.len());
     let k = w.len() / m;
-    assert!(k > 0 && x.len().is_multiple_of(k), "pointwise: {} inputs for {k} channels", x.len());
+    let out = Output { bias: Some(bias), clamp, accumulate: false };
+    product(Matrix { values: w, rows: m, cols: k, strides: (k, 1) }, x, out, y);
+}
+
+/// `C ← A B` (`accumulate`: `C ← C + A B`) with `A` `[m, k]` read through its strides and `B`
+/// `[k, n]`, `C` `[m, n]` row-major: the relevance pass's matrix products in the browser
+/// ([`super::gemm::gemm`] says which), on the same blocks as [`pointwise`]. Panics on mismatched
+/// lengths.
+pub fn matmul(m: usize, k: usize, a: &[f32], strides: (usize, usize), b: &[f32], accumulate: bool, c: &mut [f32]) {
+    let out = Output { bias: None, clamp: None, accumulate };
+    product(Matrix { values: a, rows: m, cols: k, strides }, b, out, c);
+}
+
+/// A matrix read through (row, column) strides.
+#[derive(Clone, Copy)]
+struct Matrix<'a> {
+    values: &'a [f32],
+    rows: usize,
+    cols: usize,
+    strides: (usize, usize),
+}
+
+impl Matrix<'_> {
+    #[inline(always)]
+    fn at(&self, r: usize, c: usize) -> f32 {
+        self.values[r * self.strides.0 + c * self.strides.1]
+    }
+}
+
+/// What each output value becomes from its sum `s` over `k`: `clamp(bias + s)`, or `y + s` when
+/// accumulating.
+#[derive(Clone, Copy)]
+struct Output<'a> {
+    bias: Option<&'a [f32]>,
+    clamp: Option<Clamp>,
+    accumulate: bool,
+}
+
+impl Output<'_> {
+    #[inline(always)]
+    fn base(&self, row: usize, old: f32) -> f32 {
+        match self.bias {
+            Some(b) => b[row],
+            None if self.accumulate => old,
+            None => 0.0,
+        }
+    }
+}
+
+/// `y ← out(W x)`: W `[m, k]`, x `[k, n]` and y `[m, n]` row-major (see the module doc).
+fn product(w: Matrix, x: &[f32], out: Output, y: &mut [f32]) {
+    let (m, k) = (w.rows, w.cols);
+    assert!(m > 0 && k > 0 && x.len().is_multiple_of(k), "pointwise: {} inputs for {k} channels", x.len());
+    assert!(out.bias.is_none_or(|b| b.len() == m) && !(out.accumulate && out.bias.is_some()));
+    if m > 0 && k > 0 {
+        let last = (m - 1) * w.strides.0 + (k - 1) * w.strides.1;
+        assert!(last < w.values.len(), "pointwise: {} weights for {m}×{k}", w.values.len());
+    }
     let n = x.len() / k;
     assert_eq!(y.len(), m * n, "pointwise: output length");
+    if n < COLUMNS {
+        for co in 0..m {
+            for s in 0..n {
+                let mut acc = 0f32;
+                for kk in 0..k {
+                    acc += w.at(co, kk) * x[kk * n + s];
+                }
+                let at = co * n + s;
+                y[at] = finish(out.clamp, out.base(co, y[at]) + acc);
+            }
+        }
+        return;
+    }
     // The weights of each block of ROWS rows, k-major ([k][row]); a short last block as it is.
     let mut packed_w = Vec::with_capacity(m * k);
     for co in (0..m).step_by(ROWS) {
         let rows = ROWS.min(m - co);
         for kk in 0..k {
-            packed_w.extend((co..co + rows).map(|r| w[r * k + kk]));
+            packed_w.extend((co..co + rows).map(|r| w.at(r, kk)));
         }
     }
     // The input of one span's column blocks, each k-major ([block][k][column]): every block then
     // reads its COLUMNS × k inputs in one run instead of k rows far apart.
     let mut panel = vec![0f32; k * SPAN];
-    if n < COLUMNS {
-        for co in 0..m {
-            for s in 0..n {
-                let mut acc = 0f32;
-                for (kk, &wv) in w[co * k..][..k].iter().enumerate() {
-                    acc += wv * x[kk * n + s];
-                }
-                y[co * n + s] = finish(clamp, bias[co] + acc);
-            }
-        }
-        return;
-    }
+    // Columns before `covered` are final: written by the previous spans.
+    let mut covered = 0usize;
     for s0 in (0..n).step_by(SPAN) {
         // Blocks of COLUMNS from s0, the last one shifted back to end at the span's end (it then
-        // computes again a few columns of its predecessor, the same values).
+        // computes again a few columns of its predecessor, the same values); the last span shifted
+        // back likewise when fewer than COLUMNS columns remain.
         let span = SPAN.min(n - s0).max(COLUMNS);
         let s0 = s0.min(n - span);
         let starts = (0..span.div_ceil(COLUMNS)).map(|j| s0 + (j * COLUMNS).min(span - COLUMNS));
@@ -71,16 +135,22 @@ pub fn pointwise(x: &[f32], w: &[f32], bias: &[f32], clamp: Option<Clamp>, y: &m
         for co in (0..m).step_by(ROWS) {
             let rows = ROWS.min(m - co);
             let wp = &packed_w[co * k..][..rows * k];
+            let mut next = covered;
             for (s, p) in starts.clone().zip(panel[..used].chunks_exact(k * COLUMNS)) {
-                let at = Block { co, s, n };
+                // When accumulating, the columns a predecessor already wrote are skipped (adding
+                // twice would be wrong); otherwise they are written again, identically.
+                let skip = if out.accumulate { next.saturating_sub(s) } else { 0 };
+                let at = Block { co, s, n, skip };
                 match rows {
-                    4 => block::<4>(p, wp, bias, clamp, y, at),
-                    3 => block::<3>(p, wp, bias, clamp, y, at),
-                    2 => block::<2>(p, wp, bias, clamp, y, at),
-                    _ => block::<1>(p, wp, bias, clamp, y, at),
+                    4 => block::<4>(p, wp, out, y, at),
+                    3 => block::<3>(p, wp, out, y, at),
+                    2 => block::<2>(p, wp, out, y, at),
+                    _ => block::<1>(p, wp, out, y, at),
                 }
+                next = s + COLUMNS;
             }
         }
+        covered = s0 + span;
     }
 }
 
@@ -113,14 +183,16 @@ struct Block {
     s: usize,
     /// Columns of y.
     n: usize,
+    /// Leading columns of the block not to write (already final; `< COLUMNS`).
+    skip: usize,
 }
 
 /// One block, portable form (auto-vectorised natively): `p` is its inputs `[k][COLUMNS]`, `wp` its
-/// rows' weights `[k][R]`; the accumulators are the sums over `k` in order, then the bias, then
-/// the clamp, as in the `simd128` form.
+/// rows' weights `[k][R]`; the accumulators are the sums over `k` in order, then the bias (or the
+/// old value), then the clamp, as in the `simd128` form.
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 #[inline(always)]
-fn block<const R: usize>(p: &[f32], wp: &[f32], bias: &[f32], clamp: Option<Clamp>, y: &mut [f32], b: Block) {
+fn block<const R: usize>(p: &[f32], wp: &[f32], out: Output, y: &mut [f32], b: Block) {
     let mut acc = [[0f32; COLUMNS]; R];
     for (xs, ws) in p.chunks_exact(COLUMNS).zip(wp.chunks_exact(R)) {
         for (row, &wv) in acc.iter_mut().zip(ws) {
@@ -130,20 +202,20 @@ fn block<const R: usize>(p: &[f32], wp: &[f32], bias: &[f32], clamp: Option<Clam
         }
     }
     for (r, row) in acc.iter().enumerate() {
-        let out = &mut y[(b.co + r) * b.n + b.s..][..COLUMNS];
-        for (o, &a) in out.iter_mut().zip(row) {
-            *o = finish(clamp, bias[b.co + r] + a);
+        let ys = &mut y[(b.co + r) * b.n + b.s..][..COLUMNS];
+        for (o, &a) in ys.iter_mut().zip(row).skip(b.skip) {
+            *o = finish(out.clamp, out.base(b.co + r, *o) + a);
         }
     }
 }
 
-/// One block with explicit `simd128` vectors (same operands as the portable form): `R × 4`
+/// One block with explicit `simd128` vectors (same operands as the portable form): `R × 3`
 /// accumulators, each k's three input vectors loaded once for every row. Never inlined: as a
 /// function of its own its accumulators stay in registers (see the module doc).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(never)]
-fn block<const R: usize>(p: &[f32], wp: &[f32], bias: &[f32], clamp: Option<Clamp>, y: &mut [f32], b: Block) {
-    use super::elementwise::simd::store;
+fn block<const R: usize>(p: &[f32], wp: &[f32], out: Output, y: &mut [f32], b: Block) {
+    use super::elementwise::simd::{load, store};
     use core::arch::wasm32::*;
     const V: usize = COLUMNS / 4;
     const _: () = assert!(V == 3, "the loop below loads three vectors a k");
@@ -168,11 +240,26 @@ fn block<const R: usize>(p: &[f32], wp: &[f32], bias: &[f32], clamp: Option<Clam
         }
     }
     for (r, row) in acc.iter().enumerate() {
-        let bv = f32x4_splat(bias[b.co + r]);
         let at = (b.co + r) * b.n + b.s;
+        if out.accumulate {
+            // y + sum, on the columns from `skip` (the others are final already).
+            for (v, &a) in row.iter().enumerate() {
+                if 4 * v >= b.skip {
+                    store(y, at + 4 * v, f32x4_add(load(y, at + 4 * v), a));
+                } else if 4 * v + 4 > b.skip {
+                    let mut lanes = [0f32; 4];
+                    store(&mut lanes, 0, a);
+                    for (j, l) in lanes.iter().enumerate().skip(b.skip - 4 * v) {
+                        y[at + 4 * v + j] += l;
+                    }
+                }
+            }
+            continue;
+        }
+        let bv = f32x4_splat(out.base(b.co + r, 0.0));
         for (v, &a) in row.iter().enumerate() {
             let z = f32x4_add(bv, a);
-            let z = match clamp {
+            let z = match out.clamp {
                 // max then min, as `Clamp::apply` (a NaN sum becomes lo, as there).
                 Some(c) => {
                     let (lo, hi) = (f32x4_splat(c.lo), f32x4_splat(c.hi));
@@ -186,33 +273,68 @@ fn block<const R: usize>(p: &[f32], wp: &[f32], bias: &[f32], clamp: Option<Clam
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Against an f64 sum, on shapes with and without whole blocks of rows, columns and spans.
-    #[test]
-    fn matches_a_direct_sum() {
-        for (m, k, n) in [(96, 16, 12544 / 16), (5, 3, 300), (4, 24, 16), (7, 1, 17), (1, 2, 3), (144, 24, 529)] {
-            let x: Vec<f32> = (0..k * n).map(|i| ((i * 7919 % 1013) as f32 / 506.0) - 1.0).collect();
-            let w: Vec<f32> = (0..m * k).map(|i| ((i * 104729 % 977) as f32 / 488.0) - 1.0).collect();
-            let b: Vec<f32> = (0..m).map(|i| i as f32 * 0.125 - 0.5).collect();
-            for clamp in [None, Some(Clamp { lo: 0.0, hi: 6.0 }), Some(Clamp { lo: -0.5, hi: 0.5 })] {
-                let mut y = vec![f32::NAN; m * n];
-                pointwise(&x, &w, &b, clamp, &mut y);
-                for co in 0..m {
-                    for s in 0..n {
-                        let want =
-                            b[co] as f64 + (0..k).map(|kk| w[co * k + kk] as f64 * x[kk * n + s] as f64).sum::<f64>();
-                        let want = clamp.map_or(want, |c| want.max(c.lo as f64).min(c.hi as f64));
-                        let got = y[co * n + s] as f64;
-                        assert!(
-                            (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
-                            "{m}×{k}×{n} {clamp:?} [{co}, {s}]: {got} vs {want}"
-                        );
-                    }
+/// Checks [`pointwise`] (with and without clamps) and [`matmul`] (A through transposing strides,
+/// accumulated or not) against f64 sums, on shapes with and without whole blocks of rows, columns
+/// and spans (the last block and span overlap their predecessors: an accumulated overlap must not
+/// be added twice). The native unit tests call it, and so does the browser's suite
+/// (tests/wasm_golden.rs), which runs the `simd128` blocks. Err names the first mismatch.
+#[doc(hidden)]
+pub fn check_against_direct_sums() -> Result<(), String> {
+    let close = |got: f32, want: f64| (got as f64 - want).abs() <= 1e-5 * (1.0 + want.abs());
+    let shapes = [
+        (96, 16, 784),
+        (6, 24, 300),
+        (3, 1, 16),
+        (5, 48, 529),
+        (2, 3, 17),
+        (7, 2, 5),
+        (9, 300, 196),
+        (4, 24, 12),
+        (9, 4, 2 * SPAN + 5),
+        (3, 2, SPAN + 1),
+    ];
+    for (m, k, n) in shapes {
+        let x: Vec<f32> = (0..k * n).map(|i| ((i * 7919 % 1013) as f32 / 506.0) - 1.0).collect();
+        let w: Vec<f32> = (0..m * k).map(|i| ((i * 104729 % 977) as f32 / 488.0) - 1.0).collect();
+        let b: Vec<f32> = (0..m).map(|i| i as f32 * 0.125 - 0.5).collect();
+        let sum = |co: usize, s: usize| (0..k).map(|kk| w[co * k + kk] as f64 * x[kk * n + s] as f64).sum::<f64>();
+        for clamp in [None, Some(Clamp { lo: 0.0, hi: 6.0 }), Some(Clamp { lo: -0.25, hi: 0.25 })] {
+            let mut y = vec![f32::NAN; m * n];
+            pointwise(&x, &w, &b, clamp, &mut y);
+            for (co, s) in (0..m).flat_map(|co| (0..n).map(move |s| (co, s))) {
+                let want = clamp.map_or(b[co] as f64 + sum(co, s), |c| {
+                    (b[co] as f64 + sum(co, s)).max(c.lo as f64).min(c.hi as f64)
+                });
+                if !close(y[co * n + s], want) {
+                    return Err(format!("pointwise {m}×{k}×{n} {clamp:?} [{co}, {s}]: {} vs {want}", y[co * n + s]));
                 }
             }
         }
+        // The transpose of the same W: out[K, N] = Wᵀ x', with x' [M, N].
+        let xt: Vec<f32> = (0..m * n).map(|i| ((i * 7919 % 1013) as f32 / 506.0) - 1.0).collect();
+        let old: Vec<f32> = (0..k * n).map(|i| (i % 11) as f32 * 0.5 - 2.0).collect();
+        for accumulate in [false, true] {
+            let mut c = if accumulate { old.clone() } else { vec![f32::NAN; k * n] };
+            matmul(k, m, &w, (1, k), &xt, accumulate, &mut c);
+            for (kk, s) in (0..k).flat_map(|kk| (0..n).map(move |s| (kk, s))) {
+                let t: f64 = (0..m).map(|co| w[co * k + kk] as f64 * xt[co * n + s] as f64).sum();
+                let want = t + if accumulate { old[kk * n + s] as f64 } else { 0.0 };
+                if !close(c[kk * n + s], want) {
+                    return Err(format!(
+                        "matmul {k}×{m}×{n} accumulate {accumulate} [{kk}, {s}]: {} vs {want}",
+                        c[kk * n + s]
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn matches_direct_sums() {
+        assert_eq!(super::check_against_direct_sums(), Ok(()));
     }
 }

@@ -139,13 +139,14 @@ fn product(w: Matrix, x: &[f32], out: Output, y: &mut [f32]) {
             for (s, p) in starts.clone().zip(panel[..used].chunks_exact(k * COLUMNS)) {
                 // When accumulating, the columns a predecessor already wrote are skipped (adding
                 // twice would be wrong); otherwise they are written again, identically.
-                let skip = if out.accumulate { next.saturating_sub(s) } else { 0 };
-                let at = Block { co, s, n, skip };
-                match rows {
-                    4 => block::<4>(p, wp, out, y, at),
-                    3 => block::<3>(p, wp, out, y, at),
-                    2 => block::<2>(p, wp, out, y, at),
-                    _ => block::<1>(p, wp, out, y, at),
+                let overlap = next.saturating_sub(s);
+                let at = Block { co, s, n, skip: if out.accumulate { overlap } else { 0 } };
+                // A block shifted back over all but its last vector computes that vector alone
+                // (every map of 4·(3j + 1) positions, 7×7 and 14×14 among them, ends so).
+                if overlap >= COLUMNS - 4 {
+                    block_rows::<2>(rows, p, wp, out, y, at);
+                } else {
+                    block_rows::<0>(rows, p, wp, out, y, at);
                 }
                 next = s + COLUMNS;
             }
@@ -187,12 +188,24 @@ struct Block {
     skip: usize,
 }
 
+/// [`block`] of `rows` (1 to [`ROWS`]) rows, from its vector `FIRST`.
+#[inline(always)]
+fn block_rows<const FIRST: usize>(rows: usize, p: &[f32], wp: &[f32], out: Output, y: &mut [f32], at: Block) {
+    match rows {
+        4 => block::<4, FIRST>(p, wp, out, y, at),
+        3 => block::<3, FIRST>(p, wp, out, y, at),
+        2 => block::<2, FIRST>(p, wp, out, y, at),
+        _ => block::<1, FIRST>(p, wp, out, y, at),
+    }
+}
+
 /// One block, portable form (auto-vectorised natively): `p` is its inputs `[k][COLUMNS]`, `wp` its
 /// rows' weights `[k][R]`; the accumulators are the sums over `k` in order, then the bias (or the
-/// old value), then the clamp, as in the `simd128` form.
+/// old value), then the clamp, as in the `simd128` form. Computes every column, and writes them
+/// from `4·FIRST` (or `skip`) on.
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 #[inline(always)]
-fn block<const R: usize>(p: &[f32], wp: &[f32], out: Output, y: &mut [f32], b: Block) {
+fn block<const R: usize, const FIRST: usize>(p: &[f32], wp: &[f32], out: Output, y: &mut [f32], b: Block) {
     let mut acc = [[0f32; COLUMNS]; R];
     for (xs, ws) in p.chunks_exact(COLUMNS).zip(wp.chunks_exact(R)) {
         for (row, &wv) in acc.iter_mut().zip(ws) {
@@ -203,22 +216,24 @@ fn block<const R: usize>(p: &[f32], wp: &[f32], out: Output, y: &mut [f32], b: B
     }
     for (r, row) in acc.iter().enumerate() {
         let ys = &mut y[(b.co + r) * b.n + b.s..][..COLUMNS];
-        for (o, &a) in ys.iter_mut().zip(row).skip(b.skip) {
+        for (o, &a) in ys.iter_mut().zip(row).skip(b.skip.max(4 * FIRST)) {
             *o = finish(out.clamp, out.base(b.co + r, *o) + a);
         }
     }
 }
 
 /// One block with explicit `simd128` vectors (same operands as the portable form): `R × 3`
-/// accumulators, each k's three input vectors loaded once for every row. Never inlined: as a
+/// accumulators, each k's three input vectors loaded once for every row; only the vectors from
+/// `FIRST` on are computed and written (`FIRST` 2: the last one alone). Never inlined: as a
 /// function of its own its accumulators stay in registers (see the module doc).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(never)]
-fn block<const R: usize>(p: &[f32], wp: &[f32], out: Output, y: &mut [f32], b: Block) {
+fn block<const R: usize, const FIRST: usize>(p: &[f32], wp: &[f32], out: Output, y: &mut [f32], b: Block) {
     use super::elementwise::simd::{load, store};
     use core::arch::wasm32::*;
     const V: usize = COLUMNS / 4;
     const _: () = assert!(V == 3, "the loop below loads three vectors a k");
+    assert!(FIRST == 0 || FIRST == 2);
     let k = p.len() / COLUMNS;
     assert!(p.len() == k * COLUMNS && wp.len() == k * R);
     let mut acc = [[f32x4_splat(0.0); V]; R];
@@ -228,14 +243,21 @@ fn block<const R: usize>(p: &[f32], wp: &[f32], out: Output, y: &mut [f32], b: B
         // wasm loads need no alignment.
         unsafe {
             let xp = pp.add(kk * COLUMNS) as *const v128;
-            let x0 = v128_load(xp);
-            let x1 = v128_load(xp.add(1));
             let x2 = v128_load(xp.add(2));
-            for (r, row) in acc.iter_mut().enumerate() {
-                let wv = f32x4_splat(*wpp.add(kk * R + r));
-                row[0] = f32x4_add(row[0], f32x4_mul(wv, x0));
-                row[1] = f32x4_add(row[1], f32x4_mul(wv, x1));
-                row[2] = f32x4_add(row[2], f32x4_mul(wv, x2));
+            if FIRST == 0 {
+                let x0 = v128_load(xp);
+                let x1 = v128_load(xp.add(1));
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let wv = f32x4_splat(*wpp.add(kk * R + r));
+                    row[0] = f32x4_add(row[0], f32x4_mul(wv, x0));
+                    row[1] = f32x4_add(row[1], f32x4_mul(wv, x1));
+                    row[2] = f32x4_add(row[2], f32x4_mul(wv, x2));
+                }
+            } else {
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let wv = f32x4_splat(*wpp.add(kk * R + r));
+                    row[2] = f32x4_add(row[2], f32x4_mul(wv, x2));
+                }
             }
         }
     }
@@ -243,7 +265,7 @@ fn block<const R: usize>(p: &[f32], wp: &[f32], out: Output, y: &mut [f32], b: B
         let at = (b.co + r) * b.n + b.s;
         if out.accumulate {
             // y + sum, on the columns from `skip` (the others are final already).
-            for (v, &a) in row.iter().enumerate() {
+            for (v, &a) in row.iter().enumerate().skip(FIRST) {
                 if 4 * v >= b.skip {
                     store(y, at + 4 * v, f32x4_add(load(y, at + 4 * v), a));
                 } else if 4 * v + 4 > b.skip {
@@ -257,7 +279,7 @@ fn block<const R: usize>(p: &[f32], wp: &[f32], out: Output, y: &mut [f32], b: B
             continue;
         }
         let bv = f32x4_splat(out.base(b.co + r, 0.0));
-        for (v, &a) in row.iter().enumerate() {
+        for (v, &a) in row.iter().enumerate().skip(FIRST) {
             let z = f32x4_add(bv, a);
             let z = match out.clamp {
                 // max then min, as `Clamp::apply` (a NaN sum becomes lo, as there).

@@ -69,7 +69,9 @@ pub fn gemm(
 /// of B (the forward pass's own bounds for the kernel). In a Chromium micro-benchmark on
 /// EfficientNet-Lite0's transposed 1×1 products of 196 columns and more, ours ran at 16–19
 /// GMAC/s, matrixmultiply at 11–17 (96 → 16 channels of 112×112: 16.5 against 10.9); on 49
-/// columns matrixmultiply's were faster (14.1 against 13.0).
+/// columns matrixmultiply's were faster (14.1 against 13.0), and ours from 48 columns on (with
+/// the blocks that compute their last vector alone) gave no faster relevance in the page (R-LRP
+/// 53.6 / 49.7 ms against 51.3 / 48.1, alternating).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 fn ours_is_faster(k: usize, n: usize, b_strides: (usize, usize), beta: f32, c_strides: (usize, usize)) -> bool {
     b_strides == (n, 1) && c_strides == (n, 1) && (beta == 0.0 || beta == 1.0) && n >= 128 && (1..=1024).contains(&k)

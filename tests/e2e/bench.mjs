@@ -10,7 +10,7 @@
 // forward time and R-LRP relevance time as the worker measures them (performance.now(), shown by the
 // page's `timings` element), medians over several images and classes; the ratio relevance/forward;
 // the relevance time of every other method (on one image); the sizes of the .wasm (raw, gzip -9) and
-// .js files and of the page's first download (every file the page fetched until its first heatmap,
+// .js files and of the page's first download (every file the page fetched before its first heatmap,
 // gzip -9). Then the peer, in the same run and browser: onnxruntime-web's wasm backend on the same
 // model file, one thread and (cross-origin isolated) every core (tests/e2e/peer.mjs; scripts/bench.sh
 // installs it; without it the peer's rows say so). Prints a table, the ratios and the targets
@@ -49,8 +49,13 @@ try {
   const first = await waitHeatmap(page);
   // On the page's own clock, from navigation (as tests/e2e/bench-startup.mjs, which takes a median).
   startupMs = Math.round(await firstHeatmapMs(page));
-  // Every file the page fetched up to its first heatmap (page, worker, default model, labels, sample).
-  firstDownload = [...new Set(problems.requests)]
+  // Every file the page asked for before its first heatmap (page, worker, default model, labels,
+  // sample): requests made after it (the sample thumbnails, fetched once a heatmap is shown) are
+  // not part of the first download. (Requests are timed on Playwright's clock from just before
+  // navigating, the heatmap on the page's own from navigation: a request counts a few
+  // milliseconds early at most.)
+  const beforeHeatmap = problems.requestsAt.filter((r) => r.at - problems.navigationStart <= startupMs).map((r) => r.url);
+  firstDownload = [...new Set(beforeHeatmap)]
     .filter((u) => u.startsWith(server.url))
     .map((u) => decodeURIComponent(new URL(u).pathname.slice(new URL(server.url).pathname.length)) || 'index.html')
     .filter((f) => fs.existsSync(path.join(DIST, f)) && fs.statSync(path.join(DIST, f)).isFile());
@@ -243,7 +248,7 @@ try {
   for (const [f, raw, g] of firstRows) out.push(`| ${f} | ${MB(raw)} | ${MB(g)} |`);
   out.push(`| **total** | ${MB(firstRaw)} | ${MB(firstGz)} |`);
   out.push('');
-  out.push(`Actually fetched until the first heatmap (incl. the service worker): ${seen.rows.length} files, ` +
+  out.push(`Actually fetched before the first heatmap (incl. the service worker): ${seen.rows.length} files, ` +
     `${MB(seen.raw)} raw, ${MB(seen.g)} gzip -9` +
     (seen.rows.length ? ` (${seen.rows.map((r) => r[0]).join(', ')})` : ''));
   out.push('');
@@ -257,7 +262,7 @@ try {
   out.push(`| slowest rule method ≤ 3 × R-LRP | ${(slowest / relevance).toFixed(2)} × (${ms(slowest)}) | ${check(slowest <= 3 * relevance)} |`);
   out.push(`| model load ≤ 0.5 s | ${ms(load)} | ${check(load <= 500)} |`);
   out.push(`| first heatmap ≤ 2 s after navigation | ${startupMs} ms | ${check(startupMs <= 2000)} |`);
-  out.push(`| first download ≤ 8 MB gzip | ${MB(firstGz)} | ${check(firstGz <= 8e6)} |`);
+  out.push(`| first download ≤ 8 MB gzip (fetched before the first heatmap; as specified) | ${MB(seen.g)}; ${MB(firstGz)} | ${check(Math.max(seen.g, firstGz) <= 8e6)} |`);
   out.push(`| wasm ≤ 3 MB gzip (all .wasm) | ${MB(wasmGz)} | ${check(wasmGz <= 3e6)} |`);
   console.log(out.join('\n'));
   if (process.env.RLRP_BENCH_JSON) {

@@ -79,10 +79,13 @@ export async function firstHeatmapMs(page) {
 
 export async function openPage(browser, server, { width = 1280, height = 900, query = '' } = {}) {
   const context = await browser.newContext({ viewport: { width, height } });
-  const problems = { console: [], csp: [], foreign: [], requests: [] };
+  // `requestsAt`: each request's URL and when it was made (Date.now(); `navigationStart` is that
+  // clock just before navigating), so that a benchmark can tell what came before the first heatmap.
+  const problems = { console: [], csp: [], foreign: [], requests: [], requestsAt: [], navigationStart: NaN };
   context.on('request', (req) => {
     const url = req.url();
     problems.requests.push(url);
+    problems.requestsAt.push({ url, at: Date.now() });
     if (!url.startsWith(server.origin + '/') && !/^(data|blob):/.test(url)) problems.foreign.push(url);
   });
   const page = await context.newPage();
@@ -105,6 +108,7 @@ export async function openPage(browser, server, { width = 1280, height = 900, qu
       window.__cspViolations.push(`${e.violatedDirective} blocked ${e.blockedURI || '(inline)'} at ${e.sourceFile}:${e.lineNumber}`);
     });
   });
+  problems.navigationStart = Date.now();
   await page.goto(server.url + query);
   return { context, page, problems };
 }

@@ -107,11 +107,17 @@ fn product(w: Matrix, x: &[f32], out: Output, y: &mut [f32]) {
         return;
     }
     // The weights of each block of ROWS rows, k-major ([k][row]); a short last block as it is.
+    // A transposed operand (the relevance pass's Wᵀ: rows one value apart) gives each k's rows as
+    // one contiguous run.
     let mut packed_w = Vec::with_capacity(m * k);
     for co in (0..m).step_by(ROWS) {
         let rows = ROWS.min(m - co);
         for kk in 0..k {
-            packed_w.extend((co..co + rows).map(|r| w.at(r, kk)));
+            if w.strides.0 == 1 {
+                packed_w.extend_from_slice(&w.values[co + kk * w.strides.1..][..rows]);
+            } else {
+                packed_w.extend((co..co + rows).map(|r| w.at(r, kk)));
+            }
         }
     }
     // The input of one span's column blocks, each k-major ([block][k][column]): every block then

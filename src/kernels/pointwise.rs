@@ -149,10 +149,11 @@ fn product(w: Matrix, x: &[f32], out: Output, y: &mut [f32]) {
                 let at = Block { co, s, n, skip: if out.accumulate { overlap } else { 0 } };
                 // A block shifted back over all but its last vector computes that vector alone
                 // (every map of 4·(3j + 1) positions, 7×7 and 14×14 among them, ends so).
-                if overlap >= COLUMNS - 4 {
-                    block_rows::<2>(rows, p, wp, out, y, at);
+                // (Full blocks of rows only: each variant is more code in the page's wasm.)
+                if overlap >= COLUMNS - 4 && rows == ROWS {
+                    block::<ROWS, 2>(p, wp, out, y, at);
                 } else {
-                    block_rows::<0>(rows, p, wp, out, y, at);
+                    block_rows(rows, p, wp, out, y, at);
                 }
                 next = s + COLUMNS;
             }
@@ -194,14 +195,14 @@ struct Block {
     skip: usize,
 }
 
-/// [`block`] of `rows` (1 to [`ROWS`]) rows, from its vector `FIRST`.
+/// A whole [`block`] of `rows` (1 to [`ROWS`]) rows.
 #[inline(always)]
-fn block_rows<const FIRST: usize>(rows: usize, p: &[f32], wp: &[f32], out: Output, y: &mut [f32], at: Block) {
+fn block_rows(rows: usize, p: &[f32], wp: &[f32], out: Output, y: &mut [f32], at: Block) {
     match rows {
-        4 => block::<4, FIRST>(p, wp, out, y, at),
-        3 => block::<3, FIRST>(p, wp, out, y, at),
-        2 => block::<2, FIRST>(p, wp, out, y, at),
-        _ => block::<1, FIRST>(p, wp, out, y, at),
+        4 => block::<4, 0>(p, wp, out, y, at),
+        3 => block::<3, 0>(p, wp, out, y, at),
+        2 => block::<2, 0>(p, wp, out, y, at),
+        _ => block::<1, 0>(p, wp, out, y, at),
     }
 }
 
@@ -235,7 +236,6 @@ fn block<const R: usize, const FIRST: usize>(p: &[f32], wp: &[f32], out: Output,
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(never)]
 fn block<const R: usize, const FIRST: usize>(p: &[f32], wp: &[f32], out: Output, y: &mut [f32], b: Block) {
-    use super::elementwise::simd::{load, store};
     use core::arch::wasm32::*;
     const V: usize = COLUMNS / 4;
     const _: () = assert!(V == 3, "the loop below loads three vectors a k");
@@ -268,36 +268,53 @@ fn block<const R: usize, const FIRST: usize>(p: &[f32], wp: &[f32], out: Output,
         }
     }
     for (r, row) in acc.iter().enumerate() {
-        let at = (b.co + r) * b.n + b.s;
-        if out.accumulate {
-            // y + sum, on the columns from `skip` (the others are final already).
-            for (v, &a) in row.iter().enumerate().skip(FIRST) {
-                if 4 * v >= b.skip {
-                    store(y, at + 4 * v, f32x4_add(load(y, at + 4 * v), a));
-                } else if 4 * v + 4 > b.skip {
-                    let mut lanes = [0f32; 4];
-                    store(&mut lanes, 0, a);
-                    for (j, l) in lanes.iter().enumerate().skip(b.skip - 4 * v) {
-                        y[at + 4 * v + j] += l;
-                    }
+        write_row(row, FIRST, out, y, b.co + r, (b.co + r) * b.n + b.s, b.skip);
+    }
+}
+
+/// Writes one row of a `simd128` block's sums from its vector `first` on, at `y[at..]`: `y + sum`
+/// on the columns from `skip` when accumulating (the others are final already), else
+/// `clamp(bias + sum)`. One function for every block shape (the blocks' code stays small).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(never)]
+fn write_row(
+    row: &[core::arch::wasm32::v128; 3],
+    first: usize,
+    out: Output,
+    y: &mut [f32],
+    co: usize,
+    at: usize,
+    skip: usize,
+) {
+    use super::elementwise::simd::{load, store};
+    use core::arch::wasm32::*;
+    if out.accumulate {
+        for (v, &a) in row.iter().enumerate().skip(first) {
+            if 4 * v >= skip {
+                store(y, at + 4 * v, f32x4_add(load(y, at + 4 * v), a));
+            } else if 4 * v + 4 > skip {
+                let mut lanes = [0f32; 4];
+                store(&mut lanes, 0, a);
+                for (j, l) in lanes.iter().enumerate().skip(skip - 4 * v) {
+                    y[at + 4 * v + j] += l;
                 }
             }
-            continue;
         }
-        let bv = f32x4_splat(out.base(b.co + r, 0.0));
-        for (v, &a) in row.iter().enumerate().skip(FIRST) {
-            let z = f32x4_add(bv, a);
-            let z = match out.clamp {
-                // max then min, as `Clamp::apply` (a NaN sum becomes lo, as there).
-                Some(c) => {
-                    let (lo, hi) = (f32x4_splat(c.lo), f32x4_splat(c.hi));
-                    let z = v128_bitselect(z, lo, f32x4_gt(z, lo));
-                    v128_bitselect(z, hi, f32x4_lt(z, hi))
-                }
-                None => z,
-            };
-            store(y, at + 4 * v, z);
-        }
+        return;
+    }
+    let bv = f32x4_splat(out.base(co, 0.0));
+    for (v, &a) in row.iter().enumerate().skip(first) {
+        let z = f32x4_add(bv, a);
+        let z = match out.clamp {
+            // max then min, as `Clamp::apply` (a NaN sum becomes lo, as there).
+            Some(c) => {
+                let (lo, hi) = (f32x4_splat(c.lo), f32x4_splat(c.hi));
+                let z = v128_bitselect(z, lo, f32x4_gt(z, lo));
+                v128_bitselect(z, hi, f32x4_lt(z, hi))
+            }
+            None => z,
+        };
+        store(y, at + 4 * v, z);
     }
 }
 

@@ -87,10 +87,8 @@ fn product(w: Matrix, x: &[f32], out: Output, y: &mut [f32]) {
     let (m, k) = (w.rows, w.cols);
     assert!(m > 0 && k > 0 && x.len().is_multiple_of(k), "pointwise: {} inputs for {k} channels", x.len());
     assert!(out.bias.is_none_or(|b| b.len() == m) && !(out.accumulate && out.bias.is_some()));
-    if m > 0 && k > 0 {
-        let last = (m - 1) * w.strides.0 + (k - 1) * w.strides.1;
-        assert!(last < w.values.len(), "pointwise: {} weights for {m}×{k}", w.values.len());
-    }
+    let last = (m - 1) * w.strides.0 + (k - 1) * w.strides.1;
+    assert!(last < w.values.len(), "pointwise: {} weights for {m}×{k}", w.values.len());
     let n = x.len() / k;
     assert_eq!(y.len(), m * n, "pointwise: output length");
     if n < COLUMNS {

@@ -136,6 +136,40 @@ export async function watchBusy(page) {
   return (timeout = 10000) => page.waitForFunction(() => window.__busySeen, null, { timeout });
 }
 
+/**
+ * Waits until every selector matches an element, watching the page's DOM from inside the page (a
+ * MutationObserver: one call, nothing to do until the DOM changes). Playwright's own
+ * `waitForSelector` polls from here instead, at 0, 20, 70, 170, 270, 370 ms and then every 500 ms,
+ * each poll several DevTools round trips through the browser to the page's thread: on 2 cores that
+ * traffic ran during the engine's passes and made them 5–10 % slower (R-LRP 65–77 against 60–64
+ * ms, README "Stop 39"), and it saw the end of a pass up to 500 ms late. A navigation meanwhile
+ * (which ends the call) falls back to Playwright's polling.
+ */
+export async function waitInPage(page, selectors, timeout = APP_TIMEOUT) {
+  const watch = ([selectors, timeout]) =>
+    new Promise((resolve, reject) => {
+      const met = () => selectors.every((s) => document.querySelector(s));
+      if (met()) return resolve();
+      const observer = new MutationObserver(() => {
+        if (!met()) return;
+        observer.disconnect();
+        clearTimeout(timer);
+        resolve();
+      });
+      const timer = setTimeout(() => {
+        observer.disconnect();
+        reject(new Error(`not there after ${timeout} ms: ${selectors.join(' and ')}`));
+      }, timeout);
+      observer.observe(document, { subtree: true, childList: true, attributes: true });
+    });
+  try {
+    await page.evaluate(watch, [selectors, timeout]);
+  } catch (e) {
+    if (!/context was destroyed|navigat/i.test(e.message)) throw e;
+    for (const s of selectors) await page.waitForSelector(s, { timeout, state: 'attached' });
+  }
+}
+
 /** Waits until the heatmap canvas is ready with the given data-* attributes (e.g. { image: 'x.png' }). */
 export async function waitHeatmap(page, attrs = {}, timeout = APP_TIMEOUT) {
   const sel =
@@ -144,8 +178,7 @@ export async function waitHeatmap(page, attrs = {}, timeout = APP_TIMEOUT) {
     Object.entries(attrs)
       .map(([k, v]) => `[data-${k}="${v}"]`)
       .join('');
-  await page.waitForSelector(sel, { timeout, state: 'attached' });
-  await page.waitForSelector(tid('progress') + '[data-busy="false"]', { timeout, state: 'attached' });
+  await waitInPage(page, [sel, tid('progress') + '[data-busy="false"]'], timeout);
   return page.$eval(tid('heatmap-canvas'), (c) => ({ ...c.dataset, width: c.width, height: c.height }));
 }
 

@@ -140,10 +140,11 @@ export async function watchBusy(page) {
  * Waits until every selector matches an element, watching the page's DOM from inside the page (a
  * MutationObserver: one call, nothing to do until the DOM changes). Playwright's own
  * `waitForSelector` polls from here instead, at 0, 20, 70, 170, 270, 370 ms and then every 500 ms,
- * each poll several DevTools round trips through the browser to the page's thread: on 2 cores that
- * traffic ran during the engine's passes and made them 5–10 % slower (R-LRP 65–77 against 60–64
- * ms, README "Stop 39"), and it saw the end of a pass up to 500 ms late. A navigation meanwhile
- * (which ends the call) falls back to Playwright's polling.
+ * each poll several DevTools round trips through the browser to the page's thread. On 2 cores that
+ * traffic ran during the engine's passes (~10 ms of the page thread's time in each) and saw their
+ * end late: a dropped image's drop-to-heatmap time fell from 246–251 to 208–211 ms with this wait,
+ * and bench.mjs's forward + R-LRP from 115.7–121.9 to 114.0–114.1 ms (README "Stop 39"). A
+ * navigation meanwhile (which ends the call) falls back to Playwright's polling.
  */
 export async function waitInPage(page, selectors, timeout = APP_TIMEOUT) {
   const watch = ([selectors, timeout]) =>

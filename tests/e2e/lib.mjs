@@ -139,7 +139,7 @@ export async function watchBusy(page) {
 /**
  * Waits until every selector matches an element, watching the page's DOM from inside the page (a
  * MutationObserver: one call, nothing to do until the DOM changes). Playwright's own
- * `waitForSelector` polls from here instead, at 0, 20, 70, 170, 270, 370 ms and then every 500 ms,
+ * `waitForSelector` polls from here instead, at 0, 20, 70, 170 and 270 ms and then every 500 ms,
  * each poll several DevTools round trips through the browser to the page's thread. On 2 cores that
  * traffic ran during the engine's passes (~10 ms of the page thread's time in each) and saw their
  * end late: a dropped image's drop-to-heatmap time fell from 246–251 to 208–211 ms with this wait,

@@ -317,6 +317,12 @@ mod browser {
         }
     }
 
+    /// R-LRP's fused passes against the separate ones, in the simd128 build.
+    #[wasm_bindgen_test]
+    fn simd_fused_sums_match_separate_passes() {
+        crate::common::fused_sums::check_fused_sums_match_separate_passes();
+    }
+
     /// The simd128 sign test (blocks of 64 values, one branch a block) against a value-by-value
     /// one: lengths around the block, one negative value anywhere, and −0.0 and NaN, which are
     /// not below zero.

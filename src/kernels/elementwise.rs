@@ -57,7 +57,7 @@ pub fn l1_norm(x: &[f32]) -> f64 {
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     {
-        sum_f64_lanes(x, |v| v.abs())
+        sum_f64_lanes(x.len(), |i| x[i].abs())
     }
 }
 
@@ -69,7 +69,7 @@ pub fn sum(x: &[f32]) -> f64 {
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     {
-        sum_f64_lanes(x, |v| v)
+        sum_f64_lanes(x.len(), |i| x[i])
     }
 }
 
@@ -81,42 +81,85 @@ pub fn sum_and_l1(x: &[f32]) -> (f64, f64) {
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     {
-        let mut sum = [0f64; 4];
-        let mut l1 = [0f64; 4];
-        let chunks = x.chunks_exact(4);
-        let tail = chunks.remainder();
-        for c in chunks {
-            for k in 0..4 {
-                sum[k] += c[k] as f64;
-                l1[k] += c[k].abs() as f64;
-            }
-        }
-        let (mut s, mut a) = (sum.iter().sum::<f64>(), l1.iter().sum::<f64>());
-        for &v in tail {
-            s += v as f64;
-            a += v.abs() as f64;
-        }
-        (s, a)
+        sum_and_l1_lanes(x.len(), |i| x[i])
     }
 }
 
-/// Eight independent `f64` partial sums: keeps the loop vectorisable (no reassociation needed).
+/// `a ← a ⊙ b`, then `Σ |aᵢ|` of the result: [`mul_assign`] then [`l1_norm`] in one pass over
+/// `a` (R-LRP's `U = x ⊙ Wᵀ R` and the ‖U‖₁ of its λ), the same values summed in the same order.
+pub fn mul_assign_l1(a: &mut [f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len(), "mul_assign_l1: length mismatch");
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        simd::map_l1(a, |v, i| f32x4_mul(v, simd::load(b, i)), |v, i| v * b[i])
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        sum_f64_lanes(a.len(), |i| {
+            a[i] *= b[i];
+            a[i].abs()
+        })
+    }
+}
+
+/// `a ← s · a`, then `(Σ aᵢ, Σ |aᵢ|)` of the result: [`scale`] then [`sum_and_l1`] in one pass
+/// (R-LRP's rescale and the mass the walk reports), the same values summed in the same order.
+pub fn scale_sum_and_l1(a: &mut [f32], s: f32) -> (f64, f64) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        let sv = f32x4_splat(s);
+        simd::map_sum_and_l1(a, |v, _| f32x4_mul(v, sv), |v, _| v * s)
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        sum_and_l1_lanes(a.len(), |i| {
+            a[i] *= s;
+            a[i]
+        })
+    }
+}
+
+/// Eight independent `f64` partial sums of `value(0..n)`, taken in index order: keeps the loop
+/// vectorisable (no reassociation needed).
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 #[inline(always)]
-fn sum_f64_lanes(x: &[f32], f: impl Fn(f32) -> f32) -> f64 {
+fn sum_f64_lanes(n: usize, mut value: impl FnMut(usize) -> f32) -> f64 {
     let mut acc = [0f64; 8];
-    let chunks = x.chunks_exact(8);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for (a, &v) in acc.iter_mut().zip(c) {
-            *a += f(v) as f64;
+    let n8 = n / 8 * 8;
+    for base in (0..n8).step_by(8) {
+        for (k, a) in acc.iter_mut().enumerate() {
+            *a += value(base + k) as f64;
         }
     }
     let mut total = 0f64;
-    for &v in tail {
-        total += f(v) as f64;
+    for i in n8..n {
+        total += value(i) as f64;
     }
     acc.iter().sum::<f64>() + total
+}
+
+/// Four independent pairs of `f64` partial sums (values, absolute values) of `value(0..n)`, taken
+/// in index order.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+#[inline(always)]
+fn sum_and_l1_lanes(n: usize, mut value: impl FnMut(usize) -> f32) -> (f64, f64) {
+    let mut sum = [0f64; 4];
+    let mut l1 = [0f64; 4];
+    let n4 = n / 4 * 4;
+    for base in (0..n4).step_by(4) {
+        for k in 0..4 {
+            let v = value(base + k);
+            sum[k] += v as f64;
+            l1[k] += v.abs() as f64;
+        }
+    }
+    let (mut s, mut a) = (sum.iter().sum::<f64>(), l1.iter().sum::<f64>());
+    for i in n4..n {
+        let v = value(i);
+        s += v as f64;
+        a += v.abs() as f64;
+    }
+    (s, a)
 }
 
 /// `out = a ⊙ b` (elementwise product, overwritten).
@@ -268,20 +311,53 @@ pub(crate) mod simd {
         unsafe { write_unaligned(s.as_mut_ptr().add(i) as *mut v128, v) }
     }
 
-    /// Two f64x2 partial sums, each fed one lane sum of [`block_sums`] per 16 values.
-    pub(super) fn sum_f64(x: &[f32], abs: bool) -> f64 {
+    /// Two f64x2 partial sums, each fed one lane sum per 16 values: `lanes(i)` gives the f32 lane
+    /// sums of values `i..i + 16`, for every `i < n16` in steps of 16.
+    #[inline(always)]
+    fn accumulate(n16: usize, mut lanes: impl FnMut(usize) -> v128) -> f64 {
         let (mut acc0, mut acc1) = (f64x2_splat(0.0), f64x2_splat(0.0));
-        let n16 = x.len() / 16 * 16;
         let mut i = 0;
         while i < n16 {
-            let (bs, ba) = block_sums(x, i);
-            let b = if abs { ba } else { bs };
+            let b = lanes(i);
             acc0 = f64x2_add(acc0, f64x2_promote_low_f32x4(b));
             acc1 = f64x2_add(acc1, f64x2_promote_low_f32x4(i32x4_shuffle::<2, 3, 0, 1>(b, b)));
             i += 16;
         }
         let a = f64x2_add(acc0, acc1);
-        let mut total = f64x2_extract_lane::<0>(a) + f64x2_extract_lane::<1>(a);
+        f64x2_extract_lane::<0>(a) + f64x2_extract_lane::<1>(a)
+    }
+
+    /// [`accumulate`] for two sums at once (values, absolute values).
+    #[inline(always)]
+    fn accumulate2(n16: usize, mut lanes: impl FnMut(usize) -> (v128, v128)) -> (f64, f64) {
+        let (mut s0, mut s1, mut a0, mut a1) = (f64x2_splat(0.0), f64x2_splat(0.0), f64x2_splat(0.0), f64x2_splat(0.0));
+        let mut i = 0;
+        while i < n16 {
+            let (bs, ba) = lanes(i);
+            let (hs, ha) = (i32x4_shuffle::<2, 3, 0, 1>(bs, bs), i32x4_shuffle::<2, 3, 0, 1>(ba, ba));
+            s0 = f64x2_add(s0, f64x2_promote_low_f32x4(bs));
+            s1 = f64x2_add(s1, f64x2_promote_low_f32x4(hs));
+            a0 = f64x2_add(a0, f64x2_promote_low_f32x4(ba));
+            a1 = f64x2_add(a1, f64x2_promote_low_f32x4(ha));
+            i += 16;
+        }
+        let (s, a) = (f64x2_add(s0, s1), f64x2_add(a0, a1));
+        (
+            f64x2_extract_lane::<0>(s) + f64x2_extract_lane::<1>(s),
+            f64x2_extract_lane::<0>(a) + f64x2_extract_lane::<1>(a),
+        )
+    }
+
+    pub(super) fn sum_f64(x: &[f32], abs: bool) -> f64 {
+        let n16 = x.len() / 16 * 16;
+        let mut total = accumulate(n16, |i| {
+            let (bs, ba) = block_sums(x, i);
+            if abs {
+                ba
+            } else {
+                bs
+            }
+        });
         for &v in &x[n16..] {
             total += if abs { v.abs() } else { v } as f64;
         }
@@ -292,22 +368,24 @@ pub(crate) mod simd {
         x.iter().map(|&v| if abs { v.abs() } else { v } as f64).sum()
     }
 
-    pub(super) fn sum_and_l1(x: &[f32]) -> (f64, f64) {
-        let (mut s0, mut s1, mut a0, mut a1) = (f64x2_splat(0.0), f64x2_splat(0.0), f64x2_splat(0.0), f64x2_splat(0.0));
-        let n16 = x.len() / 16 * 16;
-        let mut i = 0;
-        while i < n16 {
-            let (bs, ba) = block_sums(x, i);
-            let (hs, ha) = (i32x4_shuffle::<2, 3, 0, 1>(bs, bs), i32x4_shuffle::<2, 3, 0, 1>(ba, ba));
-            s0 = f64x2_add(s0, f64x2_promote_low_f32x4(bs));
-            s1 = f64x2_add(s1, f64x2_promote_low_f32x4(hs));
-            a0 = f64x2_add(a0, f64x2_promote_low_f32x4(ba));
-            a1 = f64x2_add(a1, f64x2_promote_low_f32x4(ha));
-            i += 16;
+    /// `a ← map(a)` (`map(v, i)` on the four values at `i`, `scalar(v, i)` on the tail's), then
+    /// `Σ |aᵢ|` of the result exactly as [`sum_f64`] takes it.
+    pub(super) fn map_l1(a: &mut [f32], map: impl Fn(v128, usize) -> v128, scalar: impl Fn(f32, usize) -> f32) -> f64 {
+        let n16 = a.len() / 16 * 16;
+        let mut total = accumulate(n16, |i| map_block(a, i, &map).1);
+        for (i, v) in a.iter_mut().enumerate().skip(n16) {
+            *v = scalar(*v, i);
+            total += v.abs() as f64;
         }
-        let (s, a) = (f64x2_add(s0, s1), f64x2_add(a0, a1));
-        let mut sum = f64x2_extract_lane::<0>(s) + f64x2_extract_lane::<1>(s);
-        let mut l1 = f64x2_extract_lane::<0>(a) + f64x2_extract_lane::<1>(a);
+        if total.is_finite() {
+            return total;
+        }
+        a.iter().map(|&v| v.abs() as f64).sum()
+    }
+
+    pub(super) fn sum_and_l1(x: &[f32]) -> (f64, f64) {
+        let n16 = x.len() / 16 * 16;
+        let (mut sum, mut l1) = accumulate2(n16, |i| block_sums(x, i));
         for &v in &x[n16..] {
             sum += v as f64;
             l1 += v.abs() as f64;
@@ -319,11 +397,46 @@ pub(crate) mod simd {
         x.iter().fold((0.0, 0.0), |(s, a), &v| (s + v as f64, a + v.abs() as f64))
     }
 
+    /// `a ← map(a)` as in [`map_l1`], then `(Σ aᵢ, Σ |aᵢ|)` of the result exactly as
+    /// [`sum_and_l1`] takes them.
+    pub(super) fn map_sum_and_l1(
+        a: &mut [f32],
+        map: impl Fn(v128, usize) -> v128,
+        scalar: impl Fn(f32, usize) -> f32,
+    ) -> (f64, f64) {
+        let n16 = a.len() / 16 * 16;
+        let (mut sum, mut l1) = accumulate2(n16, |i| map_block(a, i, &map));
+        for (i, v) in a.iter_mut().enumerate().skip(n16) {
+            *v = scalar(*v, i);
+            sum += *v as f64;
+            l1 += v.abs() as f64;
+        }
+        if sum.is_finite() && l1.is_finite() {
+            return (sum, l1);
+        }
+        a.iter().fold((0.0, 0.0), |(s, t), &v| (s + v as f64, t + v.abs() as f64))
+    }
+
     /// Lane-wise f32 sums of `x[i..i + 16]` and of their absolute values (four values a lane):
     /// the f64 additions that follow, one per lane and block, are what bounds these loops.
     #[inline(always)]
     fn block_sums(x: &[f32], i: usize) -> (v128, v128) {
-        let v = [load(x, i), load(x, i + 4), load(x, i + 8), load(x, i + 12)];
+        lane_sums([load(x, i), load(x, i + 4), load(x, i + 8), load(x, i + 12)])
+    }
+
+    /// `a[i..i + 16]` replaced by `map` of it, and the lane sums of the new values ([`block_sums`]).
+    #[inline(always)]
+    fn map_block(a: &mut [f32], i: usize, map: &impl Fn(v128, usize) -> v128) -> (v128, v128) {
+        let v =
+            [map(load(a, i), i), map(load(a, i + 4), i + 4), map(load(a, i + 8), i + 8), map(load(a, i + 12), i + 12)];
+        for (k, &vk) in v.iter().enumerate() {
+            store(a, i + 4 * k, vk);
+        }
+        lane_sums(v)
+    }
+
+    #[inline(always)]
+    fn lane_sums(v: [v128; 4]) -> (v128, v128) {
         let s = f32x4_add(f32x4_add(v[0], v[1]), f32x4_add(v[2], v[3]));
         let a = f32x4_add(f32x4_add(f32x4_abs(v[0]), f32x4_abs(v[1])), f32x4_add(f32x4_abs(v[2]), f32x4_abs(v[3])));
         (s, a)

@@ -224,18 +224,47 @@ impl LayerContext<'_> {
 
 /// Applies `rule` at a linear layer: relevance `r` at its output → relevance at its input.
 pub fn propagate(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
+    propagate_with_mass(rule, ctx, r).0
+}
+
+/// [`propagate`], and the result's `(Σ, ‖·‖₁)` ([`mass`]) where the rule measured it on the way
+/// (R-LRP's rescale does), so that the walk need not read the result again.
+pub fn propagate_with_mass(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> (Tensor, Option<(f64, f64)>) {
+    match rule {
+        LinearRule::Rlrp => {
+            let (u, measured) = rlrp(ctx, r);
+            (u, Some(measured))
+        }
+        _ => (propagate_terms(rule, ctx, r), None),
+    }
+}
+
+/// R-LRP (RLRP.md, "The R-LRP linear rule"): `U = x ⊙ Wᵀ R`, then `λU` with `λ = ‖R‖₁/‖U‖₁`;
+/// with the result's mass. After the product, two passes over `U`: the product with `x` measures
+/// ‖U‖₁, the rescale the result's sum and ‖·‖₁ (the same values and sums as separate passes).
+fn rlrp(ctx: &LayerContext, r: &Tensor) -> (Tensor, (f64, f64)) {
+    let mut u = ctx.layer.transpose_with(r, None, ctx.x.shape());
+    let target = ctx.r_l1.unwrap_or_else(|| l1(r));
+    let norm = match (u.as_slice_mut(), ctx.x.as_slice()) {
+        (Some(us), Some(xs)) => elementwise::mul_assign_l1(us, xs),
+        _ => {
+            u.zip_mut_with(&ctx.x, |a, b| *a *= b);
+            l1(&u)
+        }
+    };
+    let measured = rescale_measured(&mut u, target, norm);
+    (u, measured)
+}
+
+/// The generic step for every rule but R-LRP ([`propagate`]).
+fn propagate_terms(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor {
     use InputMod as I;
     use ParamMod as P;
     let weights = ModifiedWeights::default();
     match *rule {
         LinearRule::Pass => r.clone().into_shape_with_order(ctx.x.raw_dim()).unwrap_or_else(|_| r.clone()),
         LinearRule::Gradient => ctx.layer.transpose_with(r, None, ctx.x.shape()),
-        LinearRule::Rlrp => {
-            let mut u = ctx.layer.transpose_with(r, None, ctx.x.shape());
-            u.zip_mut_with(&ctx.x, |a, b| *a *= b);
-            rescale_to(&mut u, ctx.r_l1.unwrap_or_else(|| l1(r)));
-            u
-        }
+        LinearRule::Rlrp => rlrp(ctx, r).0,
         LinearRule::Epsilon { epsilon } => single_term(ctx, r, Term(I::Keep, P::Keep, P::Keep), epsilon),
         LinearRule::Norm { stabilizer } => single_term(ctx, r, Term(I::Keep, P::Keep, P::Keep), stabilizer),
         LinearRule::Flat { stabilizer } => single_term(ctx, r, Term(I::Ones, P::Ones, P::Zero), stabilizer),
@@ -551,16 +580,19 @@ pub fn l1(t: &Tensor) -> f64 {
     }
 }
 
-/// Scales `u` so that ‖u‖₁ = `target` (λ = target/‖u‖₁; u becomes 0 when ‖u‖₁ = 0): RLRP.md's λ.
-pub fn rescale_to(u: &mut Tensor, target: f64) {
-    let norm = l1(u);
+/// Scales `u`, whose ‖·‖₁ is `norm`, so that ‖u‖₁ = `target` (λ = target/‖u‖₁; u becomes 0 when
+/// ‖u‖₁ = 0): RLRP.md's λ. Returns the result's [`mass`], measured in the same pass.
+fn rescale_measured(u: &mut Tensor, target: f64, norm: f64) -> (f64, f64) {
     let lambda = if norm > 0.0 && norm.is_finite() { target / norm } else { 0.0 };
     if lambda == 0.0 {
         u.fill(0.0);
-        return;
+        return (0.0, 0.0);
     }
     match u.as_slice_mut() {
-        Some(s) => elementwise::scale(s, lambda as f32),
-        None => u.mapv_inplace(|v| v * lambda as f32),
+        Some(s) => elementwise::scale_sum_and_l1(s, lambda as f32),
+        None => {
+            u.mapv_inplace(|v| v * lambda as f32);
+            mass(u)
+        }
     }
 }

@@ -4,7 +4,7 @@
 use super::composite::rule_for;
 use super::non_finite;
 use super::ops;
-use super::rules::{l1, mass, propagate, LayerContext};
+use super::rules::{l1, mass, propagate_with_mass, LayerContext};
 use crate::error::{Error, Result};
 use crate::forward::Activations;
 use crate::kernels::pool;
@@ -94,8 +94,15 @@ pub fn walk(
         });
         observe(ix, &r);
         let in_shape = |k: usize| g.values[node.inputs[k]].shape.clone();
+        // The mass of the one message below, where it is known without reading it: r's own where
+        // the op passes r on unchanged, the rule's where it measured it (R-LRP's rescale).
+        let mut measured: Option<(f64, f64)> = None;
+        let mut pass_on = |r: Tensor| {
+            measured = Some((r_sum, r_l1));
+            r
+        };
         let messages: Vec<(usize, Tensor)> = match &node.op {
-            Op::Identity => vec![(node.inputs[0], r)],
+            Op::Identity => vec![(node.inputs[0], pass_on(r))],
             Op::Saturate { min, max } => match family {
                 Family::Gradient => elementwise_gradient(acts, g, node.inputs[0], r, |a, x| {
                     if !(*min..=*max).contains(&x) {
@@ -103,15 +110,15 @@ pub fn walk(
                     }
                 })?,
                 // RLRP.md: activation fake-quantisation is the identity for relevance.
-                _ => vec![(node.inputs[0], r)],
+                _ => vec![(node.inputs[0], pass_on(r))],
             },
-            Op::Reshape => vec![(node.inputs[0], reshape(r, &in_shape(0)))],
+            Op::Reshape => vec![(node.inputs[0], pass_on(reshape(r, &in_shape(0))))],
             Op::Activation(act) => match family {
                 Family::Gradient => elementwise_gradient(acts, g, node.inputs[0], r, |a, x| *a *= act.derivative(x))?,
                 // RLRP.md: activations pass relevance unchanged (Zennit's Pass rule, likewise).
                 _ => {
                     refuse(node)?;
-                    vec![(node.inputs[0], r)]
+                    vec![(node.inputs[0], pass_on(r))]
                 }
             },
             Op::Transpose(perm) => {
@@ -238,13 +245,16 @@ pub fn walk(
                 let out_shape = &g.values[node.output].shape;
                 let z = acts.get(node.output).filter(|z| z.shape() == &out_shape[..]);
                 let ctx = LayerContext { layer, x: x.view(), out_shape, z, r_l1: Some(r_l1) };
-                vec![(node.inputs[0], propagate(&rule, &ctx, &r))]
+                let (message, message_mass) = propagate_with_mass(&rule, &ctx, &r);
+                measured = message_mass;
+                vec![(node.inputs[0], message)]
             }
         };
         for (v, m) in messages {
-            // One pass gives the message's mass, kept for when it is all of v's relevance, and says
-            // whether it holds a non-finite value: its ‖·‖₁ summed in f64 is non-finite exactly then.
-            let (m_sum, m_l1) = mass(&m);
+            // The message's mass (known, or one pass), kept for when it is all of v's relevance,
+            // says whether it holds a non-finite value: its ‖·‖₁ summed in f64 is non-finite
+            // exactly then.
+            let (m_sum, m_l1) = measured.take().unwrap_or_else(|| mass(&m));
             if first_non_finite.is_none() && !m_l1.is_finite() {
                 let bad = non_finite::count(&m);
                 if bad > 0 {

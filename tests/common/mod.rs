@@ -1,5 +1,6 @@
 //! Shared test helpers: locating ../shared, loading models and golden cases.
 #![allow(dead_code)]
+pub mod fused_sums;
 pub mod golden_case;
 pub mod onnx_builder;
 pub mod rng;

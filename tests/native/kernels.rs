@@ -912,6 +912,13 @@ fn global_avgpool_forward_and_transpose() {
 // ---------------------------------------------------------------------------------------------
 // Elementwise helpers.
 
+/// R-LRP's fused passes (`u ⊙ x` with its ‖·‖₁, the rescale with its mass) against the separate
+/// passes, bit for bit (the wasm build checks its simd128 loops likewise, tests/wasm_golden.rs).
+#[test]
+fn fused_sums_match_separate_passes() {
+    common::fused_sums::check_fused_sums_match_separate_passes();
+}
+
 #[test]
 fn elementwise_helpers_match_plain_loops() {
     let mut rng = Rng::new(50);

@@ -290,14 +290,10 @@ mod browser {
     /// the block of 16; values of mixed sign and magnitude, and a non-finite value anywhere.
     #[wasm_bindgen_test]
     fn simd_sums_match_f64_sums() {
+        use crate::common::fused_sums::{mixed_values, LENGTHS};
         use rlrp::kernels::elementwise::{l1_norm, sum, sum_and_l1};
-        for n in [0usize, 1, 3, 4, 15, 16, 17, 31, 33, 64, 1000, 100_003] {
-            let x: Vec<f32> = (0..n)
-                .map(|i| {
-                    let v = ((i * 7919 % 1013) as f32 / 506.0) - 1.0;
-                    v * [1.0, 1e-3, 1e3, 1e-30][i % 4]
-                })
-                .collect();
+        for n in LENGTHS {
+            let x = mixed_values(n);
             let (want_sum, want_l1) = x.iter().fold((0f64, 0f64), |(s, a), &v| (s + v as f64, a + v.abs() as f64));
             let (got_sum, got_l1) = sum_and_l1(&x);
             let close = |got: f64, want: f64| (got - want).abs() <= 1e-6 * want_l1;

@@ -14,14 +14,22 @@ fn same_values(a: &[f32], b: &[f32]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
 }
 
+/// Lengths around the simd blocks of 16, and a long one.
+pub const LENGTHS: [usize; 12] = [0, 1, 3, 4, 15, 16, 17, 31, 33, 64, 1000, 100_003];
+
+/// `n` values of mixed sign, of magnitudes from 1e-30 to 1e3.
+pub fn mixed_values(n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| {
+            let v = ((i * 7919 % 1013) as f32 / 506.0) - 1.0;
+            v * [1.0, 1e-3, 1e3, 1e-30][i % 4]
+        })
+        .collect()
+}
+
 pub fn check_fused_sums_match_separate_passes() {
-    for n in [0usize, 1, 3, 4, 15, 16, 17, 31, 33, 64, 1000, 100_003] {
-        let x: Vec<f32> = (0..n)
-            .map(|i| {
-                let v = ((i * 7919 % 1013) as f32 / 506.0) - 1.0;
-                v * [1.0, 1e-3, 1e3, 1e-30][i % 4]
-            })
-            .collect();
+    for n in LENGTHS {
+        let x = mixed_values(n);
         let y: Vec<f32> = (0..n).map(|i| ((i * 104_729 % 997) as f32 / 300.0) - 0.5).collect();
         let mut cases = vec![(x.clone(), y.clone()), (vec![3e38f32; n], vec![1.0; n])];
         for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {

@@ -7,8 +7,8 @@ use super::protocol::{f32_bytes, f32_values, HelperPass, HelperReply, HelperRequ
 use crate::budget;
 use crate::error::{Error, Result};
 use crate::eval::perturbation::perturbed;
-use crate::forward::LogitPlan;
-use crate::model::logit_plan_from_bytes;
+use crate::forward::incremental::IncrementalLogits;
+use crate::model::incremental_logits_from_bytes;
 use crate::tensor::Tensor;
 
 /// A message to post and its byte payloads.
@@ -28,7 +28,7 @@ struct Job {
 /// The helper's state: the model it was last sent, and the job in hand.
 #[derive(Default)]
 pub struct Helper {
-    model: Option<(u64, LogitPlan)>,
+    model: Option<(u64, IncrementalLogits)>,
     job: Option<Job>,
 }
 
@@ -58,7 +58,9 @@ impl Helper {
     }
 
     fn start(&mut self, request: HelperRequest, mut data: Vec<Vec<u8>>) -> Result<()> {
-        let HelperRequest::Job { job, model, input_shape, output, classes, patch, orders, passes } = request else {
+        let HelperRequest::Job { job, model, input_shape, output, classes, patch, orders, passes, incremental } =
+            request
+        else {
             return Ok(());
         };
         let elements =
@@ -77,7 +79,7 @@ impl Helper {
         let fill = tensor(&data[1], "the fill")?;
         if let Some(bytes) = data.get_mut(2) {
             self.model = None; // the old plan's memory first
-            let plan = logit_plan_from_bytes(bytes, &input_shape, &output, classes, 1)?;
+            let plan = incremental_logits_from_bytes(bytes, &input_shape, &output, classes, incremental)?;
             self.model = Some((model, plan));
         }
         match &self.model {
@@ -117,6 +119,6 @@ impl Helper {
             return Err(Error::Request("no job".into()));
         };
         let x = perturbed(&job.input, &job.fill, &job.orders[pass.order], job.patch, pass.k)?;
-        Ok(plan.run(std::slice::from_ref(&x))?.swap_remove(0))
+        plan.run(&x)
     }
 }

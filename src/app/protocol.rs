@@ -191,6 +191,11 @@ pub enum HelperRequest {
         /// Patch orders, by index.
         orders: Vec<Vec<usize>>,
         passes: Vec<HelperPass>,
+        /// Where consecutive passes may be cropped
+        /// ([`crate::forward::incremental::spec::IncrementalSpec`]).
+        #[cfg(feature = "engine")]
+        #[serde(default)]
+        incremental: Option<crate::forward::incremental::spec::IncrementalSpec>,
     },
     /// Stop computing job `job` (the engine's worker has every pass).
     Stop { job: u64 },

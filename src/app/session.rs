@@ -5,7 +5,8 @@ use super::protocol::{f32_bytes, HelperRequest, LayerMapInfo, Request, Response,
 use crate::error::{Error, Result};
 use crate::eval::perturbation::{patch_scores, Baseline, PerturbationConfig};
 use crate::explain;
-use crate::forward::{Activations, Keep, LogitPlan};
+use crate::forward::incremental::{spec::IncrementalSpec, IncrementalLogits};
+use crate::forward::{Activations, Keep};
 use crate::heatmap::channel_sum;
 use crate::model::{LoadOptions, Model};
 use crate::npy::write_npy;
@@ -41,10 +42,13 @@ struct LoadedModel {
     /// The ONNX bytes, for the logits-only plan: kept only for models up to
     /// [`LOGIT_PLAN_MAX_BYTES`] (larger ones flip through the explaining pass).
     bytes: Option<Vec<u8>>,
-    /// Pixel flipping's logits-only forward pass (faster than the explaining pass, which keeps
-    /// every activation): built at the first pixel-flipping request; `Some(None)` = the model
-    /// cannot be planned so (the explaining pass is used).
-    logit_plan: Option<Option<LogitPlan>>,
+    /// Pixel flipping's logits-only forward passes (faster than the explaining pass, which keeps
+    /// every activation, and cropped where consecutive inputs differ by a patch): built at the
+    /// first pixel-flipping request; `Some(None)` = the model cannot be planned so (the explaining
+    /// pass is used).
+    logit_plan: Option<Option<IncrementalLogits>>,
+    /// Where those passes crop the model (also sent to the helper worker).
+    incremental: Option<IncrementalSpec>,
 }
 
 struct CurrentImage {
@@ -214,6 +218,7 @@ impl Session {
             sidecar: sidecar.clone(),
             bytes: (bytes.len() <= LOGIT_PLAN_MAX_BYTES).then(|| bytes.to_vec()),
             logit_plan: None,
+            incremental: None,
         });
         self.image = None;
         self.last = None;
@@ -414,7 +419,9 @@ impl Session {
     pub fn flip_prepare(&mut self, progress: ProgressSink) {
         if let Some(m) = self.model.as_mut().filter(|m| m.logit_plan.is_none()) {
             progress(Stage::Faithfulness, 0, 1);
-            m.logit_plan = Some(m.bytes.as_ref().and_then(|b| m.model.logit_plan(b, 1).ok()));
+            let patch = page_perturbation(m.model.input_shape(), &m.sidecar).patch;
+            m.incremental = IncrementalSpec::of(&m.model.graph, patch);
+            m.logit_plan = Some(m.bytes.as_ref().and_then(|b| m.model.flip_passes(b, m.incremental.clone()).ok()));
         }
     }
 
@@ -432,7 +439,7 @@ impl Session {
         let (m, img) = (self.loaded()?, self.image()?);
         let x = job.input_of(index, &img.input.tensor, img.flip_fill(&m.sidecar)?)?;
         match m.logit_plan.as_ref().and_then(|p| p.as_ref()) {
-            Some(plan) => Ok(plan.run(std::slice::from_ref(&x))?.swap_remove(0)),
+            Some(plan) => plan.run(&x),
             None => Ok(m.model.logits(&m.model.forward(&x)?)?.to_vec()),
         }
     }
@@ -468,6 +475,7 @@ impl Session {
             patch: job.patch(),
             orders: job.orders().to_vec(),
             passes: job.helper_passes(),
+            incremental: m.incremental.clone(),
         };
         Ok(Some((request, data)))
     }

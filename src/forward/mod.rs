@@ -8,6 +8,7 @@
 mod depthwise;
 mod fake_quant;
 mod folded_clamps;
+pub mod incremental;
 pub mod kernel_choice;
 mod our_conv;
 mod out_of_place;

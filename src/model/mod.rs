@@ -12,6 +12,7 @@ pub mod scalar;
 
 use crate::budget;
 use crate::error::{Error, Result};
+use crate::forward::incremental::{spec::IncrementalSpec, IncrementalLogits};
 use crate::forward::{Activations, Engine, Keep, LogitPlan, TypedWithValues};
 use crate::method::Method;
 use crate::tensor::Tensor;
@@ -161,6 +162,24 @@ pub fn logit_plan_from_bytes(
     classes: usize,
     batch: usize,
 ) -> Result<LogitPlan> {
+    LogitPlan::new(&proto_for_plans(bytes, batch)?, input_shape, output, classes, batch)
+}
+
+/// Pixel flipping's logits-only passes of the ONNX `bytes` ([`IncrementalLogits`]), cropping the
+/// local prefix as `spec` says ([`IncrementalSpec::of`] the model's graph).
+pub fn incremental_logits_from_bytes(
+    bytes: &[u8],
+    input_shape: &[usize],
+    output: &str,
+    classes: usize,
+    spec: Option<IncrementalSpec>,
+) -> Result<IncrementalLogits> {
+    IncrementalLogits::new(&proto_for_plans(bytes, 1)?, input_shape, output, classes, spec)
+}
+
+/// The ONNX bytes decoded for tract's plans: unused domains dropped, constant dequantisation
+/// folded, and made for `batch` inputs at once.
+fn proto_for_plans(bytes: &[u8], batch: usize) -> Result<ModelProto> {
     let mut proto = decode_proto(bytes)?;
     drop_unused_domains(&mut proto);
     if let Some(g) = proto.graph.as_mut() {
@@ -170,7 +189,7 @@ pub fn logit_plan_from_bytes(
             for_batch(g, batch);
         }
     }
-    LogitPlan::new(&proto, input_shape, output, classes, batch)
+    Ok(proto)
 }
 
 impl Model {
@@ -266,6 +285,12 @@ impl Model {
     /// `bytes` are the ONNX bytes the model was loaded from (the model does not keep them).
     pub fn logit_plan(&self, bytes: &[u8], batch: usize) -> Result<LogitPlan> {
         logit_plan_from_bytes(bytes, &self.info.input_shape, &self.info.output_name, self.info.classes, batch)
+    }
+
+    /// Pixel flipping's logits-only passes of this model ([`IncrementalLogits`]), cropping as `spec`
+    /// says; `bytes` are the ONNX bytes the model was loaded from.
+    pub fn flip_passes(&self, bytes: &[u8], spec: Option<IncrementalSpec>) -> Result<IncrementalLogits> {
+        incremental_logits_from_bytes(bytes, &self.info.input_shape, &self.info.output_name, self.info.classes, spec)
     }
 
     /// The logits of a forward pass.

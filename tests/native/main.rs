@@ -18,6 +18,7 @@ mod fuzz_regressions;
 mod golden;
 mod heatmap_npy;
 mod hostile;
+mod incremental;
 mod kernels;
 mod models;
 mod patterns;

@@ -1,0 +1,360 @@
+//! Logits-only forward passes of inputs that each differ from the previous one in a small box, as
+//! pixel flipping's consecutive points do (one patch more removed): the model's local prefix is
+//! recomputed on a crop around the change, section by section ([`spec`]), and pasted into the maps
+//! the previous pass kept; only the rest of the model runs whole. An input that differs more, or
+//! a model without a local prefix, takes the whole pass. The first cropped pass of each runner is
+//! checked against a whole one, and a mismatch turns cropping off. RLRP.md has no section here:
+//! the passes give the same logits, sooner.
+pub mod spec;
+
+use super::{guarded, optimise};
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+use spec::{IncrementalSpec, Region};
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+use tract_onnx::pb::ModelProto;
+use tract_onnx::prelude::*;
+
+/// What the previous pass left: its input, each section's output map (whole), its logits.
+struct Kept {
+    input: Vec<f32>,
+    maps: Vec<Vec<f32>>,
+    logits: Vec<f32>,
+}
+
+/// A logits-only forward pass that recomputes only what changed since its previous input.
+pub struct IncrementalLogits {
+    /// The whole pass: the sections' outputs, then the logits.
+    whole: Arc<TypedRunnableModel>,
+    /// Each section on its crop, and the rest of the model from the last section's output.
+    crops: Vec<Arc<TypedRunnableModel>>,
+    rest: Option<Arc<TypedRunnableModel>>,
+    spec: Option<IncrementalSpec>,
+    input_shape: Vec<usize>,
+    classes: usize,
+    kept: RefCell<Option<Kept>>,
+    /// None: no cropped pass checked yet; then whether cropping gave the whole pass's logits.
+    checked: Cell<Option<bool>>,
+    cropped_passes: Cell<usize>,
+}
+
+/// Cropped logits may differ from the whole pass's by rounding only (the kernels can sum a crop's
+/// products in another order).
+const TOLERANCE: f32 = 1e-4;
+
+impl IncrementalLogits {
+    /// The passes of `proto` (input of `input_shape`, batch 1; output tensor `output` with
+    /// `classes` scores), cropping as `spec` says (None: every pass whole).
+    pub fn new(
+        proto: &ModelProto,
+        input_shape: &[usize],
+        output: &str,
+        classes: usize,
+        spec: Option<IncrementalSpec>,
+    ) -> Result<IncrementalLogits> {
+        let mut proto = proto.clone();
+        if let Some(g) = proto.graph.as_mut() {
+            // Shapes the exporter wrote down hold for the whole input only.
+            g.value_info.clear();
+            for o in g.output.iter_mut() {
+                o.r#type = None;
+            }
+        }
+        let spec = spec.filter(|s| !s.sections.is_empty());
+        if let Some(spec) = &spec {
+            spec.check(input_shape)?;
+        }
+        // Where tract cannot plan a crop, every pass is whole.
+        let (whole, crops, rest, spec) = match spec.map(|s| plans(&proto, input_shape, output, &s).map(|p| (p, s))) {
+            Some(Ok(((whole, crops, rest), spec))) => (whole, crops, Some(rest), Some(spec)),
+            _ => (plan(&proto, None, input_shape, &[output])?, Vec::new(), None, None),
+        };
+        Ok(IncrementalLogits {
+            whole,
+            crops,
+            rest,
+            spec,
+            input_shape: input_shape.to_vec(),
+            classes,
+            kept: RefCell::new(None),
+            checked: Cell::new(None),
+            cropped_passes: Cell::new(0),
+        })
+    }
+
+    /// Whether passes can be cropped at all (the model has a local prefix worth it, and the check
+    /// has not failed).
+    pub fn crops(&self) -> bool {
+        self.spec.is_some() && self.checked.get() != Some(false)
+    }
+
+    /// How many passes were cropped so far.
+    pub fn cropped_passes(&self) -> usize {
+        self.cropped_passes.get()
+    }
+
+    /// The logits of `input` (the batch-1 input shape, finite values).
+    pub fn run(&self, input: &Tensor) -> Result<Vec<f32>> {
+        if input.shape() != self.input_shape.as_slice() {
+            return Err(Error::InputShape { expected: self.input_shape.clone(), got: input.shape().to_vec() });
+        }
+        let x: Vec<f32> = input.iter().copied().collect();
+        let bad = x.iter().filter(|v| !v.is_finite()).count();
+        if bad > 0 {
+            return Err(Error::NonFiniteInput(bad));
+        }
+        if self.crops() {
+            let mut kept = self.kept.borrow_mut();
+            let cropped = match kept.as_mut() {
+                None => Ok(None),
+                Some(k) => match changed_boxes(&k.input, &x, &self.input_shape) {
+                    boxes if boxes.is_empty() => return Ok(k.logits.clone()),
+                    boxes => self.cropped(k, &x, &boxes),
+                },
+            };
+            match cropped {
+                Ok(None) => {}
+                Ok(Some(logits)) => {
+                    drop(kept);
+                    return self.checked_once(&x, logits);
+                }
+                Err(e) => {
+                    *kept = None;
+                    return Err(e);
+                }
+            }
+        }
+        self.whole_pass(&x)
+    }
+
+    /// The first cropped logits are compared with the whole pass's; a mismatch turns cropping off.
+    fn checked_once(&self, x: &[f32], logits: Vec<f32>) -> Result<Vec<f32>> {
+        self.cropped_passes.set(self.cropped_passes.get() + 1);
+        if self.checked.get().is_some() {
+            return Ok(logits);
+        }
+        let whole = self.whole_pass(x)?;
+        let scale = whole.iter().fold(1f32, |m, v| m.max(v.abs()));
+        let same =
+            whole.len() == logits.len() && whole.iter().zip(&logits).all(|(a, b)| (a - b).abs() <= TOLERANCE * scale);
+        self.checked.set(Some(same));
+        Ok(whole)
+    }
+
+    /// The whole pass, keeping the sections' maps for the next.
+    fn whole_pass(&self, x: &[f32]) -> Result<Vec<f32>> {
+        let mut outputs = run_plan(&self.whole, &self.input_shape, x)?;
+        let logits = outputs.pop().ok_or_else(|| Error::Engine("the forward pass produced no logits".into()))?;
+        if logits.len() != self.classes {
+            return Err(Error::Engine(format!("the forward pass gave {} scores, not {}", logits.len(), self.classes)));
+        }
+        if self.spec.is_some() {
+            *self.kept.borrow_mut() = Some(Kept { input: x.to_vec(), maps: outputs, logits: logits.clone() });
+        }
+        Ok(logits)
+    }
+
+    /// The logits of `x`, which differs from the kept input within `boxes`, by cropping; None when
+    /// a change does not fit the crops. Each box is carried through every section in turn (a
+    /// section's crop may read what an earlier box's pass left stale, but only where a later box's
+    /// pass rewrites it), then the rest of the model runs once.
+    fn cropped(&self, kept: &mut Kept, x: &[f32], boxes: &[Region]) -> Result<Option<Vec<f32>>> {
+        let (Some(spec), Some(rest)) = (&self.spec, &self.rest) else { return Ok(None) };
+        let places: Option<Vec<Vec<_>>> =
+            boxes.iter().map(|b| spec.sections.iter().map(|s| s.crop_for(*b)).collect()).collect();
+        let Some(places) = places else { return Ok(None) };
+        for box_places in places {
+            for (k, (s, (affected, origin))) in spec.sections.iter().zip(box_places).enumerate() {
+                self.crop_section(k, s, kept, x, affected, origin)?;
+            }
+        }
+        let last = spec.sections.last().expect("non-empty");
+        let logits = run_plan(rest, &last.out_shape, kept.maps.last().expect("a map per section"))?.swap_remove(0);
+        kept.input.copy_from_slice(x);
+        kept.logits.clone_from(&logits);
+        Ok(Some(logits))
+    }
+
+    /// Section `k` on the crop at `origin` of its input (`x` for the first), its `affected` output
+    /// pasted into the kept map.
+    fn crop_section(
+        &self,
+        k: usize,
+        s: &spec::Section,
+        kept: &mut Kept,
+        x: &[f32],
+        affected: Region,
+        origin: [usize; 2],
+    ) -> Result<()> {
+        let (c, h, w) = (s.in_shape[1], s.in_shape[2], s.in_shape[3]);
+        let [wh, ww] = s.window;
+        let source: &[f32] = if k == 0 { x } else { &kept.maps[k - 1] };
+        let mut crop = Vec::with_capacity(c * wh * ww);
+        for ch in 0..c {
+            for y in origin[0]..origin[0] + wh {
+                let row = (ch * h + y) * w + origin[1];
+                crop.extend_from_slice(&source[row..row + ww]);
+            }
+        }
+        let out = run_plan(&self.crops[k], &[1, c, wh, ww], &crop)?.swap_remove(0);
+        let (oc, oh, ow) = (s.out_shape[1], s.out_shape[2], s.out_shape[3]);
+        let (crop_h, crop_w) = (oh - (h - wh) / s.reach[0].stride, ow - (w - ww) / s.reach[1].stride);
+        if out.len() != oc * crop_h * crop_w {
+            return Err(Error::Engine(format!(
+                "a crop of '{}' gave {} values, not {}",
+                s.to,
+                out.len(),
+                oc * crop_h * crop_w
+            )));
+        }
+        let (dy, dx) = (origin[0] / s.reach[0].stride, origin[1] / s.reach[1].stride);
+        let [(y0, y1), (x0, x1)] = affected;
+        if y0 < dy || x0 < dx || y1 - dy > crop_h || x1 - dx > crop_w || y1 > oh || x1 > ow {
+            return Err(Error::Engine(format!("a crop of '{}' does not hold its change", s.to)));
+        }
+        let map = &mut kept.maps[k];
+        for ch in 0..oc {
+            for y in y0..y1 {
+                let from = (ch * crop_h + y - dy) * crop_w + x0 - dx;
+                let to = (ch * oh + y) * ow + x0;
+                map[to..to + (x1 - x0)].copy_from_slice(&out[from..from + (x1 - x0)]);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The plans `spec` needs: the whole pass (keeping each section's output), each section on its
+/// crop, and the rest of the model from the last section's output.
+#[allow(clippy::type_complexity)]
+fn plans(
+    proto: &ModelProto,
+    input_shape: &[usize],
+    output: &str,
+    spec: &IncrementalSpec,
+) -> Result<(Arc<TypedRunnableModel>, Vec<Arc<TypedRunnableModel>>, Arc<TypedRunnableModel>)> {
+    let mut outputs: Vec<&str> = spec.sections.iter().map(|s| s.to.as_str()).collect();
+    outputs.push(output);
+    let whole = plan(proto, None, input_shape, &outputs)?;
+    let crops = spec
+        .sections
+        .iter()
+        .map(|s| plan(proto, s.from.as_deref(), &[s.in_shape[0], s.in_shape[1], s.window[0], s.window[1]], &[&s.to]))
+        .collect::<Result<Vec<_>>>()?;
+    let last = spec.sections.last().ok_or_else(|| Error::Engine("no section to crop".into()))?;
+    let rest = plan(proto, Some(&last.to), &last.out_shape, &[output])?;
+    Ok((whole, crops, rest))
+}
+
+/// Boxes (half-open rows and columns) that hold every element where `a` and `b` differ, over all
+/// channels of the NCHW `shape`: each maximal run of rows with a difference, split into the maximal
+/// runs of columns with a difference in those rows (separate patches, separate boxes). Empty when
+/// they are equal.
+fn changed_boxes(a: &[f32], b: &[f32], shape: &[usize]) -> Vec<Region> {
+    let (h, w) = (shape[2], shape[3]);
+    let mut columns = vec![vec![false; w]; h];
+    let mut rows = vec![false; h];
+    for (i, (p, q)) in a.chunks(w).zip(b.chunks(w)).enumerate() {
+        if p == q {
+            continue;
+        }
+        let y = i % h;
+        for (x, (u, v)) in p.iter().zip(q).enumerate() {
+            if u.to_bits() != v.to_bits() {
+                columns[y][x] = true;
+                rows[y] = true;
+            }
+        }
+    }
+    let mut boxes = Vec::new();
+    for (y0, y1) in runs(&rows) {
+        let used: Vec<bool> = (0..w).map(|x| (y0..y1).any(|y| columns[y][x])).collect();
+        boxes.extend(runs(&used).into_iter().map(|xs| [(y0, y1), xs]));
+    }
+    boxes
+}
+
+/// The maximal runs of `true` (half-open).
+fn runs(flags: &[bool]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, &f) in flags.iter().chain(std::iter::once(&false)).enumerate() {
+        match (f, start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                out.push((s, i));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A plan of `proto` from tensor `from` (None: the model's input) of `shape` to `outputs`.
+fn plan(proto: &ModelProto, from: Option<&str>, shape: &[usize], outputs: &[&str]) -> Result<Arc<TypedRunnableModel>> {
+    let proto = between(proto, from, outputs)?;
+    let mut model = guarded("loading the model", || tract_onnx::onnx().model_for_proto_model(&proto))?;
+    guarded("setting the input shape", || model.set_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), shape)))?;
+    let outlets = outputs
+        .iter()
+        .map(|o| model.find_outlet_label(o).ok_or_else(|| Error::Engine(format!("the model has no tensor '{o}'"))))
+        .collect::<Result<Vec<_>>>()?;
+    guarded("selecting outputs", || model.select_output_outlets(&outlets))?;
+    guarded("optimising the model", || optimise(model.into_typed()?))
+}
+
+/// The part of `proto` that computes `outputs` from tensor `from` (None: the model's input), which
+/// becomes its one input: nodes that `outputs` do not need are dropped, so that no shape written
+/// for the whole model's input meets a crop.
+fn between(proto: &ModelProto, from: Option<&str>, outputs: &[&str]) -> Result<ModelProto> {
+    let mut proto = proto.clone();
+    let g = proto.graph.as_mut().ok_or_else(|| Error::Engine("the model has no graph".into()))?;
+    let initialised: std::collections::HashSet<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
+    let model_input = g
+        .input
+        .iter()
+        .find(|i| !initialised.contains(i.name.as_str()))
+        .map(|i| i.name.clone())
+        .ok_or_else(|| Error::Engine("the model has no input".into()))?;
+    let from = from.unwrap_or(&model_input);
+    let mut wanted: std::collections::HashSet<String> = outputs.iter().map(|o| o.to_string()).collect();
+    let mut keep = vec![false; g.node.len()];
+    for (i, node) in g.node.iter().enumerate().rev() {
+        if node.output.iter().any(|o| wanted.contains(o)) {
+            keep[i] = true;
+            wanted.extend(node.input.iter().filter(|x| x.as_str() != from && !x.is_empty()).cloned());
+        }
+    }
+    if from != model_input && !g.node.iter().any(|n| n.output.iter().any(|o| o == from)) {
+        return Err(Error::Engine(format!("the model has no computed tensor '{from}'")));
+    }
+    let mut first_input = g.input.iter().find(|i| i.name == model_input).cloned().expect("the input found above");
+    first_input.name = from.to_string();
+    let kept_inputs: Vec<_> = g.input.iter().filter(|i| initialised.contains(i.name.as_str())).cloned().collect();
+    g.input = std::iter::once(first_input).chain(kept_inputs).collect();
+    g.output =
+        outputs.iter().map(|o| tract_onnx::pb::ValueInfoProto { name: o.to_string(), ..Default::default() }).collect();
+    let mut i = 0;
+    g.node.retain(|_| {
+        i += 1;
+        keep[i - 1]
+    });
+    Ok(proto)
+}
+
+/// Runs `plan` on `data` of `shape`; every output as f32 values.
+fn run_plan(plan: &Arc<TypedRunnableModel>, shape: &[usize], data: &[f32]) -> Result<Vec<Vec<f32>>> {
+    let t =
+        tract_onnx::prelude::Tensor::from_shape(shape, data).map_err(|e| Error::Engine(format!("an input: {e}")))?;
+    let outputs = guarded("running the forward pass", || plan.run(tvec!(t.into_tvalue())))?;
+    outputs
+        .into_iter()
+        .map(|o| {
+            guarded("reading an output", || {
+                Ok(o.cast_to::<f32>()?.to_plain_array_view::<f32>()?.iter().copied().collect::<Vec<f32>>())
+            })
+        })
+        .collect()
+}

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need, skipping what is already there. Safe to re-run.
 #   scripts/setup.sh               everything (scripts/test.sh runs this)
-#   scripts/setup.sh --no-browser  only what building the app needs: skips Chromium, chromedriver,
-#                                  Node.js and the end-to-end test packages (also RLRP_SETUP_NO_BROWSER=1)
+#   scripts/setup.sh --no-browser  only what building the app needs: skips Chromium, chromedriver
+#                                  and the end-to-end test packages (also RLRP_SETUP_NO_BROWSER=1)
 #
 # Installs, each only when missing:
 #   - Rust: the wasm32-unknown-unknown target, rustfmt, clippy (default toolchain, which builds the project);
 #     toolchain 1.96.1 (minimal, + wasm32) — only to BUILD trunk 0.22.1, which needs rustc >= 1.96.1;
 #   - trunk 0.22.1 (cargo +1.96.1 install --locked), wasm-bindgen-cli at the exact version of
 #     `wasm-bindgen` in Cargo.lock (wasm-bindgen, wasm-bindgen-test-runner; installs only without --locked);
-#   - Debian packages: python3 (trunk's post-build hook), chromium and chromium-driver (wasm tests,
-#     end-to-end tests), nodejs and npm when node is missing;
+#   - Debian packages: python3 (trunk's post-build hook), nodejs and npm when node is missing,
+#     chromium and chromium-driver (wasm tests, end-to-end tests);
+#   - tools/wasm-opt's npm package (binaryen: the post-build hook's wasm-opt);
 #   - tests/e2e's npm packages (playwright-core only, which drives the Debian Chromium: no browser
 #     is ever downloaded).
 # Nothing is fetched from outside the package registries (crates.io, rustup, Debian, npm).
@@ -116,7 +117,7 @@ else
 fi
 
 if [ "$browser" = 0 ]; then
-  say "--no-browser: skipping Chromium, chromedriver, Node.js and the end-to-end test packages"
+  say "--no-browser: skipping Chromium, chromedriver and the end-to-end test packages"
 fi
 
 # --- Debian packages -------------------------------------------------------------------------------
@@ -128,11 +129,11 @@ if [ "$(id -u)" != 0 ]; then
 fi
 missing=()
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ "$browser" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
-  command -v node >/dev/null 2>&1 || missing+=(nodejs)
-  command -v npm >/dev/null 2>&1 || missing+=(npm)
 fi
 if [ ${#missing[@]} -eq 0 ]; then
   say "Debian packages: present"
@@ -142,23 +143,27 @@ else
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
 fi
 
-# --- End-to-end test packages ----------------------------------------------------------------------
+# --- npm packages ---------------------------------------------------------------------------------
 
-if [ "$browser" = 1 ]; then
-  node_major=$(node -p 'process.versions.node.split(".")[0]')
-  [ "$node_major" -ge 18 ] || die "Node.js $(node --version) is too old for tests/e2e (needs >= 18)"
-  # Up to date when the installed packages are those of package-lock.json.
-  if [ -f tests/e2e/node_modules/.package-lock.json ] \
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$node_major" -ge 18 ] || die "Node.js $(node --version) is too old (needs >= 18)"
+# Installs the npm packages of directory $1 (npm ci), unless those of its package-lock.json are there.
+npm_packages() {
+  if [ -f "$1/node_modules/.package-lock.json" ] \
     && node -e '
       const fs = require("fs");
-      const want = JSON.parse(fs.readFileSync("tests/e2e/package-lock.json")).packages;
-      const have = JSON.parse(fs.readFileSync("tests/e2e/node_modules/.package-lock.json")).packages;
+      const want = JSON.parse(fs.readFileSync(process.argv[1] + "/package-lock.json")).packages;
+      const have = JSON.parse(fs.readFileSync(process.argv[1] + "/node_modules/.package-lock.json")).packages;
       const stale = Object.keys(want).filter((k) => k !== "" && want[k].version !== (have[k] || {}).version);
-      process.exit(stale.length ? 1 : 0);'; then
-    say "tests/e2e npm packages: present"
+      process.exit(stale.length ? 1 : 0);' "$1"; then
+    say "$1 npm packages: present"
   else
-    say "installing tests/e2e npm packages (npm ci: playwright-core; no browser download)"
-    (cd tests/e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+    say "installing $1 npm packages (npm ci: $2)"
+    (cd "$1" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
   fi
+}
+npm_packages tools/wasm-opt "binaryen, for the post-build hook's wasm-opt"
+if [ "$browser" = 1 ]; then
+  npm_packages tests/e2e "playwright-core; no browser download"
 fi
 say "done"

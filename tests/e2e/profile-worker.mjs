@@ -9,7 +9,7 @@
 //
 // The built .wasm has no name section (scripts/post_build.py drops it), so the names come from
 // running wasm-bindgen again on cargo's output (target/wasm32-unknown-unknown/web/rlrp-worker.wasm,
-// the build trunk made dist/ from); the two modules' code sections must be byte-identical, which
+// the build trunk made dist/ from, built with RLRP_NO_WASM_OPT=1); the two modules' code sections must be byte-identical, which
 // this checks, or the names would be wrong. Prints `node --prof-process`'s flat and bottom-up
 // profiles of the worker's isolate with `wasm-function[N]` replaced by the function's name.
 import fs from 'node:fs';
@@ -54,7 +54,8 @@ const sections = (b) => {
 };
 const namedSections = sections(named);
 if (!namedSections.get('10').equals(sections(fs.readFileSync(distWasm)).get('10')))
-  throw new Error(`${cargoWasm} is not the build of ${distWasm}: run trunk build --release --offline again`);
+  throw new Error(`${cargoWasm} is not the build of ${distWasm}: run RLRP_NO_WASM_OPT=1 trunk build --release --offline ` +
+    `again (wasm-opt rewrites the worker's code, scripts/post_build.py)`);
 // Function names: the name section's subsection 1 (index → name).
 const names = new Map();
 {

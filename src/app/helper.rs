@@ -7,7 +7,7 @@ use super::protocol::{f32_bytes, f32_values, HelperPass, HelperReply, HelperRequ
 use crate::budget;
 use crate::error::{Error, Result};
 use crate::eval::perturbation::perturbed;
-use crate::forward::incremental::IncrementalLogits;
+use crate::forward::incremental::{spec::IncrementalSpec, IncrementalLogits};
 use crate::model::incremental_logits_from_bytes;
 use crate::tensor::Tensor;
 
@@ -58,8 +58,18 @@ impl Helper {
     }
 
     fn start(&mut self, request: HelperRequest, mut data: Vec<Vec<u8>>) -> Result<()> {
-        let HelperRequest::Job { job, model, input_shape, output, classes, patch, orders, passes, incremental } =
-            request
+        let HelperRequest::Job {
+            job,
+            model,
+            input_shape,
+            output,
+            classes,
+            patch,
+            orders,
+            passes,
+            crop_names,
+            crop_numbers,
+        } = request
         else {
             return Ok(());
         };
@@ -79,7 +89,8 @@ impl Helper {
         let fill = tensor(&data[1], "the fill")?;
         if let Some(bytes) = data.get_mut(2) {
             self.model = None; // the old plan's memory first
-            let plan = incremental_logits_from_bytes(bytes, &input_shape, &output, classes, incremental)?;
+            let spec = IncrementalSpec::from_wire(&crop_names, &crop_numbers);
+            let plan = incremental_logits_from_bytes(bytes, &input_shape, &output, classes, spec)?;
             self.model = Some((model, plan));
         }
         match &self.model {

@@ -191,11 +191,12 @@ pub enum HelperRequest {
         /// Patch orders, by index.
         orders: Vec<Vec<usize>>,
         passes: Vec<HelperPass>,
-        /// Where consecutive passes may be cropped
-        /// ([`crate::forward::incremental::spec::IncrementalSpec`]).
-        #[cfg(feature = "engine")]
+        /// Where consecutive passes may be cropped: the wire form of the engine's
+        /// `forward::incremental::spec::IncrementalSpec` (none when both are empty).
         #[serde(default)]
-        incremental: Option<crate::forward::incremental::spec::IncrementalSpec>,
+        crop_names: Vec<String>,
+        #[serde(default)]
+        crop_numbers: Vec<usize>,
     },
     /// Stop computing job `job` (the engine's worker has every pass).
     Stop { job: u64 },

@@ -47,8 +47,6 @@ struct LoadedModel {
     /// first pixel-flipping request; `Some(None)` = the model cannot be planned so (the explaining
     /// pass is used).
     logit_plan: Option<Option<IncrementalLogits>>,
-    /// Where those passes crop the model (also sent to the helper worker).
-    incremental: Option<IncrementalSpec>,
 }
 
 struct CurrentImage {
@@ -218,7 +216,6 @@ impl Session {
             sidecar: sidecar.clone(),
             bytes: (bytes.len() <= LOGIT_PLAN_MAX_BYTES).then(|| bytes.to_vec()),
             logit_plan: None,
-            incremental: None,
         });
         self.image = None;
         self.last = None;
@@ -420,8 +417,8 @@ impl Session {
         if let Some(m) = self.model.as_mut().filter(|m| m.logit_plan.is_none()) {
             progress(Stage::Faithfulness, 0, 1);
             let patch = page_perturbation(m.model.input_shape(), &m.sidecar).patch;
-            m.incremental = IncrementalSpec::of(&m.model.graph, patch);
-            m.logit_plan = Some(m.bytes.as_ref().and_then(|b| m.model.flip_passes(b, m.incremental.clone()).ok()));
+            let spec = IncrementalSpec::of(&m.model.graph, patch);
+            m.logit_plan = Some(m.bytes.as_ref().and_then(|b| m.model.flip_passes(b, spec).ok()));
         }
     }
 
@@ -466,6 +463,9 @@ impl Session {
         if helper_has != Some(self.model_number) {
             data.push(bytes.clone());
         }
+        // The helper crops its passes where this worker's do.
+        let spec = m.logit_plan.as_ref().and_then(|p| p.as_ref()).and_then(IncrementalLogits::spec);
+        let (crop_names, crop_numbers) = spec.map(IncrementalSpec::to_wire).unwrap_or_default();
         let request = HelperRequest::Job {
             job: job_id,
             model: self.model_number,
@@ -475,7 +475,8 @@ impl Session {
             patch: job.patch(),
             orders: job.orders().to_vec(),
             passes: job.helper_passes(),
-            incremental: m.incremental.clone(),
+            crop_names,
+            crop_numbers,
         };
         Ok(Some((request, data)))
     }

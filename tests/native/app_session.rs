@@ -385,7 +385,8 @@ fn a_helper_refuses_bad_jobs_without_crashing() {
         patch: 4,
         orders,
         passes,
-        incremental: None,
+        crop_names: Vec::new(),
+        crop_numbers: Vec::new(),
     };
     let data = |onnx: &[u8]| vec![f32_bytes(&vec![0.5; elements]), f32_bytes(&vec![0.0; elements]), onnx.to_vec()];
     let pass = |order, k| HelperPass { index: 3, order, k };

@@ -27,9 +27,11 @@ struct Kept {
 pub struct IncrementalLogits {
     /// The whole pass: the sections' outputs, then the logits.
     whole: Arc<TypedRunnableModel>,
-    /// Each section on its crop, and the rest of the model from the last section's output.
-    crops: Vec<Arc<TypedRunnableModel>>,
-    rest: Option<Arc<TypedRunnableModel>>,
+    /// Each section on its crop, and the rest of the model from the last section's output: built
+    /// at the first pass that can be cropped, from the model kept until then (a pixel-flipping
+    /// run's first, coarse look takes whole passes only, and answers sooner without them).
+    crops: RefCell<Option<CropPlans>>,
+    pending: RefCell<Option<(ModelProto, String)>>,
     spec: Option<IncrementalSpec>,
     input_shape: Vec<usize>,
     classes: usize,
@@ -37,6 +39,17 @@ pub struct IncrementalLogits {
     /// None: no cropped pass checked yet; then whether cropping gave the whole pass's logits.
     checked: Cell<Option<bool>>,
     cropped_passes: Cell<usize>,
+}
+
+/// More separate changes than this take the whole pass: each box crops every section again, and
+/// pixel flipping's consecutive points differ by one patch, or two where its coarse first look
+/// took the point between.
+const MAX_BOXES: usize = 2;
+
+/// Each section's plan on its crop, and the plan of the rest of the model.
+struct CropPlans {
+    sections: Vec<Arc<TypedRunnableModel>>,
+    rest: Arc<TypedRunnableModel>,
 }
 
 /// Cropped logits may differ from the whole pass's by rounding only (the kernels can sum a crop's
@@ -65,15 +78,19 @@ impl IncrementalLogits {
         if let Some(spec) = &spec {
             spec.check(input_shape)?;
         }
-        // Where tract cannot plan a crop, every pass is whole.
-        let (whole, crops, rest, spec) = match spec.map(|s| plans(&proto, input_shape, output, &s).map(|p| (p, s))) {
-            Some(Ok(((whole, crops, rest), spec))) => (whole, crops, Some(rest), Some(spec)),
-            _ => (plan(&proto, None, input_shape, &[output])?, Vec::new(), None, None),
+        // Where tract cannot plan the sections' outputs, every pass is whole.
+        let mut outputs: Vec<&str> = spec.iter().flat_map(|s| s.sections.iter().map(|x| x.to.as_str())).collect();
+        outputs.push(output);
+        let (whole, spec) = match plan(&proto, None, input_shape, &outputs) {
+            Ok(whole) => (whole, spec),
+            Err(_) if spec.is_some() => (plan(&proto, None, input_shape, &[output])?, None),
+            Err(e) => return Err(e),
         };
+        let pending = spec.is_some().then(|| (proto, output.to_string()));
         Ok(IncrementalLogits {
             whole,
-            crops,
-            rest,
+            crops: RefCell::new(None),
+            pending: RefCell::new(pending),
             spec,
             input_shape: input_shape.to_vec(),
             classes,
@@ -83,10 +100,29 @@ impl IncrementalLogits {
         })
     }
 
+    /// Builds the crop plans once (None, and no cropping from then on, where tract cannot plan
+    /// them).
+    fn crop_plans(&self) -> Option<std::cell::Ref<'_, CropPlans>> {
+        if let Some((proto, output)) = self.pending.borrow_mut().take() {
+            if let Some(spec) = &self.spec {
+                match plans(&proto, output.as_str(), spec) {
+                    Ok(built) => *self.crops.borrow_mut() = Some(built),
+                    Err(_) => self.checked.set(Some(false)),
+                }
+            }
+        }
+        std::cell::Ref::filter_map(self.crops.borrow(), Option::as_ref).ok()
+    }
+
     /// Whether passes can be cropped at all (the model has a local prefix worth it, and the check
     /// has not failed).
     pub fn crops(&self) -> bool {
         self.spec.is_some() && self.checked.get() != Some(false)
+    }
+
+    /// Where the passes crop the model, unless they are all whole.
+    pub fn spec(&self) -> Option<&IncrementalSpec> {
+        self.spec.as_ref().filter(|_| self.crops())
     }
 
     /// How many passes were cropped so far.
@@ -160,91 +196,87 @@ impl IncrementalLogits {
     /// section's crop may read what an earlier box's pass left stale, but only where a later box's
     /// pass rewrites it), then the rest of the model runs once.
     fn cropped(&self, kept: &mut Kept, x: &[f32], boxes: &[Region]) -> Result<Option<Vec<f32>>> {
-        let (Some(spec), Some(rest)) = (&self.spec, &self.rest) else { return Ok(None) };
+        let Some(spec) = &self.spec else { return Ok(None) };
+        if boxes.len() > MAX_BOXES {
+            return Ok(None);
+        }
         let places: Option<Vec<Vec<_>>> =
             boxes.iter().map(|b| spec.sections.iter().map(|s| s.crop_for(*b)).collect()).collect();
         let Some(places) = places else { return Ok(None) };
+        let Some(plans) = self.crop_plans() else { return Ok(None) };
         for box_places in places {
             for (k, (s, (affected, origin))) in spec.sections.iter().zip(box_places).enumerate() {
-                self.crop_section(k, s, kept, x, affected, origin)?;
+                crop_section(&plans.sections[k], s, k, kept, x, affected, origin)?;
             }
         }
         let last = spec.sections.last().expect("non-empty");
-        let logits = run_plan(rest, &last.out_shape, kept.maps.last().expect("a map per section"))?.swap_remove(0);
+        let logits =
+            run_plan(&plans.rest, &last.out_shape, kept.maps.last().expect("a map per section"))?.swap_remove(0);
         kept.input.copy_from_slice(x);
         kept.logits.clone_from(&logits);
         Ok(Some(logits))
     }
-
-    /// Section `k` on the crop at `origin` of its input (`x` for the first), its `affected` output
-    /// pasted into the kept map.
-    fn crop_section(
-        &self,
-        k: usize,
-        s: &spec::Section,
-        kept: &mut Kept,
-        x: &[f32],
-        affected: Region,
-        origin: [usize; 2],
-    ) -> Result<()> {
-        let (c, h, w) = (s.in_shape[1], s.in_shape[2], s.in_shape[3]);
-        let [wh, ww] = s.window;
-        let source: &[f32] = if k == 0 { x } else { &kept.maps[k - 1] };
-        let mut crop = Vec::with_capacity(c * wh * ww);
-        for ch in 0..c {
-            for y in origin[0]..origin[0] + wh {
-                let row = (ch * h + y) * w + origin[1];
-                crop.extend_from_slice(&source[row..row + ww]);
-            }
-        }
-        let out = run_plan(&self.crops[k], &[1, c, wh, ww], &crop)?.swap_remove(0);
-        let (oc, oh, ow) = (s.out_shape[1], s.out_shape[2], s.out_shape[3]);
-        let (crop_h, crop_w) = (oh - (h - wh) / s.reach[0].stride, ow - (w - ww) / s.reach[1].stride);
-        if out.len() != oc * crop_h * crop_w {
-            return Err(Error::Engine(format!(
-                "a crop of '{}' gave {} values, not {}",
-                s.to,
-                out.len(),
-                oc * crop_h * crop_w
-            )));
-        }
-        let (dy, dx) = (origin[0] / s.reach[0].stride, origin[1] / s.reach[1].stride);
-        let [(y0, y1), (x0, x1)] = affected;
-        if y0 < dy || x0 < dx || y1 - dy > crop_h || x1 - dx > crop_w || y1 > oh || x1 > ow {
-            return Err(Error::Engine(format!("a crop of '{}' does not hold its change", s.to)));
-        }
-        let map = &mut kept.maps[k];
-        for ch in 0..oc {
-            for y in y0..y1 {
-                let from = (ch * crop_h + y - dy) * crop_w + x0 - dx;
-                let to = (ch * oh + y) * ow + x0;
-                map[to..to + (x1 - x0)].copy_from_slice(&out[from..from + (x1 - x0)]);
-            }
-        }
-        Ok(())
-    }
 }
 
-/// The plans `spec` needs: the whole pass (keeping each section's output), each section on its
-/// crop, and the rest of the model from the last section's output.
-#[allow(clippy::type_complexity)]
-fn plans(
-    proto: &ModelProto,
-    input_shape: &[usize],
-    output: &str,
-    spec: &IncrementalSpec,
-) -> Result<(Arc<TypedRunnableModel>, Vec<Arc<TypedRunnableModel>>, Arc<TypedRunnableModel>)> {
-    let mut outputs: Vec<&str> = spec.sections.iter().map(|s| s.to.as_str()).collect();
-    outputs.push(output);
-    let whole = plan(proto, None, input_shape, &outputs)?;
-    let crops = spec
-        .sections
-        .iter()
-        .map(|s| plan(proto, s.from.as_deref(), &[s.in_shape[0], s.in_shape[1], s.window[0], s.window[1]], &[&s.to]))
-        .collect::<Result<Vec<_>>>()?;
+/// Section `s` (the `k`-th) on the crop at `origin` of its input (`x` for the first), by its
+/// `plan`, its `affected` output pasted into the kept map.
+fn crop_section(
+    plan: &Arc<TypedRunnableModel>,
+    s: &spec::Section,
+    k: usize,
+    kept: &mut Kept,
+    x: &[f32],
+    affected: Region,
+    origin: [usize; 2],
+) -> Result<()> {
+    let (c, h, w) = (s.in_shape[1], s.in_shape[2], s.in_shape[3]);
+    let [wh, ww] = s.window;
+    let source: &[f32] = if k == 0 { x } else { &kept.maps[k - 1] };
+    let mut crop = Vec::with_capacity(c * wh * ww);
+    for ch in 0..c {
+        for y in origin[0]..origin[0] + wh {
+            let row = (ch * h + y) * w + origin[1];
+            crop.extend_from_slice(&source[row..row + ww]);
+        }
+    }
+    let out = run_plan(plan, &[1, c, wh, ww], &crop)?.swap_remove(0);
+    let (oc, oh, ow) = (s.out_shape[1], s.out_shape[2], s.out_shape[3]);
+    let (crop_h, crop_w) = (oh - (h - wh) / s.reach[0].stride, ow - (w - ww) / s.reach[1].stride);
+    if out.len() != oc * crop_h * crop_w {
+        return Err(Error::Engine(format!(
+            "a crop of '{}' gave {} values, not {}",
+            s.to,
+            out.len(),
+            oc * crop_h * crop_w
+        )));
+    }
+    let (dy, dx) = (origin[0] / s.reach[0].stride, origin[1] / s.reach[1].stride);
+    let [(y0, y1), (x0, x1)] = affected;
+    if y0 < dy || x0 < dx || y1 - dy > crop_h || x1 - dx > crop_w || y1 > oh || x1 > ow {
+        return Err(Error::Engine(format!("a crop of '{}' does not hold its change", s.to)));
+    }
+    let map = &mut kept.maps[k];
+    for ch in 0..oc {
+        for y in y0..y1 {
+            let from = (ch * crop_h + y - dy) * crop_w + x0 - dx;
+            let to = (ch * oh + y) * ow + x0;
+            map[to..to + (x1 - x0)].copy_from_slice(&out[from..from + (x1 - x0)]);
+        }
+    }
+    Ok(())
+}
+
+/// The plans cropping needs: each section on its crop, and the rest of the model (to `output`)
+/// from the last section's output.
+fn plans(proto: &ModelProto, output: &str, spec: &IncrementalSpec) -> Result<CropPlans> {
+    let mut sections = Vec::with_capacity(spec.sections.len());
+    for s in &spec.sections {
+        let shape = [s.in_shape[0], s.in_shape[1], s.window[0], s.window[1]];
+        sections.push(plan(proto, s.from.as_deref(), &shape, &[&s.to])?);
+    }
     let last = spec.sections.last().ok_or_else(|| Error::Engine("no section to crop".into()))?;
     let rest = plan(proto, Some(&last.to), &last.out_shape, &[output])?;
-    Ok((whole, crops, rest))
+    Ok(CropPlans { sections, rest })
 }
 
 /// Boxes (half-open rows and columns) that hold every element where `a` and `b` differ, over all
@@ -297,10 +329,11 @@ fn plan(proto: &ModelProto, from: Option<&str>, shape: &[usize], outputs: &[&str
     let proto = between(proto, from, outputs)?;
     let mut model = guarded("loading the model", || tract_onnx::onnx().model_for_proto_model(&proto))?;
     guarded("setting the input shape", || model.set_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), shape)))?;
-    let outlets = outputs
-        .iter()
-        .map(|o| model.find_outlet_label(o).ok_or_else(|| Error::Engine(format!("the model has no tensor '{o}'"))))
-        .collect::<Result<Vec<_>>>()?;
+    let mut outlets = Vec::with_capacity(outputs.len());
+    for o in outputs {
+        outlets
+            .push(model.find_outlet_label(o).ok_or_else(|| Error::Engine(format!("the model has no tensor '{o}'")))?);
+    }
     guarded("selecting outputs", || model.select_output_outlets(&outlets))?;
     guarded("optimising the model", || optimise(model.into_typed()?))
 }
@@ -349,12 +382,11 @@ fn run_plan(plan: &Arc<TypedRunnableModel>, shape: &[usize], data: &[f32]) -> Re
     let t =
         tract_onnx::prelude::Tensor::from_shape(shape, data).map_err(|e| Error::Engine(format!("an input: {e}")))?;
     let outputs = guarded("running the forward pass", || plan.run(tvec!(t.into_tvalue())))?;
-    outputs
-        .into_iter()
-        .map(|o| {
-            guarded("reading an output", || {
-                Ok(o.cast_to::<f32>()?.to_plain_array_view::<f32>()?.iter().copied().collect::<Vec<f32>>())
-            })
-        })
-        .collect()
+    let mut values = Vec::with_capacity(outputs.len());
+    for o in outputs {
+        values.push(guarded("reading an output", || {
+            Ok(o.cast_to::<f32>()?.to_plain_array_view::<f32>()?.iter().copied().collect::<Vec<f32>>())
+        })?);
+    }
+    Ok(values)
 }

@@ -5,11 +5,10 @@
 //! ([`crate::model::graph`]); the runner is [`super::IncrementalLogits`]. RLRP.md has no section
 //! here: this only makes pixel flipping's forward passes cheaper, not different.
 use crate::model::graph::{Graph, Linear, Op};
-use serde::{Deserialize, Serialize};
 
 /// How the elements of one map depend on a section's input, along one spatial axis: element `j`
 /// reads input elements `j·stride − before ..= j·stride + after` (a superset where branches join).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reach {
     pub stride: usize,
     pub before: isize,
@@ -62,7 +61,7 @@ impl Reach {
 pub type Region = [(usize, usize); 2];
 
 /// One section: from value `from` (None: the model's input) to the bottleneck value `to`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Section {
     pub from: Option<String>,
     pub to: String,
@@ -103,7 +102,7 @@ impl Section {
 
 /// The sections to crop, in order; the rest of the model (from the last section's output) runs
 /// whole.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct IncrementalSpec {
     pub sections: Vec<Section>,
 }
@@ -116,7 +115,51 @@ const MAX_CUTS: usize = 48;
 /// model's work.
 const SECTION_OVERHEAD: f64 = 0.01;
 
+/// Numbers per section in the wire form: the two shapes, the window, the entry and the reach.
+const WIRE_NUMBERS: usize = 4 + 4 + 2 + 6 + 6;
+
 impl IncrementalSpec {
+    /// The spec as names (each section's `from`, empty for the input, and `to`) and numbers, for
+    /// the message to the helper worker (numbers are `usize`, a negative reach wrapped around).
+    pub fn to_wire(&self) -> (Vec<String>, Vec<usize>) {
+        let mut names = Vec::with_capacity(2 * self.sections.len());
+        let mut numbers = Vec::with_capacity(WIRE_NUMBERS * self.sections.len());
+        for s in &self.sections {
+            names.push(s.from.clone().unwrap_or_default());
+            names.push(s.to.clone());
+            numbers.extend(s.in_shape.iter().chain(&s.out_shape).chain(&s.window));
+            for r in s.entry.iter().chain(&s.reach) {
+                numbers.extend([r.stride, r.before as usize, r.after as usize]);
+            }
+        }
+        (names, numbers)
+    }
+
+    /// The spec [`IncrementalSpec::to_wire`] wrote; None for none, or for names and numbers that do
+    /// not make sections ([`IncrementalSpec::check`] then tells whether they fit the model).
+    pub fn from_wire(names: &[String], numbers: &[usize]) -> Option<IncrementalSpec> {
+        if names.is_empty() || !names.len().is_multiple_of(2) || numbers.len() != names.len() / 2 * WIRE_NUMBERS {
+            return None;
+        }
+        let sections = names
+            .chunks(2)
+            .zip(numbers.chunks(WIRE_NUMBERS))
+            .map(|(n, x)| {
+                let reach = |i: usize| Reach { stride: x[i], before: x[i + 1] as isize, after: x[i + 2] as isize };
+                Section {
+                    from: (!n[0].is_empty()).then(|| n[0].clone()),
+                    to: n[1].clone(),
+                    in_shape: x[0..4].to_vec(),
+                    out_shape: x[4..8].to_vec(),
+                    window: [x[8], x[9]],
+                    entry: [reach(10), reach(13)],
+                    reach: [reach(16), reach(19)],
+                }
+            })
+            .collect();
+        Some(IncrementalSpec { sections })
+    }
+
     /// Whether the sections fit together and the model's input of `input_shape` (a spec comes from
     /// another worker, so it is checked before any index is taken from it).
     pub fn check(&self, input_shape: &[usize]) -> crate::error::Result<()> {
@@ -300,8 +343,8 @@ fn node_work(graph: &Graph) -> Vec<f64> {
 /// The reach of the section from `from` (at position `a`) to the output of node `b − 1`, along H
 /// and W; None where a node in it is not local or branches of different strides join.
 fn section_reach(graph: &Graph, position: &[usize], from: usize, a: usize, b: usize) -> Option<[Reach; 2]> {
-    let mut reach: std::collections::HashMap<usize, [Reach; 2]> = std::collections::HashMap::new();
-    reach.insert(from, [Reach::IDENTITY; 2]);
+    let mut reach: Vec<Option<[Reach; 2]>> = vec![None; graph.values.len()];
+    reach[from] = Some([Reach::IDENTITY; 2]);
     for i in a..b {
         let node = &graph.nodes[i];
         if !is_local(node, graph) {
@@ -312,7 +355,7 @@ fn section_reach(graph: &Graph, position: &[usize], from: usize, a: usize, b: us
             if position[v] < a || (position[v] == a && v != from) {
                 return None;
             }
-            let r = *reach.get(&v)?;
+            let r = reach[v]?;
             joined = Some(match joined {
                 None => r,
                 Some(j) => [j[0].join(r[0])?, j[1].join(r[1])?],
@@ -339,9 +382,9 @@ fn section_reach(graph: &Graph, position: &[usize], from: usize, a: usize, b: us
             Op::Pad(pads) => [r[0].window(1, 1, 1, pads[2].0), r[1].window(1, 1, 1, pads[3].0)],
             _ => r,
         };
-        reach.insert(node.output, out);
+        reach[node.output] = Some(out);
     }
-    reach.get(&graph.nodes[b - 1].output).copied()
+    reach[graph.nodes[b - 1].output]
 }
 
 #[cfg(test)]
@@ -416,6 +459,40 @@ mod tests {
                 assert!(n1 == max + 1 || n1 == input, "{chain:?}: needed to {n1}, read to {max}");
             }
         }
+    }
+
+    /// The wire form gives the spec back, negative reaches included; malformed forms give none.
+    #[test]
+    fn the_wire_form_gives_the_spec_back() {
+        use super::{IncrementalSpec, Section};
+        let reach = |stride, before, after| Reach { stride, before, after };
+        let spec = IncrementalSpec {
+            sections: vec![
+                Section {
+                    from: None,
+                    to: "a".into(),
+                    in_shape: vec![1, 3, 32, 32],
+                    out_shape: vec![1, 8, 16, 16],
+                    entry: [Reach::IDENTITY; 2],
+                    reach: [reach(2, 1, 1), reach(2, -1, 3)],
+                    window: [12, 14],
+                },
+                Section {
+                    from: Some("a".into()),
+                    to: "b".into(),
+                    in_shape: vec![1, 8, 16, 16],
+                    out_shape: vec![1, 8, 16, 16],
+                    entry: [reach(2, 1, 1), reach(2, -1, 3)],
+                    reach: [reach(1, 2, 2); 2],
+                    window: [8, 8],
+                },
+            ],
+        };
+        let (names, numbers) = spec.to_wire();
+        assert_eq!(IncrementalSpec::from_wire(&names, &numbers), Some(spec));
+        assert_eq!(IncrementalSpec::from_wire(&names, &numbers[1..]), None);
+        assert_eq!(IncrementalSpec::from_wire(&names[1..], &numbers), None);
+        assert_eq!(IncrementalSpec::from_wire(&[], &[]), None);
     }
 
     /// Joined branches reach as far as the farthest.

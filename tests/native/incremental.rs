@@ -46,7 +46,13 @@ fn sequence(shape: &[usize], patch: usize, steps: usize) -> Vec<Tensor> {
     let mut inputs = vec![with_removed(0)];
     let mut k = 0;
     for step in 0..steps.min(order.len() - 2) {
-        k += if step % 5 == 4 { 2 } else if step == 7 { 3 } else { 1 };
+        k += if step % 5 == 4 {
+            2
+        } else if step == 7 {
+            3
+        } else {
+            1
+        };
         inputs.push(with_removed(k.min(order.len())));
         if step % 9 == 8 {
             inputs.push(with_removed(k - 1));

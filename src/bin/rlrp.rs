@@ -16,6 +16,7 @@ fn main() {
 mod cli {
     use clap::{Args, Parser, Subcommand};
     use rlrp::explain;
+    use rlrp::forward::LogitPasses;
     use rlrp::heatmap::{self, Colormap, HeatmapStyle, ScaleMode};
     use rlrp::model::{LoadOptions, Model};
     use rlrp::relevance::{Method, MethodParams};
@@ -497,12 +498,20 @@ mod cli {
             cfg.perturbation.steps
         );
         let t = Instant::now();
-        let (plan, note) = run::choose_logit_plan(&model, &bytes, args.batch, &inputs[0]);
+        let (plan, note) = run::choose_logit_plan(&model, &bytes, args.batch, cfg.perturbation.patch, &inputs[0]);
         if let Some(note) = note {
             eprintln!("note: {note}");
         }
         if let Some(p) = &plan {
-            eprintln!("perturbation curves: a logits-only forward pass of {} inputs at a time", p.batch());
+            match p {
+                LogitPasses::Batched(p) => {
+                    eprintln!("perturbation curves: a logits-only forward pass of {} inputs at a time", p.batch())
+                }
+                LogitPasses::Cropped(p) => eprintln!(
+                    "perturbation curves: logits-only forward passes{}",
+                    if p.crops() { ", cropped around each changed patch" } else { "" }
+                ),
+            }
         }
         let fingerprint = Fingerprint::of_run(&bytes, &inputs, &names, &cfg, plan.as_ref().map(|p| p.batch()));
         let mut checkpoint = Checkpoint::new(&args.out, fingerprint);

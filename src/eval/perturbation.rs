@@ -16,7 +16,7 @@
 //!   `AOPC_MoRF − AOPC_LeRF` because both curves start at the same f(x⁰). Higher is better.
 use super::Rng;
 use crate::error::{Error, Result};
-use crate::forward::LogitPlan;
+use crate::forward::LogitPasses;
 use crate::model::Model;
 use crate::tensor::Tensor;
 
@@ -87,9 +87,9 @@ impl<F: FnMut(&Tensor) -> Result<f32>> TargetLogit for F {
     }
 }
 
-/// The target logit by a [`LogitPlan`]: `batch` perturbed inputs per forward pass.
+/// The target logit by [`LogitPasses`]: `batch` perturbed inputs per forward pass.
 pub struct BatchedTarget<'p> {
-    pub plan: &'p LogitPlan,
+    pub plan: &'p LogitPasses,
     pub target: usize,
 }
 

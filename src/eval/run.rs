@@ -2,9 +2,9 @@
 //! noise robustness, max-sensitivity, conservation and time per explanation.
 //!
 //! [`evaluate_image`] is pure computation (it builds for wasm32; time is measured only natively).
-//! The perturbation curves (most of the forward passes) run through a [`LogitPlan`] when one is
-//! given: logits only, many perturbed inputs per pass ([`choose_logit_plan`] checks it against the
-//! explaining forward pass first).
+//! The perturbation curves (most of the forward passes) run through [`LogitPasses`] when given:
+//! logits only, many perturbed inputs per pass, or one at a time cropped around the patch that
+//! changed ([`choose_logit_plan`] checks them against the explaining forward pass first).
 //! [`evaluate`] runs a whole set, on native targets split across `std::thread::scope` workers
 //! that share one [`Model`] (`Model` is `Sync`: tract's plan sits behind an `Arc` and runs with
 //! `&self`). Inputs come from [`inputs_from_npy`] (a batch of preprocessed or raw-pixel inputs) or
@@ -17,7 +17,8 @@ use super::robustness::{max_sensitivity, noise_robustness, MaxSensitivity};
 use super::{conservation, Conservation};
 use crate::error::{Error, Result};
 use crate::explain::options_for;
-use crate::forward::LogitPlan;
+use crate::forward::incremental::spec::IncrementalSpec;
+use crate::forward::LogitPasses;
 use crate::model::Model;
 use crate::relevance::{self, ExplainOptions, Method, MethodParams};
 use crate::sidecar::{Layout, Sidecar};
@@ -149,7 +150,7 @@ fn relevance_of(model: &Model, input: &Tensor, method: Method, options: &Explain
 /// perturbation.
 pub fn evaluate_image(
     model: &Model,
-    plan: Option<&LogitPlan>,
+    plan: Option<&LogitPasses>,
     (image, inputs): (usize, usize),
     name: &str,
     input: &Tensor,
@@ -259,7 +260,7 @@ fn restore_relevance(
 /// on wasm32 they run one after the other.
 pub fn evaluate(
     model: &Model,
-    plan: Option<&LogitPlan>,
+    plan: Option<&LogitPasses>,
     inputs: &[Tensor],
     names: &[String],
     cfg: &EvalConfig,
@@ -277,7 +278,7 @@ pub fn evaluate(
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate_resumable(
     model: &Model,
-    plan: Option<&LogitPlan>,
+    plan: Option<&LogitPasses>,
     inputs: &[Tensor],
     names: &[String],
     cfg: &EvalConfig,
@@ -363,17 +364,19 @@ pub const DEFAULT_BATCH: usize = 1;
 /// Memory a batched plan may use for its largest activations (a few are alive at once).
 const BATCH_MEMORY: usize = 512 << 20;
 
-/// The logits-only plan for the perturbation curves: `batch` inputs per pass (fewer when the
-/// model's activations would take more than [`BATCH_MEMORY`]), else one per pass, else none (the
-/// explaining forward pass). A plan counts only if its logits agree with the explaining forward
-/// pass's (to 1e-4 of the largest logit) on `probe` and on `probe`/2 run in the same batch. Returns the plan and, when it is not the one
-/// asked for, why.
+/// The logits-only passes for the perturbation curves: `batch` inputs per pass (fewer when the
+/// model's activations would take more than [`BATCH_MEMORY`]), else one per pass, cropped around
+/// each changed patch of `patch` pixels where the model has a local prefix, else none (the
+/// explaining forward pass). Passes count only if their logits agree with the explaining forward
+/// pass's (to 1e-4 of the largest logit) on `probe` and on `probe`/2 run in the same batch.
+/// Returns them and, when they are not the ones asked for, why.
 pub fn choose_logit_plan(
     model: &Model,
     bytes: &[u8],
     batch: usize,
+    patch: usize,
     probe: &Tensor,
-) -> (Option<LogitPlan>, Option<String>) {
+) -> (Option<LogitPasses>, Option<String>) {
     if batch == 0 {
         return (None, None);
     }
@@ -384,7 +387,7 @@ pub fn choose_logit_plan(
     let inputs = [probe.clone(), probe.mapv(|v| 0.5 * v)];
     let reference: Result<Vec<Vec<f32>>> =
         inputs.iter().map(|x| model.forward(x).and_then(|a| model.logits(&a).map(<[f32]>::to_vec))).collect();
-    let agrees = |plan: &LogitPlan| -> Result<()> {
+    let agrees = |plan: &LogitPasses| -> Result<()> {
         let want = reference.as_ref().map_err(|e| Error::Request(e.to_string()))?;
         let got = plan.run(&inputs)?;
         for (want, got) in want.iter().zip(&got) {
@@ -398,7 +401,14 @@ pub fn choose_logit_plan(
     };
     let mut why = Vec::new();
     for b in if batch > 1 { vec![batch, 1] } else { vec![1] } {
-        match model.logit_plan(bytes, b).and_then(|p| agrees(&p).map(|_| p)) {
+        let passes = if b == 1 {
+            model
+                .flip_passes(bytes, IncrementalSpec::of(&model.graph, patch))
+                .map(|p| LogitPasses::Cropped(Box::new(p)))
+        } else {
+            model.logit_plan(bytes, b).map(LogitPasses::Batched)
+        };
+        match passes.and_then(|p| agrees(&p).map(|_| p)) {
             Ok(p) => {
                 let note = (!why.is_empty()).then(|| why.join("; "));
                 return (Some(p), note);

@@ -402,3 +402,29 @@ impl LogitPlan {
         Ok(out)
     }
 }
+
+/// The logits-only passes evaluation runs its perturbation curves through: a plan of several
+/// inputs at a time, or, one at a time, passes cropped around what changed since the thread's
+/// previous input ([`incremental`]: consecutive points of a curve differ by a patch).
+pub enum LogitPasses {
+    Batched(LogitPlan),
+    Cropped(Box<incremental::IncrementalLogits>),
+}
+
+impl LogitPasses {
+    /// Inputs per run.
+    pub fn batch(&self) -> usize {
+        match self {
+            LogitPasses::Batched(plan) => plan.batch(),
+            LogitPasses::Cropped(_) => 1,
+        }
+    }
+
+    /// The logits of every input, in order.
+    pub fn run(&self, inputs: &[Tensor]) -> Result<Vec<Vec<f32>>> {
+        match self {
+            LogitPasses::Batched(plan) => plan.run(inputs),
+            LogitPasses::Cropped(passes) => inputs.iter().map(|x| passes.run(x)).collect(),
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! The fast evaluation path (issue 12): the logits-only batched forward pass gives the logits of
-//! the explaining forward pass, and a batched, multi-threaded `evaluate` gives the numbers of the
-//! sequential one; a model that cannot take a batch falls back with a note instead of failing.
+//! the explaining forward pass, and a batched (or cropped), multi-threaded `evaluate` gives the
+//! numbers of the sequential one; a model that cannot take a batch falls back with a note instead of failing.
 use crate::common;
 
 use common::onnx_builder::OnnxBuilder;
@@ -55,17 +55,28 @@ fn small_config(model: &Model) -> EvalConfig {
     cfg
 }
 
+/// Batches of 8, and one input at a time cropped around each changed patch (two threads sharing
+/// the cropped passes, each with its own kept pass).
 #[test]
 fn batched_parallel_evaluation_equals_sequential() {
+    for batch in [8, 1] {
+        parallel_evaluation_equals_sequential(batch);
+    }
+}
+
+fn parallel_evaluation_equals_sequential(batch: usize) {
     let file = "mnist_resnet_mini_fp32_opset13.onnx";
     let model = common::model(file);
     let bytes = common::read(&format!("models/{file}"));
     let inputs = digits("mnist_resnet_mini");
     let names: Vec<String> = DIGITS.iter().map(|d| d.to_string()).collect();
     let cfg = small_config(&model);
-    let (plan, note) = choose_logit_plan(&model, &bytes, 8, &inputs[0]);
+    let (plan, note) = choose_logit_plan(&model, &bytes, batch, cfg.perturbation.patch, &inputs[0]);
     assert!(note.is_none(), "{note:?}");
-    assert_eq!(plan.as_ref().map(|p| p.batch()), Some(8));
+    assert_eq!(plan.as_ref().map(|p| p.batch()), Some(batch));
+    if let Some(rlrp::forward::LogitPasses::Cropped(p)) = &plan {
+        assert!(p.crops(), "the MNIST ResNet has a local prefix to crop");
+    }
     let sequential = evaluate(&model, None, &inputs, &names, &cfg, 1, &|_, _| {}).unwrap();
     let fast = evaluate(&model, plan.as_ref(), &inputs, &names, &cfg, 2, &|_, _| {}).unwrap();
     assert_eq!(sequential.len(), 6);
@@ -91,6 +102,9 @@ fn batched_parallel_evaluation_equals_sequential() {
         // Robustness runs the same explanations either way.
         assert_eq!(s.noise, f.noise);
         assert_eq!(s.conservation, f.conservation);
+    }
+    if let Some(rlrp::forward::LogitPasses::Cropped(p)) = &plan {
+        assert!(p.cropped_passes() > 100, "{} passes cropped", p.cropped_passes());
     }
 }
 
@@ -122,7 +136,7 @@ fn a_reshape_to_a_literal_batch_of_one_is_batched() {
         b.node("Reshape", &["c", "flat"], "f", vec![]);
     });
     let model = Model::from_onnx_bytes(&bytes, &LoadOptions::default()).unwrap();
-    let (plan, note) = choose_logit_plan(&model, &bytes, 8, &ramp());
+    let (plan, note) = choose_logit_plan(&model, &bytes, 8, 4, &ramp());
     assert!(note.is_none(), "{note:?}");
     assert_eq!(plan.unwrap().batch(), 8);
 }
@@ -136,7 +150,7 @@ fn a_model_for_batch_one_falls_back_with_a_note() {
     });
     let model = Model::from_onnx_bytes(&bytes, &LoadOptions::default()).unwrap();
     let x = ramp();
-    let (plan, note) = choose_logit_plan(&model, &bytes, 8, &x);
+    let (plan, note) = choose_logit_plan(&model, &bytes, 8, 4, &x);
     let note = note.expect("a note saying the batch failed");
     assert!(note.contains("batch 8 failed"), "{note}");
     // The batch-1 logits-only plan still works and agrees.
@@ -148,5 +162,5 @@ fn a_model_for_batch_one_falls_back_with_a_note() {
         assert!((a - b).abs() < 1e-5, "{want:?} vs {got:?}");
     }
     // Batch 0 asks for no plan at all.
-    assert!(matches!(choose_logit_plan(&model, &bytes, 0, &x), (None, None)));
+    assert!(matches!(choose_logit_plan(&model, &bytes, 0, 4, &x), (None, None)));
 }

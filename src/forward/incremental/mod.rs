@@ -11,8 +11,10 @@ use super::{guarded, optimise};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 use spec::{IncrementalSpec, Region};
-use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::{Mutex, OnceLock};
+use std::thread::ThreadId;
 use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 
@@ -30,16 +32,23 @@ pub struct IncrementalLogits {
     /// Each section on its crop, and the rest of the model from the last section's output: built
     /// at the first pass that can be cropped, from the model kept until then (a pixel-flipping
     /// run's first, coarse look takes whole passes only, and answers sooner without them).
-    crops: RefCell<Option<CropPlans>>,
-    pending: RefCell<Option<(ModelProto, String)>>,
+    crops: OnceLock<Option<CropPlans>>,
+    pending: Mutex<Option<(ModelProto, String)>>,
     spec: Option<IncrementalSpec>,
     input_shape: Vec<usize>,
     classes: usize,
-    kept: RefCell<Option<Kept>>,
-    /// None: no cropped pass checked yet; then whether cropping gave the whole pass's logits.
-    checked: Cell<Option<bool>>,
-    cropped_passes: Cell<usize>,
+    /// What each thread's previous pass left (evaluation shares one runner between threads, each
+    /// walking its own curves).
+    kept: Mutex<Vec<(ThreadId, Kept)>>,
+    /// [`UNCHECKED`], [`SAME`] or [`DIFFERENT`]: whether the first cropped pass gave the whole
+    /// pass's logits.
+    checked: AtomicU8,
+    cropped_passes: AtomicUsize,
 }
+
+const UNCHECKED: u8 = 0;
+const SAME: u8 = 1;
+const DIFFERENT: u8 = 2;
 
 /// More separate changes than this take the whole pass: each box crops every section again, and
 /// pixel flipping's consecutive points differ by one patch, or two where its coarse first look
@@ -89,35 +98,50 @@ impl IncrementalLogits {
         let pending = spec.is_some().then(|| (proto, output.to_string()));
         Ok(IncrementalLogits {
             whole,
-            crops: RefCell::new(None),
-            pending: RefCell::new(pending),
+            crops: OnceLock::new(),
+            pending: Mutex::new(pending),
             spec,
             input_shape: input_shape.to_vec(),
             classes,
-            kept: RefCell::new(None),
-            checked: Cell::new(None),
-            cropped_passes: Cell::new(0),
+            kept: Mutex::new(Vec::new()),
+            checked: AtomicU8::new(UNCHECKED),
+            cropped_passes: AtomicUsize::new(0),
         })
     }
 
     /// Builds the crop plans once (None, and no cropping from then on, where tract cannot plan
     /// them).
-    fn crop_plans(&self) -> Option<std::cell::Ref<'_, CropPlans>> {
-        if let Some((proto, output)) = self.pending.borrow_mut().take() {
-            if let Some(spec) = &self.spec {
-                match plans(&proto, output.as_str(), spec) {
-                    Ok(built) => *self.crops.borrow_mut() = Some(built),
-                    Err(_) => self.checked.set(Some(false)),
-                }
-            }
+    fn crop_plans(&self) -> Option<&CropPlans> {
+        let plans = self.crops.get_or_init(|| {
+            let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let (spec, (proto, output)) = (self.spec.as_ref()?, pending?);
+            plans(&proto, &output, spec).ok()
+        });
+        if plans.is_none() {
+            self.checked.store(DIFFERENT, Ordering::Relaxed);
         }
-        std::cell::Ref::filter_map(self.crops.borrow(), Option::as_ref).ok()
+        plans.as_ref()
+    }
+
+    /// This thread's kept pass, taken out (other threads keep theirs).
+    fn take_kept(&self) -> Option<Kept> {
+        let mut all = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        let me = std::thread::current().id();
+        all.iter().position(|(t, _)| *t == me).map(|i| all.swap_remove(i).1)
+    }
+
+    /// Keeps `kept` as this thread's previous pass.
+    fn put_kept(&self, kept: Kept) {
+        let mut all = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        let me = std::thread::current().id();
+        all.retain(|(t, _)| *t != me);
+        all.push((me, kept));
     }
 
     /// Whether passes can be cropped at all (the model has a local prefix worth it, and the check
     /// has not failed).
     pub fn crops(&self) -> bool {
-        self.spec.is_some() && self.checked.get() != Some(false)
+        self.spec.is_some() && self.checked.load(Ordering::Relaxed) != DIFFERENT
     }
 
     /// Where the passes crop the model, unless they are all whole.
@@ -127,7 +151,7 @@ impl IncrementalLogits {
 
     /// How many passes were cropped so far.
     pub fn cropped_passes(&self) -> usize {
-        self.cropped_passes.get()
+        self.cropped_passes.load(Ordering::Relaxed)
     }
 
     /// The logits of `input` (the batch-1 input shape, finite values).
@@ -140,25 +164,17 @@ impl IncrementalLogits {
         if bad > 0 {
             return Err(Error::NonFiniteInput(bad));
         }
-        if self.crops() {
-            let mut kept = self.kept.borrow_mut();
-            let cropped = match kept.as_mut() {
-                None => Ok(None),
-                Some(k) => match changed_boxes(&k.input, &x, &self.input_shape) {
-                    boxes if boxes.is_empty() => return Ok(k.logits.clone()),
-                    boxes => self.cropped(k, &x, &boxes),
-                },
-            };
-            match cropped {
-                Ok(None) => {}
-                Ok(Some(logits)) => {
-                    drop(kept);
-                    return self.checked_once(&x, logits);
-                }
-                Err(e) => {
-                    *kept = None;
-                    return Err(e);
-                }
+        if let Some(mut kept) = self.take_kept().filter(|_| self.crops()) {
+            let boxes = changed_boxes(&kept.input, &x, &self.input_shape);
+            if boxes.is_empty() {
+                let logits = kept.logits.clone();
+                self.put_kept(kept);
+                return Ok(logits);
+            }
+            // On None (no crop fits) or an error the kept pass is dropped: the whole pass renews it.
+            if let Some(logits) = self.cropped(&mut kept, &x, &boxes)? {
+                self.put_kept(kept);
+                return self.checked_once(&x, logits);
             }
         }
         self.whole_pass(&x)
@@ -166,15 +182,15 @@ impl IncrementalLogits {
 
     /// The first cropped logits are compared with the whole pass's; a mismatch turns cropping off.
     fn checked_once(&self, x: &[f32], logits: Vec<f32>) -> Result<Vec<f32>> {
-        self.cropped_passes.set(self.cropped_passes.get() + 1);
-        if self.checked.get().is_some() {
+        self.cropped_passes.fetch_add(1, Ordering::Relaxed);
+        if self.checked.load(Ordering::Relaxed) != UNCHECKED {
             return Ok(logits);
         }
         let whole = self.whole_pass(x)?;
         let scale = whole.iter().fold(1f32, |m, v| m.max(v.abs()));
         let same =
             whole.len() == logits.len() && whole.iter().zip(&logits).all(|(a, b)| (a - b).abs() <= TOLERANCE * scale);
-        self.checked.set(Some(same));
+        self.checked.store(if same { SAME } else { DIFFERENT }, Ordering::Relaxed);
         Ok(whole)
     }
 
@@ -186,7 +202,7 @@ impl IncrementalLogits {
             return Err(Error::Engine(format!("the forward pass gave {} scores, not {}", logits.len(), self.classes)));
         }
         if self.spec.is_some() {
-            *self.kept.borrow_mut() = Some(Kept { input: x.to_vec(), maps: outputs, logits: logits.clone() });
+            self.put_kept(Kept { input: x.to_vec(), maps: outputs, logits: logits.clone() });
         }
         Ok(logits)
     }

@@ -52,8 +52,8 @@ const DIFFERENT: u8 = 2;
 
 /// More separate changes than this take the whole pass: each box crops every section again, and
 /// pixel flipping's consecutive points differ by one patch, or two where its coarse first look
-/// took the point between.
-const MAX_BOXES: usize = 2;
+/// took the point between (its own points, ~8 patches apart, are whole passes).
+const MAX_BOXES: usize = 4;
 
 /// Each section's plan on its crop, and the plan of the rest of the model.
 struct CropPlans {
@@ -296,9 +296,10 @@ fn plans(proto: &ModelProto, output: &str, spec: &IncrementalSpec) -> Result<Cro
 }
 
 /// Boxes (half-open rows and columns) that hold every element where `a` and `b` differ, over all
-/// channels of the NCHW `shape`: each maximal run of rows with a difference, split into the maximal
-/// runs of columns with a difference in those rows (separate patches, separate boxes). Empty when
-/// they are equal.
+/// channels of the NCHW `shape`: each run of rows with a difference, split into the runs of columns
+/// with a difference in those rows (separate patches, separate boxes). Runs less than [`HOLE`]
+/// apart are one: a patch whose pixels already had the fill's value in places (black in a photo's
+/// dark parts) stays one box. Empty when they are equal.
 fn changed_boxes(a: &[f32], b: &[f32], shape: &[usize]) -> Vec<Region> {
     let (h, w) = (shape[2], shape[3]);
     let mut columns = vec![vec![false; w]; h];
@@ -323,15 +324,21 @@ fn changed_boxes(a: &[f32], b: &[f32], shape: &[usize]) -> Vec<Region> {
     boxes
 }
 
-/// The maximal runs of `true` (half-open).
+/// Gaps of fewer elements than this between two runs of differences do not separate them.
+const HOLE: usize = 8;
+
+/// The maximal runs of `true` (half-open), runs less than [`HOLE`] apart joined.
 fn runs(flags: &[bool]) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
+    let mut out: Vec<(usize, usize)> = Vec::new();
     let mut start = None;
     for (i, &f) in flags.iter().chain(std::iter::once(&false)).enumerate() {
         match (f, start) {
             (true, None) => start = Some(i),
             (false, Some(s)) => {
-                out.push((s, i));
+                match out.last_mut() {
+                    Some(last) if s - last.1 < HOLE => last.1 = i,
+                    _ => out.push((s, i)),
+                }
                 start = None;
             }
             _ => {}
@@ -405,4 +412,32 @@ fn run_plan(plan: &Arc<TypedRunnableModel>, shape: &[usize], data: &[f32]) -> Re
         })?);
     }
     Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::changed_boxes;
+
+    /// One channel of 40 × 40 with the given pixels changed.
+    fn changed(pixels: &[(usize, usize)]) -> Vec<[(usize, usize); 2]> {
+        let a = vec![0.0f32; 2 * 40 * 40];
+        let mut b = a.clone();
+        for &(y, x) in pixels {
+            b[40 * 40 + y * 40 + x] = 1.0; // the second channel
+        }
+        changed_boxes(&a, &b, &[1, 2, 40, 40])
+    }
+
+    #[test]
+    fn a_patch_with_holes_is_one_box_and_far_patches_are_two() {
+        let patch = |y0: usize, x0: usize| -> Vec<(usize, usize)> {
+            (y0..y0 + 8).flat_map(|y| (x0..x0 + 8).map(move |x| (y, x))).filter(|&(y, x)| (y + x) % 5 != 0).collect()
+        };
+        let mut holed = patch(4, 4);
+        holed.retain(|&(y, x)| y != 6 && x != 9 && x != 10); // a whole row and two columns unchanged
+        assert_eq!(changed(&holed), vec![[(4, 12), (4, 12)]]);
+        let two = [patch(0, 0), patch(24, 30)].concat();
+        assert_eq!(changed(&two), vec![[(0, 8), (0, 8)], [(24, 32), (30, 38)]]);
+        assert_eq!(changed(&[]), Vec::<[(usize, usize); 2]>::new());
+    }
 }

@@ -62,15 +62,18 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WASM_OPT = os.path.join(REPO, "tools", "wasm-opt", "node_modules", ".bin", "wasm-opt")
 # The features rustc's wasm32 target enables (with +simd128, .cargo/config.toml): wasm-opt must
 # accept their instructions and may use no others.
-WASM_OPT_FLAGS = ["-O2", "--enable-simd", "--enable-bulk-memory", "--enable-nontrapping-float-to-int",
+WASM_OPT_FLAGS = ["-O1", "--enable-simd", "--enable-bulk-memory", "--enable-nontrapping-float-to-int",
                   "--enable-sign-ext", "--enable-mutable-globals", "--enable-reference-types",
                   "--enable-multivalue"]
 
 
 def optimised(wasm, name):
-    """The engine's worker through binaryen's wasm-opt -O2 (tools/wasm-opt, which scripts/setup.sh
-    installs): ~21 kB gzip less, what keeps both wasm files under the 3 MB download budget, at the
-    same speed. It takes ~80 s on 2 cores, so the result is kept under target/wasm-opt/ by the
+    """The engine's worker through binaryen's wasm-opt -O1 (tools/wasm-opt, which scripts/setup.sh
+    installs): ~37 kB gzip less, what keeps both wasm files under the 3 MB download budget. -O1,
+    not -O2 or -Os: after those, Chromium's pixel flipping took 26 % longer (the cropped passes'
+    rest of the model slowed from ~30 to ~42 ms after their first dozens, and ran at full speed
+    with V8's wasm inlining turned off), while -O1 is as fast as no wasm-opt there and the smallest
+    of the three. It takes ~50 s on 2 cores, so the result is kept under target/wasm-opt/ by the
     input's hash: a build that changed nothing does not pay it again. RLRP_NO_WASM_OPT=1 skips it
     (tests/e2e/profile-worker.mjs needs the module as cargo built it)."""
     if os.environ.get("RLRP_NO_WASM_OPT") == "1":
@@ -86,7 +89,7 @@ def optimised(wasm, name):
     os.makedirs(cache, exist_ok=True)
     source, result = kept + ".in", kept + ".tmp"
     open(source, "wb").write(wasm)
-    print(f"post_build.py: wasm-opt {' '.join(WASM_OPT_FLAGS)} on {name} (~80 s; kept for the next build)", flush=True)
+    print(f"post_build.py: wasm-opt {' '.join(WASM_OPT_FLAGS)} on {name} (~50 s; kept for the next build)", flush=True)
     subprocess.run([WASM_OPT, *WASM_OPT_FLAGS, source, "-o", result], check=True)
     out = without_name_section(open(result, "rb").read())
     for old in glob.glob(os.path.join(cache, "*.wasm")):

@@ -104,6 +104,11 @@ impl Helper {
         Ok(())
     }
 
+    /// How many passes of the model it holds were cropped around their change so far.
+    pub fn cropped_passes(&self) -> usize {
+        self.model.as_ref().map_or(0, |(_, plan)| plan.cropped_passes())
+    }
+
     /// Whether a pass is waiting to be computed.
     pub fn busy(&self) -> bool {
         self.job.as_ref().is_some_and(|j| j.next < j.passes.len())

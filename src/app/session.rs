@@ -463,9 +463,14 @@ impl Session {
         if helper_has != Some(self.model_number) {
             data.push(bytes.clone());
         }
-        // The helper crops its passes where this worker's do.
-        let spec = m.logit_plan.as_ref().and_then(|p| p.as_ref()).and_then(IncrementalLogits::spec);
-        let (crop_names, crop_numbers) = spec.map(IncrementalSpec::to_wire).unwrap_or_default();
+        // The helper crops its passes where this worker's do: as this worker's plan says once it
+        // is built, or as this worker's will (the helper is sent its job before this worker's
+        // plan is built, so that both start at once).
+        let spec = match &m.logit_plan {
+            Some(plan) => plan.as_ref().and_then(IncrementalLogits::spec).cloned(),
+            None => IncrementalSpec::of(&m.model.graph, job.patch()),
+        };
+        let (crop_names, crop_numbers) = spec.as_ref().map(IncrementalSpec::to_wire).unwrap_or_default();
         let request = HelperRequest::Job {
             job: job_id,
             model: self.model_number,

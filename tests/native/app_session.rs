@@ -314,6 +314,7 @@ fn pixel_flipping_shared_with_a_helper_gives_the_same_curves() {
     {
         let (expected, _, _) = flip(&mut alone, method, target);
         let mut job = shared.flip_begin(method, MethodParams::default(), target, &mut |_, _, _| true).unwrap();
+        let cropped_before = helper.cropped_passes();
         let (request, data) =
             shared.flip_helper_request(job_id as u64, &job, helper_has).unwrap().expect("a logit plan");
         assert_eq!(data.len(), if helper_has.is_some() { 2 } else { 3 }, "the model's bytes once");
@@ -335,6 +336,10 @@ fn pixel_flipping_shared_with_a_helper_gives_the_same_curves() {
         }
         helper.take(HelperRequest::Stop { job: job_id as u64 }, vec![]);
         assert!(!helper.busy(), "stopped");
+        // The engine's worker sends the job before its own logits-only pass is built; the helper
+        // still crops its passes (one patch apart, last first) as that pass will.
+        // (A digit's background patches change nothing; those passes are neither.)
+        assert!(helper.cropped_passes() > cropped_before, "none of the helper's {by_helper} passes cropped");
         let got = shared.flip_end(job).unwrap().response;
         let Response::Faithfulness { helper_passes, .. } = &got else { panic!("{got:?}") };
         assert!(by_main > 0 && by_helper > 0 && *helper_passes > 0, "{by_main} + {by_helper} ({helper_passes})");

@@ -5,8 +5,10 @@
 // The times are the page's own (performance.now() at the click, and when the chart's attributes
 // change, seen by a MutationObserver), not Playwright's, whose waiting polls every few hundred
 // milliseconds. `QUERY=?helpers=0` opens the page whose engine computes alone (no helper worker).
+// `JSFLAGS='--no-wasm-inlining'` (for example) starts Chromium with those V8 flags: how stop 42 found
+// that V8's wasm inlining is what slowed the passes of a wasm-opt -O2 build.
 import { launch, startServer, openPage, waitHeatmap, tid, APP_TIMEOUT } from './lib.mjs';
-const browser = await launch();
+const browser = await launch(process.env.JSFLAGS ? ['--js-flags=' + process.env.JSFLAGS] : []);
 const server = await startServer();
 try {
   const { page, context } = await openPage(browser, server, { width: 1280, height: 900, query: process.env.QUERY || '' });

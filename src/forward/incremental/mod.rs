@@ -194,14 +194,14 @@ impl IncrementalLogits {
         Ok(whole)
     }
 
-    /// The whole pass, keeping the sections' maps for the next.
+    /// The whole pass, keeping the sections' maps for the next (while passes may be cropped).
     fn whole_pass(&self, x: &[f32]) -> Result<Vec<f32>> {
         let mut outputs = run_plan(&self.whole, &self.input_shape, x)?;
         let logits = outputs.pop().ok_or_else(|| Error::Engine("the forward pass produced no logits".into()))?;
         if logits.len() != self.classes {
             return Err(Error::Engine(format!("the forward pass gave {} scores, not {}", logits.len(), self.classes)));
         }
-        if self.spec.is_some() {
+        if self.crops() {
             self.put_kept(Kept { input: x.to_vec(), maps: outputs, logits: logits.clone() });
         }
         Ok(logits)

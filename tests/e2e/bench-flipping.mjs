@@ -7,7 +7,13 @@
 // milliseconds. `QUERY=?helpers=0` opens the page whose engine computes alone (no helper worker).
 // `JSFLAGS='--no-wasm-inlining'` (for example) starts Chromium with those V8 flags: how stop 42 found
 // that V8's wasm inlining is what slowed the passes of a wasm-opt -O2 build.
-import { launch, startServer, openPage, waitHeatmap, tid, APP_TIMEOUT } from './lib.mjs';
+// Then the peer, in the same browser (when tests/e2e/peer is installed, scripts/bench.sh): what
+// the first run's forward passes would take through onnxruntime-web's forward on the same model
+// file (its median times the number of passes), on one thread and on every core.
+import fs from 'node:fs';
+import path from 'node:path';
+import { DIST, launch, startServer, openPage, waitHeatmap, tid, APP_TIMEOUT } from './lib.mjs';
+import { measurePeer, peerProblem, peerVersion } from './peer.mjs';
 const browser = await launch(process.env.JSFLAGS ? ['--js-flags=' + process.env.JSFLAGS] : []);
 const server = await startServer();
 try {
@@ -18,10 +24,16 @@ try {
   await page.evaluate(() => {
     const log = (window.__flipLog = []);
     document.addEventListener('click', (e) => {
-      if (e.target.closest('[data-testid="faithfulness-button"]')) log.push(['click', performance.now()]);
+      if (e.target.closest('[data-testid="faithfulness-button"]')) {
+        log.push(['click', performance.now()]);
+        window.__flipTotal = 0;
+      }
     }, true);
     let last = '';
     new MutationObserver(() => {
+      // the run's number of passes: the progress bar's largest maximum since the click
+      const bar = document.querySelector('[data-testid="progress"] progress');
+      if (bar) window.__flipTotal = Math.max(window.__flipTotal || 0, Number(bar.max) || 0);
       const chart = document.querySelector('[data-testid="faithfulness-chart"]');
       const now = chart ? `${chart.getAttribute('data-state')}/${chart.getAttribute('data-curves')}` : '';
       if (now !== last) log.push([now, performance.now()]);
@@ -45,7 +57,11 @@ try {
     const helper = await page.$eval(tid('faithfulness-chart') + ' polyline[data-helper-passes]', (l) => l.dataset.helperPasses).catch(() => '?');
     return `first look ${secs(await since(/^coarse\//))}, complete ${secs(await since(/^ready\//))} (the helper computed ${helper} passes)`;
   };
-  console.log(`pixel flipping, R-LRP alone: ${await timeOneMethod()}`);
+  const first = await timeOneMethod();
+  const firstMs = await since(/^ready\//);
+  // The clean input's logits come with the explanation: one pass fewer than the progress counts.
+  const passes = (await page.evaluate(() => window.__flipTotal)) - 1;
+  console.log(`pixel flipping, R-LRP alone: ${first}, ${passes} forward passes`);
   for (const m of ['epsilon-plus-flat', 'lrp0', 'zplus']) await page.check(tid('compare-' + m));
   for (const m of ['epsilon-plus-flat', 'lrp0', 'zplus'])
     await page.waitForSelector(`${tid('compare-canvas')}[data-method="${m}"][data-state="ready"]`, { timeout: APP_TIMEOUT });
@@ -67,6 +83,23 @@ try {
   await idle();
   console.log(`pixel flipping, R-LRP, another class (${other}) of the same image: ${await timeOneMethod()}`);
   await context.close();
+  const noPeer = peerProblem();
+  if (noPeer) {
+    console.log(`(no peer: ${noPeer})`);
+  } else {
+    const bundle = JSON.parse(fs.readFileSync(path.join(DIST, 'bundle.json'), 'utf8'));
+    const def = bundle.models.find((m) => m.id === bundle.default);
+    const { width: w, height: h, channels: ch = 3, layout = 'nchw' } = JSON.parse(fs.readFileSync(path.join(DIST, def.sidecar), 'utf8')).input;
+    const shape = layout === 'nhwc' ? [1, h, w, ch] : [1, ch, h, w];
+    const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    for (const p of await measurePeer(browser, path.join(DIST, def.onnx), shape)) {
+      const fwd = median(p.forward);
+      console.log(
+        `peer: onnxruntime-web ${peerVersion()}, ${p.threads} thread${p.threads > 1 ? 's' : ''}: forward ${fwd.toFixed(1)} ms, ` +
+        `so the first run's ${passes} passes ${secs(passes * fwd)}; ours took ${(firstMs / (passes * fwd)).toFixed(2)} × that`,
+      );
+    }
+  }
 } finally {
   await browser.close();
   await server.close();

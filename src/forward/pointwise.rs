@@ -21,8 +21,9 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
-/// Input channels up to which our kernel runs a 1×1 convolution: its inputs for a span of 252
-/// positions (1 MB at most) then stay in cache while every block of output channels reads them.
+/// Input channels up to which our kernel runs a 1×1 convolution: its inputs for a span of 60
+/// positions or more (`kernels::pointwise`'s spans narrow as the depth grows, to stay in L2) then
+/// stay in cache while every block of output channels reads them.
 pub const MAX_CHANNELS: usize = 1024;
 
 /// Positions (H·W) below which tract keeps the convolution: our blocks are 12 positions wide, the

@@ -5,8 +5,9 @@
 //! only how such a `Conv` or product is computed (the same values, to rounding;
 //! `forward::pointwise` and `kernels::gemm` say where).
 //!
-//! Each span of 252 positions is packed block by block while the kernel runs (its K × 252 inputs
-//! stay in cache for every block of output channels), and each 4 × 12 block of outputs is one call
+//! Each span of up to 252 positions (fewer for deep inputs: [`SPAN_VALUES`]) is packed block by
+//! block while the kernel runs (its K × span inputs stay in L2 for every block of output
+//! channels), and each 4 × 12 block of outputs is one call
 //! of a small function whose 12 accumulators V8 keeps in registers: inlined into the loop, the
 //! same code ran at less than half the speed (in a Chromium micro-benchmark, 5–7 GMAC/s against
 //! 12–15). 4 × 12 leaves the accumulators, the three input vectors and the splatted weight in
@@ -24,9 +25,19 @@ use super::elementwise::Clamp;
 const COLUMNS: usize = 12;
 /// Output rows a step.
 const ROWS: usize = 4;
-/// Columns handled together so that their input (`K × SPAN` values) stays in cache while every
-/// row block reads it: a whole number of blocks.
-const SPAN: usize = 21 * COLUMNS;
+/// Columns handled together at most: a whole number of blocks.
+const MAX_SPAN: usize = 21 * COLUMNS;
+/// Input values of one span (`K × span`) at most: 256 kB, half of a 512 kB L2 cache, so that they
+/// stay there while every row block reads them. Deeper inputs take narrower spans: the 14×14
+/// layers of 672 input channels read 527 kB of inputs once per block of 4 output channels with
+/// spans of 252 positions (all 196 at once), from L3, which two workers side by side share.
+const SPAN_VALUES: usize = 64 * 1024;
+
+/// Columns handled together for `k` inputs each: as many whole blocks as [`SPAN_VALUES`] holds
+/// (at least one, at most [`MAX_SPAN`] columns).
+fn span_for(k: usize) -> usize {
+    (SPAN_VALUES / (k * COLUMNS)).clamp(1, MAX_SPAN / COLUMNS) * COLUMNS
+}
 
 /// `y ← clamp(W x + b)` for one image (see the module doc). Panics on mismatched lengths.
 pub fn pointwise(x: &[f32], w: &[f32], bias: &[f32], clamp: Option<Clamp>, y: &mut [f32]) {
@@ -120,14 +131,15 @@ fn product(w: Matrix, x: &[f32], out: Output, y: &mut [f32]) {
     }
     // The input of one span's column blocks, each k-major ([block][k][column]): every block then
     // reads its COLUMNS × k inputs in one run instead of k rows far apart.
-    let mut panel = vec![0f32; k * SPAN];
+    let span_max = span_for(k);
+    let mut panel = vec![0f32; k * span_max];
     // Columns before `covered` are final: written by the previous spans.
     let mut covered = 0usize;
-    for s0 in (0..n).step_by(SPAN) {
+    for s0 in (0..n).step_by(span_max) {
         // Blocks of COLUMNS from s0, the last one shifted back to end at the span's end (it then
         // computes again a few columns of its predecessor, the same values); the last span shifted
         // back likewise when fewer than COLUMNS columns remain.
-        let span = SPAN.min(n - s0).max(COLUMNS);
+        let span = span_max.min(n - s0).max(COLUMNS);
         let s0 = s0.min(n - span);
         let starts = (0..span.div_ceil(COLUMNS)).map(|j| s0 + (j * COLUMNS).min(span - COLUMNS));
         let used = span.div_ceil(COLUMNS) * COLUMNS * k;
@@ -333,8 +345,10 @@ pub fn check_against_direct_sums() -> Result<(), String> {
         (7, 2, 5),
         (9, 300, 196),
         (4, 24, 12),
-        (9, 4, 2 * SPAN + 5),
-        (3, 2, SPAN + 1),
+        (9, 4, 2 * MAX_SPAN + 5),
+        (3, 2, MAX_SPAN + 1),
+        (10, 700, 3 * span_for(700) + 7),
+        (5, 6000, 40),
     ];
     for (m, k, n) in shapes {
         let x: Vec<f32> = (0..k * n).map(|i| ((i * 7919 % 1013) as f32 / 506.0) - 1.0).collect();

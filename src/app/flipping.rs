@@ -1,7 +1,8 @@
 //! Pixel flipping in the page as a list of forward passes that two workers can share. The engine's
 //! worker takes passes from the front of the list and a helper worker, where the browser can start
-//! one, from the back ([`FlipJob::helper_passes`]); the curves are assembled from whichever worker
-//! computed each pass, so they are the same either way. RLRP.md has no section here: this is how the
+//! one, from the back of the first look and then from the back of the list
+//! ([`FlipJob::helper_passes`]); the curves are assembled from whichever worker computed each pass,
+//! so they are the same either way. RLRP.md has no section here: this is how the
 //! page measures faithfulness (region perturbation, [`crate::eval::perturbation`]).
 //!
 //! The list's order is the page's: the clean input (whose logits the explanation's forward pass
@@ -152,11 +153,15 @@ impl FlipJob {
         perturbed(input, fill, &self.orders[pass.curve], self.patch, pass.k)
     }
 
-    /// The passes a helper may take, last first (never the first look's, which the engine's worker
-    /// computes at once).
+    /// The passes a helper may take: the back half of the first look, last first (the engine's
+    /// worker takes it from the front: the two meet in its middle, and the coarse look comes in
+    /// about half the time), then every later pass, last first.
     pub fn helper_passes(&self) -> Vec<HelperPass> {
-        (self.first_look.max(1)..self.passes.len())
+        let later = self.first_look.max(1);
+        let middle = if self.first_look > 1 { 1 + (self.first_look - 1) / 2 } else { later };
+        (middle..self.first_look)
             .rev()
+            .chain((later..self.passes.len()).rev())
             .map(|index| HelperPass { index, order: self.passes[index].curve, k: self.passes[index].k })
             .collect()
     }
@@ -289,10 +294,9 @@ mod tests {
         let j = job(None);
         assert_eq!(j.total(), 1 + 3 * 50, "the clean input once, then 50 steps of 3 curves");
         assert_eq!(j.first_look, 13, "x⁰ and 6 coarse steps of two curves");
-        let helper = j.helper_passes();
-        assert_eq!(helper.len(), j.total() - 13, "all but the first look");
-        assert_eq!(helper[0].index, j.total() - 1, "last first");
-        assert!(helper.windows(2).all(|w| w[0].index == w[1].index + 1));
+        let helper: Vec<usize> = j.helper_passes().iter().map(|p| p.index).collect();
+        let expected: Vec<usize> = (7..13).rev().chain((13..j.total()).rev()).collect();
+        assert_eq!(helper, expected, "the first look's second half, then the rest, each last first");
         let mut all: Vec<(usize, usize)> = j.passes.iter().map(|p| (p.curve, p.k)).collect();
         all.sort();
         all.dedup();
@@ -303,13 +307,26 @@ mod tests {
             (51, 7),
             "with the random curve known, the most-relevant-first curve alone"
         );
+        let helper: Vec<usize> = cached.helper_passes().iter().map(|p| p.index).collect();
+        assert_eq!(helper, (4..7).rev().chain((7..51).rev()).collect::<Vec<_>>());
+        // A run too short for a first look: the helper takes every pass but the clean input's.
+        let short = FlipJob::new(
+            Method::Rlrp,
+            1,
+            &PerturbationConfig { steps: 3, random_orders: 0, ..PerturbationConfig::for_input(&[1, 3, 224, 224]) },
+            &(0..196).map(|i| (i, i as f64)).collect::<Vec<_>>(),
+            Some(vec![0.0; 4]),
+            3,
+        );
+        let helper: Vec<usize> = short.helper_passes().iter().map(|p| p.index).collect();
+        assert_eq!((short.first_look, helper), (0, vec![3, 2, 1]));
     }
 
     #[test]
     fn the_clean_input_is_not_computed_again() {
         let j = job(None).with_clean_logits(Some(&[0.5, 1.5, 2.5]));
         assert_eq!((j.done(), j.next_front(), j.value(0)), (1, Some(1), 1.5));
-        assert!(j.helper_passes().iter().all(|p| p.index >= 13), "the helper still leaves the first look alone");
+        assert!(j.helper_passes().iter().all(|p| p.index >= 7), "the helper leaves the first look's first half alone");
         let j = job(None).with_clean_logits(Some(&[0.5, 1.5]));
         assert_eq!((j.done(), j.next_front()), (0, Some(0)), "logits of another length are not the model's");
         assert_eq!(job(None).with_clean_logits(None).done(), 0);

@@ -333,6 +333,10 @@ impl EngineWorker {
             (HelperReply::Logits { job, index }, data) => {
                 if let Some(flip) = self.flip.as_mut().filter(|f| f.job_id == job) {
                     flip.job.record(index, data.first().map(|b| f32_values(b)).unwrap_or_default(), true);
+                    // the helper computes part of the coarse first look too
+                    if let Some(first_look) = flip.job.take_first_look() {
+                        post(flip.request, &first_look, &[]);
+                    }
                 }
             }
             (HelperReply::Failed { job, message }, _) => {

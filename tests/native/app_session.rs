@@ -295,8 +295,9 @@ fn requests_and_responses_round_trip_as_json() {
 }
 
 /// Pixel flipping shared with a helper worker (the engine's worker from the front of the run's
-/// passes, the helper from the back, taking turns) gives the same answer, bit for bit, as one
-/// worker alone; so does a later run that reuses the random curves the helper's passes gave.
+/// passes, the helper from the back of the first look and then of the list, taking turns) gives the
+/// same answer, bit for bit, as one worker alone, and its coarse first look after half the passes;
+/// so does a later run that reuses the random curves the helper's passes gave.
 #[test]
 fn pixel_flipping_shared_with_a_helper_gives_the_same_curves() {
     use rlrp::app::helper::Helper;
@@ -313,6 +314,18 @@ fn pixel_flipping_shared_with_a_helper_gives_the_same_curves() {
         [(Method::Rlrp, None), (Method::Rlrp, Some(3)), (Method::Zplus, Some(3))].into_iter().enumerate()
     {
         let (expected, _, _) = flip(&mut alone, method, target);
+        // How many passes the engine's worker computes alone before the coarse first look.
+        let alone_until_first_look = {
+            let mut job = shared.flip_begin(method, MethodParams::default(), target, &mut |_, _, _| true).unwrap();
+            let mut passes = 0;
+            while job.take_first_look().is_none() {
+                let index = job.next_front().unwrap();
+                let logits = shared.flip_pass(&job, index).unwrap();
+                job.record(index, logits, false);
+                passes += 1;
+            }
+            passes
+        };
         let mut job = shared.flip_begin(method, MethodParams::default(), target, &mut |_, _, _| true).unwrap();
         let cropped_before = helper.cropped_passes();
         let (request, data) =
@@ -321,19 +334,32 @@ fn pixel_flipping_shared_with_a_helper_gives_the_same_curves() {
         let HelperRequest::Job { model, .. } = &request else { panic!("{request:?}") };
         helper_has = Some(*model);
         assert!(helper.take(request, data).is_none(), "the helper takes the job");
-        let (mut by_main, mut by_helper) = (0, 0);
+        let (mut by_main, mut by_helper, mut by_main_until_first_look) = (0, 0, None);
         while !job.is_complete() {
             let index = job.next_front().unwrap();
             let logits = shared.flip_pass(&job, index).unwrap();
             job.record(index, logits, false);
             by_main += 1;
+            if job.take_first_look().is_some() {
+                by_main_until_first_look = Some(by_main);
+            }
             if let Some((reply, data)) = helper.step() {
                 let HelperReply::Logits { job: id, index } = reply else { panic!("{reply:?}") };
                 assert_eq!(id, job_id as u64);
                 job.record(index, f32_values(&data[0]), true);
                 by_helper += 1;
+                if job.take_first_look().is_some() {
+                    by_main_until_first_look = Some(by_main);
+                }
             }
         }
+        // The helper computes the first look's second half: taking turns, the coarse look comes
+        // after half the passes.
+        let until = by_main_until_first_look.expect("a first look");
+        assert!(
+            until * 2 <= alone_until_first_look + 1,
+            "{until} of {alone_until_first_look} passes before the first look"
+        );
         helper.take(HelperRequest::Stop { job: job_id as u64 }, vec![]);
         assert!(!helper.busy(), "stopped");
         // The engine's worker sends the job before its own logits-only pass is built; the helper

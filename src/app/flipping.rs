@@ -1,9 +1,11 @@
 //! Pixel flipping in the page as a list of forward passes that two workers can share. The engine's
 //! worker takes passes from the front of the list and a helper worker, where the browser can start
 //! one, from the back of the first look and then from the back of the list
-//! ([`FlipJob::helper_passes`]); the curves are assembled from whichever worker computed each pass,
-//! so they are the same either way. RLRP.md has no section here: this is how the
-//! page measures faithfulness (region perturbation, [`crate::eval::perturbation`]).
+//! ([`FlipJob::helper_passes`]), each telling the other which passes it has or is computing (the
+//! helper's claims, [`FlipJob::claim`]) so that where they meet neither computes a pass twice; the
+//! curves are assembled from whichever worker computed each pass, so they are the same either way.
+//! RLRP.md has no section here: this is how the page measures faithfulness (region perturbation,
+//! [`crate::eval::perturbation`]).
 //!
 //! The list's order is the page's: the clean input (whose logits the explanation's forward pass
 //! already gave, [`FlipJob::with_clean_logits`]), then the coarse points of the most-relevant-first
@@ -41,6 +43,8 @@ pub struct FlipJob {
     first_look_taken: bool,
     /// Each pass's logits (every class's: `classes` of them).
     results: Vec<Option<Vec<f32>>>,
+    /// The passes the helper said it is computing.
+    claimed: Vec<bool>,
     classes: usize,
     helper_passes: usize,
 }
@@ -101,6 +105,7 @@ impl FlipJob {
             cached,
             coarse,
             results: vec![None; passes.len()],
+            claimed: vec![false; passes.len()],
             passes,
             first_look,
             first_look_taken: false,
@@ -133,9 +138,18 @@ impl FlipJob {
         self.results.iter().all(Option::is_some)
     }
 
-    /// The first pass that is not done.
+    /// The first pass that is not done and that the helper has not claimed; the first not done
+    /// when the helper has claimed every one left.
     pub fn next_front(&self) -> Option<usize> {
-        self.results.iter().position(Option::is_none)
+        let open = |i: &usize| self.results[*i].is_none();
+        (0..self.results.len()).filter(open).find(|&i| !self.claimed[i]).or_else(|| (0..self.results.len()).find(open))
+    }
+
+    /// Notes that the helper is computing pass `index` (an index out of the run is ignored).
+    pub fn claim(&mut self, index: usize) {
+        if let Some(c) = self.claimed.get_mut(index) {
+            *c = true;
+        }
     }
 
     /// The patch orders, by curve.
@@ -330,6 +344,20 @@ mod tests {
         let j = job(None).with_clean_logits(Some(&[0.5, 1.5]));
         assert_eq!((j.done(), j.next_front()), (0, Some(0)), "logits of another length are not the model's");
         assert_eq!(job(None).with_clean_logits(None).done(), 0);
+    }
+
+    #[test]
+    fn the_engine_leaves_the_passes_the_helper_claimed_while_others_remain() {
+        let mut j = job(None).with_clean_logits(Some(&[0.5, 1.5, 2.5]));
+        j.claim(1);
+        j.claim(usize::MAX);
+        assert_eq!(j.next_front(), Some(2));
+        for i in 0..j.total() {
+            j.claim(i);
+        }
+        assert_eq!(j.next_front(), Some(1), "all claimed: the first not done, to finish sooner");
+        j.record(1, vec![0.0; 3], true);
+        assert_eq!(j.next_front(), Some(2));
     }
 
     #[test]

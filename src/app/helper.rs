@@ -1,6 +1,7 @@
 //! The helper worker's state: a logits-only plan of the engine worker's model and the pixel-flipping
 //! passes it was asked for, computed one at a time (the glue in [`super::worker`] posts each pass's
-//! logits and yields between passes, so that a `Stop` or a new job gets in). Plain Rust, tested
+//! claim and logits and yields between passes, so that a `Stop`, a new job or the engine's `Done`
+//! gets in: passes the engine's worker has are skipped). Plain Rust, tested
 //! natively. RLRP.md has no section here: this only shares the page's faithfulness measurement
 //! ([`super::flipping`]) between two workers.
 use super::protocol::{f32_bytes, f32_values, HelperPass, HelperReply, HelperRequest};
@@ -23,6 +24,17 @@ struct Job {
     orders: Vec<Vec<usize>>,
     passes: Vec<HelperPass>,
     next: usize,
+    /// Passes the engine's worker has (its `Done` messages), skipped here.
+    done: std::collections::HashSet<usize>,
+}
+
+impl Job {
+    /// Moves `next` past the passes the engine's worker has.
+    fn skip_done(&mut self) {
+        while self.passes.get(self.next).is_some_and(|p| self.done.contains(&p.index)) {
+            self.next += 1;
+        }
+    }
 }
 
 /// The helper's state: the model it was last sent, and the job in hand.
@@ -41,6 +53,15 @@ impl Helper {
     /// take), if anything.
     pub fn take(&mut self, request: HelperRequest, data: Vec<Vec<u8>>) -> Option<Post> {
         match request {
+            HelperRequest::Done { job, index } => {
+                if let Some(j) = self.job.as_mut().filter(|j| j.id == job) {
+                    // only the job's own passes: a confused engine cannot grow the set
+                    if j.passes.iter().any(|p| p.index == index) {
+                        j.done.insert(index);
+                    }
+                }
+                None
+            }
             HelperRequest::Stop { job } => {
                 if self.job.as_ref().is_some_and(|j| j.id == job) {
                     self.job = None;
@@ -100,7 +121,7 @@ impl Helper {
         if let Some(bad) = passes.iter().find(|p| orders.get(p.order).is_none_or(|o| p.k > o.len())) {
             return Err(Error::Request(format!("pass {} asks for step {} of order {}", bad.index, bad.k, bad.order)));
         }
-        self.job = Some(Job { id: job, input, fill, patch, orders, passes, next: 0 });
+        self.job = Some(Job { id: job, input, fill, patch, orders, passes, next: 0, done: Default::default() });
         Ok(())
     }
 
@@ -111,12 +132,23 @@ impl Helper {
 
     /// Whether a pass is waiting to be computed.
     pub fn busy(&self) -> bool {
-        self.job.as_ref().is_some_and(|j| j.next < j.passes.len())
+        self.job.as_ref().is_some_and(|j| j.passes[j.next..].iter().any(|p| !j.done.contains(&p.index)))
     }
 
-    /// Computes the job's next pass: its logits, or the job's failure (which ends it).
+    /// The claim on the pass [`Helper::step`] computes next (to post before computing it), if any.
+    pub fn claim(&mut self) -> Option<Post> {
+        let job = self.job.as_mut()?;
+        job.skip_done();
+        let pass = job.passes.get(job.next)?;
+        Some((HelperReply::Taking { job: job.id, index: pass.index }, Vec::new()))
+    }
+
+    /// Computes the job's next pass (skipping those the engine's worker has): its logits, or the
+    /// job's failure (which ends it).
     pub fn step(&mut self) -> Option<Post> {
-        let job = self.job.as_mut().filter(|j| j.next < j.passes.len())?;
+        let job = self.job.as_mut()?;
+        job.skip_done();
+        let job = Some(job).filter(|j| j.next < j.passes.len())?;
         let pass = job.passes[job.next];
         job.next += 1;
         let id = job.id;

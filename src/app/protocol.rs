@@ -198,6 +198,8 @@ pub enum HelperRequest {
         #[serde(default)]
         crop_numbers: Vec<usize>,
     },
+    /// The engine's worker has pass `index` of job `job`: the helper skips it.
+    Done { job: u64, index: usize },
     /// Stop computing job `job` (the engine's worker has every pass).
     Stop { job: u64 },
 }
@@ -217,6 +219,9 @@ pub struct HelperPass {
 pub enum HelperReply {
     /// The helper has started and takes jobs.
     Ready,
+    /// The helper starts pass `index` of job `job`: the engine's worker leaves it while others
+    /// remain.
+    Taking { job: u64, index: usize },
     /// Pass `index` of job `job`: `data[0]` = its logits (f32, little-endian).
     Logits { job: u64, index: usize },
     /// The helper cannot compute job `job` (the engine's worker computes every pass itself).

@@ -242,6 +242,7 @@ impl EngineWorker {
             if flip.progress.admit(Stage::Faithfulness, done, total, now) {
                 post(id, &Response::Progress { stage: Stage::Faithfulness, done, total }, &[]);
             }
+            let job = flip.job_id;
             match self.session.flip_step(&mut flip.job, index) {
                 Ok(Some(first_look)) => post(id, &first_look, &[]),
                 Ok(None) => {}
@@ -250,6 +251,8 @@ impl EngineWorker {
                     return post(id, &Response::Error { message: e.to_string() }, &[]);
                 }
             }
+            // so that the helper does not compute it too
+            self.send_helper(&HelperRequest::Done { job, index }, Vec::new());
         }
         self.finish_if_complete();
     }
@@ -330,6 +333,11 @@ impl EngineWorker {
         };
         match reply {
             (HelperReply::Ready, _) => {}
+            (HelperReply::Taking { job, index }, _) => {
+                if let Some(flip) = self.flip.as_mut().filter(|f| f.job_id == job) {
+                    flip.job.claim(index);
+                }
+            }
             (HelperReply::Logits { job, index }, data) => {
                 if let Some(flip) = self.flip.as_mut().filter(|f| f.job_id == job) {
                     flip.job.record(index, data.first().map(|b| f32_values(b)).unwrap_or_default(), true);
@@ -395,6 +403,10 @@ impl HelperWorker {
 
     fn tick(&mut self) {
         self.scheduled = false;
+        // the claim goes out first: the engine's worker reads it while this pass runs
+        if let Some((claim, _)) = self.helper.claim() {
+            Self::post(&claim, &[]);
+        }
         if let Some((reply, data)) = self.helper.step() {
             Self::post(&reply, &data);
         }

@@ -335,13 +335,19 @@ fn pixel_flipping_shared_with_a_helper_gives_the_same_curves() {
         helper_has = Some(*model);
         assert!(helper.take(request, data).is_none(), "the helper takes the job");
         let (mut by_main, mut by_helper, mut by_main_until_first_look) = (0, 0, None);
+        let to_compute = job.total() - job.done();
         while !job.is_complete() {
             let index = job.next_front().unwrap();
             let logits = shared.flip_pass(&job, index).unwrap();
             job.record(index, logits, false);
+            helper.take(HelperRequest::Done { job: job_id as u64, index }, vec![]);
             by_main += 1;
             if job.take_first_look().is_some() {
                 by_main_until_first_look = Some(by_main);
+            }
+            if let Some((HelperReply::Taking { job: id, index }, _)) = helper.claim() {
+                assert_eq!(id, job_id as u64);
+                job.claim(index);
             }
             if let Some((reply, data)) = helper.step() {
                 let HelperReply::Logits { job: id, index } = reply else { panic!("{reply:?}") };
@@ -353,6 +359,8 @@ fn pixel_flipping_shared_with_a_helper_gives_the_same_curves() {
                 }
             }
         }
+        // Each says which passes it has or is computing: none is computed twice.
+        assert_eq!(by_main + by_helper, to_compute, "{by_main} + {by_helper} passes");
         // The helper computes the first look's second half: taking turns, the coarse look comes
         // after half the passes.
         let until = by_main_until_first_look.expect("a first look");
@@ -399,7 +407,8 @@ fn pixel_flipping_shared_with_a_helper_gives_the_same_curves() {
 
 /// A helper worker given a bad job says what is wrong (a `Failed` reply naming it) and stays usable:
 /// an input shape over budget (refused before anything is allocated), data that does not fit the
-/// shape, a pass beyond its order, a patch outside the input, an ONNX file that is not one.
+/// shape, a pass beyond its order, a patch outside the input, an ONNX file that is not one. It
+/// skips the passes the engine's worker says it has.
 #[test]
 fn a_helper_refuses_bad_jobs_without_crashing() {
     use rlrp::app::helper::Helper;
@@ -450,6 +459,24 @@ fn a_helper_refuses_bad_jobs_without_crashing() {
     assert!(helper.take(job(info.input_shape.clone(), vec![vec![0, 1]], vec![pass(0, 2)]), good).is_none());
     let Some((HelperReply::Logits { job: 1, index: 3 }, logits)) = helper.step() else { panic!() };
     assert_eq!(f32_values(&logits[0]).len(), info.classes);
+    // passes the engine's worker has are skipped; `Done` for another job or another pass is ignored
+    let passes = (1..=4).rev().map(|k| HelperPass { index: 10 + k, order: 0, k }).collect();
+    let mut good = data(&onnx);
+    good.pop();
+    assert!(helper.take(job(info.input_shape.clone(), vec![vec![0, 1, 2, 3]], passes), good).is_none());
+    for (job, index) in [(1, 14), (1, 12), (2, 13), (1, 99)] {
+        assert!(helper.take(HelperRequest::Done { job, index }, vec![]).is_none());
+    }
+    let mut computed = Vec::new();
+    while let Some((HelperReply::Taking { job: 1, index }, _)) = helper.claim() {
+        let Some((HelperReply::Logits { job: 1, index: got }, _)) = helper.step() else { panic!() };
+        assert_eq!(got, index, "the pass claimed is the pass computed");
+        computed.push(index);
+    }
+    assert_eq!(computed, vec![13, 11]);
+    assert!(!helper.busy() && helper.step().is_none());
+    helper.take(HelperRequest::Done { job: 1, index: 13 }, vec![]);
+    assert!(!helper.busy());
 }
 
 /// The page's session plans a model for R-LRP alone at load; the first other method plans it again

@@ -1,9 +1,9 @@
 //! The helper worker's state: a logits-only plan of the engine worker's model and the pixel-flipping
 //! passes it was asked for, computed one at a time (the glue in [`super::worker`] posts each pass's
 //! claim and logits and yields between passes, so that a `Stop`, a new job or the engine's `Done`
-//! gets in: passes the engine's worker has are skipped). Plain Rust, tested
-//! natively. RLRP.md has no section here: this only shares the page's faithfulness measurement
-//! ([`super::flipping`]) between two workers.
+//! gets in: passes the engine's worker has are skipped). Plain Rust, tested natively. RLRP.md has
+//! no section here: this only shares the page's faithfulness measurement ([`super::flipping`])
+//! between two workers.
 use super::protocol::{f32_bytes, f32_values, HelperPass, HelperReply, HelperRequest};
 use crate::budget;
 use crate::error::{Error, Result};
@@ -148,8 +148,7 @@ impl Helper {
     pub fn step(&mut self) -> Option<Post> {
         let job = self.job.as_mut()?;
         job.skip_done();
-        let job = Some(job).filter(|j| j.next < j.passes.len())?;
-        let pass = job.passes[job.next];
+        let pass = *job.passes.get(job.next)?;
         job.next += 1;
         let id = job.id;
         let logits = self.pass(pass);

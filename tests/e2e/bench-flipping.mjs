@@ -10,10 +10,8 @@
 // Then the peer, in the same browser (when tests/e2e/peer is installed, scripts/bench.sh): what
 // the first run's forward passes would take through onnxruntime-web's forward on the same model
 // file (its median times the number of passes), on one thread and on every core.
-import fs from 'node:fs';
-import path from 'node:path';
-import { DIST, launch, startServer, openPage, waitHeatmap, tid, APP_TIMEOUT } from './lib.mjs';
-import { measurePeer, peerProblem, peerVersion } from './peer.mjs';
+import { launch, startServer, openPage, waitHeatmap, tid, APP_TIMEOUT, median } from './lib.mjs';
+import { measurePeer, peerModel, peerProblem, peerVersion } from './peer.mjs';
 const browser = await launch(process.env.JSFLAGS ? ['--js-flags=' + process.env.JSFLAGS] : []);
 const server = await startServer();
 try {
@@ -87,12 +85,8 @@ try {
   if (noPeer) {
     console.log(`(no peer: ${noPeer})`);
   } else {
-    const bundle = JSON.parse(fs.readFileSync(path.join(DIST, 'bundle.json'), 'utf8'));
-    const def = bundle.models.find((m) => m.id === bundle.default);
-    const { width: w, height: h, channels: ch = 3, layout = 'nchw' } = JSON.parse(fs.readFileSync(path.join(DIST, def.sidecar), 'utf8')).input;
-    const shape = layout === 'nhwc' ? [1, h, w, ch] : [1, ch, h, w];
-    const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-    for (const p of await measurePeer(browser, path.join(DIST, def.onnx), shape)) {
+    const { onnx, shape } = peerModel();
+    for (const p of await measurePeer(browser, onnx, shape)) {
       const fwd = median(p.forward);
       console.log(
         `peer: onnxruntime-web ${peerVersion()}, ${p.threads} thread${p.threads > 1 ? 's' : ''}: forward ${fwd.toFixed(1)} ms, ` +

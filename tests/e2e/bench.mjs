@@ -18,8 +18,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { DIST, APP_TIMEOUT, tid, distProblem, launch, startServer, openPage, waitHeatmap, dropFiles, sharedFile, firstHeatmapMs } from './lib.mjs';
-import { measurePeer, peerProblem, peerVersion } from './peer.mjs';
+import { DIST, APP_TIMEOUT, tid, distProblem, launch, startServer, openPage, waitHeatmap, dropFiles, sharedFile, firstHeatmapMs, defaultModel, median } from './lib.mjs';
+import { measurePeer, peerModel, peerProblem, peerVersion } from './peer.mjs';
 
 const problem = distProblem();
 if (problem) {
@@ -30,12 +30,6 @@ if (problem) {
 const gz = (buf) => zlib.gzipSync(buf, { level: 9 }).length;
 const MB = (n) => (n / 1e6).toFixed(2) + ' MB';
 const ms = (x) => (Number.isFinite(x) ? x.toFixed(1) + ' ms' : 'n/a');
-const median = (xs) => {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  if (!s.length) return NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 const server = await startServer();
 const browser = await launch();
@@ -167,8 +161,7 @@ try {
   }
   // The first download as specified: page (html, js, css, wasm), bundle.json, and the default
   // model's ONNX, sidecar, labels and first sample (from bundle.json).
-  const bundle = JSON.parse(fs.readFileSync(path.join(DIST, 'bundle.json'), 'utf8'));
-  const def = bundle.models.find((m) => m.id === bundle.default) || bundle.models[0];
+  const def = defaultModel();
   const firstSpec = [
     ...files.filter((f) => /\.(html|js|css|wasm)$/.test(f) && f !== 'sw.js'),
     'bundle.json', def.onnx, def.sidecar, def.labels, def.samples?.[0],
@@ -189,10 +182,7 @@ try {
   const firstRows = spec.rows, firstRaw = spec.raw, firstGz = spec.g;
 
   // The peer: onnxruntime-web on the default model's file, 1 thread and every core.
-  const modelFile = path.join(DIST, def.onnx);
-  const sidecar = JSON.parse(fs.readFileSync(path.join(DIST, def.sidecar), 'utf8'));
-  const { width: w, height: h, channels: ch = 3, layout = 'nchw' } = sidecar.input;
-  const shape = layout === 'nhwc' ? [1, h, w, ch] : [1, ch, h, w];
+  const { onnx: modelFile, shape } = peerModel();
   let peer = [];
   const noPeer = peerProblem();
   if (!noPeer) {

@@ -269,6 +269,20 @@ export async function screenshot(page, name) {
   await page.screenshot({ path: path.join(ARTIFACTS, name + '.png'), fullPage: true });
 }
 
+/** The entry of the bundle's default model in DIST/bundle.json (its first, if none is marked). */
+export function defaultModel() {
+  const bundle = JSON.parse(fs.readFileSync(path.join(DIST, 'bundle.json'), 'utf8'));
+  return bundle.models.find((m) => m.id === bundle.default) || bundle.models[0];
+}
+
+/** The median of the finite values of `xs` (NaN when there are none). */
+export function median(xs) {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
 export function sharedFile(rel) {
   return fs.readFileSync(path.join(SHARED, rel));
 }

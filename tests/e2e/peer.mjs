@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { REPO } from './lib.mjs';
+import { DIST, REPO, defaultModel } from './lib.mjs';
 import { serve } from './server.mjs';
 
 export const ORT_DIST = path.join(REPO, 'tests/e2e/peer/node_modules/onnxruntime-web/dist');
@@ -20,6 +20,15 @@ export function peerProblem() {
   return missing.length
     ? `onnxruntime-web is not installed (missing ${missing.join(', ')} in ${ORT_DIST}): run scripts/bench.sh, which installs it`
     : null;
+}
+
+/** The file the peer runs, the bundle's default model in DIST, and its input shape (from its sidecar). */
+export function peerModel() {
+  const def = defaultModel();
+  const { width: w, height: h, channels: ch = 3, layout = 'nchw' } = JSON.parse(
+    fs.readFileSync(path.join(DIST, def.sidecar), 'utf8'),
+  ).input;
+  return { onnx: path.join(DIST, def.onnx), shape: layout === 'nhwc' ? [1, h, w, ch] : [1, ch, h, w] };
 }
 
 export function peerVersion() {

@@ -230,7 +230,7 @@ mod browser {
         assert!(picked(1000, 1280, 1).ends_with("x1"), "a matrix × vector kernel for N = 1");
     }
 
-    /// The depthwise convolution's simd128 path (`direct_row`'s blocks of 16, 8 and 4 outputs over
+    /// The depthwise convolution's simd128 path (`direct_row`'s blocks of 32, 16, 8 and 4 outputs over
     /// zero-padded phase planes) against a direct sum, on EfficientNet-Lite0's kinds of layers
     /// (3×3 and 5×5, strides 1 and 2) and on odd widths.
     #[wasm_bindgen_test]

@@ -159,7 +159,8 @@ impl IncrementalLogits {
         if input.shape() != self.input_shape.as_slice() {
             return Err(Error::InputShape { expected: self.input_shape.clone(), got: input.shape().to_vec() });
         }
-        let x: Vec<f32> = input.iter().copied().collect();
+        // a copy of the values (one memcpy when the tensor is contiguous, as inputs are)
+        let x: Vec<f32> = input.as_slice().map_or_else(|| input.iter().copied().collect(), <[f32]>::to_vec);
         let bad = x.iter().filter(|v| !v.is_finite()).count();
         if bad > 0 {
             return Err(Error::NonFiniteInput(bad));
@@ -408,7 +409,9 @@ fn run_plan(plan: &Arc<TypedRunnableModel>, shape: &[usize], data: &[f32]) -> Re
     let mut values = Vec::with_capacity(outputs.len());
     for o in outputs {
         values.push(guarded("reading an output", || {
-            Ok(o.cast_to::<f32>()?.to_plain_array_view::<f32>()?.iter().copied().collect::<Vec<f32>>())
+            let values = o.cast_to::<f32>()?;
+            let view = values.to_plain_array_view::<f32>()?;
+            Ok(view.as_slice().map_or_else(|| view.iter().copied().collect(), <[f32]>::to_vec))
         })?);
     }
     Ok(values)

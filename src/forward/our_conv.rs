@@ -6,7 +6,8 @@
 //! to rounding). Adding a kernel is a variant of [`OurKernel`] and a matcher for [`swap_in`].
 use crate::kernels::conv::{depthwise_forward, Conv2dGeometry};
 use crate::kernels::elementwise::Clamp;
-use crate::kernels::pointwise::pointwise;
+use crate::kernels::pointwise::{pointwise_packed, PackedRows};
+use std::sync::Mutex;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::Conv;
@@ -53,11 +54,59 @@ impl OurKernel {
     }
 
     /// `y = clamp(conv(x, w) + bias)` on one image; every value of `y` is written.
-    fn run(&self, x: &[f32], w: &[f32], bias: &[f32], clamp: Option<Clamp>, y: &mut [f32]) {
-        match self {
-            Self::Pointwise { .. } => pointwise(x, w, bias, clamp, y),
-            Self::Depthwise(g) => depthwise_forward(g, x, w, Some(bias), clamp, y),
+    fn run(&self, x: &[f32], w: &Weights, bias: &[f32], clamp: Option<Clamp>, y: &mut [f32]) {
+        match (self, w) {
+            (Self::Pointwise { .. }, Weights::Packed(w)) => pointwise_packed(x, w, bias, clamp, y),
+            (Self::Pointwise { out_channels, .. }, Weights::Plain(w)) => {
+                pointwise_packed(x, &PackedRows::new(w, *out_channels), bias, clamp, y)
+            }
+            (Self::Depthwise(g), Weights::Plain(w)) => depthwise_forward(g, x, w, Some(bias), clamp, y),
+            (Self::Depthwise(g), Weights::Packed(_)) => unreachable!("depthwise weights are not packed: {g:?}"),
         }
+    }
+
+    /// Whether the kernel reads its weights packed ([`PackedRows`]).
+    fn packs(&self) -> bool {
+        matches!(self, Self::Pointwise { .. })
+    }
+}
+
+/// A kernel's weights: as the model holds them, or packed for the kernel's blocks.
+enum Weights<'a> {
+    Plain(&'a [f32]),
+    Packed(&'a PackedRows),
+}
+
+/// The packed weights of the last weight tensor an op was given, with that tensor (held, so
+/// that the same allocation is the same constant: nothing can change or free it meanwhile).
+/// A cache, not part of what the op computes: every two compare equal, and a clone starts empty.
+#[derive(Debug, Default)]
+struct PackedCache(Mutex<Option<(Arc<Tensor>, Arc<PackedRows>)>>);
+
+impl PackedCache {
+    /// The packing of `kernel` (`rows` rows), made at its first call.
+    fn get(&self, kernel: &Arc<Tensor>, values: &[f32], rows: usize) -> Arc<PackedRows> {
+        let mut held = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((tensor, packed)) = &*held {
+            if Arc::ptr_eq(tensor, kernel) {
+                return packed.clone();
+            }
+        }
+        let packed = Arc::new(PackedRows::new(values, rows));
+        *held = Some((kernel.clone(), packed.clone()));
+        packed
+    }
+}
+
+impl Clone for PackedCache {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl PartialEq for PackedCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
     }
 }
 
@@ -70,13 +119,15 @@ pub struct OurConv {
     batched: bool,
     /// The clamp folded in ([`super::folded_clamps`]); none at first.
     clamp: Option<Clamp>,
+    /// The weights packed once for every pass (a 1×1 convolution's, when they are a constant).
+    packed: PackedCache,
 }
 
 impl Eq for OurConv {}
 
 impl OurConv {
     pub fn new(kernel: OurKernel, batched: bool) -> Self {
-        Self { kernel, batched, clamp: None }
+        Self { kernel, batched, clamp: None, packed: PackedCache::default() }
     }
 
     /// This op with `clamp` applied to its output, if it has none yet.
@@ -118,10 +169,10 @@ impl EvalOp for OurConv {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let what = self.kernel.what();
-        let [x, kernel, bias] = &*inputs else { bail!("our {what} takes 3 inputs, got {}", inputs.len()) };
+        let [x, kernel_value, bias] = &*inputs else { bail!("our {what} takes 3 inputs, got {}", inputs.len()) };
         let x_view = x.try_as_plain_ram()?;
         let x = x_view.as_slice::<f32>()?;
-        let kernel_view = kernel.try_as_plain_ram()?;
+        let kernel_view = kernel_value.try_as_plain_ram()?;
         let kernel = kernel_view.as_slice::<f32>()?;
         let bias_view = bias.try_as_plain_ram()?;
         let bias = bias_view.as_slice::<f32>()?;
@@ -136,6 +187,14 @@ impl EvalOp for OurConv {
             1 => vec![bias[0]; m],
             n if n == m => bias.to_vec(),
             n => bail!("{what} bias of {n} values for {m} channels"),
+        };
+        let packed = match kernel_value.as_arc_tensor() {
+            Some(tensor) if self.kernel.packs() => Some(self.packed.get(tensor, kernel, m)),
+            _ => None,
+        };
+        let weights = match &packed {
+            Some(p) => Weights::Packed(p),
+            None => Weights::Plain(kernel),
         };
         let (image, out_image) = (c * h * w, m * oh * ow);
         ensure!(
@@ -152,7 +211,7 @@ impl EvalOp for OurConv {
             let mut y_view = y.try_as_plain_ram_mut()?;
             let y_slice = y_view.as_slice_mut::<f32>()?;
             for (xn, yn) in x.chunks_exact(image).zip(y_slice.chunks_exact_mut(out_image)) {
-                self.kernel.run(xn, kernel, &bias, self.clamp, yn);
+                self.kernel.run(xn, &weights, &bias, self.clamp, yn);
             }
         }
         Ok(tvec!(y.into_tvalue()))

@@ -11,8 +11,9 @@
 //! micro-benchmark (median of 40 runs): 1.5 ms for 16 → 96 channels of 112×112 (tract 3.4 ms and
 //! its packing), 0.8 ms for 24 → 144 of 56×56 (1.5), 0.51 ms for 96 → 24 of 56×56 (1.1), the
 //! 14×14 layers 5–10 % under tract's (those figures with 4 × 16 blocks; 4 × 12 ones took 10 % off,
-//! see the kernel). On 7×7 maps tract's product stays: ours there too (every 1×1 layer of Lite0)
-//! gave the page's forward pass 38.1 / 38.8 ms against 38.2 / 38.5 ms, no gain. [`use_our_pointwise`] swaps the op in before tract's declutter
+//! see the kernel). On 7×7 maps too, once our kernel packed its weights once for every pass (a
+//! V8 profile of the page's pixel flipping: tract's 8 × 8 tiles took 46 % of the passes, for the
+//! 7×7 layers' ~30 % of the multiply-adds). [`use_our_pointwise`] swaps the op in before tract's declutter
 //! (which would make it an `EinSum`), on every f32 NCHW (or CHW) 1×1, stride-1, unpadded,
 //! ungrouped convolution of at least [`MIN_POSITIONS`] positions and at most [`MAX_CHANNELS`]
 //! input channels; [`super::folded_clamps`] then folds the clamp after it into it.
@@ -21,15 +22,16 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
-/// Input channels up to which our kernel runs a 1×1 convolution: its inputs for a span of 60
-/// positions or more (`kernels::pointwise`'s spans narrow as the depth grows, to stay in L2) then
-/// stay in cache while every block of output channels reads them.
-pub const MAX_CHANNELS: usize = 1024;
+/// Input channels up to which our kernel runs a 1×1 convolution: its inputs for a span of 48
+/// positions or more (`kernels::pointwise`'s spans narrow as the depth grows, to stay in L2; a
+/// 7×7 map of 1152 channels is one span) then stay in cache while every block of output channels
+/// reads them.
+pub const MAX_CHANNELS: usize = 1280;
 
 /// Positions (H·W) below which tract keeps the convolution: our blocks are 12 positions wide, the
-/// last one shifted back over its predecessor (at 196 positions 4 % of the work is done twice, at
-/// 49 a fifth).
-pub const MIN_POSITIONS: usize = 128;
+/// last one shifted back over its predecessor and computing only its last 4 (at 196 and at 49
+/// positions, 2 % and 6 % of the work is done twice). tract's 8 × 8 tiles spill in wasm on x86-64.
+pub const MIN_POSITIONS: usize = 48;
 
 /// The op for `conv` if it is one our 1×1 kernel runs: f32, not quantised, NCHW or CHW with
 /// a concrete input shape of at least [`MIN_POSITIONS`] positions, an OIHW kernel `[M, K, 1, 1]`
@@ -177,7 +179,7 @@ mod tests {
         };
         assert_eq!(use_our_pointwise(&mut conv(16, 1, 1, 12)).unwrap(), 1);
         assert_eq!(use_our_pointwise(&mut conv(MAX_CHANNELS, 1, 1, 12)).unwrap(), 1);
-        for (k, kernel, stride, hw) in [(MAX_CHANNELS + 1, 1, 1, 12), (16, 3, 1, 12), (16, 1, 2, 12), (16, 1, 1, 11)] {
+        for (k, kernel, stride, hw) in [(MAX_CHANNELS + 1, 1, 1, 12), (16, 3, 1, 12), (16, 1, 2, 12), (16, 1, 1, 6)] {
             assert_eq!(use_our_pointwise(&mut conv(k, kernel, stride, hw)).unwrap(), 0, "{k} {kernel} {stride} {hw}");
         }
     }

@@ -33,19 +33,31 @@ const MAX_SPAN: usize = 21 * COLUMNS;
 /// spans of 252 positions (all 196 at once), from L3, which two workers side by side share.
 const SPAN_VALUES: usize = 64 * 1024;
 
-/// Columns handled together for `k` inputs each: as many whole blocks as [`SPAN_VALUES`] holds
-/// (at least one, at most [`MAX_SPAN`] columns).
-fn span_for(k: usize) -> usize {
-    (SPAN_VALUES / (k * COLUMNS)).clamp(1, MAX_SPAN / COLUMNS) * COLUMNS
+/// Columns handled together for `k` inputs each, on a map of `n` columns: as many whole blocks as
+/// [`SPAN_VALUES`] holds (at least one, at most [`MAX_SPAN`] columns); or the whole map when its
+/// inputs exceed that by a quarter at most. A second span reads every weight again for its few
+/// columns: the 7×7 layers of 1152 input channels (spans of 48 of their 49 positions) computed a
+/// block of 12 columns for the last one.
+fn span_for(k: usize, n: usize) -> usize {
+    let span = (SPAN_VALUES / (k * COLUMNS)).clamp(1, MAX_SPAN / COLUMNS) * COLUMNS;
+    let whole = n.div_ceil(COLUMNS) * COLUMNS;
+    if whole <= MAX_SPAN && whole * k <= SPAN_VALUES + SPAN_VALUES / 4 {
+        span.max(whole)
+    } else {
+        span
+    }
 }
 
 /// `y ← clamp(W x + b)` for one image (see the module doc). Panics on mismatched lengths.
 pub fn pointwise(x: &[f32], w: &[f32], bias: &[f32], clamp: Option<Clamp>, y: &mut [f32]) {
-    let m = bias.len();
-    assert!(m > 0 && w.len().is_multiple_of(m), "pointwise: {} weights for {m} rows", w.len());
-    let k = w.len() / m;
-    let out = Output { bias: Some(bias), clamp, accumulate: false };
-    product(Matrix { values: w, rows: m, cols: k, strides: (k, 1) }, x, out, y);
+    pointwise_packed(x, &PackedRows::new(w, bias.len()), bias, clamp, y)
+}
+
+/// [`pointwise`] with the weights packed beforehand ([`PackedRows::new`]): a convolution's weights
+/// are constants, packed once for every pass.
+pub fn pointwise_packed(x: &[f32], w: &PackedRows, bias: &[f32], clamp: Option<Clamp>, y: &mut [f32]) {
+    assert_eq!(bias.len(), w.rows, "pointwise: {} biases for {} rows", bias.len(), w.rows);
+    product(w, x, Output { bias: Some(bias), clamp, accumulate: false }, y);
 }
 
 /// `C ← A B` (`accumulate`: `C ← C + A B`) with `A` `[m, k]` read through its strides and `B`
@@ -54,7 +66,7 @@ pub fn pointwise(x: &[f32], w: &[f32], bias: &[f32], clamp: Option<Clamp>, y: &m
 /// lengths.
 pub fn matmul(m: usize, k: usize, a: &[f32], strides: (usize, usize), b: &[f32], accumulate: bool, c: &mut [f32]) {
     let out = Output { bias: None, clamp: None, accumulate };
-    product(Matrix { values: a, rows: m, cols: k, strides }, b, out, c);
+    product(&PackedRows::of(Matrix { values: a, rows: m, cols: k, strides }), b, out, c);
 }
 
 /// A matrix read through (row, column) strides.
@@ -70,6 +82,61 @@ impl Matrix<'_> {
     #[inline(always)]
     fn at(&self, r: usize, c: usize) -> f32 {
         self.values[r * self.strides.0 + c * self.strides.1]
+    }
+}
+
+/// The left operand of a product (`W`, `[rows, cols]`) as its blocks read it: each block of
+/// [`ROWS`] rows k-major (`[k][row]`), a short last block as it is. Packing costs a pass over
+/// `W` with a gather; on 7×7 maps each weight then serves only 49 positions, and packing at every
+/// call took a tenth of the page's pixel-flipping passes.
+#[derive(Debug)]
+pub struct PackedRows {
+    values: Vec<f32>,
+    rows: usize,
+    cols: usize,
+}
+
+impl PackedRows {
+    /// `w` `[rows, cols]` row-major, `cols = w.len() / rows`. Panics if `rows` is 0 or does not
+    /// divide `w.len()`.
+    pub fn new(w: &[f32], rows: usize) -> PackedRows {
+        assert!(rows > 0 && w.len().is_multiple_of(rows), "pointwise: {} weights for {rows} rows", w.len());
+        let cols = w.len() / rows;
+        Self::of(Matrix { values: w, rows, cols, strides: (cols, 1) })
+    }
+
+    fn of(w: Matrix) -> PackedRows {
+        let (m, k) = (w.rows, w.cols);
+        assert!(m > 0 && k > 0, "pointwise: an empty {m}×{k} operand");
+        let last = (m - 1) * w.strides.0 + (k - 1) * w.strides.1;
+        assert!(last < w.values.len(), "pointwise: {} weights for {m}×{k}", w.values.len());
+        // A transposed operand (the relevance pass's Wᵀ: rows one value apart) gives each k's rows
+        // as one contiguous run.
+        let mut values = Vec::with_capacity(m * k);
+        for co in (0..m).step_by(ROWS) {
+            let rows = ROWS.min(m - co);
+            for kk in 0..k {
+                if w.strides.0 == 1 {
+                    values.extend_from_slice(&w.values[co + kk * w.strides.1..][..rows]);
+                } else {
+                    values.extend((co..co + rows).map(|r| w.at(r, kk)));
+                }
+            }
+        }
+        PackedRows { values, rows: m, cols: k }
+    }
+
+    /// The block of rows from `co` (a multiple of [`ROWS`]): `[k][row]`.
+    #[inline(always)]
+    fn block(&self, co: usize) -> &[f32] {
+        &self.values[co * self.cols..][..ROWS.min(self.rows - co) * self.cols]
+    }
+
+    /// `W[co, kk]`.
+    #[inline(always)]
+    fn at(&self, co: usize, kk: usize) -> f32 {
+        let first = co - co % ROWS;
+        self.block(first)[kk * ROWS.min(self.rows - first) + co % ROWS]
     }
 }
 
@@ -93,13 +160,11 @@ impl Output<'_> {
     }
 }
 
-/// `y ← out(W x)`: W `[m, k]`, x `[k, n]` and y `[m, n]` row-major (see the module doc).
-fn product(w: Matrix, x: &[f32], out: Output, y: &mut [f32]) {
+/// `y ← out(W x)`: W `[m, k]` (packed), x `[k, n]` and y `[m, n]` row-major (see the module doc).
+fn product(w: &PackedRows, x: &[f32], out: Output, y: &mut [f32]) {
     let (m, k) = (w.rows, w.cols);
-    assert!(m > 0 && k > 0 && x.len().is_multiple_of(k), "pointwise: {} inputs for {k} channels", x.len());
+    assert!(x.len().is_multiple_of(k), "pointwise: {} inputs for {k} channels", x.len());
     assert!(out.bias.is_none_or(|b| b.len() == m) && !(out.accumulate && out.bias.is_some()));
-    let last = (m - 1) * w.strides.0 + (k - 1) * w.strides.1;
-    assert!(last < w.values.len(), "pointwise: {} weights for {m}×{k}", w.values.len());
     let n = x.len() / k;
     assert_eq!(y.len(), m * n, "pointwise: output length");
     if n < COLUMNS {
@@ -115,23 +180,9 @@ fn product(w: Matrix, x: &[f32], out: Output, y: &mut [f32]) {
         }
         return;
     }
-    // The weights of each block of ROWS rows, k-major ([k][row]); a short last block as it is.
-    // A transposed operand (the relevance pass's Wᵀ: rows one value apart) gives each k's rows as
-    // one contiguous run.
-    let mut packed_w = Vec::with_capacity(m * k);
-    for co in (0..m).step_by(ROWS) {
-        let rows = ROWS.min(m - co);
-        for kk in 0..k {
-            if w.strides.0 == 1 {
-                packed_w.extend_from_slice(&w.values[co + kk * w.strides.1..][..rows]);
-            } else {
-                packed_w.extend((co..co + rows).map(|r| w.at(r, kk)));
-            }
-        }
-    }
     // The input of one span's column blocks, each k-major ([block][k][column]): every block then
     // reads its COLUMNS × k inputs in one run instead of k rows far apart.
-    let span_max = span_for(k);
+    let span_max = span_for(k, n);
     let mut panel = vec![0f32; k * span_max];
     // Columns before `covered` are final: written by the previous spans.
     let mut covered = 0usize;
@@ -150,7 +201,7 @@ fn product(w: Matrix, x: &[f32], out: Output, y: &mut [f32]) {
         }
         for co in (0..m).step_by(ROWS) {
             let rows = ROWS.min(m - co);
-            let wp = &packed_w[co * k..][..rows * k];
+            let wp = w.block(co);
             let mut next = covered;
             for (s, p) in starts.clone().zip(panel[..used].chunks_exact(k * COLUMNS)) {
                 // When accumulating, the columns a predecessor already wrote are skipped (adding
@@ -347,7 +398,10 @@ pub fn check_against_direct_sums() -> Result<(), String> {
         (4, 24, 12),
         (9, 4, 2 * MAX_SPAN + 5),
         (3, 2, MAX_SPAN + 1),
-        (10, 700, 3 * span_for(700) + 7),
+        (10, 700, 3 * span_for(700, 1000) + 7),
+        (20, 1152, 49),
+        (13, 320, 49),
+        (6, 1300, 49),
         (5, 6000, 40),
     ];
     for (m, k, n) in shapes {
@@ -355,9 +409,14 @@ pub fn check_against_direct_sums() -> Result<(), String> {
         let w: Vec<f32> = (0..m * k).map(|i| ((i * 104729 % 977) as f32 / 488.0) - 1.0).collect();
         let b: Vec<f32> = (0..m).map(|i| i as f32 * 0.125 - 0.5).collect();
         let sum = |co: usize, s: usize| (0..k).map(|kk| w[co * k + kk] as f64 * x[kk * n + s] as f64).sum::<f64>();
+        // packed once for every clamp, as a convolution's weights are for every pass
+        let packed = PackedRows::new(&w, m);
         for clamp in [None, Some(Clamp { lo: 0.0, hi: 6.0 }), Some(Clamp { lo: -0.25, hi: 0.25 })] {
             let mut y = vec![f32::NAN; m * n];
-            pointwise(&x, &w, &b, clamp, &mut y);
+            match clamp {
+                None => pointwise(&x, &w, &b, clamp, &mut y),
+                Some(_) => pointwise_packed(&x, &packed, &b, clamp, &mut y),
+            }
             for (co, s) in (0..m).flat_map(|co| (0..n).map(move |s| (co, s))) {
                 let want = clamp.map_or(b[co] as f64 + sum(co, s), |c| {
                     (b[co] as f64 + sum(co, s)).max(c.lo as f64).min(c.hi as f64)

@@ -185,8 +185,8 @@ impl TypedWithValues {
 /// Our 1×1 convolutions (in the browser), tract's declutter, our depthwise convolutions and
 /// QDQ pairs in place of tract's, then tract's codegen, then the clamps after our convolutions
 /// folded into them, kept values taken after the reshape that reads them and our
-/// clamps where tract's would copy a kept input: a plan as `into_optimized` would make, but for
-/// those ops.
+/// clamps where tract's would copy a kept input, and our 1×1 kernels' constant weights laid out
+/// for them: a plan as `into_optimized` would make, but for those ops.
 fn optimise(mut model: TypedModel) -> TractResult<Arc<TypedRunnableModel>> {
     // In the browser only: natively tract's AVX kernels run these faster than ours (Lite0's forward
     // 16.0 ms against 29.3 with them swapped in).
@@ -200,6 +200,7 @@ fn optimise(mut model: TypedModel) -> TractResult<Arc<TypedRunnableModel>> {
     folded_clamps::fold_clamps(&mut model)?;
     reshaped_outputs::keep_reshaped_outputs(&mut model)?;
     out_of_place::use_out_of_place_clamps(&mut model)?;
+    our_conv::pack_constant_kernels(&mut model)?;
     model.into_runnable()
 }
 

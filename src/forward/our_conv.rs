@@ -6,11 +6,11 @@
 //! to rounding). Adding a kernel is a variant of [`OurKernel`] and a matcher for [`swap_in`].
 use crate::kernels::conv::{depthwise_forward, Conv2dGeometry};
 use crate::kernels::elementwise::Clamp;
-use crate::kernels::pointwise::{pointwise_packed, PackedRows};
-use std::sync::Mutex;
+use crate::kernels::pointwise::{pack_rows, pointwise, pointwise_packed};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::Conv;
+use tract_onnx::tract_core::ops::konst::Const;
 
 /// Which of our kernels computes a convolution, with its fixed geometry.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,60 +53,22 @@ impl OurKernel {
         }
     }
 
-    /// `y = clamp(conv(x, w) + bias)` on one image; every value of `y` is written.
-    fn run(&self, x: &[f32], w: &Weights, bias: &[f32], clamp: Option<Clamp>, y: &mut [f32]) {
-        match (self, w) {
-            (Self::Pointwise { .. }, Weights::Packed(w)) => pointwise_packed(x, w, bias, clamp, y),
-            (Self::Pointwise { out_channels, .. }, Weights::Plain(w)) => {
-                pointwise_packed(x, &PackedRows::new(w, *out_channels), bias, clamp, y)
-            }
-            (Self::Depthwise(g), Weights::Plain(w)) => depthwise_forward(g, x, w, Some(bias), clamp, y),
-            (Self::Depthwise(g), Weights::Packed(_)) => unreachable!("depthwise weights are not packed: {g:?}"),
+    /// `y = clamp(conv(x, w) + bias)` on one image; every value of `y` is written. `packed`: `w`
+    /// is laid out for the kernel ([`OurConv::kernel_packed`]).
+    fn run(&self, x: &[f32], w: &[f32], packed: bool, bias: &[f32], clamp: Option<Clamp>, y: &mut [f32]) {
+        match self {
+            Self::Pointwise { .. } if packed => pointwise_packed(x, w, bias, clamp, y),
+            Self::Pointwise { .. } => pointwise(x, w, bias, clamp, y),
+            Self::Depthwise(g) => depthwise_forward(g, x, w, Some(bias), clamp, y),
         }
     }
 
-    /// Whether the kernel reads its weights packed ([`PackedRows`]).
-    fn packs(&self) -> bool {
-        matches!(self, Self::Pointwise { .. })
-    }
-}
-
-/// A kernel's weights: as the model holds them, or packed for the kernel's blocks.
-enum Weights<'a> {
-    Plain(&'a [f32]),
-    Packed(&'a PackedRows),
-}
-
-/// The packed weights of the last weight tensor an op was given, with that tensor (held, so
-/// that the same allocation is the same constant: nothing can change or free it meanwhile).
-/// A cache, not part of what the op computes: every two compare equal, and a clone starts empty.
-#[derive(Debug, Default)]
-struct PackedCache(Mutex<Option<(Arc<Tensor>, Arc<PackedRows>)>>);
-
-impl PackedCache {
-    /// The packing of `kernel` (`rows` rows), made at its first call.
-    fn get(&self, kernel: &Arc<Tensor>, values: &[f32], rows: usize) -> Arc<PackedRows> {
-        let mut held = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some((tensor, packed)) = &*held {
-            if Arc::ptr_eq(tensor, kernel) {
-                return packed.clone();
-            }
+    /// The kernel's weights laid out for its blocks, when it reads them so.
+    fn packed(&self, w: &[f32]) -> Option<Vec<f32>> {
+        match self {
+            Self::Pointwise { out_channels, .. } => Some(pack_rows(w, *out_channels)),
+            Self::Depthwise(_) => None,
         }
-        let packed = Arc::new(PackedRows::new(values, rows));
-        *held = Some((kernel.clone(), packed.clone()));
-        packed
-    }
-}
-
-impl Clone for PackedCache {
-    fn clone(&self) -> Self {
-        Self::default()
-    }
-}
-
-impl PartialEq for PackedCache {
-    fn eq(&self, _: &Self) -> bool {
-        true
     }
 }
 
@@ -119,15 +81,16 @@ pub struct OurConv {
     batched: bool,
     /// The clamp folded in ([`super::folded_clamps`]); none at first.
     clamp: Option<Clamp>,
-    /// The weights packed once for every pass (a 1×1 convolution's, when they are a constant).
-    packed: PackedCache,
+    /// Whether the kernel input is laid out for the kernel already ([`pack_constant_kernels`]):
+    /// a 1×1 convolution's weights, when they are a constant read by nothing else.
+    kernel_packed: bool,
 }
 
 impl Eq for OurConv {}
 
 impl OurConv {
     pub fn new(kernel: OurKernel, batched: bool) -> Self {
-        Self { kernel, batched, clamp: None, packed: PackedCache::default() }
+        Self { kernel, batched, clamp: None, kernel_packed: false }
     }
 
     /// This op with `clamp` applied to its output, if it has none yet.
@@ -169,10 +132,10 @@ impl EvalOp for OurConv {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let what = self.kernel.what();
-        let [x, kernel_value, bias] = &*inputs else { bail!("our {what} takes 3 inputs, got {}", inputs.len()) };
+        let [x, kernel, bias] = &*inputs else { bail!("our {what} takes 3 inputs, got {}", inputs.len()) };
         let x_view = x.try_as_plain_ram()?;
         let x = x_view.as_slice::<f32>()?;
-        let kernel_view = kernel_value.try_as_plain_ram()?;
+        let kernel_view = kernel.try_as_plain_ram()?;
         let kernel = kernel_view.as_slice::<f32>()?;
         let bias_view = bias.try_as_plain_ram()?;
         let bias = bias_view.as_slice::<f32>()?;
@@ -187,14 +150,6 @@ impl EvalOp for OurConv {
             1 => vec![bias[0]; m],
             n if n == m => bias.to_vec(),
             n => bail!("{what} bias of {n} values for {m} channels"),
-        };
-        let packed = match kernel_value.as_arc_tensor() {
-            Some(tensor) if self.kernel.packs() => Some(self.packed.get(tensor, kernel, m)),
-            _ => None,
-        };
-        let weights = match &packed {
-            Some(p) => Weights::Packed(p),
-            None => Weights::Plain(kernel),
         };
         let (image, out_image) = (c * h * w, m * oh * ow);
         ensure!(
@@ -211,7 +166,7 @@ impl EvalOp for OurConv {
             let mut y_view = y.try_as_plain_ram_mut()?;
             let y_slice = y_view.as_slice_mut::<f32>()?;
             for (xn, yn) in x.chunks_exact(image).zip(y_slice.chunks_exact_mut(out_image)) {
-                self.kernel.run(xn, &weights, &bias, self.clamp, yn);
+                self.kernel.run(xn, kernel, self.kernel_packed, &bias, self.clamp, yn);
             }
         }
         Ok(tvec!(y.into_tvalue()))
@@ -254,4 +209,36 @@ pub fn swap_in(model: &mut TypedModel, ours: impl Fn(&Conv, [&TypedFact; 3]) -> 
         replaced += 1;
     }
     Ok(replaced)
+}
+
+/// Lays out, in place, the constant weights of every op of ours whose kernel reads them packed
+/// (the 1×1 one: [`crate::kernels::pointwise::pack_rows`]) and that nothing else reads, and marks
+/// the op: packed once, not at every pass, and held once (a copy packed aside would double the
+/// weights in memory). The constant keeps its shape; only the op reads its values. Returns how
+/// many were packed.
+pub fn pack_constant_kernels(model: &mut TypedModel) -> TractResult<usize> {
+    let mut packed = 0;
+    for id in 0..model.nodes.len() {
+        let Some(op) = model.nodes[id].op_as::<OurConv>().filter(|op| !op.kernel_packed) else { continue };
+        let Some(&kernel) = model.nodes[id].inputs.get(1) else { continue };
+        let source = &model.nodes[kernel.node];
+        let Some(konst) = source.op_as::<Const>() else { continue };
+        if konst.exotic_fact().is_some()
+            || source.outputs.len() != 1
+            || source.outputs[0].successors.len() != 1
+            || konst.val().datum_type() != f32::datum_type()
+        {
+            continue;
+        }
+        let values = konst.val().try_as_plain_ram()?;
+        let Some(layout) = op.kernel.packed(values.as_slice::<f32>()?) else { continue };
+        let tensor = Arc::new(tensor1(&layout).into_shape(konst.val().shape())?);
+        let op = OurConv { kernel_packed: true, ..op.clone() };
+        let source = &mut model.nodes[kernel.node];
+        source.outputs[0].fact = TypedFact::try_from(&tensor)?;
+        source.op = Box::new(Const::new(tensor)?);
+        model.nodes[id].op = Box::new(op);
+        packed += 1;
+    }
+    Ok(packed)
 }

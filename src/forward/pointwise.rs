@@ -139,9 +139,10 @@ mod tests {
                     usize::from(!keep_z),
                     "{what}: clamps folded"
                 );
+                // the weights laid out for the kernel, as every plan of ours has them
+                assert_eq!(super::super::our_conv::pack_constant_kernels(&mut ours).unwrap(), 1, "{what}: packed");
                 let ours = ours.into_runnable().unwrap();
                 let n: usize = shape.iter().product();
-                // twice: the second pass takes the weights packed at the first
                 for pass in 0..2 {
                     let values: Vec<f32> =
                         (0..n).map(|i| (((i + pass) * 7919 % 1000) as f32 / 500.0 - 1.0) * 3.0).collect();

@@ -50,14 +50,25 @@ fn span_for(k: usize, n: usize) -> usize {
 
 /// `y ← clamp(W x + b)` for one image (see the module doc). Panics on mismatched lengths.
 pub fn pointwise(x: &[f32], w: &[f32], bias: &[f32], clamp: Option<Clamp>, y: &mut [f32]) {
-    pointwise_packed(x, &PackedRows::new(w, bias.len()), bias, clamp, y)
+    pointwise_packed(x, &pack_rows(w, bias.len()), bias, clamp, y)
 }
 
-/// [`pointwise`] with the weights packed beforehand ([`PackedRows::new`]): a convolution's weights
-/// are constants, packed once for every pass.
-pub fn pointwise_packed(x: &[f32], w: &PackedRows, bias: &[f32], clamp: Option<Clamp>, y: &mut [f32]) {
-    assert_eq!(bias.len(), w.rows, "pointwise: {} biases for {} rows", bias.len(), w.rows);
+/// [`pointwise`] with the weights as [`pack_rows`] laid them out (a convolution's weights are
+/// constants: `forward::our_conv` packs them once, in place, for every pass).
+pub fn pointwise_packed(x: &[f32], packed: &[f32], bias: &[f32], clamp: Option<Clamp>, y: &mut [f32]) {
+    let m = bias.len();
+    assert!(m > 0 && packed.len().is_multiple_of(m), "pointwise: {} weights for {m} rows", packed.len());
+    let w = Packed { values: packed, rows: m, cols: packed.len() / m };
     product(w, x, Output { bias: Some(bias), clamp, accumulate: false }, y);
+}
+
+/// The weights `w` (`[rows, k]` row-major) laid out as the kernel's blocks read them: each block
+/// of [`ROWS`] rows k-major (`[k][row]`), a short last block as it is; as many values. Panics if
+/// `rows` is 0 or does not divide `w.len()`.
+pub fn pack_rows(w: &[f32], rows: usize) -> Vec<f32> {
+    assert!(rows > 0 && w.len().is_multiple_of(rows), "pointwise: {} weights for {rows} rows", w.len());
+    let cols = w.len() / rows;
+    pack(Matrix { values: w, rows, cols, strides: (cols, 1) })
 }
 
 /// `C ← A B` (`accumulate`: `C ← C + A B`) with `A` `[m, k]` read through its strides and `B`
@@ -66,7 +77,8 @@ pub fn pointwise_packed(x: &[f32], w: &PackedRows, bias: &[f32], clamp: Option<C
 /// lengths.
 pub fn matmul(m: usize, k: usize, a: &[f32], strides: (usize, usize), b: &[f32], accumulate: bool, c: &mut [f32]) {
     let out = Output { bias: None, clamp: None, accumulate };
-    product(&PackedRows::of(Matrix { values: a, rows: m, cols: k, strides }), b, out, c);
+    let packed = pack(Matrix { values: a, rows: m, cols: k, strides });
+    product(Packed { values: &packed, rows: m, cols: k }, b, out, c);
 }
 
 /// A matrix read through (row, column) strides.
@@ -85,47 +97,39 @@ impl Matrix<'_> {
     }
 }
 
-/// The left operand of a product (`W`, `[rows, cols]`) as its blocks read it: each block of
-/// [`ROWS`] rows k-major (`[k][row]`), a short last block as it is. Packing costs a pass over
-/// `W` with a gather; on 7×7 maps each weight then serves only 49 positions, and packing at every
-/// call took a tenth of the page's pixel-flipping passes.
-#[derive(Debug)]
-pub struct PackedRows {
-    values: Vec<f32>,
+/// `w` packed for the blocks (see [`pack_rows`]). Packing is a pass over `W` with a gather; on
+/// 7×7 maps each weight then serves only 49 positions, and packing at every call took a tenth of
+/// the page's pixel-flipping passes.
+fn pack(w: Matrix) -> Vec<f32> {
+    let (m, k) = (w.rows, w.cols);
+    assert!(m > 0 && k > 0, "pointwise: an empty {m}×{k} operand");
+    let last = (m - 1) * w.strides.0 + (k - 1) * w.strides.1;
+    assert!(last < w.values.len(), "pointwise: {} weights for {m}×{k}", w.values.len());
+    // A transposed operand (the relevance pass's Wᵀ: rows one value apart) gives each k's rows as
+    // one contiguous run.
+    let mut values = Vec::with_capacity(m * k);
+    for co in (0..m).step_by(ROWS) {
+        let rows = ROWS.min(m - co);
+        for kk in 0..k {
+            if w.strides.0 == 1 {
+                values.extend_from_slice(&w.values[co + kk * w.strides.1..][..rows]);
+            } else {
+                values.extend((co..co + rows).map(|r| w.at(r, kk)));
+            }
+        }
+    }
+    values
+}
+
+/// A packed `[rows, cols]` operand ([`pack`]).
+#[derive(Clone, Copy)]
+struct Packed<'a> {
+    values: &'a [f32],
     rows: usize,
     cols: usize,
 }
 
-impl PackedRows {
-    /// `w` `[rows, cols]` row-major, `cols = w.len() / rows`. Panics if `rows` is 0 or does not
-    /// divide `w.len()`.
-    pub fn new(w: &[f32], rows: usize) -> PackedRows {
-        assert!(rows > 0 && w.len().is_multiple_of(rows), "pointwise: {} weights for {rows} rows", w.len());
-        let cols = w.len() / rows;
-        Self::of(Matrix { values: w, rows, cols, strides: (cols, 1) })
-    }
-
-    fn of(w: Matrix) -> PackedRows {
-        let (m, k) = (w.rows, w.cols);
-        assert!(m > 0 && k > 0, "pointwise: an empty {m}×{k} operand");
-        let last = (m - 1) * w.strides.0 + (k - 1) * w.strides.1;
-        assert!(last < w.values.len(), "pointwise: {} weights for {m}×{k}", w.values.len());
-        // A transposed operand (the relevance pass's Wᵀ: rows one value apart) gives each k's rows
-        // as one contiguous run.
-        let mut values = Vec::with_capacity(m * k);
-        for co in (0..m).step_by(ROWS) {
-            let rows = ROWS.min(m - co);
-            for kk in 0..k {
-                if w.strides.0 == 1 {
-                    values.extend_from_slice(&w.values[co + kk * w.strides.1..][..rows]);
-                } else {
-                    values.extend((co..co + rows).map(|r| w.at(r, kk)));
-                }
-            }
-        }
-        PackedRows { values, rows: m, cols: k }
-    }
-
+impl Packed<'_> {
     /// The block of rows from `co` (a multiple of [`ROWS`]): `[k][row]`.
     #[inline(always)]
     fn block(&self, co: usize) -> &[f32] {
@@ -161,8 +165,9 @@ impl Output<'_> {
 }
 
 /// `y ← out(W x)`: W `[m, k]` (packed), x `[k, n]` and y `[m, n]` row-major (see the module doc).
-fn product(w: &PackedRows, x: &[f32], out: Output, y: &mut [f32]) {
+fn product(w: Packed, x: &[f32], out: Output, y: &mut [f32]) {
     let (m, k) = (w.rows, w.cols);
+    assert_eq!(w.values.len(), m * k, "pointwise: {} packed weights for {m}×{k}", w.values.len());
     assert!(x.len().is_multiple_of(k), "pointwise: {} inputs for {k} channels", x.len());
     assert!(out.bias.is_none_or(|b| b.len() == m) && !(out.accumulate && out.bias.is_some()));
     let n = x.len() / k;
@@ -410,7 +415,7 @@ pub fn check_against_direct_sums() -> Result<(), String> {
         let b: Vec<f32> = (0..m).map(|i| i as f32 * 0.125 - 0.5).collect();
         let sum = |co: usize, s: usize| (0..k).map(|kk| w[co * k + kk] as f64 * x[kk * n + s] as f64).sum::<f64>();
         // packed once for every clamp, as a convolution's weights are for every pass
-        let packed = PackedRows::new(&w, m);
+        let packed = pack_rows(&w, m);
         for clamp in [None, Some(Clamp { lo: 0.0, hi: 6.0 }), Some(Clamp { lo: -0.25, hi: 0.25 })] {
             let mut y = vec![f32::NAN; m * n];
             match clamp {

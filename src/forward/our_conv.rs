@@ -1,7 +1,8 @@
 //! The op through which our convolution kernels run inside tract's forward plan: one op for every
 //! kernel of ours ([`OurKernel`]: 1×1, [`super::pointwise`]; depthwise, [`super::depthwise`]),
 //! with the clamp after it folded in where nothing else reads its output
-//! ([`super::folded_clamps`]), and the swap that puts it in place of tract's `Conv`. RLRP.md has
+//! ([`super::folded_clamps`]), the swap that puts it in place of tract's `Conv`, and the layout of
+//! its constant weights for the kernel, once per plan ([`pack_constant_kernels`]). RLRP.md has
 //! no section here: this is only how the forward pass computes `Conv` (its value is the ONNX one,
 //! to rounding). Adding a kernel is a variant of [`OurKernel`] and a matcher for [`swap_in`].
 use crate::kernels::conv::{depthwise_forward, Conv2dGeometry};
@@ -226,6 +227,7 @@ pub fn pack_constant_kernels(model: &mut TypedModel) -> TractResult<usize> {
         if konst.exotic_fact().is_some()
             || source.outputs.len() != 1
             || source.outputs[0].successors.len() != 1
+            || model.outputs.contains(&kernel)
             || konst.val().datum_type() != f32::datum_type()
         {
             continue;

@@ -164,6 +164,32 @@ mod tests {
         }
     }
 
+    /// Weights that something else reads too (here: a model output) keep their layout, and the
+    /// op reads them unpacked: the output is tract's weights, the convolution tract's values.
+    #[test]
+    fn shared_weights_stay_as_they_are() {
+        let shape = [1, 24, 9, 15];
+        let model = model(&shape, 10, false, true, false);
+        let theirs = model.clone().into_optimized().unwrap().into_runnable().unwrap();
+        let mut ours = model;
+        let conv = ours.node_by_name("conv").unwrap().id;
+        let weights = ours.nodes[conv].inputs[1];
+        ours.outputs.push(weights);
+        assert_eq!(use_our_pointwise(&mut ours).unwrap(), 1);
+        ours.declutter().unwrap();
+        ours.optimize().unwrap();
+        assert_eq!(super::super::our_conv::pack_constant_kernels(&mut ours).unwrap(), 0);
+        let ours = ours.into_runnable().unwrap();
+        let values: Vec<f32> = (0..shape.iter().product::<usize>()).map(|i| (i % 13) as f32 * 0.25 - 1.5).collect();
+        let input = tensor1(&values).into_shape(&shape).unwrap();
+        let (a, b) = (run(&ours, &input), run(&theirs, &input));
+        let w: Vec<f32> = (0..10 * 24).map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0).collect();
+        assert_eq!(a.last().unwrap(), &w, "the weights as the model has them");
+        for (u, v) in a[0].iter().zip(&b[0]) {
+            assert!((u - v).abs() <= 1e-5 * (1.0 + v.abs()), "ours {u}, tract's {v}");
+        }
+    }
+
     /// Convolutions ours does not run stay tract's: too many input channels, a 3×3 kernel,
     /// stride 2, too few positions.
     #[test]

@@ -5,9 +5,10 @@
 //! only how such a `Conv` or product is computed (the same values, to rounding;
 //! `forward::pointwise` and `kernels::gemm` say where).
 //!
-//! Each span of up to 252 positions (fewer for deep inputs: [`SPAN_VALUES`]) is packed block by
-//! block while the kernel runs (its K × span inputs stay in L2 for every block of output
-//! channels), and each 4 × 12 block of outputs is one call
+//! The weights are packed by blocks of 4 rows ([`pack_rows`]; a convolution's once per plan, in
+//! place of its constant: `forward::our_conv`). Each span of up to 252 positions (fewer for deep
+//! inputs: [`SPAN_VALUES`]) is packed block by block while the kernel runs (its K × span inputs
+//! stay in L2 for every block of output channels), and each 4 × 12 block of outputs is one call
 //! of a small function whose 12 accumulators V8 keeps in registers: inlined into the loop, the
 //! same code ran at less than half the speed (in a Chromium micro-benchmark, 5–7 GMAC/s against
 //! 12–15). 4 × 12 leaves the accumulators, the three input vectors and the splatted weight in

@@ -2,9 +2,9 @@
 //! relevance pass reads (each op says which: [`crate::model::graph::Op::reads_activations`]), so one
 //! run yields all of them: for every method, or for R-LRP alone ([`Keep`]), whose plan keeps no
 //! activation's input and so lets tract fuse Conv + Clip. Depthwise convolutions run on our kernel
-//! ([`depthwise`]); in the browser, so do 1×1 convolutions on maps of 128 positions or more
-//! ([`pointwise`]), and tract's wide 4×16 matrix kernel runs where its tiles fill
-//! ([`kernel_choice`]).
+//! ([`depthwise`]); in the browser, so do 1×1 convolutions on maps of 48 positions or more, their
+//! weights packed once per plan ([`pointwise`]), and tract's wide 4×16 matrix kernel runs where
+//! its tiles fill ([`kernel_choice`]).
 mod depthwise;
 mod fake_quant;
 mod folded_clamps;

@@ -112,7 +112,16 @@ describe('the page as a product (headless Chromium)', { timeout: 30 * 60000 }, (
       assert.equal(shared[0], Math.max(...bars), 'the shared scale is the largest clip');
 
       // pixel flipping runs on every map on show and draws one curve per method: a coarse look at
-      // each first (every 9th of its 51 steps, the measured ones marked), then the whole curve
+      // each first (every 9th of its 51 steps, the measured ones marked), then the whole curve.
+      // Its progress line moves while it runs (the line re-renders on its own, not the page).
+      await page.evaluate(() => {
+        const line = document.querySelector('[data-testid="progress"]');
+        const seen = (window.__progressSeen = []);
+        new MutationObserver(() => {
+          const bar = line.querySelector('progress');
+          if (bar && bar.hasAttribute('value')) seen.push([Number(bar.value), Number(bar.max), line.querySelector('.stage').textContent]);
+        }).observe(line, { subtree: true, attributes: true, childList: true, characterData: true });
+      });
       await page.click(tid('faithfulness-button'));
       const chart = tid('faithfulness-chart');
       await page.waitForSelector(chart + '[data-state="coarse"]', { timeout: 4 * APP_TIMEOUT });
@@ -123,6 +132,14 @@ describe('the page as a product (headless Chromium)', { timeout: 30 * 60000 }, (
       await page.waitForSelector(chart + '[data-curves="4"][data-state="ready"]', { timeout: 4 * APP_TIMEOUT });
       assert.equal(await page.getAttribute(chart, 'data-points'), '51');
       assert.equal((await page.$$(`${chart} circle.mark`)).length, 0);
+      await page.waitForSelector(tid('progress') + '[data-busy="false"]', { timeout: APP_TIMEOUT });
+      const flipping = (await page.evaluate(() => window.__progressSeen)).filter(([, max, stage]) => max > 1 && stage.startsWith('pixel flipping'));
+      assert.ok(new Set(flipping.map(([v]) => v)).size >= 3, `the progress line moved: ${JSON.stringify(flipping)}`);
+      for (const [v, max, stage] of flipping) assert.equal(stage, `pixel flipping ${v}/${max}`);
+      // (a run per method: R-LRP's 151 passes with the random orders, then 51 for each other one)
+      const restarts = flipping.filter(([v], i) => i > 0 && v < flipping[i - 1][0]);
+      assert.ok(restarts.length <= 3 && restarts.every(([v]) => v <= 5), `it only moves forward within a run: ${JSON.stringify(flipping)}`);
+      assert.equal(await page.textContent(tid('progress') + ' .stage'), 'ready');
       await screenshot(page, 'p-compare-faithfulness');
     } finally {
       await context.close();

@@ -7,8 +7,10 @@ use super::engine::{Engine, EngineEvent};
 use super::files::{self, InFile};
 use super::net::{self, Bundle, FetchedModel};
 use super::paint::{png_data_url, CanvasSlot, Picture};
+use super::panels::status::{ProgressFeed, ProgressLine};
 use super::state::HeatView;
 use crate::app::page::{Effect, ModelSource, PageState, Param, Shown, MAX_COMPARE};
+use crate::app::protocol::Response;
 use crate::heatmap::{
     overlay, paint, paint_scaled, percentile_abs, Colormap, Contrast, HeatmapStyle, Scale, ScaleMode,
 };
@@ -134,6 +136,8 @@ pub struct App {
     pub(super) canvases: Canvases,
     pub(super) selects: Selects,
     pub(super) file_input: NodeRef,
+    /// What the progress line shows (it re-renders on its own: [`ProgressFeed`]).
+    pub(super) progress: ProgressFeed,
     _listeners: Listeners,
     /// The fallback timer of the deferred service-worker registration; None once registered.
     service_worker: Option<gloo_timers::callback::Timeout>,
@@ -152,7 +156,7 @@ impl Component for App {
         // The page's default contrast is auto: a sparse map (R-LRP on a deep network puts half of
         // |R| on 1 % of the pixels) still shows where the rest of its evidence is.
         let style = HeatmapStyle { contrast: Contrast::Auto, ..HeatmapStyle::default() };
-        App {
+        let app = App {
             engine,
             page: PageState::new(),
             bundle: None,
@@ -174,20 +178,26 @@ impl Component for App {
             canvases: Canvases::default(),
             selects: Selects::default(),
             file_input: NodeRef::default(),
+            progress: ProgressFeed::default(),
             _listeners: document_listeners(ctx),
             service_worker: Some(service_worker),
-        }
+        };
+        app.show_progress();
+        app
     }
 
     fn update(&mut self, ctx: &Context<Self>, msg: Msg) -> bool {
         match msg {
             Msg::Engine(ev) => {
+                // A progress report changes the progress line alone.
+                let progress = matches!(&ev, EngineEvent::Message { response, .. } if matches!(**response, Response::Progress { .. }));
                 let redraw = self.on_engine(ev);
                 self.apply();
                 if self.page.main_ready() || self.page.error().is_some() {
                     self.register_service_worker();
                 }
-                return redraw;
+                self.show_progress();
+                return redraw && !progress;
             }
             Msg::RegisterServiceWorker => self.register_service_worker(),
             Msg::Bundle(Ok(bundle)) => {
@@ -341,6 +351,7 @@ impl Component for App {
             Msg::ShowError(e) => self.page.show_error(e),
         }
         self.apply();
+        self.show_progress();
         true
     }
 
@@ -639,6 +650,12 @@ impl App {
     }
 
     /// Whether anything is going on (downloads, the worker, or work waiting for the worker).
+    /// Hands the progress line its state (it re-renders if that changed).
+    fn show_progress(&self) {
+        let downloading = self.fetching.as_deref().or(self.fetching_sample.as_deref());
+        self.progress.set(ProgressLine::of(self.is_busy(), downloading, self.page.busy()));
+    }
+
     pub(super) fn is_busy(&self) -> bool {
         self.fetching.is_some() || self.fetching_sample.is_some() || self.page.is_busy()
     }

@@ -153,9 +153,8 @@ impl App {
 
     /// The status panel's props: progress, cancel, notices and errors.
     fn status_panel(&self, on_msg: &Callback<Msg>) -> Html {
-        let downloading = self.fetching.as_ref().or(self.fetching_sample.as_ref()).cloned();
         html! {
-            <StatusPanel busy={self.is_busy()} downloading={downloading} work={self.page.busy().cloned()}
+            <StatusPanel progress={self.progress.clone()}
                          error={self.page.error().map(str::to_string)} notice={self.page.notice().map(str::to_string)}
                          on_msg={on_msg.clone()} />
         }

@@ -6,7 +6,8 @@
 //!
 //! - [`input`]: the drop zone, the samples, the model picker and the preprocessing form;
 //! - [`picture`]: the model input and the heatmaps side by side, the warnings and the downloads;
-//! - [`status`]: progress, cancel, notices and errors;
+//! - [`status`]: progress, cancel, notices and errors (its progress line re-renders alone, from a
+//!   [`status::ProgressFeed`] that `App` sets: progress reports do not render the whole page);
 //! - [`prediction`]: the top classes, the class to explain, the numbers and the timings;
 //! - [`controls`]: the method, its parameters, the compared methods and how the maps are drawn;
 //! - [`faithfulness`]: pixel flipping;

@@ -27,13 +27,13 @@ struct Kept {
 
 /// A logits-only forward pass that recomputes only what changed since its previous input.
 pub struct IncrementalLogits {
-    /// The whole pass: the sections' outputs, then the logits.
-    whole: Arc<TypedRunnableModel>,
-    /// Each section on its crop, and the rest of the model from the last section's output: built
-    /// at the first pass that can be cropped, from the model kept until then (a pixel-flipping
-    /// run's first, coarse look takes whole passes only, and answers sooner without them).
-    crops: OnceLock<Option<CropPlans>>,
-    pending: Mutex<Option<(ModelProto, String)>>,
+    /// The whole pass.
+    whole: WholePass,
+    /// Each section on its crop: built at the first pass that can be cropped, from the model kept
+    /// until then (a pixel-flipping run's first, coarse look takes whole passes only, and answers
+    /// sooner without them).
+    crops: OnceLock<Option<Vec<Arc<TypedRunnableModel>>>>,
+    pending: Mutex<Option<ModelProto>>,
     spec: Option<IncrementalSpec>,
     input_shape: Vec<usize>,
     classes: usize,
@@ -55,10 +55,14 @@ const DIFFERENT: u8 = 2;
 /// took the point between (its own points, ~8 patches apart, are whole passes).
 const MAX_BOXES: usize = 4;
 
-/// Each section's plan on its crop, and the plan of the rest of the model.
-struct CropPlans {
-    sections: Vec<Arc<TypedRunnableModel>>,
-    rest: Arc<TypedRunnableModel>,
+/// The whole pass: one plan of the model where nothing is cropped; else each section on its whole
+/// input, then the rest of the model from the last section's output, the plan that the cropped
+/// passes end with too. The rest is most of the model: built once, it is planned once per worker
+/// on a model's first pixel flipping (in the page, ~180 ms less before its passes) and its weights
+/// are held once.
+enum WholePass {
+    One(Arc<TypedRunnableModel>),
+    Sections { sections: Vec<Arc<TypedRunnableModel>>, rest: Arc<TypedRunnableModel> },
 }
 
 /// Cropped logits may differ from the whole pass's by rounding only (the kernels can sum a crop's
@@ -87,15 +91,12 @@ impl IncrementalLogits {
         if let Some(spec) = &spec {
             spec.check(input_shape)?;
         }
-        // Where tract cannot plan the sections' outputs, every pass is whole.
-        let mut outputs: Vec<&str> = spec.iter().flat_map(|s| s.sections.iter().map(|x| x.to.as_str())).collect();
-        outputs.push(output);
-        let (whole, spec) = match plan(&proto, None, input_shape, &outputs) {
-            Ok(whole) => (whole, spec),
-            Err(_) if spec.is_some() => (plan(&proto, None, input_shape, &[output])?, None),
-            Err(e) => return Err(e),
+        // Where tract cannot plan the sections, every pass is whole.
+        let (whole, spec) = match spec.as_ref().map(|s| sections_then_rest(&proto, output, s)) {
+            Some(Ok(whole)) => (whole, spec),
+            _ => (WholePass::One(plan(&proto, None, input_shape, &[output])?), None),
         };
-        let pending = spec.is_some().then(|| (proto, output.to_string()));
+        let pending = spec.is_some().then_some(proto);
         Ok(IncrementalLogits {
             whole,
             crops: OnceLock::new(),
@@ -111,16 +112,16 @@ impl IncrementalLogits {
 
     /// Builds the crop plans once (None, and no cropping from then on, where tract cannot plan
     /// them).
-    fn crop_plans(&self) -> Option<&CropPlans> {
+    fn crop_plans(&self) -> Option<&[Arc<TypedRunnableModel>]> {
         let plans = self.crops.get_or_init(|| {
             let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner()).take();
-            let (spec, (proto, output)) = (self.spec.as_ref()?, pending?);
-            plans(&proto, &output, spec).ok()
+            let (spec, proto) = (self.spec.as_ref()?, pending?);
+            crop_plans(&proto, spec).ok()
         });
         if plans.is_none() {
             self.checked.store(DIFFERENT, Ordering::Relaxed);
         }
-        plans.as_ref()
+        plans.as_deref()
     }
 
     /// This thread's kept pass, taken out (other threads keep theirs).
@@ -197,8 +198,23 @@ impl IncrementalLogits {
 
     /// The whole pass, keeping the sections' maps for the next (while passes may be cropped).
     fn whole_pass(&self, x: &[f32]) -> Result<Vec<f32>> {
-        let mut outputs = run_plan(&self.whole, &self.input_shape, x)?;
-        let logits = outputs.pop().ok_or_else(|| Error::Engine("the forward pass produced no logits".into()))?;
+        let no_logits = || Error::Engine("the forward pass produced no logits".into());
+        let (logits, outputs) = match (&self.whole, &self.spec) {
+            (WholePass::Sections { sections, rest }, Some(spec)) => {
+                let mut maps: Vec<Vec<f32>> = Vec::with_capacity(sections.len());
+                for (plan, s) in sections.iter().zip(&spec.sections) {
+                    let map = run_plan(plan, &s.in_shape, maps.last().map_or(x, Vec::as_slice))?.swap_remove(0);
+                    maps.push(map);
+                }
+                let last = spec.sections.last().ok_or_else(no_logits)?;
+                let logits = run_plan(rest, &last.out_shape, maps.last().ok_or_else(no_logits)?)?.swap_remove(0);
+                (logits, maps)
+            }
+            (WholePass::One(plan), _) => {
+                (run_plan(plan, &self.input_shape, x)?.pop().ok_or_else(no_logits)?, Vec::new())
+            }
+            (WholePass::Sections { .. }, None) => return Err(no_logits()),
+        };
         if logits.len() != self.classes {
             return Err(Error::Engine(format!("the forward pass gave {} scores, not {}", logits.len(), self.classes)));
         }
@@ -220,15 +236,15 @@ impl IncrementalLogits {
         let places: Option<Vec<Vec<_>>> =
             boxes.iter().map(|b| spec.sections.iter().map(|s| s.crop_for(*b)).collect()).collect();
         let Some(places) = places else { return Ok(None) };
+        let WholePass::Sections { rest, .. } = &self.whole else { return Ok(None) };
         let Some(plans) = self.crop_plans() else { return Ok(None) };
         for box_places in places {
             for (k, (s, (affected, origin))) in spec.sections.iter().zip(box_places).enumerate() {
-                crop_section(&plans.sections[k], s, k, kept, x, affected, origin)?;
+                crop_section(&plans[k], s, k, kept, x, affected, origin)?;
             }
         }
         let last = spec.sections.last().expect("non-empty");
-        let logits =
-            run_plan(&plans.rest, &last.out_shape, kept.maps.last().expect("a map per section"))?.swap_remove(0);
+        let logits = run_plan(rest, &last.out_shape, kept.maps.last().expect("a map per section"))?.swap_remove(0);
         kept.input.copy_from_slice(x);
         kept.logits.clone_from(&logits);
         Ok(Some(logits))
@@ -283,17 +299,20 @@ fn crop_section(
     Ok(())
 }
 
-/// The plans cropping needs: each section on its crop, and the rest of the model (to `output`)
-/// from the last section's output.
-fn plans(proto: &ModelProto, output: &str, spec: &IncrementalSpec) -> Result<CropPlans> {
-    let mut sections = Vec::with_capacity(spec.sections.len());
-    for s in &spec.sections {
-        let shape = [s.in_shape[0], s.in_shape[1], s.window[0], s.window[1]];
-        sections.push(plan(proto, s.from.as_deref(), &shape, &[&s.to])?);
-    }
+/// Each section's plan on its crop.
+fn crop_plans(proto: &ModelProto, spec: &IncrementalSpec) -> Result<Vec<Arc<TypedRunnableModel>>> {
+    let crop = |s: &spec::Section| [s.in_shape[0], s.in_shape[1], s.window[0], s.window[1]];
+    spec.sections.iter().map(|s| plan(proto, s.from.as_deref(), &crop(s), &[&s.to])).collect()
+}
+
+/// The whole pass in pieces: each section on its whole input, and the rest of the model (to
+/// `output`) from the last section's output.
+fn sections_then_rest(proto: &ModelProto, output: &str, spec: &IncrementalSpec) -> Result<WholePass> {
+    let sections =
+        spec.sections.iter().map(|s| plan(proto, s.from.as_deref(), &s.in_shape, &[&s.to])).collect::<Result<_>>()?;
     let last = spec.sections.last().ok_or_else(|| Error::Engine("no section to crop".into()))?;
     let rest = plan(proto, Some(&last.to), &last.out_shape, &[output])?;
-    Ok(CropPlans { sections, rest })
+    Ok(WholePass::Sections { sections, rest })
 }
 
 /// Boxes (half-open rows and columns) that hold every element where `a` and `b` differ, over all
@@ -364,24 +383,25 @@ fn plan(proto: &ModelProto, from: Option<&str>, shape: &[usize], outputs: &[&str
 
 /// The part of `proto` that computes `outputs` from tensor `from` (None: the model's input), which
 /// becomes its one input: nodes that `outputs` do not need are dropped, so that no shape written
-/// for the whole model's input meets a crop.
+/// for the whole model's input meets a crop, and so are the constants they alone read (a section
+/// of the first layers is built without copying the whole model's weights).
 fn between(proto: &ModelProto, from: Option<&str>, outputs: &[&str]) -> Result<ModelProto> {
-    let mut proto = proto.clone();
-    let g = proto.graph.as_mut().ok_or_else(|| Error::Engine("the model has no graph".into()))?;
-    let initialised: std::collections::HashSet<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
+    use std::collections::HashSet;
+    let g = proto.graph.as_ref().ok_or_else(|| Error::Engine("the model has no graph".into()))?;
+    let initialised: HashSet<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
     let model_input = g
         .input
         .iter()
         .find(|i| !initialised.contains(i.name.as_str()))
-        .map(|i| i.name.clone())
+        .map(|i| i.name.as_str())
         .ok_or_else(|| Error::Engine("the model has no input".into()))?;
-    let from = from.unwrap_or(&model_input);
-    let mut wanted: std::collections::HashSet<String> = outputs.iter().map(|o| o.to_string()).collect();
+    let from = from.unwrap_or(model_input);
+    let mut wanted: HashSet<&str> = outputs.iter().copied().collect();
     let mut keep = vec![false; g.node.len()];
     for (i, node) in g.node.iter().enumerate().rev() {
-        if node.output.iter().any(|o| wanted.contains(o)) {
+        if node.output.iter().any(|o| wanted.contains(o.as_str())) {
             keep[i] = true;
-            wanted.extend(node.input.iter().filter(|x| x.as_str() != from && !x.is_empty()).cloned());
+            wanted.extend(node.input.iter().map(String::as_str).filter(|x| *x != from && !x.is_empty()));
         }
     }
     if from != model_input && !g.node.iter().any(|n| n.output.iter().any(|o| o == from)) {
@@ -389,16 +409,41 @@ fn between(proto: &ModelProto, from: Option<&str>, outputs: &[&str]) -> Result<M
     }
     let mut first_input = g.input.iter().find(|i| i.name == model_input).cloned().expect("the input found above");
     first_input.name = from.to_string();
-    let kept_inputs: Vec<_> = g.input.iter().filter(|i| initialised.contains(i.name.as_str())).cloned().collect();
-    g.input = std::iter::once(first_input).chain(kept_inputs).collect();
-    g.output =
-        outputs.iter().map(|o| tract_onnx::pb::ValueInfoProto { name: o.to_string(), ..Default::default() }).collect();
-    let mut i = 0;
-    g.node.retain(|_| {
-        i += 1;
-        keep[i - 1]
-    });
-    Ok(proto)
+    let read = |name: &str| wanted.contains(name);
+    let graph = tract_onnx::pb::GraphProto {
+        node: g.node.iter().zip(&keep).filter(|(_, k)| **k).map(|(n, _)| n.clone()).collect(),
+        name: g.name.clone(),
+        initializer: g.initializer.iter().filter(|t| read(&t.name)).cloned().collect(),
+        sparse_initializer: g
+            .sparse_initializer
+            .iter()
+            .filter(|t| t.values.as_ref().is_some_and(|v| read(&v.name)))
+            .cloned()
+            .collect(),
+        doc_string: String::new(),
+        input: std::iter::once(first_input)
+            .chain(g.input.iter().filter(|i| initialised.contains(i.name.as_str()) && read(&i.name)).cloned())
+            .collect(),
+        output: outputs
+            .iter()
+            .map(|o| tract_onnx::pb::ValueInfoProto { name: o.to_string(), ..Default::default() })
+            .collect(),
+        value_info: g.value_info.iter().filter(|v| read(&v.name)).cloned().collect(),
+        quantization_annotation: g.quantization_annotation.clone(),
+    };
+    Ok(ModelProto {
+        ir_version: proto.ir_version,
+        opset_import: proto.opset_import.clone(),
+        producer_name: proto.producer_name.clone(),
+        producer_version: proto.producer_version.clone(),
+        domain: proto.domain.clone(),
+        model_version: proto.model_version,
+        doc_string: String::new(),
+        graph: Some(graph),
+        metadata_props: Vec::new(),
+        training_info: Vec::new(),
+        functions: proto.functions.clone(),
+    })
 }
 
 /// Runs `plan` on `data` of `shape`; every output as f32 values.
@@ -419,7 +464,53 @@ fn run_plan(plan: &Arc<TypedRunnableModel>, shape: &[usize], data: &[f32]) -> Re
 
 #[cfg(test)]
 mod tests {
-    use super::changed_boxes;
+    use super::{between, changed_boxes};
+    use tract_onnx::pb::{GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto};
+
+    /// `x → Mul(·, a) → Mul(·, b) → y`, with `a` and `b` constants.
+    fn chain() -> ModelProto {
+        let mul = |i: &str, c: &str, o: &str| NodeProto {
+            input: vec![i.into(), c.into()],
+            output: vec![o.into()],
+            op_type: "Mul".into(),
+            ..Default::default()
+        };
+        let constant = |name: &str| TensorProto {
+            name: name.into(),
+            dims: vec![1],
+            data_type: 1,
+            float_data: vec![2.0],
+            ..Default::default()
+        };
+        let value = |name: &str| ValueInfoProto { name: name.into(), ..Default::default() };
+        ModelProto {
+            graph: Some(GraphProto {
+                node: vec![mul("x", "a", "h"), mul("h", "b", "y")],
+                initializer: vec![constant("a"), constant("b")],
+                input: vec![value("x"), value("a"), value("b")],
+                output: vec![value("y")],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// A part of the model keeps only the nodes and the constants it reads, and takes `from` as its
+    /// input.
+    #[test]
+    fn a_part_keeps_only_what_it_reads() {
+        let names = |p: &ModelProto| {
+            let g = p.graph.as_ref().unwrap();
+            let init: Vec<String> = g.initializer.iter().map(|t| t.name.clone()).collect();
+            let inputs: Vec<String> = g.input.iter().map(|t| t.name.clone()).collect();
+            (g.node.len(), init, inputs)
+        };
+        let first = between(&chain(), None, &["h"]).unwrap();
+        assert_eq!(names(&first), (1, vec!["a".into()], vec!["x".into(), "a".into()]));
+        let second = between(&chain(), Some("h"), &["y"]).unwrap();
+        assert_eq!(names(&second), (1, vec!["b".into()], vec!["h".into(), "b".into()]));
+        assert!(between(&chain(), Some("nowhere"), &["y"]).is_err(), "a tensor the model does not compute");
+    }
 
     /// One channel of 40 × 40 with the given pixels changed.
     fn changed(pixels: &[(usize, usize)]) -> Vec<[(usize, usize); 2]> {

@@ -649,13 +649,13 @@ impl App {
         self.page.desired_model().and_then(|m| m.bundle_id.clone()).unwrap_or_default()
     }
 
-    /// Whether anything is going on (downloads, the worker, or work waiting for the worker).
     /// Hands the progress line its state (it re-renders if that changed).
     fn show_progress(&self) {
         let downloading = self.fetching.as_deref().or(self.fetching_sample.as_deref());
         self.progress.set(ProgressLine::of(self.is_busy(), downloading, self.page.busy()));
     }
 
+    /// Whether anything is going on (downloads, the worker, or work waiting for the worker).
     pub(super) fn is_busy(&self) -> bool {
         self.fetching.is_some() || self.fetching_sample.is_some() || self.page.is_busy()
     }

@@ -62,7 +62,11 @@ const MAX_BOXES: usize = 4;
 /// ~90 ms less with it) and its weights are held once.
 enum WholePass {
     One(Arc<TypedRunnableModel>),
-    Sections { sections: Vec<Arc<TypedRunnableModel>>, rest: Arc<TypedRunnableModel> },
+    /// Each section's plan with the shape of its input, then the rest's.
+    Sections {
+        sections: Vec<(Arc<TypedRunnableModel>, Vec<usize>)>,
+        rest: (Arc<TypedRunnableModel>, Vec<usize>),
+    },
 }
 
 /// Cropped logits may differ from the whole pass's by rounding only (the kernels can sum a crop's
@@ -199,21 +203,17 @@ impl IncrementalLogits {
     /// The whole pass, keeping the sections' maps for the next (while passes may be cropped).
     fn whole_pass(&self, x: &[f32]) -> Result<Vec<f32>> {
         let no_logits = || Error::Engine("the forward pass produced no logits".into());
-        let (logits, outputs) = match (&self.whole, &self.spec) {
-            (WholePass::Sections { sections, rest }, Some(spec)) => {
+        let (logits, outputs) = match &self.whole {
+            WholePass::Sections { sections, rest: (rest, rest_shape) } => {
                 let mut maps: Vec<Vec<f32>> = Vec::with_capacity(sections.len());
-                for (plan, s) in sections.iter().zip(&spec.sections) {
-                    let map = run_plan(plan, &s.in_shape, maps.last().map_or(x, Vec::as_slice))?.swap_remove(0);
+                for (plan, shape) in sections {
+                    let map = run_plan(plan, shape, maps.last().map_or(x, Vec::as_slice))?.swap_remove(0);
                     maps.push(map);
                 }
-                let last = spec.sections.last().ok_or_else(no_logits)?;
-                let logits = run_plan(rest, &last.out_shape, maps.last().ok_or_else(no_logits)?)?.swap_remove(0);
+                let logits = run_plan(rest, rest_shape, maps.last().ok_or_else(no_logits)?)?.swap_remove(0);
                 (logits, maps)
             }
-            (WholePass::One(plan), _) => {
-                (run_plan(plan, &self.input_shape, x)?.pop().ok_or_else(no_logits)?, Vec::new())
-            }
-            (WholePass::Sections { .. }, None) => return Err(no_logits()),
+            WholePass::One(plan) => (run_plan(plan, &self.input_shape, x)?.pop().ok_or_else(no_logits)?, Vec::new()),
         };
         if logits.len() != self.classes {
             return Err(Error::Engine(format!("the forward pass gave {} scores, not {}", logits.len(), self.classes)));
@@ -236,15 +236,14 @@ impl IncrementalLogits {
         let places: Option<Vec<Vec<_>>> =
             boxes.iter().map(|b| spec.sections.iter().map(|s| s.crop_for(*b)).collect()).collect();
         let Some(places) = places else { return Ok(None) };
-        let WholePass::Sections { rest, .. } = &self.whole else { return Ok(None) };
+        let WholePass::Sections { rest: (rest, rest_shape), .. } = &self.whole else { return Ok(None) };
         let Some(plans) = self.crop_plans() else { return Ok(None) };
         for box_places in places {
             for (k, (s, (affected, origin))) in spec.sections.iter().zip(box_places).enumerate() {
                 crop_section(&plans[k], s, k, kept, x, affected, origin)?;
             }
         }
-        let last = spec.sections.last().expect("non-empty");
-        let logits = run_plan(rest, &last.out_shape, kept.maps.last().expect("a map per section"))?.swap_remove(0);
+        let logits = run_plan(rest, rest_shape, kept.maps.last().expect("a map per section"))?.swap_remove(0);
         kept.input.copy_from_slice(x);
         kept.logits.clone_from(&logits);
         Ok(Some(logits))
@@ -308,11 +307,14 @@ fn crop_plans(proto: &ModelProto, spec: &IncrementalSpec) -> Result<Vec<Arc<Type
 /// The whole pass in pieces: each section on its whole input, and the rest of the model (to
 /// `output`) from the last section's output.
 fn sections_then_rest(proto: &ModelProto, output: &str, spec: &IncrementalSpec) -> Result<WholePass> {
-    let sections =
-        spec.sections.iter().map(|s| plan(proto, s.from.as_deref(), &s.in_shape, &[&s.to])).collect::<Result<_>>()?;
+    let sections = spec
+        .sections
+        .iter()
+        .map(|s| Ok((plan(proto, s.from.as_deref(), &s.in_shape, &[&s.to])?, s.in_shape.clone())))
+        .collect::<Result<_>>()?;
     let last = spec.sections.last().ok_or_else(|| Error::Engine("no section to crop".into()))?;
     let rest = plan(proto, Some(&last.to), &last.out_shape, &[output])?;
-    Ok(WholePass::Sections { sections, rest })
+    Ok(WholePass::Sections { sections, rest: (rest, last.out_shape.clone()) })
 }
 
 /// Boxes (half-open rows and columns) that hold every element where `a` and `b` differ, over all

@@ -4,8 +4,8 @@
 //! without a panic, an abort, a hang or an allocation beyond [`crate::budget`]. (A panic inside
 //! tract that the engine guard catches is an error here, as natively; its place is recorded when
 //! `$RLRP_FUZZ_PANICS` names a file: `crate::forward`.) The ONNX target also
-//! runs the forward pass and an explanation, so a model that parses but breaks the engine or a rule
-//! is found too. (Not part of the method: RLRP.md says nothing of untrusted input.)
+//! runs the forward pass, an explanation and pixel flipping's cropped passes, so a model that parses
+//! but breaks the engine, a rule or the cropping is found too. (Not part of the method: RLRP.md says nothing of untrusted input.)
 use crate::preprocess::preprocess_bytes;
 use crate::sidecar::Sidecar;
 
@@ -14,26 +14,64 @@ use crate::sidecar::Sidecar;
 #[cfg(feature = "engine")]
 const FUZZ_INPUT_ELEMENTS: u64 = 1 << 16;
 
-/// An ONNX model: load, and if it loads and is small, run it and explain it with two methods.
+/// An ONNX model: load, and if it loads and is small, run it, explain it with two methods and run
+/// pixel flipping's passes on it.
 #[cfg(feature = "engine")]
 pub fn onnx(bytes: &[u8]) {
+    onnx_cropped_passes(bytes);
+}
+
+/// [`onnx`], telling how many of pixel flipping's passes were cropped (the regression tests check
+/// that real models take the cropping path, so that the fuzzers reach it).
+#[cfg(feature = "engine")]
+pub fn onnx_cropped_passes(bytes: &[u8]) -> usize {
     use crate::model::{LoadOptions, Model};
     use crate::relevance::{explain, ExplainOptions, Method};
     use crate::tensor::{ndarray, Tensor};
-    let Ok(model) = Model::from_onnx_bytes(bytes, &LoadOptions::default()) else { return };
+    let Ok(model) = Model::from_onnx_bytes(bytes, &LoadOptions::default()) else { return 0 };
     let shape = model.input_shape().to_vec();
     if crate::budget::tensor_elements("input", &shape).map_or(true, |n| n > FUZZ_INPUT_ELEMENTS) {
-        return;
+        return 0;
     }
     let n: usize = shape.iter().product();
     let values = (0..n).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
-    let Ok(input) = Tensor::from_shape_vec(ndarray::IxDyn(&shape), values) else { return };
-    let Ok(acts) = model.forward(&input) else { return };
+    let Ok(input) = Tensor::from_shape_vec(ndarray::IxDyn(&shape), values) else { return 0 };
+    let Ok(acts) = model.forward(&input) else { return 0 };
     for method in [Method::Rlrp, Method::EpsilonPlusFlat] {
         if let Ok(e) = explain(&model, &acts, method, &ExplainOptions::default(), &mut |_, _| true) {
             assert!(e.relevance.iter().all(|v| v.is_finite()), "a non-finite value reached the map");
         }
     }
+    flipping(&model, bytes, &input)
+}
+
+/// Pixel flipping's logits-only passes of a model that loaded (`IncrementalLogits`, as the page
+/// and `rlrp eval` run them), with `rlrp eval`'s patches (4 pixels below 64, else 8): the model cut
+/// into sections at its own tensors' names (`between`), the crop plans, and passes where a patch is
+/// removed three times (each cropped where the model allows it), then one where the whole input
+/// changes. Returns how many passes were cropped.
+#[cfg(feature = "engine")]
+fn flipping(model: &crate::model::Model, bytes: &[u8], input: &crate::tensor::Tensor) -> usize {
+    use crate::forward::incremental::spec::IncrementalSpec;
+    let &[_, channels, h, w] = input.shape() else { return 0 };
+    let patch = if h.min(w) < 64 { 4 } else { 8 };
+    let Ok(passes) = model.flip_passes(bytes, IncrementalSpec::of(&model.graph, patch)) else { return 0 };
+    let mut x = input.clone();
+    let _ = passes.run(&x);
+    for step in 0..3 {
+        let (y0, x0) = (step * patch % h, 2 * step * patch % w);
+        let Some(values) = x.as_slice_mut() else { return passes.cropped_passes() };
+        for c in 0..channels {
+            for y in y0..(y0 + patch).min(h) {
+                let row = (c * h + y) * w;
+                values[row + x0..row + (x0 + patch).min(w)].fill(0.0);
+            }
+        }
+        let _ = passes.run(&x);
+    }
+    x.fill(0.5);
+    let _ = passes.run(&x);
+    passes.cropped_passes()
 }
 
 /// An image, preprocessed for a 3×224×224 ImageNet model.

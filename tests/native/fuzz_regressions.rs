@@ -50,6 +50,17 @@ fn onnx_regressions_and_seeds() {
     replay(&["tests/data/fuzz/onnx", "tests/data/hostile", "fuzz/seeds/onnx"], rlrp::fuzz::onnx);
 }
 
+/// The ONNX target reaches pixel flipping's cropping on real models: the shared MNIST models with
+/// a local prefix go through it, and some of their passes are cropped (so the fuzzers, whose corpora
+/// start from these models, cut models into sections and build crop plans of mutated ones).
+#[test]
+fn onnx_target_crops_the_mnist_models() {
+    for rel in ["models/mnist_vgg_mini_fp32_opset13.onnx", "models/mnist_resnet_mini_bn_fp32_opset13.onnx"] {
+        let cropped = rlrp::fuzz::onnx_cropped_passes(&crate::common::read(rel));
+        assert!(cropped >= 2, "{rel}: {cropped} cropped passes");
+    }
+}
+
 #[test]
 fn image_regressions() {
     replay(&["tests/data/fuzz/image", "tests/data/hostile"], rlrp::fuzz::image);

@@ -10,8 +10,8 @@
 #   ../shared/images/photos with the eight methods of the README tables; one random order per photo
 #   (the random baseline is averaged over the 113 photos instead of 5 orders each), robustness on
 #   the first 20 (by file name), no max-sensitivity; a grid of 8 photos spread over the set (every
-#   14th). About 27 minutes on 2 cores for the int8 weight-only model (stop 42, 1,644 s; stop 44,
-#   1,630 s on a slower machine, where this binary took 16 % less than stop 43's on four photos).
+#   14th). About 19 minutes on 2 cores for the int8 weight-only model (stop 47, 1,134 s), or 27 on
+#   a machine 1.45x slower (stops 42 and 44, 1,630-1,644 s).
 # Each model takes minutes to hours on 2 cores; results go to docs/results/<model>/. A run that was
 # stopped goes on with RESUME=1 (each finished input is in docs/results/<model>/checkpoint).
 # The static-QDQ Lite0 on the 113 photos is the longest (its forward pass is the slowest).

@@ -4,6 +4,7 @@ pub mod constants;
 pub mod fuse;
 pub mod graph;
 pub mod import;
+pub mod part;
 pub mod precheck;
 pub mod prefold;
 pub mod proto;
@@ -162,7 +163,7 @@ pub fn logit_plan_from_bytes(
     classes: usize,
     batch: usize,
 ) -> Result<LogitPlan> {
-    LogitPlan::new(&proto_for_plans(bytes, batch)?, input_shape, output, classes, batch)
+    LogitPlan::new(&proto_for_plans(bytes, output, batch)?, input_shape, output, classes, batch)
 }
 
 /// Pixel flipping's logits-only passes of the ONNX `bytes` ([`IncrementalLogits`]), cropping the
@@ -174,13 +175,14 @@ pub fn incremental_logits_from_bytes(
     classes: usize,
     spec: Option<IncrementalSpec>,
 ) -> Result<IncrementalLogits> {
-    IncrementalLogits::new(&proto_for_plans(bytes, 1)?, input_shape, output, classes, spec)
+    IncrementalLogits::new(&proto_for_plans(bytes, output, 1)?, input_shape, output, classes, spec)
 }
 
-/// The ONNX bytes decoded for tract's plans: unused domains dropped, constant dequantisation
-/// folded, and made for `batch` inputs at once.
-fn proto_for_plans(bytes: &[u8], batch: usize) -> Result<ModelProto> {
-    let mut proto = decode_proto(bytes)?;
+/// The ONNX bytes decoded for tract's plans: the part that computes `output` ([`part::part`], as at
+/// load), unused domains dropped, constant dequantisation folded, and made for `batch` inputs at
+/// once.
+fn proto_for_plans(bytes: &[u8], output: &str, batch: usize) -> Result<ModelProto> {
+    let mut proto = part::part(&decode_proto(bytes)?, None, &[output])?;
     drop_unused_domains(&mut proto);
     if let Some(g) = proto.graph.as_mut() {
         let original = g.clone();
@@ -203,6 +205,8 @@ impl Model {
         precheck::check(&graph_proto, &mut consts, &trace)?;
         let input_shape = declared_input_shape(&proto, &trace.input, options.input_shape.as_deref())?;
         budget::tensor_elements(&format!("the input '{}'", trace.input), &input_shape).map_err(budget::budget_error)?;
+        // tract sees only what computes the output (and analyses no dead node).
+        let mut proto = part::part(&proto, Some(&trace.input), &[&trace.output])?;
         if let Some(g) = proto.graph.as_mut() {
             prefold::fold_constant_dequantize(g, &mut consts)?;
         }

@@ -114,6 +114,33 @@ fn input(value: f32) -> Tensor {
     Tensor::from_shape_vec(ndarray::IxDyn(&[1, 1, 8, 8]), v).expect("shape")
 }
 
+/// Nodes that the output does not need never reach tract. Fuzzing found a dead Transpose of no
+/// axes reading a BatchNorm's output: its shape rule made the BatchNorm's input a scalar, and
+/// tract's BatchNorm rule indexed its channel axis out of bounds (a segfault natively; the file is
+/// replayed by `fuzz_regressions`). Such a node also made tract refuse a model it need not analyse.
+#[test]
+fn dead_nodes_are_left_out_of_tracts_analysis() {
+    let bytes = network(|b, x| {
+        for (name, v) in [("g", 1.0), ("be", 0.0), ("mu", 0.0), ("var", 1.0)] {
+            b.init(name, &[4], &[v; 4]);
+        }
+        b.node("BatchNormalization", &[x, "g", "be", "mu", "var"], "bn", vec![]);
+        b.node("Transpose", &["bn"], "dead", vec![attr::ints("perm", &[])]);
+        b.node("Relu", &["bn"], "r", vec![]);
+        "r".into()
+    });
+    let model = load(&bytes).unwrap_or_else(|e| panic!("the dead node stopped the load: {e}"));
+    let acts = model.forward(&input(0.5)).expect("forward");
+    assert!(model.logits(&acts).expect("logits").iter().all(|v| v.is_finite()));
+    let found = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/fuzz/onnx/dead_transpose_of_no_axes_after_batchnorm.onnx"
+    ))
+    .expect("the fuzzer's file");
+    let e = load(&found).err().expect("the fuzzer's model is refused").to_string();
+    assert!(e.contains("tract"), "{e}");
+}
+
 #[test]
 fn long_chains_are_refused_by_the_budget_in_seconds_not_left_to_the_optimiser() {
     // Measured before the budget: 1,000/2,000/5,000 ReLUs 1.2/8.5/200 s; 1,000 convolutions 13 s.

@@ -9,6 +9,7 @@ pub mod spec;
 
 use super::{guarded, optimise};
 use crate::error::{Error, Result};
+use crate::model::part::part;
 use crate::tensor::Tensor;
 use spec::{IncrementalSpec, Region};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
@@ -371,7 +372,7 @@ fn runs(flags: &[bool]) -> Vec<(usize, usize)> {
 
 /// A plan of `proto` from tensor `from` (None: the model's input) of `shape` to `outputs`.
 fn plan(proto: &ModelProto, from: Option<&str>, shape: &[usize], outputs: &[&str]) -> Result<Arc<TypedRunnableModel>> {
-    let proto = between(proto, from, outputs)?;
+    let proto = part(proto, from, outputs)?;
     let mut model = guarded("loading the model", || tract_onnx::onnx().model_for_proto_model(&proto))?;
     guarded("setting the input shape", || model.set_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), shape)))?;
     let mut outlets = Vec::with_capacity(outputs.len());
@@ -381,71 +382,6 @@ fn plan(proto: &ModelProto, from: Option<&str>, shape: &[usize], outputs: &[&str
     }
     guarded("selecting outputs", || model.select_output_outlets(&outlets))?;
     guarded("optimising the model", || optimise(model.into_typed()?))
-}
-
-/// The part of `proto` that computes `outputs` from tensor `from` (None: the model's input), which
-/// becomes its one input: nodes that `outputs` do not need are dropped, so that no shape written
-/// for the whole model's input meets a crop, and so are the constants they alone read (a section
-/// of the first layers is built without copying the whole model's weights).
-fn between(proto: &ModelProto, from: Option<&str>, outputs: &[&str]) -> Result<ModelProto> {
-    use std::collections::HashSet;
-    let g = proto.graph.as_ref().ok_or_else(|| Error::Engine("the model has no graph".into()))?;
-    let initialised: HashSet<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
-    let model_input = g
-        .input
-        .iter()
-        .find(|i| !initialised.contains(i.name.as_str()))
-        .map(|i| i.name.as_str())
-        .ok_or_else(|| Error::Engine("the model has no input".into()))?;
-    let from = from.unwrap_or(model_input);
-    let mut wanted: HashSet<&str> = outputs.iter().copied().collect();
-    let mut keep = vec![false; g.node.len()];
-    for (i, node) in g.node.iter().enumerate().rev() {
-        if node.output.iter().any(|o| wanted.contains(o.as_str())) {
-            keep[i] = true;
-            wanted.extend(node.input.iter().map(String::as_str).filter(|x| *x != from && !x.is_empty()));
-        }
-    }
-    if from != model_input && !g.node.iter().any(|n| n.output.iter().any(|o| o == from)) {
-        return Err(Error::Engine(format!("the model has no computed tensor '{from}'")));
-    }
-    let mut first_input = g.input.iter().find(|i| i.name == model_input).cloned().expect("the input found above");
-    first_input.name = from.to_string();
-    let read = |name: &str| wanted.contains(name);
-    let graph = tract_onnx::pb::GraphProto {
-        node: g.node.iter().zip(&keep).filter(|(_, k)| **k).map(|(n, _)| n.clone()).collect(),
-        name: g.name.clone(),
-        initializer: g.initializer.iter().filter(|t| read(&t.name)).cloned().collect(),
-        sparse_initializer: g
-            .sparse_initializer
-            .iter()
-            .filter(|t| t.values.as_ref().is_some_and(|v| read(&v.name)))
-            .cloned()
-            .collect(),
-        doc_string: String::new(),
-        input: std::iter::once(first_input)
-            .chain(g.input.iter().filter(|i| initialised.contains(i.name.as_str()) && read(&i.name)).cloned())
-            .collect(),
-        output: outputs
-            .iter()
-            .map(|o| tract_onnx::pb::ValueInfoProto { name: o.to_string(), ..Default::default() })
-            .collect(),
-        value_info: g.value_info.iter().filter(|v| read(&v.name)).cloned().collect(),
-        quantization_annotation: g.quantization_annotation.clone(),
-    };
-    Ok(ModelProto {
-        ir_version: proto.ir_version,
-        opset_import: proto.opset_import.clone(),
-        producer_name: proto.producer_name.clone(),
-        producer_version: proto.producer_version.clone(),
-        domain: proto.domain.clone(),
-        model_version: proto.model_version,
-        doc_string: String::new(),
-        graph: Some(graph),
-        metadata_props: Vec::new(),
-        training_info: Vec::new(),
-        functions: proto.functions.clone(),
-    })
 }
 
 /// Runs `plan` on `data` of `shape`; every output as f32 values.
@@ -466,53 +402,7 @@ fn run_plan(plan: &Arc<TypedRunnableModel>, shape: &[usize], data: &[f32]) -> Re
 
 #[cfg(test)]
 mod tests {
-    use super::{between, changed_boxes};
-    use tract_onnx::pb::{GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto};
-
-    /// `x → Mul(·, a) → Mul(·, b) → y`, with `a` and `b` constants.
-    fn chain() -> ModelProto {
-        let mul = |i: &str, c: &str, o: &str| NodeProto {
-            input: vec![i.into(), c.into()],
-            output: vec![o.into()],
-            op_type: "Mul".into(),
-            ..Default::default()
-        };
-        let constant = |name: &str| TensorProto {
-            name: name.into(),
-            dims: vec![1],
-            data_type: 1,
-            float_data: vec![2.0],
-            ..Default::default()
-        };
-        let value = |name: &str| ValueInfoProto { name: name.into(), ..Default::default() };
-        ModelProto {
-            graph: Some(GraphProto {
-                node: vec![mul("x", "a", "h"), mul("h", "b", "y")],
-                initializer: vec![constant("a"), constant("b")],
-                input: vec![value("x"), value("a"), value("b")],
-                output: vec![value("y")],
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
-    }
-
-    /// A part of the model keeps only the nodes and the constants it reads, and takes `from` as its
-    /// input.
-    #[test]
-    fn a_part_keeps_only_what_it_reads() {
-        let names = |p: &ModelProto| {
-            let g = p.graph.as_ref().unwrap();
-            let init: Vec<String> = g.initializer.iter().map(|t| t.name.clone()).collect();
-            let inputs: Vec<String> = g.input.iter().map(|t| t.name.clone()).collect();
-            (g.node.len(), init, inputs)
-        };
-        let first = between(&chain(), None, &["h"]).unwrap();
-        assert_eq!(names(&first), (1, vec!["a".into()], vec!["x".into(), "a".into()]));
-        let second = between(&chain(), Some("h"), &["y"]).unwrap();
-        assert_eq!(names(&second), (1, vec!["b".into()], vec!["h".into(), "b".into()]));
-        assert!(between(&chain(), Some("nowhere"), &["y"]).is_err(), "a tensor the model does not compute");
-    }
+    use super::changed_boxes;
 
     /// One channel of 40 × 40 with the given pixels changed.
     fn changed(pixels: &[(usize, usize)]) -> Vec<[(usize, usize); 2]> {

@@ -3,9 +3,10 @@
 //! untrusted bytes through one parser and what follows it, and must return (any error is fine)
 //! without a panic, an abort, a hang or an allocation beyond [`crate::budget`]. (A panic inside
 //! tract that the engine guard catches is an error here, as natively; its place is recorded when
-//! `$RLRP_FUZZ_PANICS` names a file: `crate::forward`.) The ONNX target also
-//! runs the forward pass, an explanation and pixel flipping's cropped passes, so a model that parses
-//! but breaks the engine, a rule or the cropping is found too. (Not part of the method: RLRP.md says nothing of untrusted input.)
+//! `$RLRP_FUZZ_PANICS` names a file: `crate::forward`.) The ONNX target also runs the forward pass,
+//! an explanation and pixel flipping's cropped passes, so a model that parses but breaks the engine,
+//! a rule or the cropping is found too. (Not part of the method: RLRP.md says nothing of untrusted
+//! input.)
 use crate::preprocess::preprocess_bytes;
 use crate::sidecar::Sidecar;
 
@@ -47,9 +48,9 @@ pub fn onnx_cropped_passes(bytes: &[u8]) -> usize {
 
 /// Pixel flipping's logits-only passes of a model that loaded (`IncrementalLogits`, as the page
 /// and `rlrp eval` run them), with `rlrp eval`'s patches (4 pixels below 64, else 8): the model cut
-/// into sections at its own tensors' names (`between`), the crop plans, and passes where a patch is
-/// removed three times (each cropped where the model allows it), then one where the whole input
-/// changes. Returns how many passes were cropped.
+/// into sections at its own tensors' names (`crate::model::part`), the crop plans, and passes where
+/// a patch is removed three times (each cropped where the model allows it), then one where the
+/// whole input changes. Returns how many passes were cropped.
 #[cfg(feature = "engine")]
 fn flipping(model: &crate::model::Model, bytes: &[u8], input: &crate::tensor::Tensor) -> usize {
     use crate::forward::incremental::spec::IncrementalSpec;

@@ -48,15 +48,21 @@ pub fn onnx_cropped_passes(bytes: &[u8]) -> usize {
 
 /// Pixel flipping's logits-only passes of a model that loaded (`IncrementalLogits`, as the page
 /// and `rlrp eval` run them), with `rlrp eval`'s patches (4 pixels below 64, else 8): the model cut
-/// into sections at its own tensors' names (`crate::model::part`), the crop plans, and passes where
-/// a patch is removed three times (each cropped where the model allows it), then one where the
-/// whole input changes. Returns how many passes were cropped.
+/// into every section its local prefix allows, whether or not cropping would pay there
+/// ([`Tuning::EVERY_SECTION`], so that any small model takes the path), at its own tensors' names
+/// (`crate::model::part`), the crop plans, and passes where a patch is removed three times (each
+/// cropped where the model allows it), then one where the whole input changes. The runner checks
+/// its first cropped pass against a whole one; where they differ while the whole pass's logits are
+/// finite, a section's reach or crop is wrong, and that is a crash here. Returns how many passes
+/// were cropped.
 #[cfg(feature = "engine")]
 fn flipping(model: &crate::model::Model, bytes: &[u8], input: &crate::tensor::Tensor) -> usize {
-    use crate::forward::incremental::spec::IncrementalSpec;
+    use crate::forward::incremental::spec::{IncrementalSpec, Tuning};
     let &[_, channels, h, w] = input.shape() else { return 0 };
     let patch = if h.min(w) < 64 { 4 } else { 8 };
-    let Ok(passes) = model.flip_passes(bytes, IncrementalSpec::of(&model.graph, patch)) else { return 0 };
+    let spec = IncrementalSpec::tuned(&model.graph, patch, Tuning::EVERY_SECTION);
+    let sections: Vec<String> = spec.iter().flat_map(|s| s.sections.iter().map(|s| s.to.clone())).collect();
+    let Ok(passes) = model.flip_passes(bytes, spec) else { return 0 };
     let mut x = input.clone();
     let _ = passes.run(&x);
     for step in 0..3 {
@@ -68,7 +74,13 @@ fn flipping(model: &crate::model::Model, bytes: &[u8], input: &crate::tensor::Te
                 values[row + x0..row + (x0 + patch).min(w)].fill(0.0);
             }
         }
-        let _ = passes.run(&x);
+        let before = passes.cropped_passes();
+        let logits = passes.run(&x);
+        // the first cropped pass returns the whole pass's logits, having compared them
+        if before == 0 && passes.cropped_passes() == 1 && passes.crops_differed() {
+            let finite = logits.as_ref().is_ok_and(|l| l.iter().all(|v| v.is_finite()));
+            assert!(!finite, "a cropped pass gave other logits than the whole pass (sections to {sections:?})");
+        }
     }
     x.fill(0.5);
     let _ = passes.run(&x);

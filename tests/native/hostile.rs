@@ -141,6 +141,35 @@ fn dead_nodes_are_left_out_of_tracts_analysis() {
     assert!(e.contains("tract"), "{e}");
 }
 
+/// tract 0.23 loops over a LayerNormalization's axes up to its `axis` before checking it against the
+/// rank: the fuzzer's axis of 2³¹ took 2.4 s to be refused, a larger one or a negative one past the
+/// rank would never stop. Each is refused at once, by name; an axis in range still loads.
+#[test]
+fn a_layer_norm_axis_past_the_rank_is_refused_at_once() {
+    let with_axis = |axis: i64| {
+        network(|b, x| {
+            b.init("g", &[8], &[1.0; 8]);
+            b.init("be", &[8], &[0.0; 8]);
+            b.node("LayerNormalization", &[x, "g", "be"], "ln", vec![attr::int("axis", axis)]);
+            "ln".into()
+        })
+    };
+    for axis in [-1, 3, -4] {
+        let model = load(&with_axis(axis)).unwrap_or_else(|e| panic!("axis {axis}: {e}"));
+        let acts = model.forward(&input(0.5)).expect("forward");
+        assert!(model.logits(&acts).expect("logits").iter().all(|v| v.is_finite()));
+    }
+    for axis in [4, -5, 1 << 31, 1 << 62, i64::MAX, i64::MIN] {
+        let e = refused(&with_axis(axis), Duration::from_secs(1), &format!("LayerNormalization axis {axis}"));
+        assert!(e.contains(&format!("axis {axis} is out of range for an input of rank 4")), "{e}");
+    }
+    let found =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/fuzz/onnx/layer_norm_axis_past_the_rank.onnx"))
+            .expect("the fuzzer's file");
+    let e = refused(&found, Duration::from_secs(1), "the fuzzer's LayerNormalization");
+    assert!(e.contains("axis 2147483648 is out of range"), "{e}");
+}
+
 #[test]
 fn long_chains_are_refused_by_the_budget_in_seconds_not_left_to_the_optimiser() {
     // Measured before the budget: 1,000/2,000/5,000 ReLUs 1.2/8.5/200 s; 1,000 convolutions 13 s.

@@ -4,7 +4,7 @@
 //! gives the whole pass's logits, most of them cropped where the model has a local prefix; a wrong
 //! crop is caught by the first pass's check.
 use crate::common::*;
-use rlrp::forward::incremental::spec::{IncrementalSpec, Reach};
+use rlrp::forward::incremental::spec::{IncrementalSpec, Reach, Tuning};
 use rlrp::model::{incremental_logits_from_bytes, logit_plan_from_bytes, LoadOptions, Model};
 use rlrp::tensor::Tensor;
 
@@ -109,6 +109,35 @@ fn cropped_passes_give_the_whole_passes_logits() {
         } else {
             assert_eq!(cropped, 0, "{rel}");
         }
+    }
+}
+
+/// Every section a model's local prefix allows, whether or not it pays (crops up to the whole map,
+/// sections as short as one cut to the next: what the fuzz targets use), on every architecture
+/// with a local prefix, the transformers' patch embeddings included: the passes still give the
+/// whole pass's logits, so the reach and crop of every cut the search can make are right, not only
+/// of the ones the cost model picks for the shared models.
+#[test]
+fn every_section_the_prefix_allows_gives_the_whole_passes_logits() {
+    for (rel, steps) in [
+        ("models/mnist_simple_cnn_fp32_opset13.onnx", 12),
+        ("models/mnist_vgg_mini_fp32_opset13.onnx", 12),
+        ("models/mnist_resnet_mini_bn_fp32_opset13.onnx", 12),
+        ("zoo/mobilenetv3_small_050.onnx", 6),
+        ("zoo/shufflenet_v2_x0_5.onnx", 6),
+        ("zoo/mobilevit_xxs.onnx", 4),
+        ("zoo/test_efficientnet.onnx", 6),
+        ("zoo/regnety_002.onnx", 4),
+        ("zoo/test_convnext.onnx", 4),
+        ("zoo/test_vit.onnx", 4),
+    ] {
+        let (model, _, patch) = load(rel);
+        let spec = IncrementalSpec::tuned(&model.graph, patch, Tuning::EVERY_SECTION);
+        let paying = IncrementalSpec::of(&model.graph, patch).map_or(0, |s| s.sections.len());
+        let sections = spec.as_ref().map_or(0, |s| s.sections.len());
+        assert!(sections >= paying.max(1), "{rel}: {sections} sections, {paying} where they pay");
+        let (cropped, passes) = check(rel, spec, steps);
+        assert!(cropped * 2 >= passes, "{rel}: {cropped} of {passes} passes cropped");
     }
 }
 

@@ -42,7 +42,7 @@ pub struct IncrementalLogits {
     /// walking its own curves).
     kept: Mutex<Vec<(ThreadId, Kept)>>,
     /// [`UNCHECKED`], [`SAME`] or [`DIFFERENT`]: whether the first cropped pass gave the whole
-    /// pass's logits.
+    /// pass's logits ([`UNPLANNED`]: tract could not plan the crops).
     checked: AtomicU8,
     cropped_passes: AtomicUsize,
 }
@@ -50,6 +50,7 @@ pub struct IncrementalLogits {
 const UNCHECKED: u8 = 0;
 const SAME: u8 = 1;
 const DIFFERENT: u8 = 2;
+const UNPLANNED: u8 = 3;
 
 /// More separate changes than this take the whole pass: each box crops every section again, and
 /// pixel flipping's consecutive points differ by one patch, or two where its coarse first look
@@ -124,7 +125,7 @@ impl IncrementalLogits {
             crop_plans(&proto, spec).ok()
         });
         if plans.is_none() {
-            self.checked.store(DIFFERENT, Ordering::Relaxed);
+            self.checked.store(UNPLANNED, Ordering::Relaxed);
         }
         plans.as_deref()
     }
@@ -147,7 +148,13 @@ impl IncrementalLogits {
     /// Whether passes can be cropped at all (the model has a local prefix worth it, and the check
     /// has not failed).
     pub fn crops(&self) -> bool {
-        self.spec.is_some() && self.checked.load(Ordering::Relaxed) != DIFFERENT
+        self.spec.is_some() && matches!(self.checked.load(Ordering::Relaxed), UNCHECKED | SAME)
+    }
+
+    /// Whether the first cropped pass gave other logits than the whole pass (and cropping was
+    /// turned off): a section's reach or crop is wrong for this model.
+    pub fn crops_differed(&self) -> bool {
+        self.checked.load(Ordering::Relaxed) == DIFFERENT
     }
 
     /// Where the passes crop the model, unless they are all whole.
@@ -373,7 +380,7 @@ fn runs(flags: &[bool]) -> Vec<(usize, usize)> {
 /// A plan of `proto` from tensor `from` (None: the model's input) of `shape` to `outputs`.
 fn plan(proto: &ModelProto, from: Option<&str>, shape: &[usize], outputs: &[&str]) -> Result<Arc<TypedRunnableModel>> {
     let proto = part(proto, from, outputs)?;
-    let mut model = guarded("loading the model", || tract_onnx::onnx().model_for_proto_model(&proto))?;
+    let mut model = guarded("loading the model", || super::checked_ops::onnx().model_for_proto_model(&proto))?;
     guarded("setting the input shape", || model.set_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), shape)))?;
     let mut outlets = Vec::with_capacity(outputs.len());
     for o in outputs {

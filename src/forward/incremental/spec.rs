@@ -107,13 +107,30 @@ pub struct IncrementalSpec {
     pub sections: Vec<Section>,
 }
 
-/// A section pays only when its crop is at most this share of its input map.
-const MAX_CROP_SHARE: f64 = 0.5;
+/// How the search for sections weighs them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Tuning {
+    /// A section is a candidate only when its crop is at most this share of its input map.
+    pub max_crop_share: f64,
+    /// The fixed cost of a section (its plan's call, the crop and the paste), as a share of the
+    /// whole model's work.
+    pub section_overhead: f64,
+    /// The chain is kept only when its cost is at most this share of the whole model's work.
+    pub max_cost_share: f64,
+}
+
+impl Tuning {
+    /// The sections that make passes cheaper (what the page and `rlrp eval` use).
+    pub const PAYING: Tuning = Tuning { max_crop_share: 0.5, section_overhead: 0.01, max_cost_share: 0.9 };
+    /// As many sections as the model's local prefix allows, whether or not they pay: crops up to
+    /// the whole map, and each section a gain (a negative overhead). For the fuzz targets and
+    /// tests, which look for cropping that breaks, not for speed.
+    pub const EVERY_SECTION: Tuning =
+        Tuning { max_crop_share: 1.0, section_overhead: -0.01, max_cost_share: f64::INFINITY };
+}
+
 /// Cuts the search considers (it tries every pair).
 const MAX_CUTS: usize = 48;
-/// The fixed cost of a section (its plan's call, the crop and the paste), as a share of the whole
-/// model's work.
-const SECTION_OVERHEAD: f64 = 0.01;
 
 /// Numbers per section in the wire form: the two shapes, the window, the entry and the reach.
 const WIRE_NUMBERS: usize = 4 + 4 + 2 + 6 + 6;
@@ -189,6 +206,12 @@ impl IncrementalSpec {
     /// The sections worth cropping for changes of `patch` × `patch` pixels, or None where the model
     /// has no local prefix, or cropping it would not pay.
     pub fn of(graph: &Graph, patch: usize) -> Option<IncrementalSpec> {
+        Self::tuned(graph, patch, Tuning::PAYING)
+    }
+
+    /// The sections for changes of `patch` × `patch` pixels that `tuning` chooses, or None where
+    /// the model has no local prefix or no chain of sections meets it.
+    pub fn tuned(graph: &Graph, patch: usize, tuning: Tuning) -> Option<IncrementalSpec> {
         let input_shape = &graph.values[graph.input].shape;
         if input_shape.len() != 4 || input_shape[0] != 1 || patch == 0 {
             return None;
@@ -251,12 +274,12 @@ impl IncrementalSpec {
             };
             // A patch in the middle needs at most what the widest needs: most sections are too
             // wide already there, and the search skips them (Lite0 natively: ~2.4 ms, not ~9).
-            if crop(&|size| size / 2..size / 2 + 1)?.1 > MAX_CROP_SHARE {
+            if crop(&|size| size / 2..size / 2 + 1)?.1 > tuning.max_crop_share {
                 return None;
             }
             // The widest crop a patch needs, wherever it lies.
             let (window, share) = crop(&|size| 0..size)?;
-            (share <= MAX_CROP_SHARE).then(|| {
+            (share <= tuning.max_crop_share).then(|| {
                 let section_work: f64 = work[a..b].iter().sum();
                 (
                     Section {
@@ -268,7 +291,7 @@ impl IncrementalSpec {
                         reach,
                         window,
                     },
-                    share * section_work + SECTION_OVERHEAD * total_work,
+                    share * section_work + tuning.section_overhead * total_work,
                 )
             })
         };
@@ -290,7 +313,7 @@ impl IncrementalSpec {
         let (end, cost) = (0..n)
             .filter_map(|j| best[j].as_ref().map(|b| (j, b.0 + whole_after(cuts[j]))))
             .min_by(|a, b| a.1.total_cmp(&b.1))?;
-        if end == 0 || cost > 0.9 * total_work {
+        if end == 0 || cost > tuning.max_cost_share * total_work {
             return None;
         }
         let mut sections = Vec::new();

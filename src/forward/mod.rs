@@ -5,7 +5,6 @@
 //! ([`depthwise`]); in the browser, so do 1×1 convolutions on maps of 48 positions or more, their
 //! weights packed once per plan ([`pointwise`]), and tract's wide 4×16 matrix kernel runs where
 //! its tiles fill ([`kernel_choice`]).
-pub mod checked_ops;
 mod depthwise;
 mod fake_quant;
 mod folded_clamps;
@@ -99,7 +98,7 @@ impl TypedWithValues {
     /// Parses the proto with tract, fixes the input shape, and makes every named value an output so
     /// that its shape is inferred (and later its value can be kept).
     pub fn new(proto: &ModelProto, input_shape: &[usize], names: &[String]) -> Result<Self> {
-        let mut model = guarded("loading the model", || checked_ops::onnx().model_for_proto_model(proto))?;
+        let mut model = guarded("loading the model", || tract_onnx::onnx().model_for_proto_model(proto))?;
         guarded("setting the input shape", || {
             model.set_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), input_shape))
         })?;
@@ -349,7 +348,7 @@ impl LogitPlan {
         let mut shape = input_shape.to_vec();
         shape[0] = batch;
         budget::tensor_elements("a batch of inputs", &shape).map_err(budget::budget_error)?;
-        let mut model = guarded("loading the model", || checked_ops::onnx().model_for_proto_model(proto))?;
+        let mut model = guarded("loading the model", || tract_onnx::onnx().model_for_proto_model(proto))?;
         guarded("setting the input shape", || {
             model.set_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), &shape))
         })?;

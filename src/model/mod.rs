@@ -210,6 +210,7 @@ impl Model {
         if let Some(g) = proto.graph.as_mut() {
             prefold::fold_constant_dequantize(g, &mut consts)?;
         }
+        precheck::layer_norm_axes(&proto, &input_shape)?;
         let typed = TypedWithValues::new(&proto, &input_shape, &trace.shape_names())?;
         let mut shapes = typed.shapes()?;
         shapes.insert(trace.input.clone(), input_shape.clone());

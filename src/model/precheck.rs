@@ -1,7 +1,7 @@
 //! What tract (0.23) panics, loops or runs out of memory on, refused before it sees the model (raw
-//! tensors of the wrong length or an unknown type, window attributes, constant inputs): in
-//! the browser's worker a panic is an abort, so every case caught here is a clear error instead of
-//! a restarted engine. Each check reads only the node's attributes and constant inputs, whatever the
+//! tensors of the wrong length or an unknown type, window attributes, constant inputs, a
+//! LayerNormalization's axis): in the browser's worker a panic is an abort and a loop a hung engine,
+//! so every case caught here is a clear error instead. Each check reads only the node's attributes and constant inputs, whatever the
 //! operator's later fate (the registry decides what is supported). Found by fuzzing (issue 13; the
 //! regression inputs are in `tests/native/hostile.rs`). Not part of the method: RLRP.md says nothing of it.
 use super::constants::Constants;
@@ -260,6 +260,44 @@ fn constant_inputs(n: &NodeProto, consts: &mut Constants) -> Result<()> {
             }
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// Every LayerNormalization's `axis` indexes its input's axes (`-rank..rank`). tract 0.23's shape
+/// rules make the axis the bound of a loop over the input's axes before checking it against the
+/// rank: the fuzzer's axis of 2³¹ took 2.4 s to be refused natively, and 2⁶² or a negative axis
+/// past the rank (which wraps to nearly 2⁶⁴) would never stop. The ranks come from tract's analysis
+/// of `proto` (the part the model loads) with each LayerNormalization read as the identity, whose
+/// output has the same shape: one more analysis, for models that have one.
+pub fn layer_norm_axes(proto: &tract_onnx::pb::ModelProto, input_shape: &[usize]) -> Result<()> {
+    let Some(graph) = proto.graph.as_ref() else { return Ok(()) };
+    let axes: Vec<(&NodeProto, i64)> = graph
+        .node
+        .iter()
+        .filter(|n| n.op_type == "LayerNormalization")
+        .map(|n| (n, Attrs::of(n).int("axis").unwrap_or(-1)))
+        .collect();
+    if axes.is_empty() {
+        return Ok(());
+    }
+    let mut identities = proto.clone();
+    for n in identities.graph.iter_mut().flat_map(|g| g.node.iter_mut()).filter(|n| n.op_type == "LayerNormalization") {
+        n.op_type = "Identity".into();
+        n.input.truncate(1);
+        n.output.truncate(1);
+        n.attribute.clear();
+    }
+    let inputs: Vec<String> = axes.iter().filter_map(|(n, _)| n.input.first().cloned()).collect();
+    let shapes = crate::forward::TypedWithValues::new(&identities, input_shape, &inputs)?.shapes()?;
+    let model_input = graph.input.first().map(|i| i.name.as_str());
+    for (n, axis) in axes {
+        let x = n.input.first().map(String::as_str);
+        let rank = if x == model_input { input_shape.len() } else { x.and_then(|x| shapes.get(x)).map_or(0, Vec::len) };
+        let rank = rank as i64;
+        if !(-rank..rank).contains(&axis) {
+            return Err(invalid(n, format!("its axis {axis} is out of range for an input of rank {rank}")));
+        }
     }
     Ok(())
 }

@@ -380,7 +380,7 @@ fn runs(flags: &[bool]) -> Vec<(usize, usize)> {
 /// A plan of `proto` from tensor `from` (None: the model's input) of `shape` to `outputs`.
 fn plan(proto: &ModelProto, from: Option<&str>, shape: &[usize], outputs: &[&str]) -> Result<Arc<TypedRunnableModel>> {
     let proto = part(proto, from, outputs)?;
-    let mut model = guarded("loading the model", || super::checked_ops::onnx().model_for_proto_model(&proto))?;
+    let mut model = guarded("loading the model", || tract_onnx::onnx().model_for_proto_model(&proto))?;
     guarded("setting the input shape", || model.set_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), shape)))?;
     let mut outlets = Vec::with_capacity(outputs.len());
     for o in outputs {

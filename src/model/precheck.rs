@@ -1,7 +1,8 @@
 //! What tract (0.23) panics, loops or runs out of memory on, refused before it sees the model (raw
 //! tensors of the wrong length or an unknown type, window attributes, constant inputs, a
-//! LayerNormalization's axis): in the browser's worker a panic is an abort and a loop a hung engine,
-//! so every case caught here is a clear error instead. Each check reads only the node's attributes and constant inputs, whatever the
+//! LayerNormalization's axis): in the browser's worker a panic is an abort and a loop a hung
+//! engine, so every case caught here is a clear error instead. Each check reads only the node's
+//! attributes and constant inputs (and, for LayerNormalization, its input's rank), whatever the
 //! operator's later fate (the registry decides what is supported). Found by fuzzing (issue 13; the
 //! regression inputs are in `tests/native/hostile.rs`). Not part of the method: RLRP.md says nothing of it.
 use super::constants::Constants;
@@ -292,9 +293,16 @@ pub fn layer_norm_axes(proto: &tract_onnx::pb::ModelProto, input_shape: &[usize]
     let shapes = crate::forward::TypedWithValues::new(&identities, input_shape, &inputs)?.shapes()?;
     let model_input = graph.input.first().map(|i| i.name.as_str());
     for (n, axis) in axes {
-        let x = n.input.first().map(String::as_str);
-        let rank = if x == model_input { input_shape.len() } else { x.and_then(|x| shapes.get(x)).map_or(0, Vec::len) };
-        let rank = rank as i64;
+        let x = n.input.first().map_or("", String::as_str);
+        let rank = if Some(x) == model_input {
+            input_shape.len()
+        } else if let Some(shape) = shapes.get(x) {
+            shape.len()
+        } else if let Some(t) = graph.initializer.iter().find(|t| t.name == x) {
+            t.dims.len()
+        } else {
+            return Err(invalid(n, format!("the rank of its input '{x}' is unknown")));
+        } as i64;
         if !(-rank..rank).contains(&axis) {
             return Err(invalid(n, format!("its axis {axis} is out of range for an input of rank {rank}")));
         }

@@ -163,6 +163,21 @@ fn a_layer_norm_axis_past_the_rank_is_refused_at_once() {
         let e = refused(&with_axis(axis), Duration::from_secs(1), &format!("LayerNormalization axis {axis}"));
         assert!(e.contains(&format!("axis {axis} is out of range for an input of rank 4")), "{e}");
     }
+    // a LayerNormalization of a constant (its rank from the initialiser's dims), added to the data
+    let of_a_constant = |axis: i64| {
+        network(|b, x| {
+            b.init("k", &[1, 4, 8, 8], &(0..256).map(|i| (i % 7) as f32).collect::<Vec<_>>());
+            b.init("g", &[8], &[1.0; 8]);
+            b.init("be", &[8], &[0.0; 8]);
+            b.node("LayerNormalization", &["k", "g", "be"], "lnk", vec![attr::int("axis", axis)]);
+            b.node("Add", &[x, "lnk"], "sum", vec![]);
+            "sum".into()
+        })
+    };
+    let model = load(&of_a_constant(-1)).unwrap_or_else(|e| panic!("a LayerNormalization of a constant: {e}"));
+    assert!(model.forward(&input(0.5)).is_ok());
+    let e = refused(&of_a_constant(-5), Duration::from_secs(1), "a LayerNormalization of a constant, axis -5");
+    assert!(e.contains("axis -5 is out of range for an input of rank 4"), "{e}");
     let found =
         std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/fuzz/onnx/layer_norm_axis_past_the_rank.onnx"))
             .expect("the fuzzer's file");

@@ -77,6 +77,7 @@ const OPS: &[&str] = &[
     "GlobalAveragePool",
     "BatchNormalization",
     "LayerNormalization",
+    "InstanceNormalization",
     "Softmax",
     "Sigmoid",
     "Clip",

@@ -61,7 +61,8 @@ pub fn role(g: &Graph, ix: usize) -> String {
                 format!("Conv {k}")
             }
         }
-        Op::Add => "skip Add".to_string(),
+        Op::Add { subtract: false } => "skip Add".to_string(),
+        Op::Add { subtract: true } => "Sub".to_string(),
         Op::Activation(a) => a.name().to_string(),
         op => op.kind().to_string(),
     }

@@ -309,8 +309,12 @@ pub enum Op {
     Linear(Linear),
     Activation(Activation),
     MaxPool(Pool2dGeometry),
-    /// y = a + b of two computed tensors of the same shape (a skip connection).
-    Add,
+    /// y = a + b of two computed tensors of the same shape (a skip connection), or with
+    /// `subtract` y = a − b, the sum of a and −b (a pooling token mixer's `pool(x) − x`): each
+    /// operand takes the share of its own contribution (a, −b) by the method's skip rule.
+    Add {
+        subtract: bool,
+    },
     /// Flatten, Reshape, Squeeze, Unsqueeze: same data, new shape.
     Reshape,
     Transpose(Vec<usize>),
@@ -377,7 +381,8 @@ impl Op {
             Op::Linear(l) => l.kind(),
             Op::Activation(_) => "Activation",
             Op::MaxPool(_) => "MaxPool",
-            Op::Add => "Add",
+            Op::Add { subtract: false } => "Add",
+            Op::Add { subtract: true } => "Sub",
             Op::Reshape => "Reshape",
             Op::Transpose(_) => "Transpose",
             Op::Concat { .. } => "Concat",
@@ -407,7 +412,7 @@ impl Op {
             Op::Linear(_)
             | Op::Activation(_)
             | Op::MaxPool(_)
-            | Op::Add
+            | Op::Add { .. }
             | Op::Saturate { .. }
             | Op::Gate { .. }
             | Op::MatMul { .. }

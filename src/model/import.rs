@@ -796,7 +796,8 @@ pub mod builders {
     fn two_computed(c: &mut BuildCtx) -> Result<Op> {
         let full = |i: usize| c.ins[i] == c.out;
         match c.node.op_type.as_str() {
-            "Add" if full(0) && full(1) => Ok(Op::Add),
+            "Add" if full(0) && full(1) => Ok(Op::Add { subtract: false }),
+            "Sub" if full(0) && full(1) => Ok(Op::Add { subtract: true }),
             "Sub" => centring(c),
             "Mul" => {
                 let gate = match (full(0), full(1)) {
@@ -843,7 +844,10 @@ pub mod builders {
     /// `Sub(x, ReduceMean(x, axes, keepdims = 1))`: the centring of a written-out LayerNorm.
     fn centring(c: &mut BuildCtx) -> Result<Op> {
         let refuse = |c: &BuildCtx| {
-            c.err("a difference of two computed tensors has no relevance rule in RLRP.md (only x − mean(x) does)")
+            c.err(format!(
+                "a difference of two computed tensors of shapes {:?} and {:?} has no relevance rule in RLRP.md (of differences that broadcast, only x − mean(x) has one)",
+                c.ins[0], c.ins[1]
+            ))
         };
         let Some(mean_node) = c.consts.producer(&c.in_names[1]) else { return Err(refuse(c)) };
         if mean_node.op_type != "ReduceMean" || mean_node.input.first() != Some(&c.in_names[0]) || c.ins[0] != c.out {
@@ -967,6 +971,32 @@ pub mod builders {
         let gamma = param(c, 1, "scale", 1.0)?;
         let beta = param(c, 2, "bias", 0.0)?;
         Ok(Op::LayerNorm(LayerNorm { axes: Axes3::of(&x, axis, x.len() - 1), epsilon, gamma, beta }))
+    }
+
+    /// InstanceNormalization (and GroupNorm, which exporters write as one over [N, groups, rest]):
+    /// a LayerNorm over every axis after the channels, with γ and β per channel (RLRP.md's
+    /// LayerNormalization row: the same centring, constant standard deviation and diagonal affine).
+    pub fn instance_norm(c: &mut BuildCtx) -> Result<Op> {
+        let x = c.x().to_vec();
+        if x.len() < 3 {
+            return Err(
+                c.err(format!("InstanceNormalization of an input of rank {} (at least 3: N, C, spatial)", x.len()))
+            );
+        }
+        let epsilon = c.attrs().float("epsilon").unwrap_or(1e-5);
+        let mut per_channel = vec![1; x.len()];
+        per_channel[1] = x[1];
+        let param = |c: &mut BuildCtx, ix: usize, what: &str| -> Result<Tensor> {
+            let t = c.constant(ix, what)?.ok_or_else(|| c.err(format!("its {what} is not a constant")))?;
+            if t.len() != x[1] {
+                return Err(c.err(format!("its {what} has {} values for {} channels", t.len(), x[1])));
+            }
+            let t = t.into_shape_with_order(ndarray::IxDyn(&per_channel)).map_err(|e| c.err(e.to_string()))?;
+            broadcast_to(c.node, &t, &x)
+        };
+        let gamma = param(c, 1, "scale")?;
+        let beta = param(c, 2, "bias")?;
+        Ok(Op::LayerNorm(LayerNorm { axes: Axes3::of(&x, 2, x.len() - 1), epsilon, gamma, beta }))
     }
 
     pub fn transpose(c: &mut BuildCtx) -> Result<Op> {

@@ -311,6 +311,6 @@ impl Model {
 
     /// True if the graph has a skip connection (an Add of two computed tensors).
     pub fn has_skip_connections(&self) -> bool {
-        self.graph.nodes.iter().any(|n| matches!(n.op, Op::Add))
+        self.graph.nodes.iter().any(|n| matches!(n.op, Op::Add { .. }))
     }
 }

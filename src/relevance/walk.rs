@@ -230,14 +230,25 @@ pub fn walk(
                 pool::maxpool_route(xs.len(), rs.as_slice().expect("standard layout"), &argmax, &mut routed);
                 vec![(node.inputs[0], Tensor::from_shape_vec(ndarray::IxDyn(x.shape()), routed).expect("size"))]
             }
-            Op::Add => {
+            Op::Add { subtract } => {
                 let a = &activation(acts, g, node.inputs[0])?;
                 let b = &activation(acts, g, node.inputs[1])?;
                 // LRP-0 splits exactly in proportion (its ε is 0 everywhere); the other LRP methods use
                 // Zennit's Norm rule with its stabiliser.
                 let stabilizer = if method == Method::Lrp0 { 0.0 } else { params.stabilizer };
-                let (ra, rb) = split_skip(family, stabilizer, a, b, &r);
-                vec![(node.inputs[0], ra), (node.inputs[1], rb)]
+                if !*subtract {
+                    let (ra, rb) = split_skip(family, stabilizer, a, b, &r);
+                    vec![(node.inputs[0], ra), (node.inputs[1], rb)]
+                } else {
+                    // y = a + (−b): b's share is that of its contribution −b (so LRP-0 stays
+                    // Gradient × Input); its gradient is the negated one.
+                    let minus_b = b.mapv(|v| -v);
+                    let (ra, mut rb) = split_skip(family, stabilizer, a, &minus_b.view(), &r);
+                    if family == Family::Gradient {
+                        rb.mapv_inplace(|v| -v);
+                    }
+                    vec![(node.inputs[0], ra), (node.inputs[1], rb)]
+                }
             }
             Op::Linear(layer) => {
                 let x = &activation(acts, g, node.inputs[0])?;

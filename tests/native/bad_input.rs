@@ -169,11 +169,16 @@ fn unsupported_custom_domain_operator() {
 #[test]
 fn product_of_two_computed_tensors() {
     // A second dense layer h2 beside h: r ⊙ h2 has no gate (no Sigmoid-like factor, neither side
-    // broadcast), r − h2 is not a centring, r ⊘ relu(h2) divides by a non-normaliser of the same
-    // shape... only the first two have no rule; a quotient by a computed tensor is a normaliser.
+    // broadcast), r − max(h2) is a broadcast difference that is not a centring; a quotient by a
+    // computed tensor is a normaliser, and r − h2 of one shape the skip sum of r and −h2.
     for op in ["Mul", "Sub"] {
         let bytes = mlp_bytes(Some(&|b: &mut OnnxBuilder| {
-            b.named_node("fc1b", "Gemm", &["x", "W1", "B1"], &["s"], vec![]);
+            b.named_node("fc1b", "Gemm", &["x", "W1", "B1"], &["h2"], vec![]);
+            if op == "Sub" {
+                b.named_node("max", "ReduceMax", &["h2"], &["s"], vec![attr::ints("axes", &[1])]);
+            } else {
+                b.named_node("same", "Identity", &["h2"], &["s"], vec![]);
+            }
             b.named_node("gate", op, &["r", "s"], &["m"], vec![]);
         }));
         let e = load_err(&bytes, &format!("{op} of two computed tensors"));

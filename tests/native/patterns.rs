@@ -446,3 +446,137 @@ fn extreme_slice_and_gather_indices_are_clamped_or_refused_without_panicking() {
     b.output("logits", &[1, 1]);
     assert!(Model::from_onnx_bytes(&b.build(), &LoadOptions::default()).is_err());
 }
+
+/// x [1, 2, 6, 6] → Conv 3×3 (2 → 4) → Relu → `middle` (reads "r", writes "m", [1, 4, 6, 6]) →
+/// GlobalAveragePool → Flatten → Gemm (4 → 3).
+fn conv_sandwich(middle: &dyn Fn(&mut OnnxBuilder)) -> OnnxBuilder {
+    let mut rng = Rng::new(11);
+    let mut b = OnnxBuilder::new("x", &[1, 2, 6, 6]);
+    b.init("Wc", &[4, 2, 3, 3], &rng.sym_vec(72, 0.6));
+    b.init("Bc", &[4], &rng.sym_vec(4, 0.3));
+    b.init("Wd", &[4, 3], &rng.sym_vec(12, 0.8));
+    b.init("Bd", &[3], &rng.sym_vec(3, 0.2));
+    b.named_node("conv", "Conv", &["x", "Wc", "Bc"], &["c"], vec![attr::ints("pads", &[1, 1, 1, 1])]);
+    b.named_node("relu", "Relu", &["c"], &["r"], vec![]);
+    middle(&mut b);
+    b.named_node("gap", "GlobalAveragePool", &["m"], &["g"], vec![]);
+    b.named_node("flat", "Flatten", &["g"], &["f"], vec![]);
+    b.named_node("fc", "Gemm", &["f", "Wd", "Bd"], &["logits"], vec![]);
+    b.output("logits", &[1, 3]);
+    b
+}
+
+/// LRP-0 against Gradient × Input on a network that is piecewise linear at x (RLRP.md: with the
+/// normalisers held constant they are equal; here there are none): the largest difference relative
+/// to the largest |gradient × input|.
+fn lrp0_against_gradient_times_input(m: &Model, x: &Tensor, target: usize) -> f64 {
+    let acts = m.forward(x).unwrap();
+    let opts = ExplainOptions { target: Some(target), ..Default::default() };
+    let lrp0 = explain(m, &acts, Method::Lrp0, &opts, &mut no_progress()).unwrap().relevance;
+    let gxi = explain(m, &acts, Method::GradientXInput, &opts, &mut no_progress()).unwrap().relevance;
+    let scale = gxi.iter().fold(1e-12f32, |s, v| s.max(v.abs()));
+    lrp0.iter().zip(gxi.iter()).fold(0f32, |w, (a, b)| w.max((a - b).abs())) as f64 / scale as f64
+}
+
+/// `Sub(pool(x), x)` (PoolFormer's and EfficientFormer's token mixer): a difference of two computed
+/// tensors is the skip sum of a and −b. Its gradient is the exact vector-Jacobian product (central
+/// differences of tract's forward pass), LRP-0 stays Gradient × Input (b's share is that of −b), and
+/// every relevance method gives a finite, non-zero map. A difference whose operands broadcast is
+/// still refused, by name.
+#[test]
+fn a_difference_of_two_computed_tensors_is_a_skip_sum_with_a_sign() {
+    let pool_minus_x = conv_sandwich(&|b| {
+        let pool = vec![
+            attr::ints("kernel_shape", &[3, 3]),
+            attr::ints("pads", &[1, 1, 1, 1]),
+            attr::int("count_include_pad", 0),
+        ];
+        b.named_node("pool", "AveragePool", &["r"], &["p"], pool);
+        b.named_node("mixer", "Sub", &["p", "r"], &["m"], vec![]);
+    });
+    let m = load(&pool_minus_x);
+    assert!(ops(&m).iter().any(|op| matches!(op, Op::Add { subtract: true })), "{:?}", ops(&m));
+    for (seed, target) in [(21, 0), (22, 1), (23, 2)] {
+        let x = input(&[1, 2, 6, 6], seed);
+        check_gradient(&m, &x, target);
+        let worst = lrp0_against_gradient_times_input(&m, &x, target);
+        assert!(worst < 1e-4, "LRP-0 vs Gradient × Input: {worst:.2e}");
+        let acts = m.forward(&x).unwrap();
+        let opts = ExplainOptions { target: Some(target), ..Default::default() };
+        for method in [Method::Rlrp, Method::RlrpDivfree, Method::Epsilon, Method::Gamma, Method::Alphabeta] {
+            let r = explain(&m, &acts, method, &opts, &mut no_progress()).unwrap().relevance;
+            assert!(r.iter().all(|v| v.is_finite()) && r.iter().any(|&v| v != 0.0), "{method:?}");
+        }
+    }
+    // the other order, x − pool(x), is the same op with the roles swapped
+    let x_minus_pool = conv_sandwich(&|b| {
+        b.named_node(
+            "pool",
+            "AveragePool",
+            &["r"],
+            &["p"],
+            vec![attr::ints("kernel_shape", &[3, 3]), attr::ints("pads", &[1, 1, 1, 1])],
+        );
+        b.named_node("mixer", "Sub", &["r", "p"], &["m"], vec![]);
+    });
+    let m = load(&x_minus_pool);
+    let x = input(&[1, 2, 6, 6], 24);
+    check_gradient(&m, &x, 1);
+    assert!(lrp0_against_gradient_times_input(&m, &x, 1) < 1e-4);
+    // a broadcast difference that is not x − mean(x): refused, naming the node
+    let broadcast = conv_sandwich(&|b| {
+        b.named_node("gmax", "GlobalMaxPool", &["r"], &["gm"], vec![]);
+        b.named_node("mixer", "Sub", &["r", "gm"], &["m"], vec![]);
+    });
+    let err = Model::from_onnx_bytes(&broadcast.build(), &LoadOptions::default()).err().expect("refused").to_string();
+    assert!(err.contains("mixer") && err.contains("difference"), "{err}");
+}
+
+/// InstanceNormalization, and GroupNorm as exporters write it (Reshape to [N, groups, rest],
+/// InstanceNormalization with unit scale, Reshape back, per-channel Mul and Add), are a LayerNorm over
+/// the axes after the channels with a per-channel affine. The gradient (standard deviation
+/// included) is the exact vector-Jacobian product of tract's forward pass; every relevance method
+/// gives a finite, non-zero map.
+#[test]
+fn instance_and_group_normalisation_are_layer_norms_per_channel() {
+    let mut rng = Rng::new(31);
+    let (scale, bias) = (rng.sym_vec(4, 1.0), rng.sym_vec(4, 0.5));
+    let instance = conv_sandwich(&|b| {
+        b.init("S", &[4], &scale);
+        b.init("B", &[4], &bias);
+        b.named_node("inorm", "InstanceNormalization", &["c", "S", "B"], &["n"], vec![attr::float("epsilon", 1e-3)]);
+        b.named_node("after", "Tanh", &["n"], &["m"], vec![]);
+    });
+    let (gamma, beta) = (rng.sym_vec(4, 1.0), rng.sym_vec(4, 0.5));
+    let group = conv_sandwich(&|b| {
+        b.init_i64("grouped", &[3], &[1, 2, 72]);
+        b.init_i64("back", &[4], &[1, 4, 6, 6]);
+        b.init("ones", &[2], &[1.0, 1.0]);
+        b.init("zeros", &[2], &[0.0, 0.0]);
+        b.init("G", &[4, 1, 1], &gamma);
+        b.init("Be", &[4, 1, 1], &beta);
+        b.named_node("to_groups", "Reshape", &["c", "grouped"], &["rg"], vec![]);
+        b.named_node("gnorm", "InstanceNormalization", &["rg", "ones", "zeros"], &["ng"], vec![]);
+        b.named_node("from_groups", "Reshape", &["ng", "back"], &["nb"], vec![]);
+        b.named_node("gamma", "Mul", &["nb", "G"], &["ga"], vec![]);
+        b.named_node("beta", "Add", &["ga", "Be"], &["n"], vec![]);
+        b.named_node("after", "Tanh", &["n"], &["m"], vec![]);
+    });
+    // (each normalises the convolution's output and a Tanh follows: a channel that a ReLU zeroed
+    // would have no variance to differentiate, a global mean right after the normalisation would
+    // be constant, and central differences need a smooth function)
+    for (builder, seed) in [(instance, 41), (group, 42)] {
+        let m = load(&builder);
+        assert!(ops(&m).iter().any(|op| matches!(op, Op::LayerNorm(_))), "{:?}", ops(&m));
+        let x = input(&[1, 2, 6, 6], seed);
+        for target in 0..3 {
+            check_gradient(&m, &x, target);
+        }
+        let acts = m.forward(&x).unwrap();
+        let opts = ExplainOptions { target: Some(0), ..Default::default() };
+        for method in [Method::Rlrp, Method::Lrp0, Method::Epsilon, Method::Gamma, Method::Alphabeta] {
+            let r = explain(&m, &acts, method, &opts, &mut no_progress()).unwrap().relevance;
+            assert!(r.iter().all(|v| v.is_finite()) && r.iter().any(|&v| v != 0.0), "{method:?}");
+        }
+    }
+}

@@ -118,7 +118,7 @@ fn max_single_reader_dev(model: &Model, e: &Explanation) -> (f64, usize) {
     let readers = g.reader_counts();
     let (mut worst, mut count) = (0.0f64, 0);
     for n in &g.nodes {
-        if matches!(n.op, Op::Add) || n.inputs.len() != 1 || readers[n.inputs[0]] != 1 {
+        if matches!(n.op, Op::Add { .. }) || n.inputs.len() != 1 || readers[n.inputs[0]] != 1 {
             continue;
         }
         let out = by_node[n.name.as_str()];

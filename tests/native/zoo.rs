@@ -121,7 +121,8 @@ fn zoo_every_method_is_finite_and_r_lrp_keeps_its_mass() {
         // Property 1 holds between merges: after every layer of a chain (gate branches take no
         // relevance). Skip splits, and signed relevance summed where branches meet again (ShuffleNet's
         // two branches from one tensor), change ‖R‖₁.
-        let is_chain = !model.graph.nodes.iter().any(|n| matches!(n.op, Op::Add | Op::Concat { .. } | Op::Slice(_)));
+        let is_chain =
+            !model.graph.nodes.iter().any(|n| matches!(n.op, Op::Add { .. } | Op::Concat { .. } | Op::Slice(_)));
         for method in Method::ALL {
             let e = relevance(&model, &x, method, case.target_class);
             assert_eq!(e.non_finite, 0, "{name} {method:?}: non-finite relevance");

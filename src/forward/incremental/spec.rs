@@ -344,7 +344,7 @@ fn is_local(node: &crate::model::graph::Node, graph: &Graph) -> bool {
     let maps = node.inputs.iter().chain(std::iter::once(&node.output)).all(|&v| graph.values[v].shape.len() == 4);
     maps && match &node.op {
         Op::Linear(Linear::Conv(_)) | Op::Linear(Linear::AvgPool(_)) | Op::Linear(Linear::Affine(_)) => true,
-        Op::MaxPool(_) | Op::Activation(_) | Op::Add | Op::Identity | Op::Saturate { .. } => true,
+        Op::MaxPool(_) | Op::Activation(_) | Op::Add { .. } | Op::Identity | Op::Saturate { .. } => true,
         Op::Pad(pads) => pads.len() == 4 && pads[0] == (0, 0) && pads[1] == (0, 0),
         Op::Gate { .. } => {
             let shapes: Vec<&Vec<usize>> = node.inputs.iter().map(|&v| &graph.values[v].shape).collect();

@@ -1,6 +1,8 @@
 //! Constant folding at import: initialisers, `Constant` nodes, and the small constant sub-graphs
 //! exporters put in front of weights (DequantizeLinear of int8 weights, Identity of a shared bias,
-//! Reshape/Unsqueeze of a bias...). Weights become f32 here (RLRP.md: "dequantised to f32 weights first").
+//! Reshape/Unsqueeze of a bias...), and the weight standardisation of NFNets and BiT ResNets (a
+//! training-mode BatchNormalization of the weights: each filter centred and scaled by its own
+//! statistics). Weights become f32 here (RLRP.md: "dequantised to f32 weights first").
 use super::proto::{decode_tensor, Attrs, Constant};
 use crate::error::{Error, Result};
 use crate::tensor::{ndarray, Tensor};
@@ -8,9 +10,35 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use tract_onnx::pb::{GraphProto, NodeProto};
 
-/// The operators folded here when all their inputs are constants (besides `Constant` itself).
-const FOLDABLE: &[&str] =
-    &["DequantizeLinear", "Identity", "Cast", "Reshape", "Unsqueeze", "Squeeze", "Transpose", "Flatten"];
+/// The operators folded here when all their inputs are constants (besides `Constant` itself; a
+/// BatchNormalization only in training mode, from its first three inputs, [`batch_norm_inputs`]).
+const FOLDABLE: &[&str] = &[
+    "DequantizeLinear",
+    "Identity",
+    "Cast",
+    "Reshape",
+    "Unsqueeze",
+    "Squeeze",
+    "Transpose",
+    "Flatten",
+    "BatchNormalization",
+];
+
+/// The inputs a node's folding reads: all of them, but for a training-mode BatchNormalization its
+/// data, scale and bias (its mean and variance inputs only feed the running statistics, outputs
+/// that folding does not give), and none for one in inference mode (left to tract).
+fn inputs_read(node: &NodeProto) -> usize {
+    match node.op_type.as_str() {
+        "BatchNormalization" if is_training_batch_norm(node) => 3,
+        "BatchNormalization" => 0,
+        _ => node.input.len(),
+    }
+}
+
+/// A BatchNormalization that normalises with the statistics of its own input (`training_mode` = 1).
+pub fn is_training_batch_norm(node: &NodeProto) -> bool {
+    node.op_type == "BatchNormalization" && Attrs::of(node).int("training_mode").unwrap_or(0) == 1
+}
 
 pub struct Constants<'a> {
     producers: HashMap<&'a str, &'a NodeProto>,
@@ -78,7 +106,13 @@ impl<'a> Constants<'a> {
                 let value = if let Some(t) = self.initializers.get(n.as_str()) {
                     Some(Rc::new(decode_tensor(t)?))
                 } else if let Some(node) = self.producer(&n) {
-                    self.fold(node)?
+                    // only a node's first output is folded (a BatchNormalization's others are its
+                    // running statistics)
+                    if node.output.first() == Some(&n) {
+                        self.fold(node)?
+                    } else {
+                        None
+                    }
                 } else {
                     None
                 };
@@ -93,12 +127,49 @@ impl<'a> Constants<'a> {
                 continue;
             }
             if let Some(node) = self.producer(&n).filter(|p| FOLDABLE.contains(&p.op_type.as_str())) {
-                for i in node.input.iter().filter(|i| !i.is_empty() && !self.memo.contains_key(i.as_str())) {
+                let read = inputs_read(node);
+                for i in node.input.iter().take(read).filter(|i| !i.is_empty() && !self.memo.contains_key(i.as_str())) {
                     stack.push((i.clone(), false));
                 }
             }
         }
         Ok(self.memo.get(name).cloned().flatten())
+    }
+
+    /// A training-mode BatchNormalization of a constant (weight standardisation): per channel c
+    /// (axis 1), `y = (x − μ_c) / sqrt(σ²_c + ε) · scale_c + bias_c` with μ_c and σ²_c the mean and
+    /// biased variance of x over every other axis, in f64 (ONNX's training-mode output 0).
+    fn batch_norm(&mut self, node: &NodeProto) -> Result<Folded> {
+        let bad = |why: String| Error::InvalidModel(format!("node '{}' ({}): {why}", node.name, node.op_type));
+        if !is_training_batch_norm(node) || node.input.len() < 3 {
+            return Ok(Folded::Not);
+        }
+        let mut read = Vec::with_capacity(3);
+        for name in &node.input[..3] {
+            match self.get(name)? {
+                Some(c) => read.push(c),
+                None => return Ok(Folded::Not),
+            }
+        }
+        let (x, scale, bias) = (&read[0].values, &read[1].values, &read[2].values);
+        if x.ndim() < 2 || x.shape()[1] == 0 {
+            return Err(bad(format!("a training-mode BatchNormalization of a constant of shape {:?}", x.shape())));
+        }
+        let channels = x.shape()[1];
+        if scale.len() != channels || bias.len() != channels {
+            return Err(bad(format!("{} scales and {} biases for {channels} channels", scale.len(), bias.len())));
+        }
+        let epsilon = Attrs::of(node).float("epsilon").unwrap_or(1e-5) as f64;
+        let (scale, bias): (Vec<f32>, Vec<f32>) = (scale.iter().copied().collect(), bias.iter().copied().collect());
+        let mut y = x.as_standard_layout().into_owned();
+        for (c, mut lane) in y.axis_iter_mut(ndarray::Axis(1)).enumerate() {
+            let n = lane.len().max(1) as f64;
+            let mean = lane.iter().map(|&v| v as f64).sum::<f64>() / n;
+            let var = lane.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+            let k = scale[c] as f64 / (var + epsilon).sqrt();
+            lane.mapv_inplace(|v| ((v as f64 - mean) * k + bias[c] as f64) as f32);
+        }
+        Ok(Folded::New(Constant { values: y, ints: None, data_type: 1 }))
     }
 
     /// The constant values of all of a node's inputs, or None if any input is computed.
@@ -156,6 +227,9 @@ impl<'a> Constants<'a> {
         }
         if !FOLDABLE.contains(&node.op_type.as_str()) {
             return Ok(Folded::Not);
+        }
+        if node.op_type == "BatchNormalization" {
+            return self.batch_norm(node);
         }
         let Some(inputs) = self.inputs(node)? else { return Ok(Folded::Not) };
         let Some(Some(x)) = inputs.first().cloned() else { return Ok(Folded::Not) };

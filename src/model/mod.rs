@@ -186,7 +186,7 @@ fn proto_for_plans(bytes: &[u8], output: &str, batch: usize) -> Result<ModelProt
     drop_unused_domains(&mut proto);
     if let Some(g) = proto.graph.as_mut() {
         let original = g.clone();
-        prefold::fold_constant_dequantize(g, &mut constants::Constants::new(&original))?;
+        prefold::fold_constant_weights(g, &mut constants::Constants::new(&original))?;
         if batch > 1 {
             for_batch(g, batch);
         }
@@ -208,7 +208,7 @@ impl Model {
         // tract sees only what computes the output (and analyses no dead node).
         let mut proto = part::part(&proto, Some(&trace.input), &[&trace.output])?;
         if let Some(g) = proto.graph.as_mut() {
-            prefold::fold_constant_dequantize(g, &mut consts)?;
+            prefold::fold_constant_weights(g, &mut consts)?;
         }
         precheck::layer_norm_axes(&proto, &input_shape)?;
         let typed = TypedWithValues::new(&proto, &input_shape, &trace.shape_names())?;

@@ -5,8 +5,9 @@
 //! attributes and constant inputs (and, for LayerNormalization, its input's rank), whatever the
 //! operator's later fate (the registry decides what is supported). Found by fuzzing (issue 13; the
 //! regression inputs are in `tests/native/hostile.rs`). Not part of the method: RLRP.md says nothing of it.
-use super::constants::Constants;
+use super::constants::{is_training_batch_norm, Constants};
 use super::import::{node_name, Trace};
+use super::prefold;
 use super::proto::Attrs;
 use crate::budget::{MAX_PAD, MAX_TENSOR_ELEMENTS};
 use crate::error::{Error, Result};
@@ -30,6 +31,7 @@ pub fn check(graph: &GraphProto, consts: &mut Constants, trace: &Trace) -> Resul
     for t in &graph.initializer {
         tensor(t).map_err(|e| Error::InvalidModel(format!("initializer '{}': {e}", t.name)))?;
     }
+    let mut read = None;
     for n in &graph.node {
         for t in n.attribute.iter().filter_map(|a| a.t.as_ref()) {
             tensor(t).map_err(|e| invalid(n, format!("its tensor attribute: {e}")))?;
@@ -38,7 +40,16 @@ pub fn check(graph: &GraphProto, consts: &mut Constants, trace: &Trace) -> Resul
         if WINDOWED.contains(&n.op_type.as_str()) {
             window_lengths(n, consts)?;
         }
-        if WINDOWED.contains(&n.op_type.as_str()) || CHANNELLED.contains(&n.op_type.as_str()) {
+        // (a training-mode BatchNormalization of a constant is weight standardisation, folded into
+        // an initialiser before tract sees the model: `prefold`)
+        let standardisation = is_training_batch_norm(n) && {
+            let read = read.get_or_insert_with(|| prefold::read_names(graph));
+            prefold::folds(n, consts, read)
+        };
+        if is_training_batch_norm(n) && !standardisation {
+            training_batch_norm(n, consts, trace)?;
+        }
+        if (WINDOWED.contains(&n.op_type.as_str()) || CHANNELLED.contains(&n.op_type.as_str())) && !standardisation {
             data_input_is_computed(n, trace)?;
         }
         constant_inputs(n, consts)?;
@@ -191,6 +202,27 @@ fn data_input_is_computed(n: &NodeProto, trace: &Trace) -> Result<()> {
         }
         _ => Ok(()),
     }
+}
+
+/// A training-mode BatchNormalization that is not a weight standardisation `prefold` folds: tract
+/// 0.23 cannot run one (it has one output where the node has three), and on the data path it
+/// would normalise with the statistics of the one input. Refused, saying why.
+fn training_batch_norm(n: &NodeProto, consts: &mut Constants, trace: &Trace) -> Result<()> {
+    let on_data = n.input.first().is_some_and(|x| trace.is_data(x));
+    if on_data {
+        return Err(invalid(
+            n,
+            "a BatchNormalization in training mode on the data path (it would normalise with the \
+             statistics of the one input): export the model in eval mode"
+                .into(),
+        ));
+    }
+    let why = match n.output.first().map(|o| consts.get(o)) {
+        Some(Err(e)) => return Err(e),
+        Some(Ok(Some(_))) => "its running statistics (outputs 2 and 3) are read".to_string(),
+        _ => "its data, scale and bias are not all constants".to_string(),
+    };
+    Err(invalid(n, format!("a training-mode BatchNormalization of a constant (weight standardisation) that cannot be folded into the weight: {why}")))
 }
 
 /// Constant inputs tract trusts: a Slice step of 0, negative Tile repeats, a ConstantOfShape or

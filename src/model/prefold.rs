@@ -1,30 +1,31 @@
 //! What tract is given: the model with its constant `DequantizeLinear` nodes (int8 weights and
-//! their scales) replaced by the f32 initialisers [`Constants`] folds them into. RLRP.md has no
-//! section here ("Quantised models": weights are dequantised to f32 first, which is what tract's
-//! forward pass then computes with, as before).
+//! their scales) and its training-mode `BatchNormalization`s of constants (the weight
+//! standardisation of NFNets and BiT ResNets) replaced by the f32 initialisers [`Constants`] folds
+//! them into. RLRP.md has no section here ("Quantised models": weights are dequantised to f32
+//! first, which is what tract's forward pass then computes with, as before). tract 0.23 cannot run
+//! a training-mode BatchNormalization at all (it has one output, the node three).
 //!
 //! Why: tract folds those nodes itself while it analyses the model, through its generic broadcasting
 //! subtraction and multiplication. Measured natively (`perf`, Lite0 int8 weight-only, `rlrp explain`):
 //! that was 35 % of the whole command's time, most of the model load. Our folding works by
 //! channel blocks and its values are the ones the relevance pass already uses.
-use super::constants::Constants;
+use super::constants::{is_training_batch_norm, Constants};
 use crate::error::Result;
 use std::collections::HashSet;
-use tract_onnx::pb::{tensor_proto::DataType, GraphProto, TensorProto};
+use tract_onnx::pb::{tensor_proto::DataType, GraphProto, NodeProto, TensorProto};
 
-/// Replaces every `DequantizeLinear` whose inputs are all initialisers by an f32 initialiser of its
-/// value (the node's output name), then drops the initialisers nothing reads any more. A node our
-/// folding cannot evaluate is left to tract. `consts` folds the values (and keeps them for the
-/// import); it may read another copy of the same graph. Returns how many nodes were folded.
-pub fn fold_constant_dequantize(graph: &mut GraphProto, consts: &mut Constants) -> Result<usize> {
+/// Replaces every `DequantizeLinear` whose inputs are all initialisers, and every training-mode
+/// `BatchNormalization` of a constant whose running statistics nothing reads ([`folds`]), by an f32
+/// initialiser of its value (the node's first output name), then drops the initialisers nothing
+/// reads any more. A node our folding cannot evaluate is left to tract. `consts` folds the values
+/// (and keeps them for the import); it may read another copy of the same graph. Returns how many
+/// nodes were folded.
+pub fn fold_constant_weights(graph: &mut GraphProto, consts: &mut Constants) -> Result<usize> {
     let mut folded: Vec<TensorProto> = Vec::new();
     let mut removed: HashSet<usize> = HashSet::new();
+    let read_before = read_names(graph);
     for (i, node) in graph.node.iter().enumerate() {
-        let standard = node.domain.is_empty() || node.domain == "ai.onnx";
-        if !standard || node.op_type != "DequantizeLinear" || node.output.len() != 1 {
-            continue;
-        }
-        if !node.input.iter().all(|name| name.is_empty() || consts.is_initializer(name)) {
+        if !folds(node, consts, &read_before) {
             continue;
         }
         let Ok(Some(value)) = consts.get(&node.output[0]) else { continue };
@@ -46,13 +47,7 @@ pub fn fold_constant_dequantize(graph: &mut GraphProto, consts: &mut Constants) 
         index += 1;
         !removed.contains(&(index - 1))
     });
-    let read: HashSet<&str> = graph
-        .node
-        .iter()
-        .flat_map(|n| n.input.iter())
-        .chain(graph.output.iter().map(|o| &o.name))
-        .map(String::as_str)
-        .collect();
+    let read = read_names(graph);
     let dropped: HashSet<String> =
         graph.initializer.iter().filter(|t| !read.contains(t.name.as_str())).map(|t| t.name.clone()).collect();
     graph.initializer.retain(|t| !dropped.contains(&t.name));
@@ -60,6 +55,30 @@ pub fn fold_constant_dequantize(graph: &mut GraphProto, consts: &mut Constants) 
     graph.input.retain(|i| !dropped.contains(&i.name));
     graph.initializer.extend(folded);
     Ok(removed.len())
+}
+
+/// Whether [`fold_constant_weights`] replaces `node`: a standard-domain `DequantizeLinear` of
+/// initialisers, or a training-mode `BatchNormalization` whose data input is a constant (our
+/// folding evaluates it from its data, scale and bias) and whose other outputs nothing reads.
+pub fn folds(node: &NodeProto, consts: &mut Constants, read: &HashSet<String>) -> bool {
+    let standard = node.domain.is_empty() || node.domain == "ai.onnx";
+    match node.op_type.as_str() {
+        _ if !standard || node.output.is_empty() => false,
+        "DequantizeLinear" => {
+            node.output.len() == 1 && node.input.iter().all(|name| name.is_empty() || consts.is_initializer(name))
+        }
+        "BatchNormalization" => {
+            is_training_batch_norm(node)
+                && node.output[1..].iter().all(|o| o.is_empty() || !read.contains(o))
+                && matches!(consts.get(&node.output[0]), Ok(Some(_)))
+        }
+        _ => false,
+    }
+}
+
+/// Every value a node or the graph's output reads.
+pub fn read_names(graph: &GraphProto) -> HashSet<String> {
+    graph.node.iter().flat_map(|n| n.input.iter()).chain(graph.output.iter().map(|o| &o.name)).cloned().collect()
 }
 
 /// The little-endian bytes of `values` (ONNX's `raw_data`).
@@ -118,7 +137,7 @@ mod tests {
         };
         let original = graph.clone();
         let mut consts = Constants::new(&original);
-        assert_eq!(fold_constant_dequantize(&mut graph, &mut consts).unwrap(), 1);
+        assert_eq!(fold_constant_weights(&mut graph, &mut consts).unwrap(), 1);
         let ops: Vec<&str> = graph.node.iter().map(|n| n.op_type.as_str()).collect();
         assert_eq!(ops, ["DequantizeLinear", "Mul"]);
         let names: Vec<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();

@@ -504,3 +504,61 @@ fn cancelled_walk() {
         .expect_err("cancelled");
     assert!(matches!(e, Error::Cancelled), "{e:?}");
 }
+
+/// A training-mode BatchNormalization of the weights that cannot be folded (its running
+/// statistics are read further on; its scale does not match the channels) is refused with the
+/// node named, and one on the data path (batch statistics of one image) is refused too: no
+/// panic, no model that computes something else.
+#[test]
+fn weight_standardisation_that_cannot_be_folded() {
+    let conv_of = |scale_len: usize, read_running: bool, on_data: bool| {
+        let mut b = OnnxBuilder::new("x", &[1, 2, 4, 4]);
+        b.init("Wflat", &[1, 3, 18], &Rng::new(7).sym_vec(54, 0.5));
+        b.init("gain", &[scale_len as i64], &vec![1.0; scale_len]);
+        b.init("zero", &[scale_len as i64], &vec![0.0; scale_len]);
+        b.init_i64("shape", &[4], &[3, 2, 3, 3]);
+        let training = vec![attr::int("training_mode", 1)];
+        if on_data {
+            b.init("W", &[3, 2, 3, 3], &Rng::new(8).sym_vec(54, 0.5));
+            b.named_node(
+                "bn",
+                "BatchNormalization",
+                &["x", "gain", "zero", "zero", "zero"],
+                &["xn", "m", "v"],
+                training,
+            );
+            b.named_node("conv", "Conv", &["xn", "W"], &["c"], vec![]);
+        } else {
+            b.named_node(
+                "ws",
+                "BatchNormalization",
+                &["Wflat", "gain", "zero", "zero", "zero"],
+                &["Wn", "m", "v"],
+                training,
+            );
+            b.named_node("ws_shape", "Reshape", &["Wn", "shape"], &["W"], vec![]);
+            b.named_node("conv", "Conv", &["x", "W"], &["c"], vec![]);
+        }
+        let out = if read_running {
+            b.named_node("uses_mean", "Add", &["c", "m"], &["cm"], vec![]);
+            "cm"
+        } else {
+            "c"
+        };
+        b.named_node("flat", "Flatten", &[out], &["logits"], vec![]);
+        b.output("logits", &[1, 12]);
+        b.build()
+    };
+    for (what, bytes, node, why) in [
+        ("running statistics read", conv_of(3, true, false), "ws", "running statistics"),
+        ("scale of the wrong length", conv_of(2, false, false), "ws", "2 scales and 2 biases for 3 channels"),
+        ("on the data path", conv_of(2, false, true), "bn", "eval mode"),
+    ] {
+        let e = load_err(&bytes, what);
+        assert!(matches!(e, Error::InvalidModel(_)), "{what}: {e:?}");
+        let e = e.to_string();
+        assert!(e.contains(node) && e.contains(why), "{what}: {e}");
+    }
+    // and the foldable form loads
+    load(&conv_of(3, false, false)).expect("a weight standardisation folds");
+}

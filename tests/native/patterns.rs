@@ -580,3 +580,69 @@ fn instance_and_group_normalisation_are_layer_norms_per_channel() {
         }
     }
 }
+
+/// Weight standardisation as NFNets and BiT ResNets export it: the convolution's weight is a
+/// training-mode BatchNormalization (three outputs, two of them unread) of the weight reshaped to
+/// [1, out, in·k·k], reshaped back. tract 0.23 cannot run that node; it is folded at load into the
+/// standardised weight, which must be what a hand computation (f64) of ONNX's training-mode
+/// formula gives: the model equals the one with that weight as an initialiser, logits and
+/// explanations alike, and its gradient is the exact vector-Jacobian product.
+#[test]
+fn weight_standardisation_is_folded_into_the_weight() {
+    let mut rng = Rng::new(51);
+    let w = rng.sym_vec(72, 0.6);
+    let (gain, eps, dense) = (rng.sym_vec(4, 1.0), 1e-4f32, rng.sym_vec(12, 0.8));
+    // the standardised weight: per output channel, (w − mean) / sqrt(var + ε) · gain
+    let mut standard = vec![0f32; 72];
+    for (c, (filter, out)) in w.chunks(18).zip(standard.chunks_mut(18)).enumerate() {
+        let mean = filter.iter().map(|&v| v as f64).sum::<f64>() / 18.0;
+        let var = filter.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / 18.0;
+        for (o, &v) in out.iter_mut().zip(filter) {
+            *o = ((v as f64 - mean) / (var + eps as f64).sqrt() * gain[c] as f64) as f32;
+        }
+    }
+    let model = |folded_by_us: bool| {
+        let mut b = OnnxBuilder::new("x", &[1, 2, 6, 6]);
+        if folded_by_us {
+            b.init("Wflat", &[1, 4, 18], &w);
+            b.init("gain", &[4], &gain);
+            b.init("zero", &[4], &[0.0; 4]);
+            b.init("running", &[4], &[0.0; 4]);
+            b.init_i64("shape", &[4], &[4, 2, 3, 3]);
+            let attrs = vec![attr::float("epsilon", eps), attr::float("momentum", 1.0), attr::int("training_mode", 1)];
+            b.named_node(
+                "ws",
+                "BatchNormalization",
+                &["Wflat", "gain", "zero", "running", "running"],
+                &["Wstd", "mean_out", "var_out"],
+                attrs,
+            );
+            b.named_node("ws_shape", "Reshape", &["Wstd", "shape"], &["Wc"], vec![]);
+        } else {
+            b.init("Wc", &[4, 2, 3, 3], &standard);
+        }
+        b.init("Bc", &[4], &[0.1, -0.2, 0.3, 0.0]);
+        b.init("Wd", &[4, 3], &dense);
+        b.named_node("conv", "Conv", &["x", "Wc", "Bc"], &["c"], vec![attr::ints("pads", &[1, 1, 1, 1])]);
+        b.named_node("act", "Tanh", &["c"], &["t"], vec![]);
+        b.named_node("gap", "GlobalAveragePool", &["t"], &["g"], vec![]);
+        b.named_node("flat", "Flatten", &["g"], &["f"], vec![]);
+        b.named_node("fc", "Gemm", &["f", "Wd"], &["logits"], vec![]);
+        b.output("logits", &[1, 3]);
+        load(&b)
+    };
+    let (ours, reference) = (model(true), model(false));
+    let x = input(&[1, 2, 6, 6], 52);
+    let (acts, ref_acts) = (ours.forward(&x).unwrap(), reference.forward(&x).unwrap());
+    let (logits, ref_logits) = (ours.logits(&acts).unwrap(), reference.logits(&ref_acts).unwrap());
+    for (a, b) in logits.iter().zip(ref_logits.iter()) {
+        assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{logits:?} vs {ref_logits:?}");
+    }
+    let opts = ExplainOptions { target: Some(1), ..Default::default() };
+    for method in [Method::Rlrp, Method::Epsilon, Method::Gradient] {
+        let r = explain(&ours, &acts, method, &opts, &mut no_progress()).unwrap().relevance;
+        let r_ref = explain(&reference, &ref_acts, method, &opts, &mut no_progress()).unwrap().relevance;
+        assert!(rel_l1(&r, &r_ref) < 1e-5, "{method:?}: {:.2e}", rel_l1(&r, &r_ref));
+    }
+    check_gradient(&ours, &x, 2);
+}

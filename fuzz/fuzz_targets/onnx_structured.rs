@@ -78,6 +78,7 @@ const OPS: &[&str] = &[
     "BatchNormalization",
     "LayerNormalization",
     "InstanceNormalization",
+    "LRN",
     "Softmax",
     "Sigmoid",
     "Clip",

@@ -189,6 +189,18 @@ pub struct Dense {
     pub bias: Vec<f32>,
 }
 
+/// Local response normalisation across the channels (axis 1; AlexNet, GoogLeNet as Caffe exported
+/// them): y_c = x_c / (bias + α/size · Σ_{c' ∈ W(c)} x_{c'}²)^β over the window W(c) of `size`
+/// channels around c (ONNX's: ⌊(size − 1)/2⌋ before, ⌈(size − 1)/2⌉ after). A normaliser: RLRP.md's
+/// constant scale, the identity for relevance; the gradient methods use its exact derivative.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Lrn {
+    pub size: usize,
+    pub alpha: f32,
+    pub beta: f32,
+    pub bias: f32,
+}
+
 /// y = x ⊙ scale + bias, with `scale` and `bias` broadcast to the input shape (BatchNorm not after a
 /// Conv/Gemm, Mul/Div/Add/Sub by a constant): a diagonal linear layer.
 #[derive(Clone, Debug)]
@@ -358,6 +370,7 @@ pub enum Op {
         axis: usize,
     },
     LayerNorm(LayerNorm),
+    Lrn(Lrn),
     /// ReduceMax / GlobalMaxPool over a contiguous block of axes: winner takes all (first on ties).
     ReduceMax(Axes3),
     /// Slice / Split: every output element is input element `start + i·step` along each listed axis.
@@ -394,6 +407,7 @@ impl Op {
             Op::MatMul { weights: None, .. } => "MatMul",
             Op::Softmax { .. } => "Softmax",
             Op::LayerNorm(_) => "LayerNorm",
+            Op::Lrn(_) => "LRN",
             Op::ReduceMax(_) => "ReduceMax",
             Op::Slice(_) => "Slice",
             Op::Gather { .. } => "Gather",
@@ -408,7 +422,11 @@ impl Op {
     /// forward plan keeps exactly those ([`crate::forward::values_to_keep`]).
     pub fn reads_activations(&self, inputs: usize, rlrp_only: bool) -> Vec<usize> {
         match self {
-            Op::Activation(_) | Op::Saturate { .. } | Op::Gate { .. } | Op::Softmax { .. } if rlrp_only => Vec::new(),
+            Op::Activation(_) | Op::Saturate { .. } | Op::Gate { .. } | Op::Softmax { .. } | Op::Lrn(_)
+                if rlrp_only =>
+            {
+                Vec::new()
+            }
             Op::Linear(_)
             | Op::Activation(_)
             | Op::MaxPool(_)
@@ -418,6 +436,7 @@ impl Op {
             | Op::MatMul { .. }
             | Op::Softmax { .. }
             | Op::LayerNorm(_)
+            | Op::Lrn(_)
             | Op::ReduceMax(_) => (0..inputs).collect(),
             Op::Reshape
             | Op::Transpose(_)

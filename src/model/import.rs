@@ -999,6 +999,26 @@ pub mod builders {
         Ok(Op::LayerNorm(LayerNorm { axes: Axes3::of(&x, 2, x.len() - 1), epsilon, gamma, beta }))
     }
 
+    /// LRN across the channels of an [N, C, ...] input ([`Lrn`]).
+    pub fn lrn(c: &mut BuildCtx) -> Result<Op> {
+        let x = c.x().to_vec();
+        if x.len() < 3 {
+            return Err(c.err(format!("LRN of an input of rank {} (at least 3: N, C, spatial)", x.len())));
+        }
+        let a = c.attrs();
+        let size = a.int("size").ok_or_else(|| c.err("LRN without its 'size' attribute"))?;
+        // (a window wider than the channels is clipped to them; the bound only keeps `size` a size)
+        if !(1..=1 << 20).contains(&size) {
+            return Err(c.err(format!("LRN size {size} (1 to 2²⁰)")));
+        }
+        let (alpha, beta, bias) =
+            (a.float("alpha").unwrap_or(1e-4), a.float("beta").unwrap_or(0.75), a.float("bias").unwrap_or(1.0));
+        if ![alpha, beta, bias].iter().all(|v| v.is_finite()) {
+            return Err(c.err(format!("LRN with alpha {alpha}, beta {beta}, bias {bias}")));
+        }
+        Ok(Op::Lrn(Lrn { size: size as usize, alpha, beta, bias }))
+    }
+
     pub fn transpose(c: &mut BuildCtx) -> Result<Op> {
         let x = c.x().to_vec();
         let perm: Vec<usize> = match c.attrs().ints("perm") {

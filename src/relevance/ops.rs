@@ -5,7 +5,7 @@
 //! whole operator.
 use super::rules::{propagate, LayerContext, LinearRule};
 use crate::kernels::dense::batched_matmul;
-use crate::model::graph::{Affine, Axes3, AxisRange, LayerNorm, Linear};
+use crate::model::graph::{Affine, Axes3, AxisRange, LayerNorm, Linear, Lrn};
 use crate::tensor::{ndarray, Tensor};
 
 use super::linear::{slice as contiguous, tensor};
@@ -123,6 +123,39 @@ pub fn softmax_gradient(x: &Tensor, axis: usize, r: &Tensor) -> Tensor {
         o.zip_mut_with(&yl, |rv, &yv| *rv = yv * (*rv - dot as f32));
     }
     out
+}
+
+/// The gradient of LRN ([`Lrn`]) at x: with d_c = bias + α/size · Σ_{c' ∈ W(c)} x_{c'}²,
+/// `∂L/∂x_j = r_j d_j^{−β} − (2αβ/size) x_j Σ_{c : j ∈ W(c)} r_c x_c d_c^{−β−1}` (f64 inside).
+pub fn lrn_gradient(lrn: &Lrn, x: &Tensor, r: &Tensor) -> Tensor {
+    let (xs, rs) = (contiguous(x), contiguous(r));
+    let shape = x.shape();
+    let (batch, channels) = (shape[0], shape[1]);
+    let plane: usize = shape[2..].iter().product();
+    let (before, after) = ((lrn.size - 1) / 2, lrn.size / 2);
+    let window = |c: usize| c.saturating_sub(before)..(c + after + 1).min(channels);
+    let (scale, beta) = (lrn.alpha as f64 / lrn.size as f64, lrn.beta as f64);
+    let mut dx = vec![0f32; xs.len()];
+    let mut d = vec![0f64; channels];
+    let mut t = vec![0f64; channels];
+    for n in 0..batch {
+        for p in 0..plane {
+            let at = |c: usize| (n * channels + c) * plane + p;
+            for c in 0..channels {
+                let sum: f64 = window(c).map(|k| (xs[at(k)] as f64).powi(2)).sum();
+                d[c] = lrn.bias as f64 + scale * sum;
+                // r_c x_c d_c^{−β−1}
+                t[c] = rs[at(c)] as f64 * xs[at(c)] as f64 * d[c].powf(-beta - 1.0);
+            }
+            for j in 0..channels {
+                // the outputs c whose window holds j: j − after ≤ c ≤ j + before
+                let spread: f64 = (j.saturating_sub(after)..(j + before + 1).min(channels)).map(|c| t[c]).sum();
+                let own = rs[at(j)] as f64 * d[j].powf(-beta);
+                dx[at(j)] = (own - 2.0 * scale * beta * xs[at(j)] as f64 * spread) as f32;
+            }
+        }
+    }
+    tensor(shape, dx)
 }
 
 /// Per group of a LayerNorm: the normalised input x̂ and 1/σ.

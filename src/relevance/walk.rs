@@ -189,6 +189,14 @@ pub fn walk(
                     Vec::new()
                 }
             },
+            Op::Lrn(lrn) => match family {
+                Family::Gradient => {
+                    let x = activation(acts, g, node.inputs[0])?.to_owned();
+                    vec![(node.inputs[0], ops::lrn_gradient(lrn, &x, &r))]
+                }
+                // RLRP.md: a normaliser is a constant scale, R_x = R_y.
+                _ => vec![(node.inputs[0], r)],
+            },
             Op::Softmax { axis } => match family {
                 Family::Gradient => {
                     let x = activation(acts, g, node.inputs[0])?.to_owned();

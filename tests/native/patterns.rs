@@ -646,3 +646,35 @@ fn weight_standardisation_is_folded_into_the_weight() {
     }
     check_gradient(&ours, &x, 2);
 }
+
+/// LRN across channels (AlexNet and GoogLeNet as Caffe exported them), with odd and even window
+/// sizes (ONNX's window is uneven for an even size): its gradient is the exact vector-Jacobian
+/// product of tract's forward pass, and every relevance method passes it (a normaliser: a constant
+/// scale for relevance) to a finite, non-zero map.
+#[test]
+fn local_response_normalisation_is_a_normaliser() {
+    for (size, seed) in [(3, 61), (4, 62), (5, 63)] {
+        let b = conv_sandwich(&|b| {
+            let attrs = vec![
+                attr::int("size", size),
+                attr::float("alpha", 0.8),
+                attr::float("beta", 0.75),
+                attr::float("bias", 1.5),
+            ];
+            b.named_node("lrn", "LRN", &["c"], &["n"], attrs);
+            b.named_node("after", "Tanh", &["n"], &["m"], vec![]);
+        });
+        let m = load(&b);
+        assert!(ops(&m).iter().any(|op| matches!(op, Op::Lrn(_))), "{:?}", ops(&m));
+        let x = input(&[1, 2, 6, 6], seed);
+        for target in 0..3 {
+            check_gradient(&m, &x, target);
+        }
+        let acts = m.forward(&x).unwrap();
+        let opts = ExplainOptions { target: Some(0), ..Default::default() };
+        for method in [Method::Rlrp, Method::Lrp0, Method::Epsilon, Method::Gamma] {
+            let r = explain(&m, &acts, method, &opts, &mut no_progress()).unwrap().relevance;
+            assert!(r.iter().all(|v| v.is_finite()) && r.iter().any(|&v| v != 0.0), "size {size}, {method:?}");
+        }
+    }
+}

@@ -332,7 +332,7 @@ impl<'a> Constants<'a> {
                             .map(|&i| normalise_axis(i, out_rank))
                             .collect::<std::result::Result<_, _>>()
                             .map_err(bad)?;
-                        a.sort();
+                        a.sort_unstable();
                         let mut s = shape.clone();
                         for ax in a {
                             s.insert(ax.min(s.len()), 1);

@@ -10,6 +10,7 @@
 //! form against dense references.
 use crate::kernels::elementwise;
 use crate::model::graph::Linear;
+use crate::relevance::linear::{slice, tensor};
 use crate::tensor::{ndarray, Tensor, TensorRef, TensorView};
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -159,14 +160,19 @@ pub struct LayerContext<'a> {
 }
 
 impl LayerContext<'_> {
+    /// The layer input under `m`, in standard layout (one loop over contiguous values: `mapv` over
+    /// n-dimensional views, once per modifier, was 17 kB of the worker's code).
     fn modified_input(&self, m: InputMod) -> Tensor {
-        match m {
-            InputMod::Keep => self.x.to_owned(),
-            InputMod::Positive => self.x.mapv(positive_part),
-            InputMod::Negative => self.x.mapv(negative_part),
-            InputMod::Ones => self.x.mapv(|_| 1.0),
-            InputMod::Constant(c) => self.x.mapv(|_| c),
-        }
+        let part: fn(f32) -> f32 = match m {
+            InputMod::Keep => return self.x.as_standard_layout().into_owned(),
+            InputMod::Ones => return Tensor::from_elem(self.x.raw_dim(), 1.0),
+            InputMod::Constant(c) => return Tensor::from_elem(self.x.raw_dim(), c),
+            InputMod::Positive => positive_part,
+            InputMod::Negative => negative_part,
+        };
+        let x = self.x.as_standard_layout();
+        let values = x.as_slice().expect("standard layout").iter().map(|&v| part(v)).collect();
+        Tensor::from_shape_vec(self.x.raw_dim(), values).expect("the input's size")
     }
 
     /// The layer's bias under `m` (None when it has none).
@@ -340,17 +346,12 @@ fn propagate_terms(rule: &LinearRule, ctx: &LayerContext, r: &Tensor) -> Tensor 
                 // shared with the forward; the s₋ terms on positive weights cancel to at most
                 // a (1 + 2γ) error growth. s₊ and s₋ only live inside the one pass that makes
                 // s_all = s₊ + (1 + γ)s₋ and s_diff = γ(s₊ − s₋).
-                let mut s_all = Tensor::zeros(r.raw_dim());
-                let mut s_diff = Tensor::zeros(r.raw_dim());
-                ndarray::Zip::from(&mut s_all).and(&mut s_diff).and(r).and(z).and(&split.positive).for_each(
-                    |all, diff, &rv, &zv, &p| {
-                        let (positive, negative) = (zv + gamma * p, zv + gamma * (zv - p));
-                        let sp = if zv > 0.0 { stabilised_divide(rv, positive, stabilizer) } else { 0.0 };
-                        let sn = if zv < 0.0 { stabilised_divide(rv, negative, stabilizer) } else { 0.0 };
-                        *all = sp + (1.0 + gamma) * sn;
-                        *diff = gamma * (sp - sn);
-                    },
-                );
+                let (s_all, s_diff) = two_signals(r, z, &split.positive, |rv, zv, p| {
+                    let (positive, negative) = (zv + gamma * p, zv + gamma * (zv - p));
+                    let sp = if zv > 0.0 { stabilised_divide(rv, positive, stabilizer) } else { 0.0 };
+                    let sn = if zv < 0.0 { stabilised_divide(rv, negative, stabilizer) } else { 0.0 };
+                    (sp + (1.0 + gamma) * sn, gamma * (sp - sn))
+                });
                 let own = None;
                 return split.backward(ctx, &[(&own, &s_all), (&split.w_pos, &s_diff)]);
             }
@@ -488,16 +489,26 @@ fn gamma_mixed_sign_signals(
     let x_abs = ctx.x.mapv(f32::abs);
     let a = ctx.layer.forward_with(&x_abs, w_abs.as_deref().map(|w| w.as_slice()), b_abs.as_deref(), ctx.out_shape);
     let (own, half) = (1.0 + 0.5 * gamma, 0.5 * gamma);
-    let mut sum = Tensor::zeros(r.raw_dim());
-    let mut difference = Tensor::zeros(r.raw_dim());
-    ndarray::Zip::from(&mut sum).and(&mut difference).and(r).and(&*z).and(&a).for_each(
-        |sum, difference, &rv, &zv, &av| {
-            let sp = if zv > 0.0 { stabilised_divide(rv, own * zv + half * av, stabilizer) } else { 0.0 };
-            let sn = if zv < 0.0 { stabilised_divide(rv, own * zv - half * av, stabilizer) } else { 0.0 };
-            (*sum, *difference) = (sp + sn, sp - sn);
-        },
-    );
-    (sum, difference)
+    two_signals(r, &z, &a, |rv, zv, av| {
+        let sp = if zv > 0.0 { stabilised_divide(rv, own * zv + half * av, stabilizer) } else { 0.0 };
+        let sn = if zv < 0.0 { stabilised_divide(rv, own * zv - half * av, stabilizer) } else { 0.0 };
+        (sp + sn, sp - sn)
+    })
+}
+
+/// Two signals from the relevance `r` and two tensors of its shape, element by element over
+/// contiguous values: `f(r, z, p) → (first, second)` (a plain loop: ndarray's five-way zips over
+/// n-dimensional arrays were several kB of the worker's code each).
+fn two_signals(r: &Tensor, z: &TensorRef, p: &TensorRef, f: impl Fn(f32, f32, f32) -> (f32, f32)) -> (Tensor, Tensor) {
+    let (rs, zs, ps) = (slice(r), slice(z), slice(p));
+    assert!(zs.len() == rs.len() && ps.len() == rs.len(), "two_signals: tensors of the relevance's shape");
+    let (mut first, mut second) = (vec![0f32; rs.len()], vec![0f32; rs.len()]);
+    for ((o1, o2), (&rv, (&zv, &pv))) in
+        first.iter_mut().zip(second.iter_mut()).zip(rs.iter().zip(zs.iter().zip(ps.iter())))
+    {
+        (*o1, *o2) = f(rv, zv, pv);
+    }
+    (tensor(r.shape(), first), tensor(r.shape(), second))
 }
 
 /// γ's backward on a mixed-sign input in two products instead of four, from the signals' sum
@@ -518,7 +529,11 @@ fn gamma_mixed_sign_backward(
     let w_abs = weights.get(ctx, ParamMod::Abs);
     let h = ctx.layer.transpose_with(difference, w_abs.as_deref().map(|w| w.as_slice()), ctx.x.shape());
     let (own, abs) = (0.5 * (2.0 + gamma), 0.5 * gamma);
-    ndarray::Zip::from(&mut g).and(&h).and(&ctx.x).for_each(|g, &h, &x| *g = own * x * *g + abs * x.abs() * h);
+    let (hs, xs) = (slice(&h), slice(&ctx.x));
+    let gs = g.as_slice_mut().expect("a kernel's output is contiguous");
+    for ((g, &h), &x) in gs.iter_mut().zip(hs.iter()).zip(xs.iter()) {
+        *g = own * x * *g + abs * x.abs() * h;
+    }
     g
 }
 

@@ -11,7 +11,7 @@ use std::rc::Rc;
 use tract_onnx::pb::{GraphProto, NodeProto};
 
 /// The operators folded here when all their inputs are constants (besides `Constant` itself; a
-/// BatchNormalization only in training mode, from its first three inputs, [`batch_norm_inputs`]).
+/// BatchNormalization only in training mode, from its first three inputs: [`inputs_read`]).
 const FOLDABLE: &[&str] = &[
     "DequantizeLinear",
     "Identity",

@@ -518,24 +518,19 @@ fn weight_standardisation_that_cannot_be_folded() {
         b.init("zero", &[scale_len as i64], &vec![0.0; scale_len]);
         b.init_i64("shape", &[4], &[3, 2, 3, 3]);
         let training = vec![attr::int("training_mode", 1)];
+        // the normalisation of the image (on the data path) or of the weights
+        let (name, data, normalised) = if on_data { ("bn", "x", "xn") } else { ("ws", "Wflat", "Wn") };
+        b.named_node(
+            name,
+            "BatchNormalization",
+            &[data, "gain", "zero", "zero", "zero"],
+            &[normalised, "m", "v"],
+            training,
+        );
         if on_data {
             b.init("W", &[3, 2, 3, 3], &Rng::new(8).sym_vec(54, 0.5));
-            b.named_node(
-                "bn",
-                "BatchNormalization",
-                &["x", "gain", "zero", "zero", "zero"],
-                &["xn", "m", "v"],
-                training,
-            );
             b.named_node("conv", "Conv", &["xn", "W"], &["c"], vec![]);
         } else {
-            b.named_node(
-                "ws",
-                "BatchNormalization",
-                &["Wflat", "gain", "zero", "zero", "zero"],
-                &["Wn", "m", "v"],
-                training,
-            );
             b.named_node("ws_shape", "Reshape", &["Wn", "shape"], &["W"], vec![]);
             b.named_node("conv", "Conv", &["x", "W"], &["c"], vec![]);
         }

@@ -478,6 +478,16 @@ fn lrp0_against_gradient_times_input(m: &Model, x: &Tensor, target: usize) -> f6
     lrp0.iter().zip(gxi.iter()).fold(0f32, |w, (a, b)| w.max((a - b).abs())) as f64 / scale as f64
 }
 
+/// Every method in `methods` explains `target` at x with a finite map that is not zero everywhere.
+fn every_method_gives_a_finite_nonzero_map(m: &Model, x: &Tensor, target: usize, methods: &[Method]) {
+    let acts = m.forward(x).unwrap();
+    let opts = ExplainOptions { target: Some(target), ..Default::default() };
+    for &method in methods {
+        let r = explain(m, &acts, method, &opts, &mut no_progress()).unwrap().relevance;
+        assert!(r.iter().all(|v| v.is_finite()) && r.iter().any(|&v| v != 0.0), "{method:?}");
+    }
+}
+
 /// `Sub(pool(x), x)` (PoolFormer's and EfficientFormer's token mixer): a difference of two computed
 /// tensors is the skip sum of a and −b. Its gradient is the exact vector-Jacobian product (central
 /// differences of tract's forward pass), LRP-0 stays Gradient × Input (b's share is that of −b), and
@@ -501,12 +511,12 @@ fn a_difference_of_two_computed_tensors_is_a_skip_sum_with_a_sign() {
         check_gradient(&m, &x, target);
         let worst = lrp0_against_gradient_times_input(&m, &x, target);
         assert!(worst < 1e-4, "LRP-0 vs Gradient × Input: {worst:.2e}");
-        let acts = m.forward(&x).unwrap();
-        let opts = ExplainOptions { target: Some(target), ..Default::default() };
-        for method in [Method::Rlrp, Method::RlrpDivfree, Method::Epsilon, Method::Gamma, Method::Alphabeta] {
-            let r = explain(&m, &acts, method, &opts, &mut no_progress()).unwrap().relevance;
-            assert!(r.iter().all(|v| v.is_finite()) && r.iter().any(|&v| v != 0.0), "{method:?}");
-        }
+        every_method_gives_a_finite_nonzero_map(
+            &m,
+            &x,
+            target,
+            &[Method::Rlrp, Method::RlrpDivfree, Method::Epsilon, Method::Gamma, Method::Alphabeta],
+        );
     }
     // the other order, x − pool(x), is the same op with the roles swapped
     let x_minus_pool = conv_sandwich(&|b| {
@@ -572,12 +582,12 @@ fn instance_and_group_normalisation_are_layer_norms_per_channel() {
         for target in 0..3 {
             check_gradient(&m, &x, target);
         }
-        let acts = m.forward(&x).unwrap();
-        let opts = ExplainOptions { target: Some(0), ..Default::default() };
-        for method in [Method::Rlrp, Method::Lrp0, Method::Epsilon, Method::Gamma, Method::Alphabeta] {
-            let r = explain(&m, &acts, method, &opts, &mut no_progress()).unwrap().relevance;
-            assert!(r.iter().all(|v| v.is_finite()) && r.iter().any(|&v| v != 0.0), "{method:?}");
-        }
+        every_method_gives_a_finite_nonzero_map(
+            &m,
+            &x,
+            0,
+            &[Method::Rlrp, Method::Lrp0, Method::Epsilon, Method::Gamma, Method::Alphabeta],
+        );
     }
 }
 
@@ -670,11 +680,11 @@ fn local_response_normalisation_is_a_normaliser() {
         for target in 0..3 {
             check_gradient(&m, &x, target);
         }
-        let acts = m.forward(&x).unwrap();
-        let opts = ExplainOptions { target: Some(0), ..Default::default() };
-        for method in [Method::Rlrp, Method::Lrp0, Method::Epsilon, Method::Gamma] {
-            let r = explain(&m, &acts, method, &opts, &mut no_progress()).unwrap().relevance;
-            assert!(r.iter().all(|v| v.is_finite()) && r.iter().any(|&v| v != 0.0), "size {size}, {method:?}");
-        }
+        every_method_gives_a_finite_nonzero_map(
+            &m,
+            &x,
+            0,
+            &[Method::Rlrp, Method::Lrp0, Method::Epsilon, Method::Gamma],
+        );
     }
 }

@@ -88,6 +88,8 @@ const OPS: &[&str] = &[
     "Expand",
     "Tile",
     "ReduceMean",
+    "ReduceL2",
+    "Sin",
     "Einsum",
     "DequantizeLinear",
     "QuantizeLinear",

@@ -373,6 +373,10 @@ pub enum Op {
     Lrn(Lrn),
     /// ReduceMax / GlobalMaxPool over a contiguous block of axes: winner takes all (first on ties).
     ReduceMax(Axes3),
+    /// ReduceL2 over a contiguous block of axes, y = ‖x‖₂: the statistic of an L2 normaliser
+    /// (`x / ‖x‖`, cosine attention), whose branch only gradients pass (RLRP.md: the normaliser is
+    /// a constant).
+    ReduceL2(Axes3),
     /// Slice / Split: every output element is input element `start + i·step` along each listed axis.
     Slice(Vec<AxisRange>),
     /// Gather with constant indices along `axis` (the class token: index 0); `indices` are already
@@ -409,6 +413,7 @@ impl Op {
             Op::LayerNorm(_) => "LayerNorm",
             Op::Lrn(_) => "LRN",
             Op::ReduceMax(_) => "ReduceMax",
+            Op::ReduceL2(_) => "ReduceL2",
             Op::Slice(_) => "Slice",
             Op::Gather { .. } => "Gather",
             Op::Broadcast => "Broadcast",
@@ -422,7 +427,12 @@ impl Op {
     /// forward plan keeps exactly those ([`crate::forward::values_to_keep`]).
     pub fn reads_activations(&self, inputs: usize, rlrp_only: bool) -> Vec<usize> {
         match self {
-            Op::Activation(_) | Op::Saturate { .. } | Op::Gate { .. } | Op::Softmax { .. } | Op::Lrn(_)
+            Op::Activation(_)
+            | Op::Saturate { .. }
+            | Op::Gate { .. }
+            | Op::Softmax { .. }
+            | Op::Lrn(_)
+            | Op::ReduceL2(_)
                 if rlrp_only =>
             {
                 Vec::new()
@@ -437,7 +447,8 @@ impl Op {
             | Op::Softmax { .. }
             | Op::LayerNorm(_)
             | Op::Lrn(_)
-            | Op::ReduceMax(_) => (0..inputs).collect(),
+            | Op::ReduceMax(_)
+            | Op::ReduceL2(_) => (0..inputs).collect(),
             Op::Reshape
             | Op::Transpose(_)
             | Op::Concat { .. }
@@ -468,6 +479,7 @@ impl Op {
                 "a product of two computed tensors that is neither attention (no Softmax on either side) nor a gate has no relevance rule in RLRP.md",
             ),
             Op::Softmax { .. } => Some("relevance would flow into a Softmax inside the network (RLRP.md: attention weights are constants and get no relevance)"),
+            Op::ReduceL2(_) => Some("relevance would flow into a Euclidean norm (ReduceL2): RLRP.md has a rule for it only as a normaliser's statistic (x / ‖x‖), which gets no relevance"),
             Op::Activation(Activation::Fused(f)) if !f.self_gated => Some(
                 "this element-wise function is not of the form x ⊙ g(x) (RLRP.md has a rule only for such activations)",
             ),

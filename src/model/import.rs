@@ -942,7 +942,8 @@ pub mod builders {
         }
     }
 
-    /// ReduceMean / ReduceSum (linear layers, RLRP.md) and ReduceMax (winner takes all).
+    /// ReduceMean / ReduceSum (linear layers, RLRP.md), ReduceMax (winner takes all) and ReduceL2
+    /// (a normaliser's statistic: gradients only).
     pub fn reduce(c: &mut BuildCtx) -> Result<Op> {
         let x = c.x().to_vec();
         let axes = reduce_axes(c.node, c.consts, x.len())?;
@@ -954,6 +955,7 @@ pub mod builders {
         Ok(match c.node.op_type.as_str() {
             "ReduceMean" => Op::Linear(Linear::Reduce { axes: a3, scale: 1.0 / a3.n.max(1) as f32 }),
             "ReduceSum" => Op::Linear(Linear::Reduce { axes: a3, scale: 1.0 }),
+            "ReduceL2" => Op::ReduceL2(a3),
             _ => Op::ReduceMax(a3),
         })
     }

@@ -211,6 +211,7 @@ impl Model {
             prefold::fold_constant_weights(g, &mut consts)?;
         }
         precheck::layer_norm_axes(&proto, &input_shape)?;
+        precheck::constant_data_inputs(&proto, &input_shape, &trace)?;
         let typed = TypedWithValues::new(&proto, &input_shape, &trace.shape_names())?;
         let mut shapes = typed.shapes()?;
         shapes.insert(trace.input.clone(), input_shape.clone());

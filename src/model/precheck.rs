@@ -18,6 +18,15 @@ const WINDOWED: &[&str] = &["Conv", "ConvTranspose", "MaxPool", "AveragePool", "
 /// Operators that read a channel axis (axis 1) of their data input.
 const CHANNELLED: &[&str] =
     &["BatchNormalization", "InstanceNormalization", "LRN", "GlobalAveragePool", "GlobalMaxPool"];
+/// The smallest rank of a windowed or channelled operator's data input: N, C and (but for
+/// BatchNormalization) one spatial axis.
+fn least_rank(op: &str) -> usize {
+    if op == "BatchNormalization" {
+        2
+    } else {
+        3
+    }
+}
 /// Largest kernel, stride or dilation.
 const MAX_WINDOW: i64 = 1 << 16;
 
@@ -49,9 +58,8 @@ pub fn check(graph: &GraphProto, consts: &mut Constants, trace: &Trace) -> Resul
         if is_training_batch_norm(n) && !standardisation {
             training_batch_norm(n, consts, trace)?;
         }
-        if (WINDOWED.contains(&n.op_type.as_str()) || CHANNELLED.contains(&n.op_type.as_str())) && !standardisation {
-            data_input_is_computed(n, trace)?;
-        }
+        // (a windowed or channelled operator of a constant is checked on the part tract sees:
+        // `constant_data_inputs`)
         constant_inputs(n, consts)?;
     }
     Ok(())
@@ -191,19 +199,6 @@ fn window_lengths(n: &NodeProto, consts: &mut Constants) -> Result<()> {
     Ok(())
 }
 
-/// The data input of a channelled or windowed operator is computed from the network input: tract's
-/// shape rules index its channel axis unchecked (`DataFormat::c`, `get_unchecked`), and a constant
-/// of rank 1 there (a bias vector, found by fuzzing) is an out-of-bounds read. No classifier
-/// convolves or normalises a constant.
-fn data_input_is_computed(n: &NodeProto, trace: &Trace) -> Result<()> {
-    match n.input.first().filter(|s| !s.is_empty()) {
-        Some(name) if !trace.is_data(name) => {
-            Err(invalid(n, format!("its data input '{name}' is a constant, not computed from the network input")))
-        }
-        _ => Ok(()),
-    }
-}
-
 /// A training-mode BatchNormalization that is not a weight standardisation `prefold` folds: tract
 /// 0.23 cannot run one (it has one output where the node has three), and on the data path it
 /// would normalise with the statistics of the one input. Refused, saying why.
@@ -337,6 +332,59 @@ pub fn layer_norm_axes(proto: &tract_onnx::pb::ModelProto, input_shape: &[usize]
         } as i64;
         if !(-rank..rank).contains(&axis) {
             return Err(invalid(n, format!("its axis {axis} is out of range for an input of rank {rank}")));
+        }
+    }
+    Ok(())
+}
+
+/// A windowed or channelled operator whose data input is a constant (XCiT's and EdgeNeXt's Fourier
+/// position encodings project a constant grid with a 1×1 Conv; tract folds it). tract's shape rules
+/// index that input's channel axis unchecked (`DataFormat::c`, `get_unchecked`), and a constant of
+/// rank 1 there (a bias vector, found by fuzzing) is an out-of-bounds read. So each such constant's
+/// rank comes first from tract's analysis of the part of `proto` (the part the model loads) that
+/// computes those constants alone; that part may hold no such operator itself. A rank below the
+/// operator's (a Conv's: its weights' rank) is refused by name. Models without one pay nothing.
+pub fn constant_data_inputs(proto: &tract_onnx::pb::ModelProto, input_shape: &[usize], trace: &Trace) -> Result<()> {
+    let Some(graph) = proto.graph.as_ref() else { return Ok(()) };
+    let reads_a_constant = |n: &NodeProto| {
+        (WINDOWED.contains(&n.op_type.as_str()) || CHANNELLED.contains(&n.op_type.as_str()))
+            && n.input.first().is_some_and(|x| !x.is_empty() && !trace.is_data(x))
+    };
+    let nodes: Vec<&NodeProto> = graph.node.iter().filter(|n| reads_a_constant(n)).collect();
+    if nodes.is_empty() {
+        return Ok(());
+    }
+    let constants: Vec<&str> = nodes.iter().map(|n| n.input[0].as_str()).collect();
+    let alone = super::part::part(proto, None, &constants)?;
+    if let Some(n) = alone.graph.iter().flat_map(|g| g.node.iter()).find(|n| reads_a_constant(n)) {
+        return Err(invalid(
+            n,
+            "it computes, from a constant, the constant data input of another windowed or channelled operator (only one such step is supported)".into(),
+        ));
+    }
+    let names: Vec<String> = constants.iter().map(|c| c.to_string()).collect();
+    let shapes = crate::forward::TypedWithValues::new(&alone, input_shape, &names)?.shapes()?;
+    for n in nodes {
+        let x = n.input[0].as_str();
+        let rank = match shapes.get(x) {
+            Some(shape) => shape.len(),
+            None => match graph.initializer.iter().find(|t| t.name == x) {
+                Some(t) => t.dims.len(),
+                None => return Err(invalid(n, format!("the rank of its constant data input '{x}' is unknown"))),
+            },
+        };
+        let weights_rank = n
+            .input
+            .get(1)
+            .filter(|_| n.op_type.contains("Conv"))
+            .and_then(|w| graph.initializer.iter().find(|t| t.name == *w))
+            .map(|t| t.dims.len());
+        let wanted = weights_rank.unwrap_or_else(|| least_rank(&n.op_type));
+        if rank < least_rank(&n.op_type) || weights_rank.is_some_and(|w| w != rank) {
+            return Err(invalid(
+                n,
+                format!("its data input '{x}' is a constant of rank {rank}, where it needs rank {wanted} (N, C, spatial axes)"),
+            ));
         }
     }
     Ok(())

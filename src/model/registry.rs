@@ -83,6 +83,7 @@ pub static REGISTRY: &[OnnxOp] = &[
     op("ReduceMean", First, b::reduce),
     op("ReduceSum", First, b::reduce),
     op("ReduceMax", First, b::reduce),
+    op("ReduceL2", First, b::reduce),
     op("LayerNormalization", First, b::layer_norm),
     op("InstanceNormalization", First, b::instance_norm),
     op("LRN", First, b::lrn),

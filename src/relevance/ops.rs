@@ -241,6 +241,26 @@ pub fn reduce_max_route(axes: &Axes3, x: &Tensor, r: &Tensor) -> Tensor {
     tensor(x.shape(), out)
 }
 
+/// The gradient of y = ‖x‖₂ over the middle axis of [outer, n, inner]: x ⊙ r / y, zero where
+/// y = 0 (as PyTorch's norm backward; f64 norms).
+pub fn reduce_l2_gradient(axes: &Axes3, x: &Tensor, r: &Tensor) -> Tensor {
+    let xs = contiguous(x);
+    let rs = contiguous(r);
+    let Axes3 { outer, n, inner } = *axes;
+    let mut out = vec![0f32; xs.len()];
+    for o in 0..outer {
+        for i in 0..inner {
+            let at = |k: usize| (o * n + k) * inner + i;
+            let norm = (0..n).map(|k| (xs[at(k)] as f64).powi(2)).sum::<f64>().sqrt();
+            if norm > 0.0 {
+                let scale = rs[o * inner + i] as f64 / norm;
+                (0..n).for_each(|k| out[at(k)] = (xs[at(k)] as f64 * scale) as f32);
+            }
+        }
+    }
+    tensor(x.shape(), out)
+}
+
 /// Slice / Split: the output's relevance put back where it was taken from, zero elsewhere.
 pub fn slice_scatter(ranges: &[AxisRange], in_shape: &[usize], r: &Tensor) -> Tensor {
     let mut out = Tensor::zeros(ndarray::IxDyn(in_shape));

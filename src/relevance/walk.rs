@@ -197,6 +197,16 @@ pub fn walk(
                 // RLRP.md: a normaliser is a constant scale, R_x = R_y.
                 _ => vec![(node.inputs[0], r)],
             },
+            Op::ReduceL2(axes) => match family {
+                Family::Gradient => {
+                    let x = activation(acts, g, node.inputs[0])?.to_owned();
+                    vec![(node.inputs[0], ops::reduce_l2_gradient(axes, &x, &r))]
+                }
+                _ => {
+                    refuse(node)?;
+                    Vec::new()
+                }
+            },
             Op::Softmax { axis } => match family {
                 Family::Gradient => {
                     let x = activation(acts, g, node.inputs[0])?.to_owned();

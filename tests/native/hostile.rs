@@ -542,3 +542,81 @@ fn the_session_names_the_first_overflowing_layer_too() {
         other => panic!("expected an error, got {other:?}"),
     }
 }
+
+/// A windowed or channelled operator of a constant (XCiT's and EdgeNeXt's Fourier position
+/// encodings: a 1×1 Conv of a constant grid, added to the data) loads, tract folding it, and gives
+/// the logits of the same network with the folded constant written in. tract's shape rules index
+/// such an operator's channel axis unchecked, so the constant's rank is found first by tract's
+/// analysis of the part that computes it alone: a rank too small for the operator, and a chain of
+/// two such operators, are refused by name, at once.
+#[test]
+fn a_windowed_operator_of_a_constant_is_checked_by_rank_first() {
+    let mut rng = Rng::new(17);
+    let grid = rng.sym_vec(3 * 64, 2.0);
+    let pw = rng.sym_vec(12, 1.0);
+    // pe = Conv1×1(sin(grid)), [1, 4, 8, 8]
+    let folded: Vec<f32> = (0..4 * 64)
+        .map(|i| {
+            let (o, p) = (i / 64, i % 64);
+            (0..3).map(|c| pw[o * 3 + c] * grid[c * 64 + p].sin()).sum()
+        })
+        .collect();
+    let encoded = network(|b, x| {
+        b.init("grid", &[1, 3, 8, 8], &grid);
+        b.init("pw", &[4, 3, 1, 1], &pw);
+        b.node("Sin", &["grid"], "s", vec![]);
+        b.node("Conv", &["s", "pw"], "pe", vec![]);
+        b.node("Add", &[x, "pe"], "sum", vec![]);
+        "sum".into()
+    });
+    let written_in = network(|b, x| {
+        b.init("pe", &[1, 4, 8, 8], &folded);
+        b.node("Add", &[x, "pe"], "sum", vec![]);
+        "sum".into()
+    });
+    let (m, reference) = (load(&encoded).expect("the position encoding"), load(&written_in).expect("reference"));
+    let x = input(0.5);
+    let (acts, reference_acts) = (m.forward(&x).expect("forward"), reference.forward(&x).expect("forward"));
+    let logits = m.logits(&acts).expect("logits").to_vec();
+    let expected = reference.logits(&reference_acts).expect("logits").to_vec();
+    for (a, b) in logits.iter().zip(&expected) {
+        assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{logits:?} against {expected:?}");
+    }
+    let opts = ExplainOptions { target: Some(0), ..Default::default() };
+    let r = explain(&m, &acts, Method::Rlrp, &opts, &mut |_, _| true).expect("explain").relevance;
+    assert!(r.iter().all(|v| v.is_finite()) && r.iter().any(|&v| v != 0.0));
+
+    let of_a_vector = network(|b, x| {
+        for (name, v) in [("g", 1.0), ("be", 0.0), ("mu", 0.0), ("var", 1.0)] {
+            b.init(name, &[4], &[v; 4]);
+        }
+        b.init("v", &[4], &[0.5; 4]);
+        b.node("Sin", &["v"], "s", vec![]);
+        b.node("BatchNormalization", &["s", "g", "be", "mu", "var"], "bn", vec![]);
+        b.node("Add", &[x, "bn"], "sum", vec![]);
+        "sum".into()
+    });
+    let e = refused(&of_a_vector, Duration::from_secs(1), "BatchNorm of a computed vector");
+    assert!(e.contains("constant of rank 1, where it needs rank 2"), "{e}");
+    let short_grid = network(|b, x| {
+        b.init("grid", &[3, 8, 8], &grid);
+        b.init("pw", &[4, 3, 1, 1], &pw);
+        b.node("Sin", &["grid"], "s", vec![]);
+        b.node("Conv", &["s", "pw"], "pe", vec![]);
+        b.node("Add", &[x, "pe"], "sum", vec![]);
+        "sum".into()
+    });
+    let e = refused(&short_grid, Duration::from_secs(1), "Conv of a grid of rank 3");
+    assert!(e.contains("constant of rank 3, where it needs rank 4"), "{e}");
+    let two_steps = network(|b, x| {
+        b.init("grid", &[1, 3, 8, 8], &grid);
+        b.init("pw", &[3, 3, 1, 1], &rng.sym_vec(9, 1.0));
+        b.init("pw2", &[4, 3, 1, 1], &pw);
+        b.node("Conv", &["grid", "pw"], "s", vec![]);
+        b.node("Conv", &["s", "pw2"], "pe", vec![]);
+        b.node("Add", &[x, "pe"], "sum", vec![]);
+        "sum".into()
+    });
+    let e = refused(&two_steps, Duration::from_secs(1), "Conv of a Conv of a constant");
+    assert!(e.contains("Conv_1") && e.contains("only one such step"), "{e}");
+}

@@ -688,3 +688,49 @@ fn local_response_normalisation_is_a_normaliser() {
         );
     }
 }
+
+/// `x / max(‖x‖₂, ε)` over the channels (F.normalize, as XCiT's and Swin-V2's cosine attention and
+/// EdgeNeXt write it, with or without an Expand of the norm): ReduceL2 computes a normaliser, a
+/// constant scale for relevance (RLRP.md), so relevance passes the division unchanged and the norm's
+/// branch gets none; the gradient is the exact vector-Jacobian product. A norm on the relevance path
+/// (the output computed from ‖x‖ itself) has no rule: the model is refused by name, as for any
+/// operator relevance cannot pass.
+#[test]
+fn an_l2_normaliser_is_a_constant_scale() {
+    for expand in [false, true] {
+        let b = conv_sandwich(&|b| {
+            b.named_node("norm", "ReduceL2", &["r"], &["n"], vec![attr::ints("axes", &[1]), attr::int("keepdims", 1)]);
+            let eps = scalar(b, "eps", 1e-6);
+            b.named_node("clamp", "Clip", &["n", &eps], &["d"], vec![]);
+            let d = if expand {
+                b.init_i64("shape", &[4], &[1, 4, 6, 6]);
+                b.named_node("expand", "Expand", &["d", "shape"], &["e"], vec![]);
+                "e"
+            } else {
+                "d"
+            };
+            b.named_node("div", "Div", &["r", d], &["m"], vec![]);
+        });
+        let m = load(&b);
+        let kinds: Vec<&str> = ops(&m).iter().map(|op| op.kind()).collect();
+        assert!(
+            kinds.contains(&"ReduceL2") && ops(&m).iter().any(|op| matches!(op, Op::Gate { gate: 1, divide: true })),
+            "{kinds:?}"
+        );
+        let x = input(&[1, 2, 6, 6], 71);
+        for target in 0..3 {
+            check_gradient(&m, &x, target);
+        }
+        every_method_gives_a_finite_nonzero_map(
+            &m,
+            &x,
+            0,
+            &[Method::Rlrp, Method::Lrp0, Method::Epsilon, Method::Gamma],
+        );
+    }
+    let norm_of_the_maps = conv_sandwich(&|b| {
+        b.named_node("norm", "ReduceL2", &["r"], &["m"], vec![attr::ints("axes", &[2, 3]), attr::int("keepdims", 1)]);
+    });
+    let e = Model::from_onnx_bytes(&norm_of_the_maps.build(), &LoadOptions::default()).err().expect("refused");
+    assert!(e.to_string().contains("node 'norm': relevance would flow into a Euclidean norm (ReduceL2)"), "{e}");
+}

@@ -28,12 +28,12 @@ cargo fmt --all -- --check
 export RUSTC_WORKSPACE_WRAPPER="$PWD/scripts/lint-rustc.sh"
 
 step "native build of every target, linted (clippy, warnings are errors)"
-cargo test --no-run --lib --bins --tests
+cargo test --workspace --no-run --lib --bins --tests
 # The benchmark is built (so linted), not run: `cargo test --benches` would run it.
 cargo build --benches
 
 step "native tests (unit, kernels, rules, golden vs Zennit and the R-LRP oracle, properties, models, bad input)"
-cargo test --lib --bins --tests
+cargo test --workspace --lib --bins --tests
 
 step "wasm32 golden tests in headless Chromium (every golden case, and the worker session)"
 # Built with the app's own profile (web): what ships is what is tested, and trunk's build below

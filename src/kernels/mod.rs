@@ -24,6 +24,7 @@ pub mod elementwise;
 pub mod gemm;
 pub mod pointwise;
 pub mod pool;
+pub mod resample;
 pub mod taps;
 
 /// The range `lo..hi` of output positions `o` (with `o < n`) whose tapped input position

@@ -37,31 +37,23 @@ impl AxisTaps<'_> {
     }
 }
 
-/// `y[o, j, i] = Σ_k w[j, k] · x[o, idx[j, k], i]` (y overwritten).
-pub fn resample_forward(t: &AxisTaps, x: &[f32], y: &mut [f32]) {
-    t.check(x.len(), y.len());
-    y.fill(0.0);
-    for o in 0..t.outer {
-        for j in 0..t.len_out {
-            let row = &mut y[(o * t.len_out + j) * t.inner..][..t.inner];
-            for (src, w) in t.taps(j) {
-                let from = &x[(o * t.len_in + src) * t.inner..][..t.inner];
-                row.iter_mut().zip(from).for_each(|(d, &v)| *d += w * v);
-            }
-        }
+/// The forward map `y[o, j, i] = Σ_k w[j, k] · x[o, idx[j, k], i]` (`from` = x, `to` = y), or with
+/// `transpose` its transpose `to[o, idx[j, k], i] += w[j, k] · from[o, j, i]`; `to` is overwritten.
+pub fn resample(t: &AxisTaps, from: &[f32], to: &mut [f32], transpose: bool) {
+    if transpose {
+        t.check(to.len(), from.len());
+    } else {
+        t.check(from.len(), to.len());
     }
-}
-
-/// The transpose: `out[o, idx[j, k], i] += w[j, k] · r[o, j, i]` (out overwritten first).
-pub fn resample_transpose(t: &AxisTaps, r: &[f32], out: &mut [f32]) {
-    t.check(out.len(), r.len());
-    out.fill(0.0);
+    to.fill(0.0);
+    let inner = t.inner;
     for o in 0..t.outer {
         for j in 0..t.len_out {
-            let from = &r[(o * t.len_out + j) * t.inner..][..t.inner];
-            for (dst, w) in t.taps(j) {
-                let row = &mut out[(o * t.len_in + dst) * t.inner..][..t.inner];
-                row.iter_mut().zip(from).for_each(|(d, &v)| *d += w * v);
+            let out_row = (o * t.len_out + j) * inner;
+            for (tap, w) in t.taps(j) {
+                let in_row = (o * t.len_in + tap) * inner;
+                let (src, dst) = if transpose { (out_row, in_row) } else { (in_row, out_row) };
+                to[dst..dst + inner].iter_mut().zip(&from[src..src + inner]).for_each(|(d, &v)| *d += w * v);
             }
         }
     }
@@ -81,16 +73,15 @@ mod tests {
         let x: Vec<f32> = (0..outer * len_in * inner).map(|i| (i as f32 * 0.37).sin()).collect();
         let r: Vec<f32> = (0..outer * len_out * inner).map(|i| (i as f32 * 0.61).cos()).collect();
         let (mut y, mut back) = (vec![0f32; r.len()], vec![0f32; x.len()]);
-        resample_forward(&t, &x, &mut y);
-        resample_transpose(&t, &r, &mut back);
+        resample(&t, &x, &mut y, false);
+        resample(&t, &r, &mut back, true);
         let lhs: f64 = r.iter().zip(&y).map(|(a, b)| (a * b) as f64).sum();
         let rhs: f64 = back.iter().zip(&x).map(|(a, b)| (a * b) as f64).sum();
         assert!((lhs - rhs).abs() < 1e-5 * lhs.abs().max(1.0), "{lhs} vs {rhs}");
         // one output by hand
         let (o, j, i) = (1, 5, 2);
-        let want: f32 = (0..window)
-            .map(|k| weights[j * window + k] * x[(o * len_in + indices[j * window + k]) * inner + i])
-            .sum();
+        let want: f32 =
+            (0..window).map(|k| weights[j * window + k] * x[(o * len_in + indices[j * window + k]) * inner + i]).sum();
         assert!((y[(o * len_out + j) * inner + i] - want).abs() < 1e-6);
     }
 }

@@ -236,6 +236,18 @@ impl Axes3 {
     }
 }
 
+/// One resampled axis of a Resize: the tensor as `[outer, len_in, inner]` around it when its turn
+/// comes, and output `j`'s `window` taps `indices[j·window + k]`, `weights[j·window + k]` (tract's
+/// own plan of the axis, so the map is the one its forward pass computes; `kernels/resample.rs`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResampledAxis {
+    pub around: Axes3,
+    pub len_out: usize,
+    pub window: usize,
+    pub indices: Vec<usize>,
+    pub weights: Vec<f32>,
+}
+
 /// LayerNormalization over trailing axes (`inner` = 1) or, written out over the channels of NCHW,
 /// any contiguous block: y = (x − mean) / sqrt(var + ε) · γ + β, with γ and β of the full input
 /// shape (broadcast at import). RLRP.md: the centring is a linear layer, the division by the
@@ -268,6 +280,9 @@ pub enum Linear {
     /// The centring x − mean(x) over a contiguous block of axes (weights I − 1/n), as LayerNorm and
     /// its written-out form `Sub(x, ReduceMean(x))` do.
     Centre(Axes3),
+    /// Resize with constant scales: the interpolation of each resized axis in turn, a linear layer
+    /// whose weights are the interpolation's (nearest, linear, cubic; RLRP.md, "Notation").
+    Resize(Vec<ResampledAxis>),
     /// Attention mixing with the attention weights held constant (RLRP.md): per batch b,
     /// y_b = A_b · V_b (`weights_left`) or y_b = V_b · A_b, with V [batch, k, n] (or [batch, m, k])
     /// the layer input. Built during the walk from the forward pass's attention weights.
@@ -292,6 +307,7 @@ impl Linear {
             Linear::Reduce { .. } => "Reduce",
             Linear::Centre(_) => "Centre",
             Linear::Mix { .. } => "AttentionMix",
+            Linear::Resize(_) => "Resize",
         }
     }
     /// Conv and Dense layers: those the LRP composites assign rules to (Zennit's `Linear` type).

@@ -232,27 +232,29 @@ pub struct BuildCtx<'c, 'a> {
     pub in_names: Vec<String>,
     pub out: Vec<usize>,
     pub shapes: &'c HashMap<String, Vec<usize>>,
+    /// The model's ONNX operator set version (default domain).
+    pub opset: i64,
     /// The op types that computed each data input, looking through shape-only operators (gate and
     /// attention detection).
     pub in_sources: Vec<Vec<&'a str>>,
 }
 
 impl<'a> BuildCtx<'_, 'a> {
-    fn x(&self) -> &[usize] {
+    pub(super) fn x(&self) -> &[usize] {
         self.ins.first().map(Vec::as_slice).unwrap_or(&[])
     }
-    fn err(&self, reason: impl Into<String>) -> Error {
+    pub(super) fn err(&self, reason: impl Into<String>) -> Error {
         unsupported_usage(self.node, reason)
     }
-    fn attrs(&self) -> Attrs<'a> {
+    pub(super) fn attrs(&self) -> Attrs<'a> {
         Attrs::of(self.node)
     }
     /// A constant input (checked finite), or None if the slot is empty or absent.
-    fn constant(&mut self, ix: usize, what: &str) -> Result<Option<Tensor>> {
+    pub(super) fn constant(&mut self, ix: usize, what: &str) -> Result<Option<Tensor>> {
         const_input(self.node, self.consts, ix, what)
     }
     /// A constant integer input (shapes, axes, indices).
-    fn ints(&mut self, ix: usize, what: &str) -> Result<Option<Vec<i64>>> {
+    pub(super) fn ints(&mut self, ix: usize, what: &str) -> Result<Option<Vec<i64>>> {
         match self.node.input.get(ix).filter(|s| !s.is_empty()) {
             None => Ok(None),
             Some(name) => {
@@ -279,7 +281,12 @@ const SHAPE_ONLY: &[&str] =
     &["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Identity", "Dropout", "Cast", "Expand"];
 
 /// Builds the explainable graph from the traced path once shapes are known (phase 2).
-pub fn build<'a>(trace: &Trace<'a>, consts: &mut Constants<'a>, shapes: &HashMap<String, Vec<usize>>) -> Result<Graph> {
+pub fn build<'a>(
+    trace: &Trace<'a>,
+    consts: &mut Constants<'a>,
+    shapes: &HashMap<String, Vec<usize>>,
+    opset: i64,
+) -> Result<Graph> {
     let mut ids: HashMap<String, ValueId> = HashMap::new();
     let mut values = Vec::new();
     for name in &trace.values {
@@ -341,6 +348,7 @@ pub fn build<'a>(trace: &Trace<'a>, consts: &mut Constants<'a>, shapes: &HashMap
                     in_names,
                     out: values[output].shape.clone(),
                     shapes,
+                    opset,
                 };
                 let build = t.spec.build.expect("the trace only keeps buildable operators");
                 let op = build(&mut ctx)?;

@@ -9,6 +9,7 @@ pub mod precheck;
 pub mod prefold;
 pub mod proto;
 pub mod registry;
+pub mod resize;
 pub mod scalar;
 
 use crate::budget;
@@ -202,7 +203,13 @@ impl Model {
         let graph_proto = proto.graph.clone().ok_or_else(|| Error::InvalidModel("no graph".into()))?;
         let mut consts = constants::Constants::new(&graph_proto);
         let trace = import::trace(&graph_proto, &mut consts)?;
-        precheck::check(&graph_proto, &mut consts, &trace)?;
+        let opset = proto
+            .opset_import
+            .iter()
+            .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+            .map(|o| o.version)
+            .unwrap_or(0);
+        precheck::check(&graph_proto, &mut consts, &trace, opset)?;
         let input_shape = declared_input_shape(&proto, &trace.input, options.input_shape.as_deref())?;
         budget::tensor_elements(&format!("the input '{}'", trace.input), &input_shape).map_err(budget::budget_error)?;
         // tract sees only what computes the output (and analyses no dead node).
@@ -225,7 +232,7 @@ impl Model {
                 }
             }
         }
-        let mut graph = import::build(&trace, &mut consts, &shapes)?;
+        let mut graph = import::build(&trace, &mut consts, &shapes, opset)?;
         let mut operators = BTreeMap::new();
         for n in &trace.nodes {
             if n.output == 0 {
@@ -242,12 +249,6 @@ impl Model {
             )));
         }
         let engine = typed.into_engine(&graph, options.keep)?;
-        let opset = proto
-            .opset_import
-            .iter()
-            .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
-            .map(|o| o.version)
-            .unwrap_or(0);
         let info = ModelInfo {
             input_name: trace.input.clone(),
             input_shape,

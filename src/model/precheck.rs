@@ -29,13 +29,15 @@ fn least_rank(op: &str) -> usize {
 }
 /// Largest kernel, stride or dilation.
 const MAX_WINDOW: i64 = 1 << 16;
+/// Largest Resize scale.
+const MAX_RESIZE_SCALE: f32 = 65536.0;
 
 fn invalid(n: &NodeProto, what: String) -> Error {
     Error::InvalidModel(format!("node '{}' ({}): {what}", node_name(n), n.op_type))
 }
 
 /// Checks every node and initialiser of `graph`.
-pub fn check(graph: &GraphProto, consts: &mut Constants, trace: &Trace) -> Result<()> {
+pub fn check(graph: &GraphProto, consts: &mut Constants, trace: &Trace, opset: i64) -> Result<()> {
     single_assignment_and_acyclic(graph)?;
     for t in &graph.initializer {
         tensor(t).map_err(|e| Error::InvalidModel(format!("initializer '{}': {e}", t.name)))?;
@@ -60,7 +62,7 @@ pub fn check(graph: &GraphProto, consts: &mut Constants, trace: &Trace) -> Resul
         }
         // (a windowed or channelled operator of a constant is checked on the part tract sees:
         // `constant_data_inputs`)
-        constant_inputs(n, consts)?;
+        constant_inputs(n, consts, opset)?;
     }
     Ok(())
 }
@@ -222,7 +224,7 @@ fn training_batch_norm(n: &NodeProto, consts: &mut Constants, trace: &Trace) -> 
 
 /// Constant inputs tract trusts: a Slice step of 0, negative Tile repeats, a ConstantOfShape or
 /// Range that is negative, empty-stepped or over the element budget.
-fn constant_inputs(n: &NodeProto, consts: &mut Constants) -> Result<()> {
+fn constant_inputs(n: &NodeProto, consts: &mut Constants, opset: i64) -> Result<()> {
     let mut ints = |ix: usize| -> Result<Option<Vec<i64>>> {
         match n.input.get(ix).filter(|s| !s.is_empty()) {
             Some(name) => Ok(consts.get(name)?.and_then(|c| c.ints.clone())),
@@ -273,6 +275,23 @@ fn constant_inputs(n: &NodeProto, consts: &mut Constants) -> Result<()> {
                     shape.iter().try_fold(1u64, |acc, &d| u64::try_from(d).ok().and_then(|d| acc.checked_mul(d)));
                 if count.is_none_or(|c| c > MAX_TENSOR_ELEMENTS) {
                     return Err(invalid(n, format!("the shape {shape:?} is negative or over the budget")));
+                }
+            }
+        }
+        "Resize" => {
+            // tract's shape rules turn a scale into a length with `as usize` and then into a
+            // dimension: an infinite, huge or negative one panicked on a negative dimension.
+            if let Some(sizes) = ints(3)?.filter(|_| opset > 10) {
+                if let Some(v) = sizes.iter().find(|&&v| !(0..=MAX_TENSOR_ELEMENTS as i64).contains(&v)) {
+                    return Err(invalid(n, format!("a size of {v} (sizes must be in 0..={MAX_TENSOR_ELEMENTS})")));
+                }
+            }
+            let scales_ix = if opset <= 10 { 1 } else { 2 };
+            if let Some(name) = n.input.get(scales_ix).filter(|s| !s.is_empty()) {
+                if let Some(c) = consts.get(name)? {
+                    if let Some(v) = c.values.iter().find(|&&v| !(v > 0.0 && v <= MAX_RESIZE_SCALE)) {
+                        return Err(invalid(n, format!("a scale of {v} (scales must be in (0, {MAX_RESIZE_SCALE}])")));
+                    }
                 }
             }
         }

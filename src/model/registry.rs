@@ -87,6 +87,7 @@ pub static REGISTRY: &[OnnxOp] = &[
     op("LayerNormalization", First, b::layer_norm),
     op("InstanceNormalization", First, b::instance_norm),
     op("LRN", First, b::lrn),
+    op("Resize", First, super::resize::build),
     // Activations: identity for relevance, their derivative for gradients.
     unary("Relu", |_, _| act(Activation::Relu)),
     unary("LeakyRelu", |n, _| act(Activation::LeakyRelu { alpha: Attrs::of(n).float("alpha").unwrap_or(0.01) })),

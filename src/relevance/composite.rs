@@ -21,6 +21,15 @@ pub fn rule_for(method: Method, p: &MethodParams, layer: &Linear, first: bool, r
             return LinearRule::Norm { stabilizer: stab }
         }
         Linear::Affine(_) if !lrp0 => return LinearRule::Pass,
+        // Interpolation averages its inputs, as pooling does (Zennit's rule for pooling); cubic
+        // interpolation's negative weights take the ε rule instead.
+        Linear::Resize(axes) if !lrp0 => {
+            return if axes.iter().all(|a| a.weights.iter().all(|&w| w >= 0.0)) {
+                LinearRule::Norm { stabilizer: stab }
+            } else {
+                LinearRule::Epsilon { epsilon: p.epsilon }
+            }
+        }
         // The centring of a LayerNorm and attention mixing: no Zennit composite names them; they take
         // the ε rule, as dense layers do in the composites.
         Linear::Centre(_) | Linear::Mix { .. } if !lrp0 => return LinearRule::Epsilon { epsilon: p.epsilon },
@@ -29,7 +38,8 @@ pub fn rule_for(method: Method, p: &MethodParams, layer: &Linear, first: bool, r
         | Linear::Reduce { .. }
         | Linear::Affine(_)
         | Linear::Centre(_)
-        | Linear::Mix { .. } => return LinearRule::Epsilon { epsilon: 0.0 },
+        | Linear::Mix { .. }
+        | Linear::Resize(_) => return LinearRule::Epsilon { epsilon: 0.0 },
         Linear::Conv(_) | Linear::Dense(_) => {}
     }
     let conv = matches!(layer, Linear::Conv(_));

@@ -1,7 +1,8 @@
 //! Forward map and transpose of every linear layer (RLRP.md, "Notation"), with the weights and bias
 //! optionally replaced (the parameter modifiers of the LRP rules). The transpose `Wᵀ r` excludes the bias:
 //! it is the same kernel as a gradient backward pass (RLRP.md, "The R-LRP linear rule").
-use crate::kernels::{conv, dense, pool, taps};
+use crate::kernels::{conv, dense, pool, resample, taps};
+use crate::model::graph::ResampledAxis;
 use crate::model::graph::{Axes3, Linear};
 use crate::tensor::{ndarray, Tensor, TensorRef};
 
@@ -26,7 +27,11 @@ impl Linear {
             Linear::Dense(d) => Some(&d.weight),
             Linear::Affine(a) => a.scale.as_slice(),
             Linear::Mix { weights, .. } => Some(weights),
-            Linear::AvgPool(_) | Linear::GlobalAvgPool { .. } | Linear::Reduce { .. } | Linear::Centre(_) => None,
+            Linear::AvgPool(_)
+            | Linear::GlobalAvgPool { .. }
+            | Linear::Reduce { .. }
+            | Linear::Centre(_)
+            | Linear::Resize(_) => None,
         }
     }
 
@@ -40,7 +45,8 @@ impl Linear {
             | Linear::GlobalAvgPool { .. }
             | Linear::Reduce { .. }
             | Linear::Centre(_)
-            | Linear::Mix { .. } => None,
+            | Linear::Mix { .. }
+            | Linear::Resize(_) => None,
         }
     }
 
@@ -97,6 +103,7 @@ impl Linear {
             }
             Linear::Reduce { axes, scale } => reduce_forward(axes, *scale, &xs, &mut y),
             Linear::Centre(axes) => centre(axes, &xs, &mut y),
+            Linear::Resize(axes) => y = resampled(axes, xs.into_owned(), false),
             Linear::Mix { batch, m, k, n, weights: own, weights_left } => {
                 let a = weight.unwrap_or(own);
                 if *weights_left {
@@ -112,7 +119,8 @@ impl Linear {
             | Linear::GlobalAvgPool { .. }
             | Linear::Reduce { .. }
             | Linear::Centre(_)
-            | Linear::Mix { .. },
+            | Linear::Mix { .. }
+            | Linear::Resize(_),
         ) = (bias, self)
         {
             y.iter_mut().zip(b).for_each(|(o, b)| *o += b);
@@ -149,6 +157,7 @@ impl Linear {
             }
             // I − J/n is symmetric: its transpose is the same centring.
             Linear::Centre(axes) => centre(axes, &rs, &mut out),
+            Linear::Resize(axes) => out = resampled(axes, rs.into_owned(), true),
             Linear::Mix { batch, m, k, n, weights: own, weights_left } => {
                 let a = weight.unwrap_or(own);
                 if *weights_left {
@@ -206,6 +215,26 @@ fn kernel_sum(
     let mut out = vec![0f32; in_shape.iter().product()];
     kernel(&kernel_terms, &mut out);
     tensor(in_shape, out)
+}
+
+/// A Resize's axes applied in turn to `data` (forward), or their transposes in reverse order.
+fn resampled(axes: &[ResampledAxis], mut data: Vec<f32>, transpose: bool) -> Vec<f32> {
+    for k in 0..axes.len() {
+        let a = &axes[if transpose { axes.len() - 1 - k } else { k }];
+        let taps = resample::AxisTaps {
+            outer: a.around.outer,
+            inner: a.around.inner,
+            len_in: a.around.n,
+            len_out: a.len_out,
+            window: a.window,
+            indices: &a.indices,
+            weights: &a.weights,
+        };
+        let mut out = vec![0f32; if transpose { a.around.len() } else { a.around.outer * a.len_out * a.around.inner }];
+        resample::resample(&taps, &data, &mut out, transpose);
+        data = out;
+    }
+    data
 }
 
 /// y[o, i] = scale · Σ_k x[o, k, i].

@@ -620,3 +620,66 @@ fn a_windowed_operator_of_a_constant_is_checked_by_rank_first() {
     let e = refused(&two_steps, Duration::from_secs(1), "Conv of a Conv of a constant");
     assert!(e.contains("Conv_1") && e.contains("only one such step"), "{e}");
 }
+
+/// Resize with scales or sizes no classifier has (zero, negative, not finite, huge, to nothing, of the
+/// wrong length; tract 0.23 panicked on an infinite or huge scale): each is refused by name within a
+/// second; the sound extremes (antialiased down to one row, 64 times up) load and run to finite
+/// logits. Never a panic, a hang, a runaway allocation or a NaN.
+#[test]
+fn a_resize_with_hostile_scales_is_refused_or_runs() {
+    let with = |opset: i64, mode: &str, scales: Option<&[f32]>, sizes: Option<&[i64]>, antialias: i64| {
+        let mut b_opset = 0;
+        let bytes = network(|b, x| {
+            let s = scales.map(|s| b.init("scales", &[s.len() as i64], s)).unwrap_or_default();
+            let mut inputs = vec![x, "", s.as_str()];
+            let z = sizes.map(|z| b.init_i64("sizes", &[z.len() as i64], z));
+            if let Some(z) = z.as_deref() {
+                inputs.push(z);
+            }
+            let mut attrs = vec![attr::string("mode", mode)];
+            if opset >= 18 {
+                attrs.push(attr::int("antialias", antialias));
+            }
+            b.node("Resize", &inputs, "rs", attrs);
+            b.opset(opset);
+            b_opset = opset;
+            "rs".into()
+        });
+        assert_eq!(b_opset, opset);
+        bytes
+    };
+    let nan = f32::NAN;
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("antialiased to one row", with(18, "linear", None, Some(&[1, 4, 1, 8]), 1)),
+        ("upscaled 64 times", with(13, "linear", Some(&[1.0, 1.0, 64.0, 64.0]), None, 0)),
+        ("scale 0", with(13, "linear", Some(&[1.0, 1.0, 0.0, 1.0]), None, 0)),
+        ("negative scale", with(13, "linear", Some(&[1.0, 1.0, -2.0, 1.0]), None, 0)),
+        ("NaN scale", with(13, "nearest", Some(&[1.0, 1.0, nan, 1.0]), None, 0)),
+        ("infinite scale", with(13, "nearest", Some(&[1.0, 1.0, f32::INFINITY, 1.0]), None, 0)),
+        ("scale 1e30", with(13, "cubic", Some(&[1.0, 1.0, 1e30, 1.0]), None, 0)),
+        ("scale 1e-30", with(13, "cubic", Some(&[1.0, 1.0, 1e-30, 1.0]), None, 0)),
+        ("size 2^40", with(13, "linear", None, Some(&[1, 4, 1 << 40, 8]), 0)),
+        ("size 0", with(13, "linear", None, Some(&[1, 4, 0, 8]), 0)),
+        ("negative size", with(13, "linear", None, Some(&[1, 4, -3, 8]), 0)),
+        ("sizes of the wrong length", with(13, "linear", None, Some(&[4, 8]), 0)),
+        ("antialiased by 1e-6", with(18, "cubic", Some(&[1.0, 1.0, 1e-6, 1.0]), None, 1)),
+    ];
+    for (k, (what, bytes)) in cases.into_iter().enumerate() {
+        let sound = k < 2;
+        let t = Instant::now();
+        match load(&bytes) {
+            Ok(m) => {
+                assert!(sound, "{what}: loaded");
+                let acts = m.forward(&input(0.5)).unwrap_or_else(|e| panic!("{what}: {e}"));
+                let logits = m.logits(&acts).expect("logits");
+                assert!(logits.iter().all(|v| v.is_finite()), "{what}: {logits:?}");
+                println!("{what:<28} {:>8.2?} → runs", t.elapsed());
+            }
+            Err(e) => {
+                println!("{what:<28} {:>8.2?} → {e}", t.elapsed());
+                assert!(!sound && e.to_string().contains("Resize"), "{what}: {e}");
+            }
+        }
+        assert!(t.elapsed() < Duration::from_secs(2), "{what}: took {:?}", t.elapsed());
+    }
+}

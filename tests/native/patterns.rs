@@ -734,3 +734,120 @@ fn an_l2_normaliser_is_a_constant_scale() {
     let e = Model::from_onnx_bytes(&norm_of_the_maps.build(), &LoadOptions::default()).err().expect("refused");
     assert!(e.to_string().contains("node 'norm': relevance would flow into a Euclidean norm (ReduceL2)"), "{e}");
 }
+
+/// One Resize case: opset, attributes, and the scales (f32) or sizes (i64) it is given.
+struct ResizeCase {
+    opset: i64,
+    attrs: Vec<(&'static str, &'static str)>,
+    ints: Vec<(&'static str, i64)>,
+    scales: Option<Vec<f32>>,
+    sizes: Option<Vec<i64>>,
+    /// opset 18's `axes`: which axes the scales or sizes name
+    axes: Option<Vec<i64>>,
+}
+
+fn resize_case(opset: i64, attrs: &[(&'static str, &'static str)], ints: &[(&'static str, i64)]) -> ResizeCase {
+    ResizeCase { opset, attrs: attrs.to_vec(), ints: ints.to_vec(), scales: None, sizes: None, axes: None }
+}
+
+/// conv_sandwich with a Resize of the convolution's output in the middle (its ReLU left unread, so
+/// dropped: the network is linear), then a Tanh with `squash` (which keeps the Resize's output).
+fn resize_model(case: &ResizeCase, squash: bool) -> OnnxBuilder {
+    let mut b = conv_sandwich(&|b| {
+        let mut attrs: Vec<_> = case.attrs.iter().map(|&(k, v)| attr::string(k, v)).collect();
+        attrs.extend(case.ints.iter().map(|&(k, v)| attr::int(k, v)));
+        attrs.extend(case.axes.as_ref().map(|a| attr::ints("axes", a)));
+        let scales = case.scales.as_ref().map(|s| b.init("scales", &[s.len() as i64], s));
+        let sizes = case.sizes.as_ref().map(|s| b.init_i64("sizes", &[s.len() as i64], s));
+        let inputs: Vec<&str> = if case.opset <= 10 {
+            vec!["c", scales.as_deref().expect("opset 10 takes scales")]
+        } else {
+            let mut v = vec!["c", "", scales.as_deref().unwrap_or("")];
+            if let Some(s) = sizes.as_deref() {
+                v.push(s);
+            }
+            v
+        };
+        if squash {
+            b.named_node("resize", "Resize", &inputs, &["z"], attrs);
+            b.named_node("squash", "Tanh", &["z"], &["m"], vec![]);
+        } else {
+            b.named_node("resize", "Resize", &inputs, &["m"], attrs);
+        }
+    });
+    b.opset(case.opset);
+    b
+}
+
+/// Resize (nearest, linear, cubic; its coordinate transformations, nearest modes, antialiasing,
+/// `exclude_outside`, scales or sizes, opsets 10, 13 and 18) is the linear layer tract computes:
+/// our forward map of the layer equals tract's output, its transpose is the exact vector-Jacobian
+/// product (the gradient against central differences of tract's forward pass), LRP-0 equals
+/// Gradient × Input (in a linear network: conv, Resize, pooling, dense), and every method gives a
+/// finite, non-zero map. `tf_crop_and_resize` (a constant outside the crop) is refused by name.
+#[test]
+fn a_resize_is_the_linear_layer_tract_computes() {
+    let mut cases = vec![
+        ResizeCase {
+            scales: Some(vec![1.0, 1.0, 2.0, 2.0]),
+            ..resize_case(13, &[("coordinate_transformation_mode", "asymmetric"), ("nearest_mode", "floor")], &[])
+        },
+        ResizeCase { scales: Some(vec![1.0, 1.0, 2.0, 3.0]), ..resize_case(10, &[("mode", "nearest")], &[]) },
+        ResizeCase {
+            sizes: Some(vec![1, 4, 9, 4]),
+            ..resize_case(13, &[("mode", "nearest"), ("nearest_mode", "round_prefer_ceil")], &[])
+        },
+        ResizeCase { sizes: Some(vec![1, 4, 9, 11]), ..resize_case(13, &[("mode", "linear")], &[]) },
+        ResizeCase {
+            scales: Some(vec![1.0, 1.0, 1.5, 0.5]),
+            ..resize_case(13, &[("mode", "linear"), ("coordinate_transformation_mode", "align_corners")], &[])
+        },
+        ResizeCase {
+            sizes: Some(vec![1, 4, 10, 5]),
+            ..resize_case(13, &[("mode", "cubic"), ("coordinate_transformation_mode", "pytorch_half_pixel")], &[])
+        },
+        ResizeCase {
+            sizes: Some(vec![1, 4, 4, 8]),
+            ..resize_case(13, &[("mode", "cubic")], &[("exclude_outside", 1)])
+        },
+        ResizeCase { sizes: Some(vec![1, 4, 3, 4]), ..resize_case(18, &[("mode", "linear")], &[("antialias", 1)]) },
+        ResizeCase { sizes: Some(vec![1, 4, 4, 3]), ..resize_case(18, &[("mode", "cubic")], &[("antialias", 1)]) },
+    ];
+    cases.push(ResizeCase {
+        scales: Some(vec![1.5, 2.0]),
+        axes: Some(vec![3, -2]),
+        ..resize_case(18, &[("mode", "linear")], &[])
+    });
+    for (i, case) in cases.iter().enumerate() {
+        let load = |squash: bool| {
+            Model::from_onnx_bytes(&resize_model(case, squash).build(), &LoadOptions::default())
+                .unwrap_or_else(|e| panic!("case {i}: {e}"))
+        };
+        let m = load(true);
+        let node = m.graph.nodes.iter().find(|n| n.name == "resize").expect("the Resize node");
+        let Op::Linear(layer @ Linear::Resize(_)) = &node.op else { panic!("case {i}: {:?}", node.op) };
+        let x = input(&[1, 2, 6, 6], 80 + i as u64);
+        let acts = m.forward(&x).unwrap();
+        let (input_act, output_act) = (acts.get(node.inputs[0]).unwrap(), acts.get(node.output).unwrap());
+        let ours = layer.forward_with(&input_act, None, None, output_act.shape());
+        let worst = ours.iter().zip(output_act.iter()).fold(0f32, |w, (a, b)| w.max((a - b).abs()));
+        assert!(worst < 1e-5, "case {i}: our forward map differs from tract's by {worst}");
+        check_gradient(&m, &x, i % 3);
+        let m = load(false);
+        check_gradient(&m, &x, i % 3);
+        let gap = lrp0_against_gradient_times_input(&m, &x, i % 3);
+        assert!(gap < 1e-4, "case {i}: LRP-0 against gradient × input: {gap:.2e}");
+        every_method_gives_a_finite_nonzero_map(
+            &m,
+            &x,
+            0,
+            &[Method::Rlrp, Method::Epsilon, Method::Gamma, Method::Alphabeta],
+        );
+    }
+    let mut crop =
+        resize_case(13, &[("mode", "linear"), ("coordinate_transformation_mode", "tf_crop_and_resize")], &[]);
+    crop.sizes = Some(vec![1, 4, 4, 4]);
+    let e =
+        Model::from_onnx_bytes(&resize_model(&crop, false).build(), &LoadOptions::default()).err().expect("refused");
+    assert!(e.to_string().contains("tf_crop_and_resize"), "{e}");
+}

@@ -237,6 +237,9 @@ pub struct BuildCtx<'c, 'a> {
     /// The op types that computed each data input, looking through shape-only operators (gate and
     /// attention detection).
     pub in_sources: Vec<Vec<&'a str>>,
+    /// For a product of two computed tensors (MatMul, Einsum): whether each input is attention
+    /// weights, i.e. a Softmax computes it within a few steps back ([`softmax_behind`]).
+    pub in_attention: Vec<bool>,
 }
 
 impl<'a> BuildCtx<'_, 'a> {
@@ -315,6 +318,29 @@ pub fn build<'a>(
         }
         out
     };
+    // A Softmax within a few steps behind a value, through any operator but a product of two
+    // computed tensors: attention weights mixed or renormalised after their Softmax (CaiT's
+    // talking heads, ConViT's gated positional attention) are still attention weights (RLRP.md:
+    // "with the Softmax in between"). Breadth first, at most 32 operators.
+    let softmax_behind = |name: &str| -> bool {
+        let mut queue = std::collections::VecDeque::from([name.to_string()]);
+        let mut seen = HashSet::new();
+        while let Some(at) = queue.pop_front() {
+            let Some(&p) = producers.get(at.as_str()) else { continue };
+            if !seen.insert(p) || seen.len() > 32 {
+                continue;
+            }
+            let n = trace.nodes[p].proto;
+            if n.op_type == "Softmax" {
+                return true;
+            }
+            let ins = trace.data_inputs(n, trace.nodes[p].spec);
+            if !(matches!(n.op_type.as_str(), "MatMul" | "Einsum") && ins.len() == 2) {
+                queue.extend(ins);
+            }
+        }
+        false
+    };
     let units = fuse::plan(trace, consts, shapes)?;
     let mut nodes = Vec::new();
     for unit in units {
@@ -345,6 +371,12 @@ pub fn build<'a>(
                     consts,
                     ins: ins.iter().map(|&i| values[i].shape.clone()).collect(),
                     in_sources: in_names.iter().map(|i| sources(i)).collect(),
+                    in_attention: match n.op_type.as_str() {
+                        "MatMul" | "Einsum" if in_names.len() == 2 => {
+                            in_names.iter().map(|i| softmax_behind(i)).collect()
+                        }
+                        _ => Vec::new(),
+                    },
                     in_names,
                     out: values[output].shape.clone(),
                     shapes,
@@ -609,7 +641,7 @@ pub mod builders {
     }
 
     /// MatMul: with a constant weight a dense layer; of two computed tensors, attention mixing when
-    /// one side is a Softmax's output (RLRP.md), otherwise a bilinear product.
+    /// one side is computed by a Softmax (RLRP.md), otherwise a bilinear product.
     pub fn matmul(c: &mut BuildCtx) -> Result<Op> {
         if c.ins.len() < 2 {
             return gemm(c);
@@ -623,10 +655,11 @@ pub mod builders {
         Ok(Op::MatMul { weights: attention_weights(c, false), transpose_b: false })
     }
 
-    /// Which input of a product is attention weights (a Softmax's output), if exactly one is; a
-    /// transposed right operand cannot be (it would mix along the other axis).
+    /// Which input of a product is attention weights (computed by a Softmax, directly or within a
+    /// few steps), if exactly one is; a transposed right operand cannot be (it would mix along the
+    /// other axis).
     fn attention_weights(c: &BuildCtx, transpose_b: bool) -> Option<usize> {
-        let from_softmax = |i: usize| c.in_sources[i].last() == Some(&"Softmax");
+        let from_softmax = |i: usize| c.in_attention.get(i).copied().unwrap_or(false);
         match (from_softmax(0), from_softmax(1)) {
             (true, false) => Some(0),
             (false, true) if !transpose_b => Some(1),

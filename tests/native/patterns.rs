@@ -851,3 +851,73 @@ fn a_resize_is_the_linear_layer_tract_computes() {
         Model::from_onnx_bytes(&resize_model(&crop, false).build(), &LoadOptions::default()).err().expect("refused");
     assert!(e.to_string().contains("tf_crop_and_resize"), "{e}");
 }
+
+/// Attention whose weights are mixed or renormalised after their Softmax is still attention
+/// (RLRP.md: "with the Softmax in between"): ConViT's gated positional attention (the Softmax
+/// blended with a constant map, then divided by its row sums) and CaiT's talking heads (a linear
+/// map of the weights after the Softmax). The weights are constants for relevance: LRP-0 of this
+/// bias-free network conserves (κ = 1); the gradient is exact. A product whose two sides both come
+/// from a Softmax is not attention, and is refused by name.
+#[test]
+fn attention_weights_mixed_after_their_softmax_are_still_attention_weights() {
+    let attention = |after_softmax: &dyn Fn(&mut OnnxBuilder) -> String| {
+        let mut rng = Rng::new(13);
+        let mut b = OnnxBuilder::new("x", &[1, 4, 6]);
+        for w in ["Wq", "Wk", "Wv"] {
+            b.init(w, &[6, 6], &rng.sym_vec(36, 0.6));
+        }
+        b.init("W", &[6, 3], &rng.sym_vec(18, 0.8));
+        b.node("MatMul", &["x", "Wq"], "q", vec![]);
+        b.node("MatMul", &["x", "Wk"], "k", vec![]);
+        b.node("MatMul", &["x", "Wv"], "v", vec![]);
+        b.node("Transpose", &["k"], "kt", vec![attr::ints("perm", &[0, 2, 1])]);
+        b.node("MatMul", &["q", "kt"], "s", vec![]);
+        b.node("Softmax", &["s"], "a", vec![attr::int("axis", -1)]);
+        let weights = after_softmax(&mut b);
+        b.named_node("mix", "MatMul", &[&weights, "v"], &["o"], vec![]);
+        b.node("MatMul", &["o", "W"], "y", vec![]);
+        b.node("ReduceMean", &["y"], "logits", vec![attr::ints("axes", &[1]), attr::int("keepdims", 0)]);
+        b.output("logits", &[1, 3]);
+        b.opset(17);
+        b
+    };
+    let gated = attention(&|b| {
+        let mut rng = Rng::new(14);
+        let positional: Vec<f32> = rng.sym_vec(16, 1.0).iter().map(|v| 0.3 * v.abs()).collect();
+        b.init("P", &[1, 4, 4], &positional);
+        let g = scalar(b, "g", 0.7);
+        b.node("Mul", &["a", &g], "ga", vec![]);
+        b.node("Add", &["ga", "P"], "blend", vec![]);
+        b.init_i64("last", &[1], &[-1]);
+        b.node("ReduceSum", &["blend", "last"], "rows", vec![attr::int("keepdims", 1)]);
+        b.node("Div", &["blend", "rows"], "weights", vec![]);
+        "weights".into()
+    });
+    let talking_heads = attention(&|b| {
+        let mut rng = Rng::new(15);
+        b.init("Wh", &[4, 4], &rng.sym_vec(16, 0.8));
+        b.node("Transpose", &["a"], "at", vec![attr::ints("perm", &[0, 2, 1])]);
+        b.node("MatMul", &["at", "Wh"], "mixed", vec![]);
+        b.node("Transpose", &["mixed"], "weights", vec![attr::ints("perm", &[0, 2, 1])]);
+        "weights".into()
+    });
+    for (what, b) in [("gated", gated), ("talking heads", talking_heads)] {
+        let m = load(&b);
+        let mix = m.graph.nodes.iter().find(|n| n.name == "mix").expect("the mixing product");
+        assert!(matches!(mix.op, Op::MatMul { weights: Some(0), .. }), "{what}: {:?}", mix.op);
+        let x = input(&[1, 4, 6], 16);
+        check_gradient(&m, &x, 1);
+        let acts = m.forward(&x).unwrap();
+        let opts = ExplainOptions { target: Some(1), ..Default::default() };
+        let e = explain(&m, &acts, Method::Lrp0, &opts, &mut no_progress()).unwrap();
+        assert!((e.kappa.unwrap() - 1.0).abs() < 1e-4, "{what}: κ = {:?}", e.kappa);
+        every_method_gives_a_finite_nonzero_map(&m, &x, 1, &[Method::Rlrp, Method::Epsilon, Method::Gamma]);
+    }
+    let both_sides = attention(&|b| {
+        b.node("Transpose", &["a"], "at", vec![attr::ints("perm", &[0, 2, 1])]);
+        b.node("MatMul", &["a", "at"], "weights", vec![]);
+        "weights".into()
+    });
+    let e = Model::from_onnx_bytes(&both_sides.build(), &LoadOptions::default()).err().expect("refused");
+    assert!(e.to_string().contains("neither attention"), "{e}");
+}

@@ -238,8 +238,11 @@ pub struct BuildCtx<'c, 'a> {
     /// attention detection).
     pub in_sources: Vec<Vec<&'a str>>,
     /// For a product of two computed tensors (MatMul, Einsum): whether each input is attention
-    /// weights, i.e. a Softmax computes it within a few steps back ([`softmax_behind`]).
+    /// weights, i.e. a Softmax computes it within a few steps back.
     pub in_attention: Vec<bool>,
+    /// For an element-wise product of two computed tensors: whether each input is an activation's
+    /// output (looking through shape-only ops): the gate of a GLU ([`builders::binary`]).
+    pub in_activated: Vec<bool>,
 }
 
 impl<'a> BuildCtx<'_, 'a> {
@@ -342,7 +345,19 @@ pub fn build<'a>(
         false
     };
     let units = fuse::plan(trace, consts, shapes)?;
-    let mut nodes = Vec::new();
+    let mut nodes: Vec<Node> = Vec::new();
+    let mut built_by: HashMap<ValueId, usize> = HashMap::new();
+    // Whether an activation computes a value (looking through shape-only ops): ReLU, GELU, SiLU...,
+    // or a written-out x ⊙ g(x).
+    let activated = |nodes: &[Node], built_by: &HashMap<ValueId, usize>, mut v: ValueId| loop {
+        let Some(node) = built_by.get(&v).map(|&k| &nodes[k]) else { return false };
+        match &node.op {
+            Op::Activation(Activation::Fused(f)) => return f.self_gated,
+            Op::Activation(_) => return true,
+            op if op.is_shape_only() && !node.inputs.is_empty() => v = node.inputs[0],
+            _ => return false,
+        }
+    };
     for unit in units {
         match unit {
             Unit::Fused { root, output, function, members } => {
@@ -351,6 +366,7 @@ pub fn build<'a>(
                     [one] => one.to_string(),
                     many => format!("{} ({})", function.name, many.join("+")),
                 };
+                built_by.insert(ids[&output], nodes.len());
                 nodes.push(Node {
                     name: members.last().map(|&i| node_name(trace.nodes[i].proto)).unwrap_or_default(),
                     onnx_op,
@@ -371,6 +387,10 @@ pub fn build<'a>(
                     consts,
                     ins: ins.iter().map(|&i| values[i].shape.clone()).collect(),
                     in_sources: in_names.iter().map(|i| sources(i)).collect(),
+                    in_activated: match n.op_type.as_str() {
+                        "Mul" if ins.len() == 2 => ins.iter().map(|&v| activated(&nodes, &built_by, v)).collect(),
+                        _ => Vec::new(),
+                    },
                     in_attention: match n.op_type.as_str() {
                         "MatMul" | "Einsum" if in_names.len() == 2 => {
                             in_names.iter().map(|i| softmax_behind(i)).collect()
@@ -385,6 +405,7 @@ pub fn build<'a>(
                 let build = t.spec.build.expect("the trace only keeps buildable operators");
                 let op = build(&mut ctx)?;
                 let name = if t.output > 0 { format!("{}#{}", node_name(n), t.output) } else { node_name(n) };
+                built_by.insert(output, nodes.len());
                 nodes.push(Node { name, onnx_op: n.op_type.clone(), op, inputs: ins, output });
             }
         }
@@ -845,15 +866,19 @@ pub mod builders {
                     (true, false) => 1,
                     (false, true) => 0,
                     (true, true) => {
-                        let gate_like = |i: usize| {
+                        // A Sigmoid, HardSigmoid, Tanh or Softmax output; failing that, an
+                        // activation's output (GLU's GEGLU and SwiGLU variants: the activated half
+                        // gates the other).
+                        let squashed = |i: usize| {
                             matches!(c.in_sources[i].last(), Some(&("Sigmoid" | "HardSigmoid" | "Softmax" | "Tanh")))
                         };
-                        match (gate_like(0), gate_like(1)) {
-                            (false, true) => 1,
-                            (true, false) => 0,
+                        let activated = |i: usize| c.in_activated.get(i).copied().unwrap_or(false);
+                        match ((squashed(0), squashed(1)), (activated(0), activated(1))) {
+                            ((false, true), _) | ((false, false), (false, true)) => 1,
+                            ((true, false), _) | ((false, false), (true, false)) => 0,
                             _ => {
                                 return Err(c.err(
-                                    "a product of two computed tensors where neither is recognisably a gate (a Sigmoid, HardSigmoid, Tanh or Softmax output, or a tensor broadcast over the other) has no relevance rule in RLRP.md",
+                                    "a product of two computed tensors where neither is recognisably the gate (a Sigmoid, HardSigmoid, Tanh or Softmax output, else the one activation output, or a tensor broadcast over the other) has no relevance rule in RLRP.md",
                                 ))
                             }
                         }

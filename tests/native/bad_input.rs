@@ -168,9 +168,10 @@ fn unsupported_custom_domain_operator() {
 
 #[test]
 fn product_of_two_computed_tensors() {
-    // A second dense layer h2 beside h: r ⊙ h2 has no gate (no Sigmoid-like factor, neither side
-    // broadcast), r − max(h2) is a broadcast difference that is not a centring; a quotient by a
-    // computed tensor is a normaliser, and r − h2 of one shape the skip sum of r and −h2.
+    // A second dense layer h2 beside h: h ⊙ h2 has no gate (neither side a Sigmoid-like factor nor
+    // an activation's output, as a GLU's gate is; neither broadcast), r − max(h2) is a broadcast
+    // difference that is not a centring; a quotient by a computed tensor is a normaliser, and
+    // r − h2 of one shape the skip sum of r and −h2.
     for op in ["Mul", "Sub"] {
         let bytes = mlp_bytes(Some(&|b: &mut OnnxBuilder| {
             b.named_node("fc1b", "Gemm", &["x", "W1", "B1"], &["h2"], vec![]);
@@ -179,7 +180,7 @@ fn product_of_two_computed_tensors() {
             } else {
                 b.named_node("same", "Identity", &["h2"], &["s"], vec![]);
             }
-            b.named_node("gate", op, &["r", "s"], &["m"], vec![]);
+            b.named_node("gate", op, &[if op == "Mul" { "h" } else { "r" }, "s"], &["m"], vec![]);
         }));
         let e = load_err(&bytes, &format!("{op} of two computed tensors"));
         assert!(matches!(&e, Error::UnsupportedUsage { op: o, node, .. } if o == op && node == "gate"), "{e:?}");

@@ -921,3 +921,56 @@ fn attention_weights_mixed_after_their_softmax_are_still_attention_weights() {
     let e = Model::from_onnx_bytes(&both_sides.build(), &LoadOptions::default()).err().expect("refused");
     assert!(e.to_string().contains("neither attention"), "{e}");
 }
+
+/// GLU's variants (RLRP.md's "GLU halves"): in SwiGLU `SiLU(h·Wa) ⊙ (h·Wb)`, GEGLU (GELU) and ReGLU
+/// (ReLU) the activated half gates the other, as σ does in GLU itself: a gate, constant for
+/// relevance, which flows only into the linear half; the gradient is the exact product rule. A
+/// product of two activated halves names no gate and is refused by name. (At this x the ReLU gate
+/// is zero at one of its five outputs and positive at the others.)
+#[test]
+fn the_activated_half_of_a_glu_variant_is_its_gate() {
+    let glu = |activation: &'static str| {
+        let mut rng = Rng::new(21);
+        let (wa, wb) = (rng.sym_vec(25, 0.8), rng.sym_vec(25, 0.8));
+        let mut b = dense_sandwich(&|b| {
+            b.init("Wa", &[5, 5], &wa);
+            b.init("Wb", &[5, 5], &wb);
+            b.node("MatMul", &["h", "Wa"], "a", vec![]);
+            b.node("MatMul", &["h", "Wb"], "b", vec![]);
+            match activation {
+                "SiLU" => {
+                    b.node("Sigmoid", &["a"], "sa", vec![]);
+                    b.node("Mul", &["a", "sa"], "act", vec![]);
+                }
+                "both" => {
+                    b.node("Relu", &["a"], "act", vec![]);
+                    b.node("Relu", &["b"], "rb", vec![]);
+                }
+                op => {
+                    b.node(op, &["a"], "act", vec![]);
+                }
+            }
+            let other = if activation == "both" { "rb" } else { "b" };
+            b.named_node("glu", "Mul", &[other, "act"], &["m"], vec![]);
+        });
+        b.opset(20);
+        b
+    };
+    for activation in ["SiLU", "Gelu", "Relu"] {
+        let m = load(&glu(activation));
+        let node = m.graph.nodes.iter().find(|n| n.name == "glu").expect("the product");
+        assert!(matches!(node.op, Op::Gate { gate: 1, divide: false }), "{activation}: {:?}", node.op);
+        let x = input(&[1, 6], 23);
+        for target in 0..3 {
+            check_gradient(&m, &x, target);
+        }
+        every_method_gives_a_finite_nonzero_map(
+            &m,
+            &x,
+            0,
+            &[Method::Rlrp, Method::Lrp0, Method::Epsilon, Method::Gamma],
+        );
+    }
+    let e = Model::from_onnx_bytes(&glu("both").build(), &LoadOptions::default()).err().expect("refused");
+    assert!(e.to_string().contains("node 'glu'") && e.to_string().contains("recognisably the gate"), "{e}");
+}

@@ -231,6 +231,11 @@ impl Axes3 {
     pub fn len(&self) -> usize {
         self.outer * self.n * self.inner
     }
+    /// Each reduced lane, in the order of the reduction's outputs: `(start, stride)`, its k-th
+    /// element at `start + k · stride` of the row-major tensor.
+    pub fn lanes(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        (0..self.outer * self.inner).map(|j| ((j / self.inner) * self.n * self.inner + j % self.inner, self.inner))
+    }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -227,15 +227,12 @@ pub fn layer_norm_backward(
 pub fn reduce_max_route(axes: &Axes3, x: &Tensor, r: &Tensor) -> Tensor {
     let xs = contiguous(x);
     let rs = contiguous(r);
-    let Axes3 { outer, n, inner } = *axes;
     let mut out = vec![0f32; xs.len()];
-    for o in 0..outer {
-        for i in 0..inner {
-            let at = |k: usize| (o * n + k) * inner + i;
-            let best = (0..n).fold(0, |b, k| if xs[at(k)] > xs[at(b)] { k } else { b });
-            if n > 0 {
-                out[at(best)] = rs[o * inner + i];
-            }
+    for (j, (start, stride)) in axes.lanes().enumerate() {
+        if axes.n > 0 {
+            let at = |k: usize| start + k * stride;
+            let best = (0..axes.n).fold(0, |b, k| if xs[at(k)] > xs[at(b)] { k } else { b });
+            out[at(best)] = rs[j];
         }
     }
     tensor(x.shape(), out)
@@ -246,16 +243,13 @@ pub fn reduce_max_route(axes: &Axes3, x: &Tensor, r: &Tensor) -> Tensor {
 pub fn reduce_l2_gradient(axes: &Axes3, x: &Tensor, r: &Tensor) -> Tensor {
     let xs = contiguous(x);
     let rs = contiguous(r);
-    let Axes3 { outer, n, inner } = *axes;
     let mut out = vec![0f32; xs.len()];
-    for o in 0..outer {
-        for i in 0..inner {
-            let at = |k: usize| (o * n + k) * inner + i;
-            let norm = (0..n).map(|k| (xs[at(k)] as f64).powi(2)).sum::<f64>().sqrt();
-            if norm > 0.0 {
-                let scale = rs[o * inner + i] as f64 / norm;
-                (0..n).for_each(|k| out[at(k)] = (xs[at(k)] as f64 * scale) as f32);
-            }
+    for (j, (start, stride)) in axes.lanes().enumerate() {
+        let lane = (0..axes.n).map(|k| start + k * stride);
+        let norm = lane.clone().map(|at| (xs[at] as f64).powi(2)).sum::<f64>().sqrt();
+        if norm > 0.0 {
+            let scale = rs[j] as f64 / norm;
+            lane.for_each(|at| out[at] = (xs[at] as f64 * scale) as f32);
         }
     }
     tensor(x.shape(), out)

@@ -215,19 +215,26 @@ fn layer_norm_written_out_equals_the_fused_operator() {
     }
 }
 
-#[test]
-fn attention_weights_are_constants_for_relevance() {
-    // Single-head self-attention over 4 tokens: softmax(q kᵀ / √d) v, with q, k, v dense maps of x.
-    let mut rng = Rng::new(11);
+/// Self-attention's start over 4 tokens of 6 features: x [1, 4, 6], its dense maps q, k and v
+/// (weights Wq, Wk, Wv) and the head's weight W [6, 3], drawn from `seed`.
+fn qkv(seed: u64) -> OnnxBuilder {
+    let mut rng = Rng::new(seed);
     let mut b = OnnxBuilder::new("x", &[1, 4, 6]);
     for w in ["Wq", "Wk", "Wv"] {
         b.init(w, &[6, 6], &rng.sym_vec(36, 0.6));
     }
     b.init("W", &[6, 3], &rng.sym_vec(18, 0.8));
+    for (w, out) in [("Wq", "q"), ("Wk", "k"), ("Wv", "v")] {
+        b.node("MatMul", &["x", w], out, vec![]);
+    }
+    b
+}
+
+#[test]
+fn attention_weights_are_constants_for_relevance() {
+    // Single-head self-attention over 4 tokens: softmax(q kᵀ / √d) v, with q, k, v dense maps of x.
+    let mut b = qkv(11);
     let scale = scalar(&mut b, "scale", 1.0 / 6f32.sqrt());
-    b.node("MatMul", &["x", "Wq"], "q", vec![]);
-    b.node("MatMul", &["x", "Wk"], "k", vec![]);
-    b.node("MatMul", &["x", "Wv"], "v", vec![]);
     b.node("Transpose", &["k"], "kt", vec![attr::ints("perm", &[0, 2, 1])]);
     b.node("MatMul", &["q", "kt"], "s0", vec![]);
     b.node("Mul", &["s0", &scale], "s", vec![]);
@@ -255,15 +262,7 @@ fn attention_weights_are_constants_for_relevance() {
 #[test]
 fn attention_written_with_einsum() {
     // MaxViT writes q·kᵀ and A·v as Einsum.
-    let mut rng = Rng::new(13);
-    let mut b = OnnxBuilder::new("x", &[1, 4, 6]);
-    for w in ["Wq", "Wk", "Wv"] {
-        b.init(w, &[6, 6], &rng.sym_vec(36, 0.6));
-    }
-    b.init("W", &[6, 3], &rng.sym_vec(18, 0.8));
-    b.node("MatMul", &["x", "Wq"], "q", vec![]);
-    b.node("MatMul", &["x", "Wk"], "k", vec![]);
-    b.node("MatMul", &["x", "Wv"], "v", vec![]);
+    let mut b = qkv(13);
     b.node("Einsum", &["q", "k"], "s", vec![attr::string("equation", "B I D, B J D -> B I J")]);
     b.node("Softmax", &["s"], "a", vec![attr::int("axis", -1)]);
     b.node("Einsum", &["a", "v"], "o", vec![attr::string("equation", "bij,bjd->bid")]);
@@ -861,15 +860,7 @@ fn a_resize_is_the_linear_layer_tract_computes() {
 #[test]
 fn attention_weights_mixed_after_their_softmax_are_still_attention_weights() {
     let attention = |after_softmax: &dyn Fn(&mut OnnxBuilder) -> String| {
-        let mut rng = Rng::new(13);
-        let mut b = OnnxBuilder::new("x", &[1, 4, 6]);
-        for w in ["Wq", "Wk", "Wv"] {
-            b.init(w, &[6, 6], &rng.sym_vec(36, 0.6));
-        }
-        b.init("W", &[6, 3], &rng.sym_vec(18, 0.8));
-        b.node("MatMul", &["x", "Wq"], "q", vec![]);
-        b.node("MatMul", &["x", "Wk"], "k", vec![]);
-        b.node("MatMul", &["x", "Wv"], "v", vec![]);
+        let mut b = qkv(13);
         b.node("Transpose", &["k"], "kt", vec![attr::ints("perm", &[0, 2, 1])]);
         b.node("MatMul", &["q", "kt"], "s", vec![]);
         b.node("Softmax", &["s"], "a", vec![attr::int("axis", -1)]);

@@ -477,6 +477,15 @@ fn lrp0_against_gradient_times_input(m: &Model, x: &Tensor, target: usize) -> f6
     lrp0.iter().zip(gxi.iter()).fold(0f32, |w, (a, b)| w.max((a - b).abs())) as f64 / scale as f64
 }
 
+/// The gradient of each of the three logits is exact at x, and R-LRP, LRP-0, ε and γ explain
+/// logit 0 with finite, non-zero maps.
+fn exact_gradients_and_finite_maps(m: &Model, x: &Tensor) {
+    for target in 0..3 {
+        check_gradient(m, x, target);
+    }
+    every_method_gives_a_finite_nonzero_map(m, x, 0, &[Method::Rlrp, Method::Lrp0, Method::Epsilon, Method::Gamma]);
+}
+
 /// Every method in `methods` explains `target` at x with a finite map that is not zero everywhere.
 fn every_method_gives_a_finite_nonzero_map(m: &Model, x: &Tensor, target: usize, methods: &[Method]) {
     let acts = m.forward(x).unwrap();
@@ -676,15 +685,7 @@ fn local_response_normalisation_is_a_normaliser() {
         let m = load(&b);
         assert!(ops(&m).iter().any(|op| matches!(op, Op::Lrn(_))), "{:?}", ops(&m));
         let x = input(&[1, 2, 6, 6], seed);
-        for target in 0..3 {
-            check_gradient(&m, &x, target);
-        }
-        every_method_gives_a_finite_nonzero_map(
-            &m,
-            &x,
-            0,
-            &[Method::Rlrp, Method::Lrp0, Method::Epsilon, Method::Gamma],
-        );
+        exact_gradients_and_finite_maps(&m, &x);
     }
 }
 
@@ -717,15 +718,7 @@ fn an_l2_normaliser_is_a_constant_scale() {
             "{kinds:?}"
         );
         let x = input(&[1, 2, 6, 6], 71);
-        for target in 0..3 {
-            check_gradient(&m, &x, target);
-        }
-        every_method_gives_a_finite_nonzero_map(
-            &m,
-            &x,
-            0,
-            &[Method::Rlrp, Method::Lrp0, Method::Epsilon, Method::Gamma],
-        );
+        exact_gradients_and_finite_maps(&m, &x);
     }
     let norm_of_the_maps = conv_sandwich(&|b| {
         b.named_node("norm", "ReduceL2", &["r"], &["m"], vec![attr::ints("axes", &[2, 3]), attr::int("keepdims", 1)]);
@@ -952,15 +945,7 @@ fn the_activated_half_of_a_glu_variant_is_its_gate() {
         let node = m.graph.nodes.iter().find(|n| n.name == "glu").expect("the product");
         assert!(matches!(node.op, Op::Gate { gate: 1, divide: false }), "{activation}: {:?}", node.op);
         let x = input(&[1, 6], 23);
-        for target in 0..3 {
-            check_gradient(&m, &x, target);
-        }
-        every_method_gives_a_finite_nonzero_map(
-            &m,
-            &x,
-            0,
-            &[Method::Rlrp, Method::Lrp0, Method::Epsilon, Method::Gamma],
-        );
+        exact_gradients_and_finite_maps(&m, &x);
     }
     let e = Model::from_onnx_bytes(&glu("both").build(), &LoadOptions::default()).err().expect("refused");
     assert!(e.to_string().contains("node 'glu'") && e.to_string().contains("recognisably the gate"), "{e}");

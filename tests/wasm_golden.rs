@@ -440,6 +440,7 @@ mod browser {
 
         let load = Request::LoadModel {
             name: "mnist_simple_cnn_fp32_opset13".into(),
+            external: Vec::new(),
             sidecar: None,
             sidecar_json: Some(sidecar.into()),
             labels: None,

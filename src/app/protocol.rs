@@ -12,11 +12,14 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Request {
-    /// Load a model; `data[0]` = the ONNX bytes. `sidecar` (if given) says how to preprocess; else
-    /// `sidecar_json` (the text of an `M.json` file); else defaults from the input shape.
-    /// `labels` = the text of a labels file (JSON list or one label per line).
+    /// Load a model; `data[0]` = the ONNX bytes, `data[1..]` = the files named in `external`
+    /// (weights kept beside the model: ONNX external data). `sidecar` (if given) says how to
+    /// preprocess; else `sidecar_json` (the text of an `M.json` file); else defaults from the input
+    /// shape. `labels` = the text of a labels file (JSON list or one label per line).
     LoadModel {
         name: String,
+        #[serde(default)]
+        external: Vec<String>,
         #[serde(default)]
         sidecar: Option<Sidecar>,
         #[serde(default)]

@@ -158,8 +158,14 @@ impl Session {
             Ok(data.remove(0))
         };
         match request {
-            Request::LoadModel { name, sidecar, sidecar_json, labels } => {
+            Request::LoadModel { name, external, sidecar, sidecar_json, labels } => {
                 let bytes = payload("ONNX file")?;
+                let mut files = Vec::with_capacity(external.len());
+                for file in external {
+                    files.push((payload(&format!("external data file {file}"))?, file));
+                }
+                let file = |location: &str| files.iter().find(|(_, n)| n == location).map(|(d, _)| d.as_slice());
+                let bytes = crate::model::external::with_external_data(bytes, &file)?;
                 self.load_model(name, &bytes, sidecar, sidecar_json, labels, clock, progress)
             }
             Request::SetImage { name } => {

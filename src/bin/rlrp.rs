@@ -176,7 +176,7 @@ mod cli {
         };
         let mut timings = Timings::default();
         let t = Instant::now();
-        let bytes = read(&args.model)?;
+        let bytes = rlrp::model::external::read_model(&args.model)?;
         let sidecar = find_sidecar(args)?;
         let options = LoadOptions { input_shape: sidecar.as_ref().map(|s| s.input_shape()), ..Default::default() };
         let model = Model::from_onnx_bytes(&bytes, &options)?;
@@ -410,7 +410,7 @@ mod cli {
         use rlrp::eval::run;
         let (model_path, images, limit) = (set.model.as_path(), set.images.as_path(), set.limit);
         let sidecar_path = set.sidecar.as_deref();
-        let bytes = read(model_path)?;
+        let bytes = rlrp::model::external::read_model(model_path)?;
         let sidecar = match sidecar_path {
             Some(p) => Some(Sidecar::load(p)?),
             None => {
@@ -652,7 +652,7 @@ mod cli {
     }
 
     fn info(model_path: &Path) -> Result<(), Error> {
-        let model = Model::from_onnx_bytes(&read(model_path)?, &LoadOptions::default())?;
+        let model = Model::from_onnx_bytes(&rlrp::model::external::read_model(model_path)?, &LoadOptions::default())?;
         println!("{}", serde_json::to_string_pretty(&model.info).map_err(|e| Error::Request(e.to_string()))?);
         println!("explainable graph ({} nodes):", model.graph.nodes.len());
         for n in &model.graph.nodes {

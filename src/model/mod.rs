@@ -1,6 +1,7 @@
 //! Models: ONNX bytes → an explainable [`Graph`] plus a forward-pass [`Engine`].
 pub mod canonise;
 pub mod constants;
+pub mod external;
 pub mod fuse;
 pub mod graph;
 pub mod import;
@@ -199,6 +200,7 @@ impl Model {
     /// Loads an ONNX model from bytes (browser and native alike).
     pub fn from_onnx_bytes(bytes: &[u8], options: &LoadOptions) -> Result<Model> {
         let mut proto = decode_proto(bytes)?;
+        external::still_external(&proto)?;
         drop_unused_domains(&mut proto);
         let graph_proto = proto.graph.clone().ok_or_else(|| Error::InvalidModel("no graph".into()))?;
         let mut consts = constants::Constants::new(&graph_proto);

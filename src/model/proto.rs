@@ -73,7 +73,9 @@ pub fn decode_tensor(t: &TensorProto) -> Result<Constant> {
     let name = &t.name;
     let bad = |why: &str| Error::InvalidModel(format!("tensor '{name}': {why}"));
     if t.data_location == Some(pb::tensor_proto::DataLocation::External as i32) || !t.external_data.is_empty() {
-        return Err(bad("stored in an external data file, which cannot be loaded from a single .onnx file"));
+        return Err(bad(
+            "stored in an external data file that was not read into the model (give the .onnx file with its data file)",
+        ));
     }
     let mut shape = Vec::with_capacity(t.dims.len());
     for &d in &t.dims {

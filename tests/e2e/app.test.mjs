@@ -315,6 +315,40 @@ describe('rlrp-web page (dist/ under a sub-path, headless Chromium)', { timeout:
   // The issue's download budget (gzip -9, as a static host would serve it): all wasm ≤ 3 MB, and the
   // wasm + JS + default model (with its sidecar and labels) ≤ 8 MB. The page's wasm must not contain
   // the engine (tract): it is built without the `engine` feature (index.html).
+  // A model as PyTorch's exporter writes it by default: the graph in classifier.onnx, the weights in
+  // classifier.onnx.data. Dropped alone, the page says which file is missing; dropped together,
+  // the model is explained.
+  test('i. a model with its weights in an external data file, dropped alone and then with the file', { timeout: TEST_TIMEOUT }, async () => {
+    const { context, page, problems, first } = await ready();
+    const pair = (name) => fs.readFileSync(path.join(REPO, 'tests/data/external', name));
+    const onnx = { name: 'classifier.onnx', type: 'application/octet-stream', bytes: pair('classifier.onnx') };
+    const data = { name: 'classifier.onnx.data', type: 'application/octet-stream', bytes: pair('classifier.onnx.data') };
+    try {
+      await dropFiles(page, tid('drop-zone'), [onnx]);
+      const banner = page.locator(tid('error-banner'));
+      await banner.waitFor({ state: 'visible', timeout: APP_TIMEOUT });
+      const message = (await banner.innerText()).trim();
+      console.log(`error banner: ${JSON.stringify(message)}`);
+      assert.match(message, /classifier\.onnx\.data/, 'the banner names the missing file');
+      assert.match(message, /together/, 'and says what to do');
+
+      await dropFiles(page, tid('drop-zone'), [onnx, data]);
+      await page.waitForFunction(
+        (sel) => document.querySelector(sel)?.textContent?.includes('classifier.onnx'),
+        tid('model-name'),
+        { timeout: APP_TIMEOUT },
+      );
+      const h = await waitHeatmap(page, { model: 'classifier.onnx' });
+      assert.notEqual(h.model, first.model, 'the dropped model is in use');
+      assert.equal(h.width, 8);
+      await screenshot(page, 'i-external-data');
+      assert.equal(await banner.isVisible(), false, 'no error once the data file came with it');
+      assert.deepEqual(problems.console, [], 'console errors');
+    } finally {
+      await context.close();
+    }
+  });
+
   test('f. download budget: wasm ≤ 3 MB gzip, wasm + JS + default model ≤ 8 MB gzip', () => {
     assert.equal(problem, null, problem);
     const gz = (f) => zlib.gzipSync(fs.readFileSync(path.join(DIST, f)), { level: 9 }).length;

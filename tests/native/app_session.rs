@@ -56,8 +56,13 @@ fn curves(r: &Response) -> (Vec<usize>, Vec<f32>, Vec<f32>, bool) {
 }
 
 fn load(s: &mut Session, model: &str) -> Reply {
-    let request =
-        Request::LoadModel { name: model.into(), sidecar: None, sidecar_json: Some(sidecar_json(model)), labels: None };
+    let request = Request::LoadModel {
+        external: Vec::new(),
+        name: model.into(),
+        sidecar: None,
+        sidecar_json: Some(sidecar_json(model)),
+        labels: None,
+    };
     send(s, request, vec![read(&format!("models/{model}.onnx"))]).0
 }
 
@@ -231,7 +236,13 @@ fn failures_leave_the_state_usable() {
 
     // A truncated model: a clear error, and the old model and image stay.
     let bytes = read(&format!("models/{MODEL}.onnx"));
-    let request = Request::LoadModel { name: "broken.onnx".into(), sidecar: None, sidecar_json: None, labels: None };
+    let request = Request::LoadModel {
+        external: Vec::new(),
+        name: "broken.onnx".into(),
+        sidecar: None,
+        sidecar_json: None,
+        labels: None,
+    };
     let msg = error_of(&send(&mut s, request, vec![bytes[..bytes.len() / 3].to_vec()]).0);
     assert!(msg.to_lowercase().contains("onnx") || msg.contains("truncated"), "{msg}");
     // Not an image.
@@ -254,6 +265,7 @@ fn a_model_without_sidecar_gets_defaults_and_labels() {
     let mut s = Session::new();
     let request = Request::LoadModel {
         name: "mine.onnx".into(),
+        external: Vec::new(),
         sidecar: None,
         sidecar_json: None,
         labels: Some("zero\none\ntwo\nthree\nfour\nfive\nsix\nseven\neight\nnine\n".into()),
@@ -268,8 +280,13 @@ fn a_model_without_sidecar_gets_defaults_and_labels() {
 
     // The form's answer: a sidecar given by the page.
     let given: rlrp::sidecar::Sidecar = rlrp::sidecar::Sidecar::from_json(sidecar_json(MODEL).as_bytes()).unwrap();
-    let request =
-        Request::LoadModel { name: "mine.onnx".into(), sidecar: Some(given), sidecar_json: None, labels: None };
+    let request = Request::LoadModel {
+        external: Vec::new(),
+        name: "mine.onnx".into(),
+        sidecar: Some(given),
+        sidecar_json: None,
+        labels: None,
+    };
     let r = send(&mut s, request, vec![read(&format!("models/{MODEL}.onnx"))]).0;
     let Response::ModelLoaded { sidecar_source, .. } = r.response else { panic!("{:?}", r.response) };
     assert_eq!(sidecar_source, SidecarSource::Given);

@@ -530,7 +530,13 @@ fn the_session_names_the_first_overflowing_layer_too() {
     image::DynamicImage::ImageLuma8(gray).write_to(&mut png, image::ImageFormat::Png).expect("png");
     let mut s = Session::new();
     let clock = || 0.0;
-    let load = Request::LoadModel { name: "overflow.onnx".into(), sidecar: None, sidecar_json: None, labels: None };
+    let load = Request::LoadModel {
+        external: Vec::new(),
+        name: "overflow.onnx".into(),
+        sidecar: None,
+        sidecar_json: None,
+        labels: None,
+    };
     let r = s.handle(load, vec![first_weights(3e38)], &clock, &mut |_, _, _| true);
     assert!(matches!(r.response, Response::ModelLoaded { .. }), "{:?}", r.response);
     let r =

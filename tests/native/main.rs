@@ -14,6 +14,7 @@ mod diagnose;
 mod eval_batched;
 mod eval_cli;
 mod eval_metrics;
+mod external_data;
 mod fuzz_regressions;
 mod golden;
 mod heatmap_npy;

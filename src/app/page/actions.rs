@@ -11,12 +11,19 @@ impl PageState {
     /// target class to the predicted one.
     pub fn set_sources(&mut self, model: Option<ModelSource>, image: Option<(String, Vec<u8>, Option<String>)>) {
         if let Some(model) = model {
-            self.desired_model = Some(Rc::new(model));
+            self.set_new_model(model);
         }
         if let Some((name, bytes, url)) = image {
             self.set_desired_image(name, bytes, url);
         }
         self.after_change();
+    }
+
+    /// Another model: its classes are not the last one's, so the class chosen (or pinned by a
+    /// revert) for that one goes; the new model's prediction is explained.
+    fn set_new_model(&mut self, model: ModelSource) {
+        self.desired_model = Some(Rc::new(model));
+        self.settings.target = None;
     }
 
     fn set_desired_image(&mut self, name: String, bytes: Vec<u8>, url: Option<String>) {
@@ -25,11 +32,14 @@ impl PageState {
         self.settings.target = None;
     }
 
-    /// Dropped, pasted or picked files: a model (name, bytes) with its sidecar and labels, or a
-    /// sidecar or labels alone (the current model is reloaded with them), and/or an image.
+    /// Dropped, pasted or picked files: a model (name, bytes) with its sidecar, labels and
+    /// `external` files (its external data), or a sidecar or labels alone (the current model is
+    /// reloaded with them), and/or an image.
+    #[allow(clippy::too_many_arguments)]
     pub fn take_files(
         &mut self,
         model: Option<(String, Vec<u8>)>,
+        external: Vec<(String, Vec<u8>)>,
         sidecar_json: Option<String>,
         labels: Option<String>,
         image: Option<(String, Vec<u8>)>,
@@ -43,12 +53,13 @@ impl PageState {
                 name,
                 bundle_id: None,
                 onnx: Rc::new(bytes),
+                external: Rc::new(external),
                 sidecar: None,
                 sidecar_json,
                 labels,
                 samples: Vec::new(),
             };
-            self.desired_model = Some(Rc::new(model));
+            self.set_new_model(model);
             changed = true;
         } else if sidecar_json.is_some() || labels.is_some() {
             // a sidecar or labels alone: reload the current model with them
@@ -60,6 +71,7 @@ impl PageState {
                         name: m.name.clone(),
                         bundle_id: m.bundle_id.clone(),
                         onnx: m.onnx.clone(),
+                        external: m.external.clone(),
                         sidecar: if sidecar_given { None } else { m.sidecar.clone() },
                         sidecar_json: sidecar_json.or_else(|| m.sidecar_json.clone()),
                         labels: labels.or_else(|| m.labels.clone()),
@@ -94,6 +106,7 @@ impl PageState {
                 name: m.name.clone(),
                 bundle_id: m.bundle_id.clone(),
                 onnx: m.onnx.clone(),
+                external: m.external.clone(),
                 sidecar: Some(sidecar),
                 sidecar_json: None,
                 labels: None,

@@ -95,12 +95,15 @@ impl PageState {
                 let m = model.as_ref().expect("next_job checked it");
                 let request = Request::LoadModel {
                     name: m.name.clone(),
+                    external: m.external.iter().map(|(name, _)| name.clone()).collect(),
                     sidecar: m.sidecar.clone(),
                     sidecar_json: m.sidecar_json.clone(),
                     labels: m.labels.clone(),
                 };
                 let replay = self.committed_model.as_ref().is_some_and(|c| c.generation == *g);
-                (request, vec![m.onnx.as_ref().clone()], replay, Stage::LoadingModel.label().to_string())
+                let mut data = vec![m.onnx.as_ref().clone()];
+                data.extend(m.external.iter().map(|(_, bytes)| bytes.clone()));
+                (request, data, replay, Stage::LoadingModel.label().to_string())
             }
             Job::SetImage(g) => {
                 let i = image.as_ref().expect("next_job checked it");

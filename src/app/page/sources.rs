@@ -15,6 +15,8 @@ pub struct ModelSource {
     /// The id in bundle.json (None = a user model).
     pub bundle_id: Option<String>,
     pub onnx: Rc<Vec<u8>>,
+    /// Files given with the model (name, bytes): its external data, if it keeps weights beside it.
+    pub external: Rc<Vec<(String, Vec<u8>)>>,
     pub sidecar: Option<Sidecar>,
     pub sidecar_json: Option<String>,
     pub labels: Option<String>,

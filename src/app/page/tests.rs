@@ -79,6 +79,7 @@ impl Page {
             name: name.into(),
             bundle_id: Some(name.into()),
             onnx: Rc::new(vec![1, 2, 3]),
+            external: Rc::default(),
             sidecar: None,
             sidecar_json: None,
             labels: None,
@@ -327,6 +328,27 @@ fn a_failed_new_model_reverts_to_the_committed_model_image_and_method() {
     assert!(p.succeed().is_empty());
     assert!(p.s.main_ready() && !p.s.held());
     assert_eq!(p.s.error(), Some("unsupported operator Foo"), "replays keep the error");
+}
+
+/// A class chosen for one model (or pinned by the revert after a failed load) is not carried to
+/// the next model, whose classes differ: it explains its own prediction.
+#[test]
+fn a_new_model_forgets_the_class_chosen_for_the_last_one() {
+    let mut p = Page::booted();
+    p.s.set_target(7);
+    assert_eq!(p.s.settings().target, Some(7));
+    let m2 = p.model("m2");
+    p.s.set_sources(Some(m2), None);
+    assert_eq!(p.s.settings().target, None, "after a bundled model is chosen");
+    let mut p = Page::booted();
+    p.s.set_target(7);
+    p.s.take_files(Some(("mine.onnx".into(), vec![1, 2, 3])), Vec::new(), None, None, None, Vec::new());
+    assert_eq!(p.s.settings().target, None, "after a model is dropped");
+    // a sidecar alone reloads the same model: its class stays
+    let mut p = Page::booted();
+    p.s.set_target(7);
+    p.s.take_files(None, Vec::new(), Some("{}".into()), None, None, Vec::new());
+    assert_eq!(p.s.settings().target, Some(7), "after a sidecar alone");
 }
 
 #[test]

@@ -229,6 +229,7 @@ impl Component for App {
                             name: fm.entry.name.clone(),
                             bundle_id: Some(fm.entry.id.clone()),
                             onnx: Rc::new(fm.onnx),
+                            external: Rc::default(),
                             sidecar: None,
                             sidecar_json: fm.sidecar_json,
                             labels: fm.labels,
@@ -571,7 +572,14 @@ impl App {
 
     fn take_files(&mut self, list: Vec<InFile>) {
         let dropped = files::classify(list);
-        self.page.take_files(dropped.model, dropped.sidecar_json, dropped.labels, dropped.image, dropped.errors);
+        self.page.take_files(
+            dropped.model,
+            dropped.external,
+            dropped.sidecar_json,
+            dropped.labels,
+            dropped.image,
+            dropped.errors,
+        );
     }
 
     // ---- pictures -----------------------------------------------------------------------------

@@ -17,6 +17,10 @@ pub struct InFile {
 pub struct Dropped {
     /// An ONNX model (name, bytes).
     pub model: Option<(String, Vec<u8>)>,
+    /// With a model, every file that is none of the others (name, bytes): its external data
+    /// (`model.onnx.data`, as PyTorch's exporter writes it), which the worker reads what it names
+    /// from.
+    pub external: Vec<(String, Vec<u8>)>,
     /// The text of a sidecar (a JSON object).
     pub sidecar_json: Option<String>,
     /// The text of a labels file (a JSON list, or one label per line).
@@ -73,7 +77,12 @@ pub fn classify(files: Vec<InFile>) -> Dropped {
         } else if ext == "txt" {
             out.labels = Some(text());
         } else {
-            out.errors.push(format!("{} is not an image or an ONNX model", f.name));
+            out.external.push((f.name, f.bytes));
+        }
+    }
+    if out.model.is_none() {
+        for (name, _) in out.external.drain(..) {
+            out.errors.push(format!("{name} is not an image or an ONNX model"));
         }
     }
     out

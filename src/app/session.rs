@@ -164,8 +164,10 @@ impl Session {
                 for file in external {
                     files.push((payload(&format!("external data file {file}"))?, file));
                 }
+                // (without files, a model that needs some is refused by the load, naming them)
                 let file = |location: &str| files.iter().find(|(_, n)| n == location).map(|(d, _)| d.as_slice());
-                let bytes = crate::model::external::with_external_data(bytes, &file)?;
+                let bytes =
+                    if files.is_empty() { bytes } else { crate::model::external::with_external_data(bytes, &file)? };
                 self.load_model(name, &bytes, sidecar, sidecar_json, labels, clock, progress)
             }
             Request::SetImage { name } => {

@@ -50,16 +50,21 @@ fn tensors(proto: &mut ModelProto) -> impl Iterator<Item = &mut TensorProto> {
     })
 }
 
+/// The error for tensor `t` kept in `location`, a file that was not given.
+fn not_given(t: &TensorProto, location: &str) -> Error {
+    Error::InvalidModel(format!(
+        "the model keeps its weights (tensor '{}') in the file '{location}', which was not given: \
+         keep it beside the .onnx file, or drop both files together",
+        t.name
+    ))
+}
+
 /// A model whose weights are still in external files (not read in by [`with_external_data`]):
 /// refused, naming the first such file.
 pub fn still_external(proto: &ModelProto) -> Result<()> {
     let tensors = proto.graph.iter().flat_map(|g| g.initializer.iter());
     match tensors.filter(|t| is_external(t)).find_map(|t| range_of(t).ok().map(|r| (t, r.location))) {
-        Some((t, location)) => Err(Error::InvalidModel(format!(
-            "the model keeps its weights (tensor '{}') in the external data file '{location}': \
-             give that file with the model (beside the .onnx file, or dropped together with it)",
-            t.name
-        ))),
+        Some((t, location)) => Err(not_given(t, &location)),
         None => Ok(()),
     }
 }
@@ -88,13 +93,7 @@ pub fn with_external_data<'f>(bytes: Vec<u8>, file: &dyn Fn(&str) -> Option<&'f 
     let mut total = bytes.len() as u64;
     for t in tensors(&mut proto).filter(|t| is_external(t)) {
         let Range { location, offset, length } = range_of(t)?;
-        let data = file(&location).ok_or_else(|| {
-            Error::InvalidModel(format!(
-                "the model keeps its weights (tensor '{}') in the file '{location}', which was not given: \
-                 keep it beside the .onnx file, or drop both files together",
-                t.name
-            ))
-        })?;
+        let data = file(&location).ok_or_else(|| not_given(t, &location))?;
         let size = data.len() as u64;
         let end = match length {
             Some(n) => offset.checked_add(n),

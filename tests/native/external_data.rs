@@ -73,7 +73,7 @@ fn a_model_with_its_weights_beside_it_loads_with_the_same_logits() {
     let expected = logits(&whole);
     let (model, data) = split(&whole, "m.onnx.data");
     let refused = Model::from_onnx_bytes(&model, &LoadOptions::default()).err().expect("not read in").to_string();
-    assert!(refused.contains("external data file"), "{refused}");
+    assert!(refused.contains("'m.onnx.data', which was not given"), "{refused}");
     // the command line: the file beside the model
     let dir = folder("beside");
     std::fs::write(dir.join("m.onnx"), &model).unwrap();
